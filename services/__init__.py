@@ -1,0 +1,1 @@
+"""duanka's services: the detection worker, its command line and its tools."""

@@ -1,0 +1,121 @@
+"""The `duanka` command."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from services.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run one subcommand; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"duanka: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    result: int = args.run(settings, args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="duanka", description="Catch SIM-card and bank-account supply to fraud gangs."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    worker = commands.add_parser("worker", help="run the detection worker")
+    worker.set_defaults(run=_worker)
+
+    topics = commands.add_parser("topics", help="create every topic duanka uses (idempotent)")
+    topics.set_defaults(run=_topics)
+
+    schemas = commands.add_parser("schemas", help="write the JSON Schema of every message")
+    schemas.add_argument("--out", type=Path, default=None, help="directory (default: schemas/json)")
+    schemas.set_defaults(run=_schemas)
+
+    pseudo = commands.add_parser(
+        "pseudonymize", help="ID numbers on stdin -> identity tokens on stdout"
+    )
+    pseudo.set_defaults(run=_pseudonymize)
+
+    simulate = commands.add_parser("simulate", help="produce simulated carrier traffic")
+    from services.simulator.cli import add_arguments
+
+    add_arguments(simulate)
+    simulate.set_defaults(run=_simulate)
+
+    alerts = commands.add_parser("alerts", help="print alerts as one-line summaries")
+    alerts.add_argument("--from-beginning", action="store_true", help="not only new alerts")
+    alerts.add_argument("--json", action="store_true", help="print the alerts' JSON")
+    alerts.set_defaults(run=_alerts)
+    return parser
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from services.detector.worker import run
+
+    run(settings)
+    return 0
+
+
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
+    from services.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(settings))
+    print(f"created {len(created)} topic(s){': ' + ', '.join(created) if created else ''}")
+    return 0
+
+
+def _schemas(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.export import SCHEMA_DIR, write_all
+
+    for path in write_all(args.out or SCHEMA_DIR):
+        print(path)
+    return 0
+
+
+def _pseudonymize(settings: Settings, args: argparse.Namespace) -> int:
+    from services.pseudonym import InvalidIdNumber, pseudonymize
+
+    try:
+        key = settings.pseudonym_key_bytes()
+    except (ValueError, OSError) as exc:
+        print(f"duanka pseudonymize: {exc}", file=sys.stderr)
+        return 2
+    failures = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            print(pseudonymize(line, key))
+        except InvalidIdNumber as exc:
+            failures += 1
+            print(f"duanka pseudonymize: line {number}: {exc}", file=sys.stderr)
+            print()
+        except ValueError as exc:
+            print(f"duanka pseudonymize: {exc}", file=sys.stderr)
+            return 2
+    return 1 if failures else 0
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from services.simulator.cli import run
+
+    return run(settings, args)
+
+
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from services.alert_tail import tail
+
+    try:
+        asyncio.run(tail(settings, from_beginning=args.from_beginning, as_json=args.json))
+    except KeyboardInterrupt:
+        pass
+    return 0

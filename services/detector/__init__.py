@@ -1,0 +1,1 @@
+"""The detection worker: a pure core (`core/`) inside a thin Faust shell."""

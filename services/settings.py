@@ -1,0 +1,90 @@
+"""All configuration in one place: environment variables with the prefix `DUANKA_`.
+
+Nested policy values use `__`, e.g. `DUANKA_POLICY__BULK_SIM_OPENER__MIN_ACTIVATIONS=6` or
+`DUANKA_POLICY__ALLOWED_LATENESS=PT2H`. Durations are ISO 8601 (`P7D`, `PT1H`) or seconds.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.detector.core.policy import Policy
+
+TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9._-]{0,100}$"
+
+
+class Settings(BaseSettings):
+    """duanka's settings. Every field is an environment variable `DUANKA_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DUANKA_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    broker: str = "kafka://127.0.0.1:9092"
+    """Kafka bootstrap servers, `kafka://host:port[;host:port…]`."""
+
+    topic_prefix: Annotated[str, Field(pattern=TOPIC_PREFIX_PATTERN)] = ""
+    """Prepended to every topic name and to the Faust app id (so also to the consumer group
+    and internal topics): deployments or test runs sharing a cluster never meet."""
+
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 8
+    """Partitions of every topic duanka creates; the unit of parallelism across workers."""
+
+    replication_factor: Annotated[int, Field(ge=1, le=16)] = 1
+    """Replication factor of every topic duanka creates."""
+
+    store: Literal["rocksdb://", "memory://"] = "rocksdb://"
+    """Where table state lives locally; both are backed by compacted changelog topics."""
+
+    data_dir: Path = Path(".local/worker")
+    """The worker's local state (RocksDB files)."""
+
+    web_host: str = "0.0.0.0"
+    web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
+    """HTTP port for health, readiness and (later) metrics and queries."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    max_clock_skew: Annotated[timedelta, Field(ge=timedelta(0))] = timedelta(minutes=5)
+    """Events more than this far ahead of the wall clock are rejected as from the future."""
+
+    pseudonym_key: SecretStr | None = None
+    """The consortium key for identity tokens (`duanka pseudonymize`)."""
+
+    pseudonym_key_file: Path | None = None
+    """A file holding the consortium key, instead of `pseudonym_key`."""
+
+    policy: Policy = Policy()
+    """Detection thresholds and windows (see the README's rule table)."""
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if not value.startswith("kafka://") or len(value) <= len("kafka://"):
+            raise ValueError("broker must look like kafka://host:port")
+        return value
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id: the consumer group and the prefix of Faust's internal topics."""
+        return f"{self.topic_prefix}duanka"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """`host:port` entries for aiokafka clients."""
+        return self.broker.removeprefix("kafka://").replace(",", ";").split(";")
+
+    def topic(self, name: str) -> str:
+        """The full name of one of duanka's topics."""
+        return f"{self.topic_prefix}{name}"
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The consortium key, from `pseudonym_key` or `pseudonym_key_file`."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.pseudonym_key_file is not None:
+            return self.pseudonym_key_file.read_bytes().strip()
+        raise ValueError("set DUANKA_PSEUDONYM_KEY or DUANKA_PSEUDONYM_KEY_FILE")

@@ -1,0 +1,1 @@
+"""`duanka simulate`: a synthetic population of subscribers with injected fraud typologies."""

@@ -1,0 +1,102 @@
+"""Arguments and output of `duanka simulate`: to Kafka (paced) or to a replay file."""
+
+import argparse
+import asyncio
+import itertools
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from services.settings import Settings
+from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `duanka simulate`."""
+    parser.add_argument("--rate", type=float, default=200.0,
+                        help="background events per second of real time (default 200)")
+    parser.add_argument("--speed", type=float, default=3600.0,
+                        help="simulated seconds per real second (default 3600: an hour a second)")
+    parser.add_argument("--events", type=int, default=None, help="stop after N background events")
+    parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    parser.add_argument("--start", type=datetime.fromisoformat, default=None,
+                        help="simulated start time, RFC 3339 (default: 30 days ago)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write a replay file (JSON Lines) instead of producing to Kafka")
+    parser.add_argument("--truth", type=Path, default=None,
+                        help="write the injected (rule, subject) pairs as JSON Lines")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Generate the scenario and send it where asked; returns the exit status."""
+    if args.rate <= 0 or args.speed <= 0:
+        print("duanka simulate: --rate and --speed must be positive", file=sys.stderr)
+        return 2
+    start = args.start or datetime.now(UTC) - timedelta(days=30)
+    if start.tzinfo is None:
+        print("duanka simulate: --start needs an explicit UTC offset", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else int(time.time())
+    scenario = Scenario(ScenarioConfig(seed, start, seconds_per_event=args.speed / args.rate))
+    limit = args.events
+    if args.out is not None:
+        if limit is None:
+            print("duanka simulate: --out needs --events", file=sys.stderr)
+            return 2
+        with args.out.open("wb") as out:
+            for message in _complete(scenario, limit):
+                out.write(orjson.dumps(message.as_replay_line()) + b"\n")
+    else:
+        try:
+            asyncio.run(_produce(settings, scenario, args.rate, limit, args.duration))
+        except KeyboardInterrupt:
+            pass
+    if args.truth is not None:
+        with args.truth.open("wb") as out:
+            for rule, kind, subject in sorted(scenario.truth):
+                out.write(orjson.dumps({"rule": rule, "kind": kind, "id": subject}) + b"\n")
+    print(f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns",
+          file=sys.stderr)
+    return 0
+
+
+def _complete(scenario: Scenario, background_events: int) -> Iterator[SimulatedMessage]:
+    """N background events with what was injected among them, then every injected pattern
+    finished."""
+    yield from itertools.islice(scenario.messages(), background_events)
+    yield from scenario.pending()
+
+
+async def _produce(
+    settings: Settings,
+    scenario: Scenario,
+    rate: float,
+    limit: int | None,
+    duration: float | None,
+) -> None:
+    """Produce at `rate` messages per second, never before a message's event time."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+    await producer.start()
+    began = time.monotonic()
+    try:
+        messages = scenario.messages() if limit is None else _complete(scenario, limit)
+        for sent, message in enumerate(messages):
+            elapsed = time.monotonic() - began
+            if duration is not None and elapsed >= duration:
+                break
+            wait = max(sent / rate - elapsed, (message.at - datetime.now(UTC)).total_seconds())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await producer.send(
+                settings.topic(message.topic),
+                key=message.key.encode(),
+                value=orjson.dumps(message.value),
+            )
+    finally:
+        await producer.stop()
