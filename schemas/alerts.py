@@ -1,13 +1,13 @@
 """Output messages: alerts that institutions act on, and dead letters for rejected input."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, StringConstraints
 
 from schemas.events import Message
 from schemas.types import Code, Id, Timestamp
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 RuleName = Literal[
     "bulk_sim_opener",

@@ -31,7 +31,9 @@ def parse_json(raw: bytes) -> object:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DecodeError("not_utf8", f"message is not UTF-8: {exc.reason} at byte {exc.start}")
+        raise DecodeError(
+            "not_utf8", f"message is not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

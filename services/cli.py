@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,7 +83,7 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _pseudonymize(settings: Settings, args: argparse.Namespace) -> int:
-    from services.pseudonym import InvalidIdNumber, pseudonymize
+    from services.pseudonym import IdNumberError, pseudonymize
 
     try:
         key = settings.pseudonym_key_bytes()
@@ -95,7 +96,7 @@ def _pseudonymize(settings: Settings, args: argparse.Namespace) -> int:
             continue
         try:
             print(pseudonymize(line, key))
-        except InvalidIdNumber as exc:
+        except IdNumberError as exc:
             failures += 1
             print(f"duanka pseudonymize: line {number}: {exc}", file=sys.stderr)
             print()
@@ -114,8 +115,6 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     from services.alert_tail import tail
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail(settings, from_beginning=args.from_beginning, as_json=args.json))
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -15,11 +15,12 @@ import unicodedata
 _GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _GB11643_CHECK = "10X98765432"
 _RESIDENT_ID = re.compile(r"^[0-9]{17}[0-9X]$")
+_RESIDENT_ID_CHARACTERS = set("0123456789X")
 _OTHER_ID = re.compile(r"^[0-9A-Z()\-/]{5,32}$")
 MIN_KEY_BYTES = 16
 
 
-class InvalidIdNumber(ValueError):
+class IdNumberError(ValueError):
     """The ID number is malformed or fails its check digit."""
 
 
@@ -36,23 +37,23 @@ def gb11643_check_digit(first17: str) -> str:
 
 
 def validate(id_number: str) -> str:
-    """Return the normalised number, or raise `InvalidIdNumber` saying what is wrong.
+    """Return the normalised number, or raise `IdNumberError` saying what is wrong.
 
     Resident ID numbers (18 characters, 17 digits and a check character) must pass the check
     digit. Other documents (passports, permits) must be 5-32 characters of [0-9A-Z()-/].
     """
     number = normalise(id_number)
-    if len(number) == 18 and number[:17].isdigit():
+    if len(number) == 18 and set(number) <= _RESIDENT_ID_CHARACTERS:
         if not _RESIDENT_ID.match(number):
-            raise InvalidIdNumber("an 18-character resident ID number ends in a digit or X")
+            raise IdNumberError("a resident ID number is 17 digits and a digit or X")
         expected = gb11643_check_digit(number[:17])
         if number[17] != expected:
-            raise InvalidIdNumber(
+            raise IdNumberError(
                 f"check digit of the resident ID number is {number[17]}, expected {expected}"
             )
         return number
     if not _OTHER_ID.match(number):
-        raise InvalidIdNumber(
+        raise IdNumberError(
             "not an ID number: expected 18 characters (resident ID) or 5-32 of [0-9A-Z()-/]"
         )
     return number

@@ -33,7 +33,7 @@ def register(detector: Detector) -> None:
     app, settings = detector.app, detector.settings
     topic_kinds: dict[str, InputTopic] = {}
     for kind in ("sim-activations", "account-opens", "transfers", "watchlist"):
-        topic_kinds[settings.topic(kind)] = kind  # type: ignore[assignment]
+        topic_kinds[settings.topic(kind)] = kind
 
     @app.agent(detector.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
@@ -131,8 +131,9 @@ async def _dead_letter(
         raw_encoding=raw_encoding,
         received_at=datetime.now(UTC),
     )
-    log.info("dead letter from %s[%d]@%d: %s", message.topic, message.partition,
-             message.offset, error)
+    log.info(
+        "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
+    )
     await detector.dead_letters.send(key=message.key, value=encode(letter))
 
 

@@ -20,8 +20,9 @@ def register(detector: Detector) -> None:
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         """Ready: partitions assigned and every table recovered from its changelog."""
+        tables: Any = app.tables
         ready = (
-            app.tables.recovery.completed.is_set()
+            tables.recovery.completed.is_set()
             and not app.rebalancing
             and not app.in_recovery
             and bool(app.consumer.assignment())

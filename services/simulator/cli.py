@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import sys
 import time
@@ -18,19 +19,39 @@ from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessa
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `duanka simulate`."""
-    parser.add_argument("--rate", type=float, default=200.0,
-                        help="background events per second of real time (default 200)")
-    parser.add_argument("--speed", type=float, default=3600.0,
-                        help="simulated seconds per real second (default 3600: an hour a second)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=200.0,
+        help="background events per second of real time (default 200)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=3600.0,
+        help="simulated seconds per real second (default 3600: an hour a second)",
+    )
     parser.add_argument("--events", type=int, default=None, help="stop after N background events")
     parser.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    parser.add_argument("--start", type=datetime.fromisoformat, default=None,
-                        help="simulated start time, RFC 3339 (default: 30 days ago)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write a replay file (JSON Lines) instead of producing to Kafka")
-    parser.add_argument("--truth", type=Path, default=None,
-                        help="write the injected (rule, subject) pairs as JSON Lines")
+    parser.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="simulated start time, RFC 3339 (default: 30 days ago)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write a replay file (JSON Lines) instead of producing to Kafka",
+    )
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="write the injected (rule, subject) pairs as JSON Lines",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,16 +74,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             for message in _complete(scenario, limit):
                 out.write(orjson.dumps(message.as_replay_line()) + b"\n")
     else:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_produce(settings, scenario, args.rate, limit, args.duration))
-        except KeyboardInterrupt:
-            pass
     if args.truth is not None:
         with args.truth.open("wb") as out:
             for rule, kind, subject in sorted(scenario.truth):
                 out.write(orjson.dumps({"rule": rule, "kind": kind, "id": subject}) + b"\n")
-    print(f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns",
-          file=sys.stderr)
+    print(f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns", file=sys.stderr)
     return 0
 
 

@@ -65,7 +65,10 @@ class Scenario:
         self._queue: list[tuple[datetime, int, SimulatedMessage]] = []
         self._order = itertools.count()
         self._event_ids = itertools.count()
-        self._injected = itertools.count()
+        # Injected people: outside the background's index range, different for every seed.
+        self._injected = itertools.count(
+            self.config.population + self._rng.randrange(10**6) * 10**6
+        )
 
     def messages(self) -> Iterator[SimulatedMessage]:
         """An endless stream; take as many as needed."""
@@ -98,7 +101,7 @@ class Scenario:
 
     def _special_person(self) -> pop.Person:
         """Injected people come from outside the background population's index range."""
-        return pop.person(self.config.population + next(self._injected))
+        return pop.person(next(self._injected))
 
     def _ordinary_activation(self, now: datetime) -> SimulatedMessage:
         who = pop.person(self._rng.randrange(self.config.population))
@@ -136,7 +139,7 @@ class Scenario:
                 key=who.identity,
                 value={
                     "identity": who.identity,
-                    "reason": "sold SIM cards to a fraud ring (case file simulated)",
+                    "reason": "sold SIM cards to a fraud ring; simulated case",
                     "listed_at": listed_at.isoformat(),
                     "expires_at": (listed_at + timedelta(days=5 * 365)).isoformat(),
                     "source": pop.AUTHORITY,
@@ -152,8 +155,8 @@ class Scenario:
         self, at: datetime, who: pop.Person, carrier: str, channel: str
     ) -> SimulatedMessage:
         rng = self._rng
-        sim_kind = "iot" if carrier in pop.IOT_RESELLERS else (
-            "mvno" if carrier in pop.MVNOS else "mno"
+        sim_kind = (
+            "iot" if carrier in pop.IOT_RESELLERS else ("mvno" if carrier in pop.MVNOS else "mno")
         )
         value: dict[str, Any] = {
             "event_id": f"{carrier}-{next(self._event_ids):010d}",

@@ -4,6 +4,7 @@ The worker and offline replay both admit messages here, so a message is accepted
 dead-lettered for the same reason in both.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -12,10 +13,13 @@ from schemas.codec import DecodeError, decode
 from schemas.events import AccountOpen, InputEvent, SimActivation, Transfer, WatchlistEntry
 from schemas.types import IDENTITY_PATTERN
 
-import re
-
 InputTopic = Literal["sim-activations", "account-opens", "transfers", "watchlist"]
-INPUT_TOPICS: tuple[InputTopic, ...] = ("sim-activations", "account-opens", "transfers", "watchlist")
+INPUT_TOPICS: tuple[InputTopic, ...] = (
+    "sim-activations",
+    "account-opens",
+    "transfers",
+    "watchlist",
+)
 
 EVENT_MODELS: dict[InputTopic, type[InputEvent]] = {
     "sim-activations": SimActivation,

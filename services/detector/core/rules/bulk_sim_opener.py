@@ -6,15 +6,16 @@ watchlisted by the engine.
 """
 
 from datetime import datetime
+from typing import Final
 
 from schemas.alerts import Action, Alert, Subject
 from schemas.events import SimActivation
 from services.detector.core.alerting import build_alert, human_duration, short
 from services.detector.core.clock import duration_ms
 from services.detector.core.policy import BulkSimOpenerPolicy
-from services.detector.core.state import IdentityState
+from services.detector.core.state import Activation, IdentityState
 
-RULE = "bulk_sim_opener"
+RULE: Final = "bulk_sim_opener"
 
 
 def check(
@@ -24,18 +25,32 @@ def check(
     policy: BulkSimOpenerPolicy,
     now: datetime,
 ) -> Alert | None:
-    """Fire when the identity has >= `min_activations` activations within (at - window, at].
+    """Fire when a window (end - window, end] holding `event` has >= `min_activations`.
 
-    `state` already holds `event`. Firing suppresses the rule for the identity until
-    at + window.
+    `state` already holds `event`, at event time `at`. In order, the only such window that
+    can newly cross the threshold ends at `at`; an event that arrives out of order can also
+    complete a window ending at a later activation, so those are checked too, earliest first.
+    Firing suppresses the rule for the identity from the window's end for one window.
     """
     window = duration_ms(policy.window)
-    if state.suppressed(RULE, at):
-        return None
-    burst = state.activations_within(at - window, at)
-    if len(burst) < policy.min_activations:
-        return None
-    state.suppress(RULE, at, at + window)
+    later_ends = (a.at for a in state.activations_within(at, at + window - 1))
+    for end in dict.fromkeys((at, *later_ends)):
+        if state.suppressed(RULE, end):
+            continue
+        burst = state.activations_within(end - window, end)
+        if len(burst) >= policy.min_activations:
+            state.suppress(RULE, end, end + window)
+            return _alert(event, burst, (end - window, end), policy, now)
+    return None
+
+
+def _alert(
+    event: SimActivation,
+    burst: list[Activation],
+    window: tuple[int, int],
+    policy: BulkSimOpenerPolicy,
+    now: datetime,
+) -> Alert:
 
     numbers = {a.msisdn: a.source for a in burst}
     carriers = set(numbers.values())
@@ -44,7 +59,7 @@ def check(
         severity="high",
         subject=Subject(kind="identity", id=event.identity),
         trigger=event,
-        window=(at - window, at),
+        window=window,
         event_ids=[a.event_id for a in burst],
         count=len(burst),
         distinct=len(numbers),

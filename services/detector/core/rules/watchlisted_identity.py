@@ -5,6 +5,7 @@ activation by them while listed is blocked at once. Fires on every such event.
 """
 
 from datetime import datetime
+from typing import Final
 
 from schemas.alerts import Action, Alert, Subject
 from schemas.events import SimActivation
@@ -12,7 +13,7 @@ from services.detector.core.alerting import build_alert, short
 from services.detector.core.clock import from_ms
 from services.detector.core.state import IdentityState
 
-RULE = "watchlisted_identity"
+RULE: Final = "watchlisted_identity"
 
 
 def check(state: IdentityState, event: SimActivation, at: int, now: datetime) -> Alert | None:

@@ -1,0 +1,62 @@
+# duanka — every entry point. `make run` and `make test` set up everything they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DURATION ?=
+
+.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check schemas lock clean
+
+help:
+	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
+	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
+	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
+
+$(INSTALLED): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(INSTALLED)
+
+kafka-up:
+	deploy/local/kafka.sh up
+
+kafka-down:
+	deploy/local/kafka.sh down
+
+topics: venv kafka-up
+	$(BIN)/duanka topics
+
+worker: venv kafka-up
+	$(BIN)/duanka worker
+
+run: venv
+	DURATION=$(DURATION) deploy/local/run.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/pytest
+
+check: lint pytest
+
+test: venv
+	deploy/local/kafka.sh up
+	status=0; $(MAKE) --no-print-directory check || status=$$?; \
+	  deploy/local/kafka.sh down; exit $$status
+
+schemas: venv
+	$(BIN)/duanka schemas
+
+lock:
+	$(PYTHON) -m pip install --quiet uv && $(PYTHON) -m uv pip compile pyproject.toml \
+	  --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	deploy/local/kafka.sh reset
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

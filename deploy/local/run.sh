@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make run`: the whole of duanka on one machine. Starts the local broker (unless one runs),
+# creates the topics, starts a worker and simulated carriers, and prints alerts as they
+# arrive. Ctrl-C, or DURATION seconds, stops everything this script started.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+bin=.venv/bin
+logs=.local/run
+mkdir -p "$logs"
+export DUANKA_TOPIC_PREFIX=${DUANKA_TOPIC_PREFIX-demo.}
+export DUANKA_DATA_DIR=${DUANKA_DATA_DIR:-.local/demo-worker}
+port=${DUANKA_WEB_PORT:-6066}
+duration=${DURATION:-}
+
+started_kafka=0
+if ! deploy/local/kafka.sh status; then
+  deploy/local/kafka.sh up
+  started_kafka=1
+fi
+
+pids=()
+stop() {
+  trap - EXIT INT TERM
+  echo "run: stopping" >&2
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $started_kafka == 1 ]]; then deploy/local/kafka.sh down; fi
+}
+trap stop EXIT INT TERM
+
+"$bin/duanka" topics
+"$bin/duanka" worker >"$logs/worker.log" 2>&1 &
+pids+=($!)
+echo "run: worker starting (log: $logs/worker.log)" >&2
+for _ in $(seq 1 120); do
+  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "${pids[0]}" 2>/dev/null; then echo "run: worker exited; see $logs/worker.log" >&2; exit 1; fi
+  sleep 0.5
+done
+
+"$bin/duanka" alerts &
+pids+=($!)
+echo "run: simulated carriers producing (log: $logs/simulate.log); alerts follow" >&2
+"$bin/duanka" simulate ${duration:+--duration "$duration"} >"$logs/simulate.log" 2>&1 &
+simulator=$!
+pids+=("$simulator")
+wait "$simulator" || true
+if [[ -n $duration ]]; then sleep 5; fi  # let the worker publish what the last events caused

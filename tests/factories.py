@@ -1,0 +1,76 @@
+"""Builders for valid contract messages, so each test states only what it is about."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas.events import SimActivation, WatchlistEntry
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def identity(name: str) -> str:
+    """A valid identity token, readable in tests by its name."""
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def sim_activation_fields(**overrides: Any) -> dict[str, Any]:
+    """The JSON fields of a valid SIM activation."""
+    fields: dict[str, Any] = {
+        "event_id": "cmcc-1",
+        "occurred_at": "2026-11-01T12:00:00+08:00",
+        "source": "cmcc",
+        "identity": identity("alice"),
+        "msisdn": "+8613800000001",
+        "sim_kind": "mno",
+        "channel": "store",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def activation(
+    who: str = "alice",
+    at: datetime = T0,
+    n: int = 1,
+    source: str = "cmcc",
+    event_id: str | None = None,
+) -> SimActivation:
+    """The n-th activation by `who` at `at`, with a number and event id derived from n."""
+    return SimActivation(
+        event_id=event_id or f"{source}-{who}-{n}",
+        occurred_at=at,
+        source=source,
+        identity=identity(who),
+        msisdn=f"+86138{n:08d}",
+        sim_kind="mno",
+        channel="store",
+    )
+
+
+def burst(
+    who: str,
+    count: int,
+    start: datetime = T0,
+    step: timedelta = timedelta(hours=1),
+    first_n: int = 1,
+) -> list[SimActivation]:
+    """`count` activations by `who`, `step` apart from `start`, numbered from `first_n`."""
+    return [activation(who, start + i * step, n=first_n + i) for i in range(count)]
+
+
+def listing(
+    who: str,
+    listed_at: datetime,
+    expires_at: datetime | None = None,
+    source: str = "mps-afc",
+) -> WatchlistEntry:
+    """An authority's watchlist entry."""
+    return WatchlistEntry(
+        identity=identity(who),
+        reason="sold SIM cards",
+        listed_at=listed_at,
+        expires_at=expires_at,
+        source=source,
+    )

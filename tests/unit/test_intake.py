@@ -1,0 +1,66 @@
+"""Admission: what the worker and replay accept from each input topic."""
+
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from schemas.codec import DecodeError
+from schemas.events import SimActivation
+from services.detector.core.intake import WatchlistUpdate, admit
+from tests.factories import NOW, identity, sim_activation_fields
+
+SKEW = timedelta(minutes=5)
+
+
+def test_event_key_is_not_trusted() -> None:
+    raw = orjson.dumps(sim_activation_fields())
+    for key in (None, b"anything", identity("bob").encode()):
+        assert isinstance(admit("sim-activations", key, raw, NOW, SKEW), SimActivation)
+
+
+def test_event_from_the_future_is_rejected() -> None:
+    ahead = (NOW + SKEW + timedelta(seconds=1)).isoformat()
+    with pytest.raises(DecodeError) as caught:
+        admit(
+            "sim-activations",
+            None,
+            orjson.dumps(sim_activation_fields(occurred_at=ahead)),
+            NOW,
+            SKEW,
+        )
+    assert caught.value.reason == "from_future"
+
+
+def test_event_within_clock_skew_is_accepted() -> None:
+    ahead = (NOW + SKEW).isoformat()
+    raw = orjson.dumps(sim_activation_fields(occurred_at=ahead))
+    assert admit("sim-activations", None, raw, NOW, SKEW)
+
+
+def test_missing_value_is_rejected() -> None:
+    with pytest.raises(DecodeError, match="no value"):
+        admit("transfers", b"k", None, NOW, SKEW)
+
+
+def test_watchlist_tombstone_needs_an_identity_key() -> None:
+    update = admit("watchlist", identity("m").encode(), None, NOW, SKEW)
+    assert update == WatchlistUpdate(identity("m"), None)
+    for key in (None, b"not-a-token"):
+        with pytest.raises(DecodeError, match="tombstone"):
+            admit("watchlist", key, None, NOW, SKEW)
+
+
+def test_watchlist_key_must_match_the_identity() -> None:
+    value = orjson.dumps(
+        {
+            "identity": identity("m"),
+            "reason": "sold cards",
+            "listed_at": "2026-01-01T00:00:00Z",
+            "source": "mps-afc",
+        }
+    )
+    assert isinstance(admit("watchlist", identity("m").encode(), value, NOW, SKEW), WatchlistUpdate)
+    with pytest.raises(DecodeError) as caught:
+        admit("watchlist", identity("x").encode(), value, NOW, SKEW)
+    assert caught.value.reason == "key_mismatch"

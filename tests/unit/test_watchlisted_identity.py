@@ -1,0 +1,132 @@
+"""`watchlisted_identity` and the watchlist: listings, expiry, tombstones, self-listing."""
+
+from datetime import timedelta
+
+from services.detector.core.engine import Engine
+from services.detector.core.policy import Policy
+from services.detector.core.state import IdentityState
+from tests.factories import NOW, T0, activation, burst, identity, listing
+
+ENGINE = Engine(Policy())
+FIVE_YEARS = timedelta(days=5 * 365)
+
+
+def listed(who: str, *args: object, **kwargs: object) -> IdentityState:
+    state = ENGINE.apply_watchlist(None, listing(who, *args, **kwargs))  # type: ignore[arg-type]
+    assert state is not None
+    return state
+
+
+def rules(state: IdentityState | None, event: object) -> list[str]:
+    outcome = ENGINE.apply_sim_activation(state, event, NOW)  # type: ignore[arg-type]
+    return [a.rule for a in outcome.alerts]
+
+
+def test_activation_while_listed_is_critical_and_blocks_the_number() -> None:
+    state = listed("mallory", T0 - timedelta(days=30))
+    event = activation("mallory", T0)
+    outcome = ENGINE.apply_sim_activation(state, event, NOW)
+    [alert] = outcome.alerts
+    assert alert.rule == "watchlisted_identity"
+    assert alert.severity == "critical"
+    assert alert.trigger_event_id == event.event_id
+    assert {(a.action, a.target, a.institution) for a in alert.actions} == {
+        ("block_msisdn", event.msisdn, event.source),
+        ("deny_new_services", identity("mallory"), None),
+    }
+    assert "mps-afc" in alert.summary
+
+
+def test_fires_on_every_event() -> None:
+    state: IdentityState | None = listed("mallory", T0 - timedelta(days=1))
+    found = []
+    for event in burst("mallory", 3):
+        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        state = outcome.state
+        found += [a.rule for a in outcome.alerts if a.rule == "watchlisted_identity"]
+    assert found == ["watchlisted_identity"] * 3
+
+
+def test_not_listed_before_listed_at() -> None:
+    state = listed("mallory", T0)
+    assert rules(state, activation("mallory", T0 - timedelta(milliseconds=1))) == []
+    assert rules(state, activation("mallory", T0, n=2)) == ["watchlisted_identity"]
+
+
+def test_listing_ends_at_expiry() -> None:
+    state = listed("mallory", T0 - timedelta(days=10), expires_at=T0)
+    assert rules(state, activation("mallory", T0 - timedelta(milliseconds=1))) == [
+        "watchlisted_identity"
+    ]
+    assert rules(state, activation("mallory", T0, n=2)) == []
+
+
+def test_tombstone_lifts_the_listing() -> None:
+    state = ENGINE.apply_watchlist(listed("mallory", T0 - timedelta(days=1)), None)
+    assert state is None  # nothing left to keep
+    assert rules(state, activation("mallory", T0)) == []
+
+
+def test_tombstone_keeps_the_activation_history() -> None:
+    state = ENGINE.apply_sim_activation(None, activation("mallory", T0), NOW).state
+    state = ENGINE.apply_watchlist(state, listing("mallory", T0 - timedelta(days=1)))
+    state = ENGINE.apply_watchlist(state, None)
+    assert state is not None and state.listing is None and len(state.activations) == 1
+
+
+def test_bulk_opener_is_self_listed_for_five_years() -> None:
+    state: IdentityState | None = None
+    events = burst("alice", 5)
+    listings = []
+    for event in events:
+        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        state = outcome.state
+        listings += outcome.listings
+    [entry] = listings
+    assert entry.identity == identity("alice")
+    assert entry.source == "duanka"
+    assert entry.listed_at == events[-1].occurred_at
+    assert entry.expires_at == events[-1].occurred_at + FIVE_YEARS
+    assert "bulk_sim_opener" in entry.reason
+
+
+def test_activation_after_self_listing_is_watchlisted() -> None:
+    state: IdentityState | None = None
+    for event in burst("alice", 5):
+        state = ENGINE.apply_sim_activation(state, event, NOW).state
+    sixth = activation("alice", T0 + timedelta(days=1), n=6)
+    assert rules(state, sixth) == ["watchlisted_identity"]  # bulk_sim_opener is suppressed
+    years_later = activation("alice", T0 + timedelta(hours=4) + FIVE_YEARS, n=7)
+    assert "watchlisted_identity" not in rules(state, years_later)
+
+
+def test_the_trigger_itself_is_not_a_watchlisted_activation() -> None:
+    state: IdentityState | None = None
+    found = []
+    for event in burst("alice", 5):
+        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        state = outcome.state
+        found += [a.rule for a in outcome.alerts]
+    assert found == ["bulk_sim_opener"]
+
+
+def test_self_listing_never_shortens_a_longer_listing() -> None:
+    state: IdentityState | None = listed("alice", T0 - timedelta(days=1))  # no expiry
+    listings = []
+    for event in burst("alice", 5):
+        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        state = outcome.state
+        listings += outcome.listings
+    assert listings == []
+    assert state is not None and state.listing is not None
+    assert state.listing.expires_at is None and state.listing.source == "mps-afc"
+
+
+def test_late_activation_is_still_checked_against_the_watchlist() -> None:
+    state = listed("mallory", T0 - timedelta(days=30))
+    state = ENGINE.apply_sim_activation(state, activation("mallory", T0, n=1), NOW).state
+    late = ENGINE.apply_sim_activation(
+        state, activation("mallory", T0 - timedelta(days=2), n=2), NOW
+    )
+    assert late.late
+    assert [a.rule for a in late.alerts] == ["watchlisted_identity"]
