@@ -46,6 +46,7 @@ pytest: venv
 check: lint pytest
 
 test: venv
+	deploy/local/tools.sh
 	deploy/local/kafka.sh up
 	status=0; $(MAKE) --no-print-directory check || status=$$?; \
 	  deploy/local/kafka.sh down; exit $$status

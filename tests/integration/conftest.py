@@ -1,0 +1,196 @@
+"""A real worker against the real local broker (`make kafka-up`), one per test module.
+
+Every module gets its own topic prefix, so its topics, consumer group and changelogs are its
+own; they are deleted afterwards.
+"""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.alerts import Alert
+from schemas.codec import decode
+
+BOOTSTRAP = os.environ.get("DUANKA_TEST_BOOTSTRAP", "127.0.0.1:9092")
+
+
+def _broker_reachable() -> bool:
+    host, port = BOOTSTRAP.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningWorker:
+    """A `duanka worker` subprocess and the names it uses."""
+
+    prefix: str
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+
+def start_worker(prefix: str, data_dir: Path, log: Path, **env: str) -> RunningWorker:
+    """Start a worker and wait until it is ready; fails with the worker's log otherwise."""
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "DUANKA_BROKER": f"kafka://{BOOTSTRAP}",
+        "DUANKA_TOPIC_PREFIX": prefix,
+        "DUANKA_WEB_PORT": str(port),
+        "DUANKA_WEB_HOST": "127.0.0.1",
+        "DUANKA_DATA_DIR": str(data_dir),
+        **env,
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services", "worker"],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    worker = RunningWorker(prefix, port, log, process)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"worker exited with {process.returncode}:\n{worker.log_tail()}")
+        if worker.ready():
+            return worker
+        time.sleep(0.3)
+    stop_worker(worker)
+    pytest.fail(f"worker not ready after 90 s:\n{worker.log_tail()}")
+
+
+def stop_worker(worker: RunningWorker) -> None:
+    """SIGTERM, then SIGKILL if it does not stop within 30 s."""
+    worker.process.terminate()
+    try:
+        worker.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+
+
+async def _delete_topics(prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    if not _broker_reachable():
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP}: run `make kafka-up` (make test does)")
+    prefix = f"it-{uuid.uuid4().hex[:8]}."
+    directory = tmp_path_factory.mktemp("worker")
+    running = start_worker(prefix, directory / "data", directory / "worker.log")
+    yield running
+    stop_worker(running)
+    print(f"--- worker log tail ---\n{running.log_tail(30)}")
+    asyncio.run(_delete_topics(prefix))
+
+
+class Kafka:
+    """Produce to and read back from the broker, with deadlines instead of sleeps."""
+
+    def __init__(self) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | dict[str, object] | None,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+    ) -> None:
+        raw = orjson.dumps(value) if isinstance(value, dict) else value
+        key_bytes = key.encode() if isinstance(key, str) else key
+        await self.producer.send_and_wait(topic, raw, key=key_bytes, partition=partition)
+
+    async def read_until(
+        self,
+        topic: str,
+        done: Callable[[list[bytes]], bool],
+        within: float = 60.0,
+    ) -> list[bytes]:
+        """Read `topic` from the beginning until `done(values)`, or `within` seconds pass."""
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=BOOTSTRAP,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        values: list[bytes] = []
+        deadline = time.monotonic() + within
+        try:
+            while not done(values):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                batches = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+                for records in batches.values():
+                    values.extend(r.value for r in records)
+        finally:
+            await consumer.stop()
+        return values
+
+    async def alerts(
+        self,
+        worker: RunningWorker,
+        done: Callable[[list[Alert]], bool],
+        within: float = 60.0,
+    ) -> list[Alert]:
+        """Alerts on the worker's `alerts` topic, read until `done(alerts)` or `within` s."""
+        raws = await self.read_until(
+            worker.topic("alerts"), lambda vs: done([decode(Alert, v) for v in vs]), within
+        )
+        return [decode(Alert, v) for v in raws]
+
+
+@pytest.fixture
+async def kafka() -> AsyncIterator[Kafka]:
+    client = Kafka()
+    await client.producer.start()
+    yield client
+    await client.producer.stop()
