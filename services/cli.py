@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     schemas.set_defaults(run=_schemas)
 
     pseudo = commands.add_parser(
-        "pseudonymize", help="ID numbers on stdin -> identity tokens on stdout"
+        "pseudonymize",
+        help="ID numbers on stdin -> identity tokens on stdout (key: DUANKA_PSEUDONYM_KEY[_FILE])",
     )
     pseudo.set_defaults(run=_pseudonymize)
 
@@ -83,26 +84,28 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _pseudonymize(settings: Settings, args: argparse.Namespace) -> int:
-    from services.pseudonym import IdNumberError, pseudonymize
+    """One token per input line; a bad line gets an empty output line (so outputs stay
+    aligned with inputs), a message on stderr, and exit status 1."""
+    from services.pseudonym import MIN_KEY_BYTES, IdNumberError, pseudonymize
 
     try:
         key = settings.pseudonym_key_bytes()
     except (ValueError, OSError) as exc:
         print(f"duanka pseudonymize: {exc}", file=sys.stderr)
         return 2
+    if len(key) < MIN_KEY_BYTES:
+        print(
+            f"duanka pseudonymize: the key must be at least {MIN_KEY_BYTES} bytes", file=sys.stderr
+        )
+        return 2
     failures = 0
     for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
         try:
             print(pseudonymize(line, key))
         except IdNumberError as exc:
             failures += 1
-            print(f"duanka pseudonymize: line {number}: {exc}", file=sys.stderr)
             print()
-        except ValueError as exc:
-            print(f"duanka pseudonymize: {exc}", file=sys.stderr)
-            return 2
+            print(f"duanka pseudonymize: line {number}: {exc}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -27,13 +27,14 @@ from schemas.codec import decode
 BOOTSTRAP = os.environ.get("DUANKA_TEST_BOOTSTRAP", "127.0.0.1:9092")
 
 
-def _broker_reachable() -> bool:
+def require_broker() -> None:
+    """Fail (not skip) without a broker: integration tests are part of `make test`."""
     host, port = BOOTSTRAP.rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=2):
-            return True
+            return
     except OSError:
-        return False
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP}: run `make kafka-up` (make test does)")
 
 
 def _free_port() -> int:
@@ -106,7 +107,8 @@ def stop_worker(worker: RunningWorker) -> None:
         worker.process.wait()
 
 
-async def _delete_topics(prefix: str) -> None:
+async def delete_topics(prefix: str) -> None:
+    """Delete every topic whose name starts with `prefix`."""
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
     try:
@@ -119,15 +121,14 @@ async def _delete_topics(prefix: str) -> None:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    if not _broker_reachable():
-        pytest.fail(f"no Kafka broker at {BOOTSTRAP}: run `make kafka-up` (make test does)")
+    require_broker()
     prefix = f"it-{uuid.uuid4().hex[:8]}."
     directory = tmp_path_factory.mktemp("worker")
     running = start_worker(prefix, directory / "data", directory / "worker.log")
     yield running
     stop_worker(running)
     print(f"--- worker log tail ---\n{running.log_tail(30)}")
-    asyncio.run(_delete_topics(prefix))
+    asyncio.run(delete_topics(prefix))
 
 
 class Kafka:

@@ -1,0 +1,91 @@
+"""The `duanka` command's offline subcommands and its configuration errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.export import MESSAGES, SCHEMA_DIR, file_name
+from services.cli import main
+from services.pseudonym import pseudonymize
+
+KEY = "consortium-key-for-tests"
+
+
+def duanka(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+        timeout=60,
+    )
+
+
+def test_pseudonymize_turns_lines_into_tokens() -> None:
+    result = duanka(
+        "pseudonymize", stdin="11010519491231002X\n440524188001010014\n", DUANKA_PSEUDONYM_KEY=KEY
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        pseudonymize("11010519491231002X", KEY.encode()),
+        pseudonymize("440524188001010014", KEY.encode()),
+    ]
+
+
+def test_pseudonymize_reports_bad_lines_and_keeps_alignment() -> None:
+    result = duanka(
+        "pseudonymize", stdin="110105194912310021\n11010519491231002X\n", DUANKA_PSEUDONYM_KEY=KEY
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["", pseudonymize("11010519491231002X", KEY.encode())]
+    assert "line 1: check digit" in result.stderr
+
+
+def test_pseudonymize_reads_the_key_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    result = duanka(
+        "pseudonymize", stdin="11010519491231002X\n", DUANKA_PSEUDONYM_KEY_FILE=str(key_file)
+    )
+    assert result.stdout.strip() == pseudonymize("11010519491231002X", KEY.encode())
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({}, "DUANKA_PSEUDONYM_KEY"), ({"DUANKA_PSEUDONYM_KEY": "short"}, "16 bytes")],
+)
+def test_pseudonymize_without_a_usable_key_fails_clearly(env: dict[str, str], message: str) -> None:
+    result = duanka("pseudonymize", stdin="11010519491231002X\n", **env)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_schemas_writes_one_file_per_message(tmp_path: Path) -> None:
+    assert main(["schemas", "--out", str(tmp_path)]) == 0
+    for model in MESSAGES:
+        written = (tmp_path / file_name(model)).read_bytes()
+        assert written == (SCHEMA_DIR / file_name(model)).read_bytes()
+        assert orjson.loads(written)["title"] == model.__name__
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DUANKA_PARTITIONS", "0"),
+        ("DUANKA_BROKER", "localhost:9092"),
+        ("DUANKA_STORE", "redis://"),
+        ("DUANKA_POLICY__BULK_SIM_OPENER__MIN_ACTIVATIONS", "1"),
+        ("DUANKA_POLICY__BULK_SIM_OPENER__WINDOW", "P0D"),
+        ("DUANKA_POLICY__BULK_SIM_OPENER__TRESHOLD", "5"),
+        ("DUANKA_TOPIC_PREFIX", "has space"),
+    ],
+)
+def test_invalid_settings_stop_with_a_clear_error(name: str, value: str) -> None:
+    result = duanka("topics", **{name: value})
+    assert result.returncode == 2
+    assert "invalid configuration" in result.stderr
+    assert name.removeprefix("DUANKA_").split("__")[-1].lower() in result.stderr.lower()
