@@ -5,6 +5,7 @@ creates what is missing with the configured partitions, and reports what already
 a different partition count instead of silently using it.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
 _DAY_MS = 24 * 3600 * 1000
+READY_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,25 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 created.append(name)
             elif code != _TOPIC_ALREADY_EXISTS:
                 raise for_code(code)(f"could not create topic {name}: {message}")
+        await _until_ready(admin, [spec.name for spec in missing], settings.partitions)
         return created
     finally:
         await admin.close()
+
+
+async def _until_ready(admin: AIOKafkaAdminClient, names: list[str], partitions: int) -> None:
+    """Wait until the cluster's metadata shows every new topic with a leader for each
+    partition, so that clients started next find them whole."""
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            not t["error_code"]
+            and len(t["partitions"]) == partitions
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics not ready after {READY_TIMEOUT_S} s: {', '.join(names)}")
+        await asyncio.sleep(0.2)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from schemas.alerts import DeadLetter, DeadLetterReason
 from schemas.codec import DecodeError, decode, encode
 from schemas.events import SimActivation, WatchlistEntry
-from services.detector.core.intake import InputTopic, WatchlistUpdate, admit
+from services.detector.core.intake import INPUT_TOPICS, InputTopic, WatchlistUpdate, admit
 from services.detector.core.state import IdentityState
 
 if TYPE_CHECKING:
@@ -31,46 +32,52 @@ KIND_HEADER = "duanka-kind"
 def register(detector: Detector) -> None:
     """Register the ingest and identities agents on the detector's app."""
     app, settings = detector.app, detector.settings
-    topic_kinds: dict[str, InputTopic] = {}
-    for kind in ("sim-activations", "account-opens", "transfers", "watchlist"):
-        topic_kinds[settings.topic(kind)] = kind
+    topic_kinds: dict[str, InputTopic] = {settings.topic(kind): kind for kind in INPUT_TOPICS}
 
     @app.agent(detector.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            kind = topic_kinds[message.topic]
-            try:
-                admitted = admit(
-                    kind,
-                    message.key,
-                    message.value,
-                    datetime.now(UTC),
-                    settings.max_clock_skew,
-                )
-            except DecodeError as exc:
-                await _dead_letter(detector, message, exc.reason, str(exc))
-                continue
-            identity = _identity_of(admitted)
-            if identity is None:
-                continue  # account opens and transfers: validated, no rule uses them yet
-            await detector.identity_events.send(
-                key=identity.encode(),
-                value=message.value,
-                headers={KIND_HEADER: kind.encode()},
-                timestamp=message.timestamp,
+            await _guarded(
+                detector, message, _ingest(detector, topic_kinds[message.topic], message)
             )
 
     @app.agent(detector.identity_events, name="identities")
     async def identities(stream: Any) -> None:
-        table = detector.identities
         async for event in stream.events():
             message = event.message
-            try:
-                await _apply_identity_event(detector, table, message)
-            except Exception as exc:  # a bug must not lose the event: keep it for analysis
-                log.exception("failed to apply an identity event")
-                await _dead_letter(detector, message, "internal_error", repr(exc))
+            await _guarded(detector, message, _apply_identity_event(detector, message))
+
+
+async def _guarded(detector: Detector, message: Any, work: Coroutine[Any, Any, None]) -> None:
+    """Run one message's work; whatever goes wrong, the message ends in `dead-letters` with
+    the reason, and the agent goes on with the next one (Faust would otherwise restart the
+    agent and skip the message without a trace)."""
+    try:
+        await work
+    except DecodeError as exc:
+        await _dead_letter(detector, message, exc.reason, str(exc))
+    except Exception as exc:
+        log.exception(
+            "failed to process %s[%d]@%d", message.topic, message.partition, message.offset
+        )
+        await _dead_letter(detector, message, "internal_error", repr(exc))
+
+
+async def _ingest(detector: Detector, kind: InputTopic, message: Any) -> None:
+    """Admit one input message and forward it, re-keyed by identity, to the identity topic."""
+    admitted = admit(
+        kind, message.key, message.value, datetime.now(UTC), detector.settings.max_clock_skew
+    )
+    identity = _identity_of(admitted)
+    if identity is None:
+        return  # account opens and transfers: validated, no rule uses them yet
+    await detector.identity_events.send(
+        key=identity.encode(),
+        value=message.value,
+        headers={KIND_HEADER: kind.encode()},
+        timestamp=message.timestamp,
+    )
 
 
 def _identity_of(admitted: object) -> str | None:
@@ -81,7 +88,9 @@ def _identity_of(admitted: object) -> str | None:
     return None
 
 
-async def _apply_identity_event(detector: Detector, table: Any, message: Any) -> None:
+async def _apply_identity_event(detector: Detector, message: Any) -> None:
+    """Apply one re-keyed event to its identity's state and publish what it caused."""
+    table = detector.identities
     key: bytes = message.key
     kind = dict(message.headers or ()).get(KIND_HEADER, b"").decode()
     stored = table.get(key)

@@ -2,12 +2,13 @@
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import orjson
 
 from schemas.events import SimActivation
 from services.detector.core.engine import Engine
-from services.detector.core.intake import WatchlistUpdate, admit
+from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate, admit
 from services.detector.core.policy import Policy
 from services.detector.core.state import IdentityState
 from services.pseudonym import validate
@@ -23,6 +24,12 @@ def simulate(seed: int, events: int) -> tuple[Scenario, list[SimulatedMessage]]:
     scenario = Scenario(ScenarioConfig(seed, START, seconds_per_event=18.0))
     messages = list(itertools.islice(scenario.messages(), events))
     return scenario, [*messages, *scenario.pending()]
+
+
+def admitted(message: SimulatedMessage) -> Admitted:
+    """The message as the worker would admit it (raises if it would be dead-lettered)."""
+    topic = cast(InputTopic, message.topic)
+    return admit(topic, message.key.encode(), orjson.dumps(message.value), NOW, SKEW)
 
 
 def test_people_have_valid_distinct_id_numbers() -> None:
