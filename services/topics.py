@@ -2,7 +2,8 @@
 
 The worker never relies on broker auto-creation: `duanka topics` (and the worker at start)
 creates what is missing with the configured partitions, and reports what already exists with
-a different partition count instead of silently using it.
+a different partition count instead of silently using it. Per-institution alert topics
+(`alerts.<institution>`) are created the first time an alert names the institution.
 """
 
 import asyncio
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
+from schemas.alerts import SubjectKind
+from services.detector.core.routing import SUBJECT_KINDS
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,6 +22,8 @@ log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS = 36
 _DAY_MS = 24 * 3600 * 1000
 READY_TIMEOUT_S = 30
+WEEK = {"retention.ms": str(7 * _DAY_MS)}
+MONTH = {"retention.ms": str(30 * _DAY_MS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,75 +34,97 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
-def identity_events_topic(settings: Settings) -> str:
-    """The worker's own repartition topic: input events re-keyed by identity."""
-    return f"{settings.app_id}-identity-events"
+def subject_events_topic(settings: Settings, kind: SubjectKind) -> str:
+    """The worker's own repartition topic for one subject kind: events keyed by subject."""
+    return f"{settings.app_id}-{kind}-events"
+
+
+def institution_alerts_topic(settings: Settings, institution: str) -> str:
+    """The alerts one institution may read (codes are `[a-z0-9_-]`, valid in topic names)."""
+    return settings.topic(f"alerts.{institution}")
 
 
 def catalogue(settings: Settings) -> list[TopicSpec]:
-    """Every topic the service reads or writes (Faust creates its changelogs itself)."""
-    week = {"retention.ms": str(7 * _DAY_MS)}
-    month = {"retention.ms": str(30 * _DAY_MS)}
+    """Every fixed topic the service reads or writes (Faust creates its changelogs)."""
     return [
-        TopicSpec(settings.topic("sim-activations"), week),
-        TopicSpec(settings.topic("account-opens"), week),
-        TopicSpec(settings.topic("transfers"), week),
+        TopicSpec(settings.topic("sim-activations"), WEEK),
+        TopicSpec(settings.topic("account-opens"), WEEK),
+        TopicSpec(settings.topic("transfers"), WEEK),
         TopicSpec(
             settings.topic("watchlist"),
             {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)},
         ),
-        TopicSpec(settings.topic("alerts"), month),
-        TopicSpec(settings.topic("dead-letters"), month),
-        TopicSpec(identity_events_topic(settings), week),
+        TopicSpec(settings.topic("alerts"), MONTH),
+        TopicSpec(settings.topic("dead-letters"), MONTH),
+        *(TopicSpec(subject_events_topic(settings, kind), WEEK) for kind in SUBJECT_KINDS),
     ]
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics; returns the names created. Raises on any broker error."""
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the missing topics (by default the catalogue); returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        wanted = catalogue(settings)
-        existing = {t["topic"]: t for t in await admin.describe_topics([s.name for s in wanted])}
-        for spec in wanted:
-            described = existing.get(spec.name)
-            if described and not described["error_code"]:
-                count = len(described["partitions"])
-                if count != settings.partitions:
-                    log.warning(
-                        "topic %s has %d partitions, not the configured %d",
-                        spec.name,
-                        count,
-                        settings.partitions,
-                    )
-        missing = [
-            spec
-            for spec in wanted
-            if spec.name not in existing or existing[spec.name]["error_code"]
-        ]
-        if not missing:
-            return []
-        response = await admin.create_topics(
-            [
-                NewTopic(
-                    spec.name,
-                    num_partitions=settings.partitions,
-                    replication_factor=settings.replication_factor,
-                    topic_configs=spec.configs,
-                )
-                for spec in missing
-            ]
-        )
-        created = []
-        for name, code, message in response.topic_errors:
-            if code == 0:
-                created.append(name)
-            elif code != _TOPIC_ALREADY_EXISTS:
-                raise for_code(code)(f"could not create topic {name}: {message}")
-        await _until_ready(admin, [spec.name for spec in missing], settings.partitions)
-        return created
+        return await _create_missing(admin, specs or catalogue(settings), settings)
     finally:
         await admin.close()
+
+
+class TopicCreator:
+    """Creates topics on first use, once per name, for topics named by data (institutions)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._known: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, spec: TopicSpec) -> None:
+        """Make sure the topic exists; a no-op after the first call for a name."""
+        if spec.name in self._known:
+            return
+        async with self._lock:
+            if spec.name not in self._known:
+                await ensure_topics(self._settings, [spec])
+                self._known.add(spec.name)
+
+
+async def _create_missing(
+    admin: AIOKafkaAdminClient, wanted: list[TopicSpec], settings: Settings
+) -> list[str]:
+    existing = {t["topic"]: t for t in await admin.describe_topics([s.name for s in wanted])}
+    missing = []
+    for spec in wanted:
+        described = existing.get(spec.name)
+        if described is None or described["error_code"]:
+            missing.append(spec)
+        elif len(described["partitions"]) != settings.partitions:
+            log.warning(
+                "topic %s has %d partitions, not the configured %d",
+                spec.name,
+                len(described["partitions"]),
+                settings.partitions,
+            )
+    if not missing:
+        return []
+    response = await admin.create_topics(
+        [
+            NewTopic(
+                spec.name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=spec.configs,
+            )
+            for spec in missing
+        ]
+    )
+    created = []
+    for name, code, message in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            raise for_code(code)(f"could not create topic {name}: {message}")
+    await _until_ready(admin, [spec.name for spec in missing], settings.partitions)
+    return created
 
 
 async def _until_ready(admin: AIOKafkaAdminClient, names: list[str], partitions: int) -> None:

@@ -1,10 +1,18 @@
 """Builders for valid contract messages, so each test states only what it is about."""
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.events import SimActivation, WatchlistEntry
+from schemas.alerts import Alert
+from schemas.events import AccountOpen, SimActivation, WatchlistEntry
+from services.detector.core.engine import Engine, Outcome
+from services.detector.core.intake import Admitted, WatchlistUpdate
+from services.detector.core.policy import Policy
+from services.detector.core.routing import Address, Stream
+from services.detector.core.state import IdentityState, SubjectState
+from services.replay.replayer import Replayer
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -74,3 +82,38 @@ def listing(
         expires_at=expires_at,
         source=source,
     )
+
+
+def at_identity(
+    engine: Engine,
+    state: SubjectState | None,
+    event: SimActivation | AccountOpen,
+    now: datetime = NOW,
+) -> Outcome:
+    """Apply an activation or opening to its identity only (not to its number or device)."""
+    stream: Stream = "sim" if isinstance(event, SimActivation) else "open"
+    return engine.apply(Address("identity", event.identity, stream), state, event, now)
+
+
+def set_listing(
+    engine: Engine, state: SubjectState | None, who: str, entry: WatchlistEntry | None
+) -> IdentityState | None:
+    """Apply a watchlist record (None: a tombstone) for `who`; returns the new state."""
+    update = WatchlistUpdate(identity(who), entry)
+    outcome = engine.apply(Address("identity", identity(who), "listing"), state, update, NOW)
+    assert outcome.state is None or isinstance(outcome.state, IdentityState)
+    return outcome.state
+
+
+def alerts_in_order(
+    events: Iterable[Admitted | WatchlistEntry], policy: Policy | None = None
+) -> list[Alert]:
+    """Every alert the core raises for these events applied in this order to every subject
+    they concern, as replay and the worker apply them."""
+    replayer = Replayer(Engine(policy or Policy()))
+    alerts: list[Alert] = []
+    for event in events:
+        if isinstance(event, WatchlistEntry):
+            event = WatchlistUpdate(event.identity, event)
+        alerts += replayer.apply(event)
+    return alerts

@@ -5,12 +5,20 @@ from typing import Any
 
 import faust
 
+from schemas.alerts import SubjectKind
 from services.detector import agents, web
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.routing import SUBJECT_KINDS
 from services.settings import Settings
-from services.topics import identity_events_topic
+from services.topics import TopicCreator, subject_events_topic
 
+TABLE_NAMES: dict[SubjectKind, str] = {
+    "identity": "identities",
+    "account": "accounts",
+    "device": "devices",
+    "msisdn": "msisdns",
+}
 ROCKSDB_OPTIONS = {
     "block_cache_size": 16 * 1024 * 1024,
     "write_buffer_size": 8 * 1024 * 1024,
@@ -27,11 +35,21 @@ class Detector:
     app: faust.App
     engine: Engine
     inputs: Any
-    identity_events: Any
+    subject_events: dict[SubjectKind, Any]
+    tables: dict[SubjectKind, Any]
     alerts: Any
     dead_letters: Any
     watchlist: Any
-    identities: Any
+    topic_creator: TopicCreator
+
+    def raw_topic(self, *names: str, **kwargs: Any) -> Any:
+        """A topic of this app whose keys and values are bytes, as on the wire."""
+        return raw_topic(self.app, *names, **kwargs)
+
+
+def raw_topic(app: faust.App, *names: str, **kwargs: Any) -> Any:
+    """A topic whose keys and values are bytes, as they are on the wire."""
+    return app.topic(*names, key_type=bytes, value_type=bytes, **kwargs)
 
 
 def create_detector(settings: Settings) -> Detector:
@@ -56,26 +74,31 @@ def create_detector(settings: Settings) -> Detector:
         autodiscover=False,
     )
 
-    def raw_topic(*names: str, **kwargs: Any) -> Any:
-        return app.topic(*names, key_type=bytes, value_type=bytes, **kwargs)
-
+    options = ROCKSDB_OPTIONS if settings.store.startswith("rocksdb") else None
     detector = Detector(
         settings=settings,
         app=app,
         engine=Engine(settings.policy),
-        inputs=raw_topic(*(settings.topic(t) for t in INPUT_TOPICS)),
-        identity_events=raw_topic(
-            identity_events_topic(settings), partitions=settings.partitions, internal=True
-        ),
-        alerts=raw_topic(settings.topic("alerts")),
-        dead_letters=raw_topic(settings.topic("dead-letters")),
-        watchlist=raw_topic(settings.topic("watchlist")),
-        identities=app.Table(
-            "identities",
-            partitions=settings.partitions,
-            key_type=bytes,
-            options=ROCKSDB_OPTIONS if settings.store.startswith("rocksdb") else None,
-        ),
+        inputs=raw_topic(app, *(settings.topic(t) for t in INPUT_TOPICS)),
+        subject_events={
+            kind: raw_topic(
+                app,
+                subject_events_topic(settings, kind),
+                partitions=settings.partitions,
+                internal=True,
+            )
+            for kind in SUBJECT_KINDS
+        },
+        tables={
+            kind: app.Table(
+                TABLE_NAMES[kind], partitions=settings.partitions, key_type=bytes, options=options
+            )
+            for kind in SUBJECT_KINDS
+        },
+        alerts=raw_topic(app, settings.topic("alerts")),
+        dead_letters=raw_topic(app, settings.topic("dead-letters")),
+        watchlist=raw_topic(app, settings.topic("watchlist")),
+        topic_creator=TopicCreator(settings),
     )
     agents.register(detector)
     web.register(detector)

@@ -16,10 +16,7 @@ import pytest
 from schemas.alerts import Alert, DeadLetter
 from schemas.codec import decode, encode
 from schemas.events import SimActivation, WatchlistEntry
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.detector.core.state import IdentityState
-from tests.factories import activation, identity, listing, sim_activation_fields
+from tests.factories import activation, alerts_in_order, identity, listing, sim_activation_fields
 from tests.integration.conftest import BOOTSTRAP, Kafka, RunningWorker
 
 pytestmark = pytest.mark.integration
@@ -28,18 +25,8 @@ START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
 
 
 def expected_alerts(events: Iterable[SimActivation | WatchlistEntry]) -> list[dict[str, object]]:
-    """What the core says for these events of one identity, in this order."""
-    engine = Engine(Policy())
-    state: IdentityState | None = None
-    alerts: list[Alert] = []
-    for event in events:
-        if isinstance(event, WatchlistEntry):
-            state = engine.apply_watchlist(state, event)
-        else:
-            outcome = engine.apply_sim_activation(state, event, datetime.now(UTC))
-            state = outcome.state
-            alerts += outcome.alerts
-    return [comparable(a) for a in alerts]
+    """What the core says for these events, applied in this order."""
+    return [comparable(a) for a in alerts_in_order(events)]
 
 
 def comparable(alert: Alert) -> dict[str, object]:

@@ -4,18 +4,18 @@ from datetime import timedelta
 
 from services.detector.core.engine import Engine, Outcome
 from services.detector.core.policy import BulkSimOpenerPolicy, Policy
-from services.detector.core.state import IdentityState
-from tests.factories import NOW, T0, activation, burst, identity
+from services.detector.core.state import IdentityState, SubjectState
+from tests.factories import T0, activation, at_identity, burst, identity
 
 WEEK = timedelta(days=7)
 
 
-def run(events: list, engine: Engine | None = None) -> tuple[IdentityState | None, list[Outcome]]:
+def run(events: list, engine: Engine | None = None) -> tuple[SubjectState | None, list[Outcome]]:
     engine = engine or Engine(Policy())
-    state: IdentityState | None = None
+    state: SubjectState | None = None
     outcomes = []
     for event in events:
-        outcome = engine.apply_sim_activation(state, event, NOW)
+        outcome = at_identity(engine, state, event)
         state = outcome.state
         outcomes.append(outcome)
     return state, outcomes
@@ -111,7 +111,8 @@ def test_identities_are_counted_apart() -> None:
     engine = Engine(Policy())
     alice, bob = run(burst("alice", 3), engine)[0], run(burst("bob", 3), engine)[0]
     assert alice is not None and bob is not None
-    assert len(alice.activations) == len(bob.activations) == 3
+    assert isinstance(alice, IdentityState) and isinstance(bob, IdentityState)
+    assert len(alice.sims) == len(bob.sims) == 3
 
 
 def test_out_of_order_activations_within_lateness_count() -> None:
@@ -120,7 +121,10 @@ def test_out_of_order_activations_within_lateness_count() -> None:
     _, outcomes = run(shuffled)
     assert fired(outcomes) == [4]
     alert = outcomes[4].alerts[0]
-    assert alert.trigger_event_id == events[2].event_id  # the event that crossed the threshold
+    # The trigger is the event that crossed the threshold in event time (the window's end),
+    # as in order, though another event's arrival completed the burst.
+    assert alert.trigger_event_id == events[4].event_id
+    assert alert.alert_id == run(events)[1][4].alerts[0].alert_id
     assert alert.window.end == events[4].occurred_at  # the window in which it was crossed
 
 
@@ -136,7 +140,7 @@ def test_activation_later_than_allowed_lateness_is_not_counted() -> None:
     state, outcomes = run([*events, late])
     assert outcomes[-1].late
     assert fired(outcomes) == []
-    assert state is not None and len(state.activations) == 4
+    assert isinstance(state, IdentityState) and len(state.sims) == 4
 
 
 def test_activation_exactly_at_allowed_lateness_is_counted() -> None:
@@ -169,7 +173,8 @@ def test_state_forgets_activations_beyond_the_window_and_lateness() -> None:
     new = activation("alice", T0 + WEEK + timedelta(hours=3), n=50)
     state, _ = run([*old, new])
     assert state is not None
-    assert [a.event_id for a in state.activations] == [new.event_id]
+    assert isinstance(state, IdentityState)
+    assert [a.event_id for a in state.sims] == [new.event_id]
 
 
 def test_alert_ids_are_deterministic_and_distinct_per_trigger() -> None:

@@ -6,12 +6,11 @@ from typing import cast
 
 import orjson
 
-from schemas.events import SimActivation
 from services.detector.core.engine import Engine
-from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate, admit
+from services.detector.core.intake import Admitted, InputTopic, admit
 from services.detector.core.policy import Policy
-from services.detector.core.state import IdentityState
 from services.pseudonym import validate
+from services.replay.replayer import Replayer
 from services.simulator.population import person
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
@@ -63,21 +62,8 @@ def test_messages_are_valid_and_in_event_time_order() -> None:
 def test_the_core_finds_exactly_the_injected_patterns() -> None:
     scenario, messages = simulate(11, 30_000)
     assert {rule for rule, _, _ in scenario.truth} == {"bulk_sim_opener", "watchlisted_identity"}
-    engine = Engine(Policy())
-    states: dict[str, IdentityState | None] = {}
+    replayer = Replayer(Engine(Policy()))
     found = set()
     for message in messages:
-        event = admit(
-            message.topic,
-            message.key.encode(),  # type: ignore[arg-type]
-            orjson.dumps(message.value),
-            NOW,
-            Policy().allowed_lateness,
-        )
-        if isinstance(event, WatchlistUpdate):
-            states[event.identity] = engine.apply_watchlist(states.get(event.identity), event.entry)
-        elif isinstance(event, SimActivation):
-            outcome = engine.apply_sim_activation(states.get(event.identity), event, NOW)
-            states[event.identity] = outcome.state
-            found |= {(a.rule, a.subject.kind, a.subject.id) for a in outcome.alerts}
+        found |= {(a.rule, a.subject.kind, a.subject.id) for a in replayer.apply(admitted(message))}
     assert found == scenario.truth

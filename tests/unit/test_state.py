@@ -1,53 +1,69 @@
-"""Identity state: ordered windows and a compact encoding that round-trips exactly."""
+"""Subject state: ordered histories and a compact encoding that round-trips exactly."""
 
 from datetime import timedelta
 
 import orjson
 import pytest
 
-from services.detector.core.engine import Engine
+from services.detector.core.engine import STATE_TYPES, Engine
+from services.detector.core.history import History
+from services.detector.core.intake import WatchlistUpdate
 from services.detector.core.policy import Policy
-from services.detector.core.state import MAX_RECENT_ALERTS, Activation, IdentityState
-from tests.factories import NOW, T0, burst, listing
+from services.detector.core.state import (
+    MAX_RECENT_ALERTS,
+    IdentityState,
+    NumberActivation,
+    SimRecord,
+    SubjectState,
+)
+from services.replay.replayer import Replayer
+from tests.factories import T0, burst, listing
 
 
-def test_round_trip_through_json_bytes() -> None:
-    engine = Engine(Policy())
-    state = engine.apply_watchlist(
-        None, listing("alice", T0 - timedelta(days=1), T0 + timedelta(days=9))
+def test_every_kind_round_trips_through_json_bytes() -> None:
+    replayer = Replayer(Engine(Policy()))
+    replayer.apply(
+        WatchlistUpdate(
+            listing("alice", T0).identity,
+            listing("alice", T0 - timedelta(days=1), T0 + timedelta(days=9)),
+        )
     )
     for event in burst("alice", 6):
-        state = engine.apply_sim_activation(state, event, NOW).state
-    assert state is not None and state.recent_alerts and state.suppressions
-    decoded = IdentityState.from_json(orjson.loads(orjson.dumps(state.to_json())))
-    assert decoded == state
+        replayer.apply(event)
+    kinds = {kind for kind, _ in replayer.states}
+    assert {"identity", "msisdn"} <= kinds
+    for (kind, _), state in replayer.states.items():
+        decoded = STATE_TYPES[kind].from_json(orjson.loads(orjson.dumps(state.to_json())))  # type: ignore[index]
+        assert decoded == state
 
 
 def test_encoding_is_compact() -> None:
     state = IdentityState()
     for i in range(5):
-        state.add_activation(
-            Activation(1_760_000_000_000 + i, f"cmcc-{i:06d}", "cmcc", f"+86138{i:08d}")
-        )
-    assert len(orjson.dumps(state.to_json())) < 300
+        state.sims.add(SimRecord(1_760_000_000_000 + i, f"cmcc-{i:06d}", "cmcc", f"+86138{i:08d}"))
+    assert len(orjson.dumps(state.to_json())) < 400
 
 
-def test_unknown_version_is_refused() -> None:
+def test_unknown_version_or_kind_is_refused() -> None:
     data = IdentityState().to_json()
-    data[0] = 99
     with pytest.raises(ValueError, match="version 99"):
-        IdentityState.from_json(data)
+        IdentityState.from_json([99, *data[1:]])
+    with pytest.raises(ValueError, match="not of a device"):
+        STATE_TYPES["device"].from_json(data)
 
 
 def test_window_query_is_half_open() -> None:
-    state = IdentityState()
-    for at in (10, 20, 30):
-        state.add_activation(Activation(at, f"e{at}", "cmcc", "+8613800000000"))
-    assert [a.at for a in state.activations_within(10, 30)] == [20, 30]
+    history: History[NumberActivation] = History()
+    for at in (30, 10, 20):
+        history.add(NumberActivation(at, f"e{at}", "cmcc", "x"))
+    assert [r.at for r in history] == [10, 20, 30]
+    assert [r.at for r in history.within(10, 30)] == [20, 30]
+    assert history.latest_at_or_before(25) == NumberActivation(20, "e20", "cmcc", "x")
+    assert history.latest_at_or_before(5) is None
 
 
 def test_recent_alerts_are_capped() -> None:
-    state = IdentityState()
+    state: SubjectState = IdentityState()
     for i in range(MAX_RECENT_ALERTS + 5):
         state.remember_alert(f"{i:032x}", "bulk_sim_opener", i)
     assert len(state.recent_alerts) == MAX_RECENT_ALERTS

@@ -3,29 +3,40 @@
 from datetime import timedelta
 
 from services.detector.core.engine import Engine
+from services.detector.core.intake import WatchlistUpdate
 from services.detector.core.policy import Policy
-from services.detector.core.state import IdentityState
-from tests.factories import NOW, T0, activation, burst, identity, listing
+from services.detector.core.routing import Address
+from services.detector.core.state import IdentityState, SubjectState
+from tests.factories import (
+    NOW,
+    T0,
+    activation,
+    at_identity,
+    burst,
+    identity,
+    listing,
+    set_listing,
+)
 
 ENGINE = Engine(Policy())
 FIVE_YEARS = timedelta(days=5 * 365)
 
 
 def listed(who: str, *args: object, **kwargs: object) -> IdentityState:
-    state = ENGINE.apply_watchlist(None, listing(who, *args, **kwargs))  # type: ignore[arg-type]
+    state = set_listing(ENGINE, None, who, listing(who, *args, **kwargs))  # type: ignore[arg-type]
     assert state is not None
     return state
 
 
-def rules(state: IdentityState | None, event: object) -> list[str]:
-    outcome = ENGINE.apply_sim_activation(state, event, NOW)  # type: ignore[arg-type]
+def rules(state: SubjectState | None, event: object) -> list[str]:
+    outcome = at_identity(ENGINE, state, event)  # type: ignore[arg-type]
     return [a.rule for a in outcome.alerts]
 
 
 def test_activation_while_listed_is_critical_and_blocks_the_number() -> None:
     state = listed("mallory", T0 - timedelta(days=30))
     event = activation("mallory", T0)
-    outcome = ENGINE.apply_sim_activation(state, event, NOW)
+    outcome = at_identity(ENGINE, state, event)
     [alert] = outcome.alerts
     assert alert.rule == "watchlisted_identity"
     assert alert.severity == "critical"
@@ -38,10 +49,10 @@ def test_activation_while_listed_is_critical_and_blocks_the_number() -> None:
 
 
 def test_fires_on_every_event() -> None:
-    state: IdentityState | None = listed("mallory", T0 - timedelta(days=1))
+    state: SubjectState | None = listed("mallory", T0 - timedelta(days=1))
     found = []
     for event in burst("mallory", 3):
-        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        outcome = at_identity(ENGINE, state, event)
         state = outcome.state
         found += [a.rule for a in outcome.alerts if a.rule == "watchlisted_identity"]
     assert found == ["watchlisted_identity"] * 3
@@ -62,24 +73,24 @@ def test_listing_ends_at_expiry() -> None:
 
 
 def test_tombstone_lifts_the_listing() -> None:
-    state = ENGINE.apply_watchlist(listed("mallory", T0 - timedelta(days=1)), None)
+    state = set_listing(ENGINE, listed("mallory", T0 - timedelta(days=1)), "mallory", None)
     assert state is None  # nothing left to keep
     assert rules(state, activation("mallory", T0)) == []
 
 
 def test_tombstone_keeps_the_activation_history() -> None:
-    state = ENGINE.apply_sim_activation(None, activation("mallory", T0), NOW).state
-    state = ENGINE.apply_watchlist(state, listing("mallory", T0 - timedelta(days=1)))
-    state = ENGINE.apply_watchlist(state, None)
-    assert state is not None and state.listing is None and len(state.activations) == 1
+    state = at_identity(ENGINE, None, activation("mallory", T0)).state
+    state = set_listing(ENGINE, state, "mallory", listing("mallory", T0 + timedelta(days=1)))
+    state = set_listing(ENGINE, state, "mallory", None)
+    assert state is not None and state.listing is None and len(state.sims) == 1
 
 
 def test_bulk_opener_is_self_listed_for_five_years() -> None:
-    state: IdentityState | None = None
+    state: SubjectState | None = None
     events = burst("alice", 5)
     listings = []
     for event in events:
-        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        outcome = at_identity(ENGINE, state, event)
         state = outcome.state
         listings += outcome.listings
     [entry] = listings
@@ -91,9 +102,9 @@ def test_bulk_opener_is_self_listed_for_five_years() -> None:
 
 
 def test_activation_after_self_listing_is_watchlisted() -> None:
-    state: IdentityState | None = None
+    state: SubjectState | None = None
     for event in burst("alice", 5):
-        state = ENGINE.apply_sim_activation(state, event, NOW).state
+        state = at_identity(ENGINE, state, event).state
     sixth = activation("alice", T0 + timedelta(days=1), n=6)
     assert rules(state, sixth) == ["watchlisted_identity"]  # bulk_sim_opener is suppressed
     years_later = activation("alice", T0 + timedelta(hours=4) + FIVE_YEARS, n=7)
@@ -101,20 +112,20 @@ def test_activation_after_self_listing_is_watchlisted() -> None:
 
 
 def test_the_trigger_itself_is_not_a_watchlisted_activation() -> None:
-    state: IdentityState | None = None
+    state: SubjectState | None = None
     found = []
     for event in burst("alice", 5):
-        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        outcome = at_identity(ENGINE, state, event)
         state = outcome.state
         found += [a.rule for a in outcome.alerts]
     assert found == ["bulk_sim_opener"]
 
 
 def test_self_listing_never_shortens_a_longer_listing() -> None:
-    state: IdentityState | None = listed("alice", T0 - timedelta(days=1))  # no expiry
+    state: SubjectState | None = listed("alice", T0 - timedelta(days=1))  # no expiry
     listings = []
     for event in burst("alice", 5):
-        outcome = ENGINE.apply_sim_activation(state, event, NOW)
+        outcome = at_identity(ENGINE, state, event)
         state = outcome.state
         listings += outcome.listings
     assert listings == []
@@ -124,9 +135,24 @@ def test_self_listing_never_shortens_a_longer_listing() -> None:
 
 def test_late_activation_is_still_checked_against_the_watchlist() -> None:
     state = listed("mallory", T0 - timedelta(days=30))
-    state = ENGINE.apply_sim_activation(state, activation("mallory", T0, n=1), NOW).state
-    late = ENGINE.apply_sim_activation(
-        state, activation("mallory", T0 - timedelta(days=2), n=2), NOW
-    )
+    state = at_identity(ENGINE, state, activation("mallory", T0, n=1)).state
+    late = at_identity(ENGINE, state, activation("mallory", T0 - timedelta(days=2), n=2))
     assert late.late
     assert [a.rule for a in late.alerts] == ["watchlisted_identity"]
+
+
+def test_listing_that_arrives_late_catches_activations_it_covers() -> None:
+    state = at_identity(ENGINE, None, activation("mallory", T0, n=1)).state
+    state = at_identity(ENGINE, state, activation("mallory", T0 + timedelta(hours=1), n=2)).state
+    update = WatchlistUpdate(identity("mallory"), listing("mallory", T0 + timedelta(minutes=30)))
+    outcome = ENGINE.apply(Address("identity", identity("mallory"), "listing"), state, update, NOW)
+    assert [a.trigger_event_id for a in outcome.alerts] == ["cmcc-mallory-2"]
+
+
+def test_the_same_listing_again_changes_nothing() -> None:
+    state = at_identity(ENGINE, None, activation("mallory", T0, n=1)).state
+    entry = listing("mallory", T0 - timedelta(days=1))
+    state = set_listing(ENGINE, state, "mallory", entry)
+    update = WatchlistUpdate(identity("mallory"), entry)
+    outcome = ENGINE.apply(Address("identity", identity("mallory"), "listing"), state, update, NOW)
+    assert outcome.alerts == []

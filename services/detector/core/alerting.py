@@ -12,13 +12,14 @@ from schemas.alerts import (
     RuleName,
     Severity,
     Subject,
+    SubjectKind,
     Window,
 )
-from schemas.events import InputEvent
 from services.detector.core.clock import from_ms
+from services.detector.core.history import Timed
 
 
-def alert_id(rule: RuleName, subject: Subject, trigger: InputEvent) -> str:
+def alert_id(rule: RuleName, subject: Subject, trigger: Timed) -> str:
     """Same rule, subject and triggering event -> same id, whichever worker or replay made it.
 
     Consumers deduplicate on it, so a re-processed event never blocks a customer twice.
@@ -31,11 +32,10 @@ def build_alert(
     *,
     rule: RuleName,
     severity: Severity,
-    subject: Subject,
-    trigger: InputEvent,
+    subject: tuple[SubjectKind, str],
+    trigger: Timed,
     window: tuple[int, int],
-    event_ids: Sequence[str],
-    count: int,
+    evidence: Sequence[Timed],
     distinct: int,
     actions: Sequence[Action],
     summary: str,
@@ -43,16 +43,17 @@ def build_alert(
     amount_minor: int = 0,
 ) -> Alert:
     """An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids."""
+    about = Subject(kind=subject[0], id=subject[1])
     return Alert(
-        alert_id=alert_id(rule, subject, trigger),
+        alert_id=alert_id(rule, about, trigger),
         rule=rule,
         severity=severity,
-        subject=subject,
+        subject=about,
         trigger_event_id=trigger.event_id,
         window=Window(start=from_ms(window[0]), end=from_ms(window[1])),
         evidence=Evidence(
-            event_ids=list(event_ids[-MAX_EVIDENCE_EVENTS:]),
-            count=count,
+            event_ids=[r.event_id for r in evidence[-MAX_EVIDENCE_EVENTS:]],
+            count=len(evidence),
             distinct=distinct,
             amount_minor=amount_minor,
         ),
@@ -67,11 +68,26 @@ def short(token: str) -> str:
     return token if len(token) <= 12 else f"{token[:12]}…"
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 carrier`, `3 carriers`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def human_duration(duration: timedelta) -> str:
     """`7 days`, `24 hours`, `90 minutes`: the unit a person would say."""
     seconds = int(duration.total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+            return plural(seconds // size, unit)
+    return plural(seconds, "second")
+
+
+def human_age(ms: int) -> str:
+    """An elapsed event time in whole hours, or days from two days on."""
+    hours = ms // 3_600_000
+    return plural(hours // 24, "day") if hours >= 48 else plural(hours, "hour")
+
+
+def yuan(amount_minor: int) -> str:
+    """Minor units as a readable amount: `5,000.00`."""
+    return f"{amount_minor / 100:,.2f}"

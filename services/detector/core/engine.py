@@ -1,81 +1,240 @@
-"""The detection engine: (state, event) -> (new state, alerts, derived messages).
+"""The detection engine: (subject state, event) -> (new state, alerts, derived messages).
 
-The engine owns the order of work for an event: idempotency, lateness, updating the windows,
-then the rules, then what firing implies (suppression, self-listing). Rules only decide.
+The engine owns the order of work for an event at one subject: idempotency, lateness,
+recording, the subject's rules, then what firing implies (self-listing), then forgetting
+what no window reaches any more. Rules only decide.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from schemas.alerts import Alert
-from schemas.events import SimActivation, WatchlistEntry
+from schemas.alerts import Alert, SubjectKind
+from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
+from services.detector.core.history import History, Timed
+from services.detector.core.intake import Admitted, WatchlistUpdate
 from services.detector.core.policy import Policy
-from services.detector.core.rules import bulk_sim_opener, watchlisted_identity
-from services.detector.core.state import Activation, IdentityState, Listing
+from services.detector.core.routing import Address
+from services.detector.core.rules import (
+    borrowed_phone,
+    bulk_account_opener,
+    bulk_company_accounts,
+    bulk_sim_opener,
+    mule_fan_in,
+    mule_fan_out,
+    mule_pass_through,
+    new_account_velocity,
+    shared_device,
+    watchlisted_identity,
+)
+from services.detector.core.state import (
+    AccountState,
+    DeviceState,
+    DeviceUse,
+    IdentityState,
+    Leg,
+    Listing,
+    MsisdnState,
+    NumberActivation,
+    NumberUse,
+    Opening,
+    OpenRecord,
+    SimRecord,
+    SubjectState,
+)
+
+STATE_TYPES: dict[SubjectKind, type[SubjectState]] = {
+    "identity": IdentityState,
+    "account": AccountState,
+    "device": DeviceState,
+    "msisdn": MsisdnState,
+}
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What applying one event produced. `state` None means: delete the key."""
+    """What applying one event to one subject produced. `state` None means: delete the key."""
 
-    state: IdentityState | None
+    state: SubjectState | None
     alerts: list[Alert] = field(default_factory=list)
     listings: list[WatchlistEntry] = field(default_factory=list)
     """Watchlist entries duanka publishes itself (to the `watchlist` topic)."""
     late: bool = False
-    """The event was older than the allowed lateness: checked against the watchlist only."""
+    """The event was older than the allowed lateness: not counted (the watchlist is still
+    checked)."""
     duplicate: bool = False
-    """The event was already counted (same source and event_id): nothing was done."""
+    """The event was already recorded (same source and event_id): nothing was done."""
 
 
 class Engine:
-    """Applies events to per-identity state under one validated policy."""
+    """Applies events to subject state under one validated policy."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self._lateness = duration_ms(policy.allowed_lateness)
-        self._ttl = duration_ms(policy.watchlist_ttl)
-        self._retention = duration_ms(policy.bulk_sim_opener.window) + self._lateness
-        """How far behind the newest event time state must reach back."""
+        p = policy
+        self._lateness = duration_ms(p.allowed_lateness)
+        self._ttl = duration_ms(p.watchlist_ttl)
+        windows: dict[tuple[SubjectKind, str], timedelta] = {
+            ("identity", "sim"): p.bulk_sim_opener.window,
+            ("identity", "open"): max(p.bulk_account_opener.window, p.bulk_company_accounts.window),
+            ("device", "sim"): p.shared_device.window,
+            ("device", "open"): p.shared_device.window,
+            ("msisdn", "sim"): p.borrowed_phone.lookback,
+            ("msisdn", "open"): p.borrowed_phone.lookback,
+            ("account", "out"): max(p.mule_pass_through.window, p.mule_fan_out.window),
+            ("account", "in"): max(
+                p.mule_pass_through.window, p.mule_fan_in.window, p.new_account_velocity.window
+            ),
+        }
+        self._retention = {
+            slot: duration_ms(window) + self._lateness for slot, window in windows.items()
+        }
+        """How far behind its stream's newest event time a history must reach back."""
+        self._appliers: dict[tuple[SubjectKind, str], Callable[..., Outcome]] = {
+            ("identity", "sim"): self._identity_sim,
+            ("identity", "open"): self._identity_open,
+            ("identity", "listing"): self._identity_listing,
+            ("device", "sim"): self._device_use,
+            ("device", "open"): self._device_use,
+            ("msisdn", "sim"): self._msisdn_activation,
+            ("msisdn", "open"): self._msisdn_use,
+            ("account", "open"): self._account_open,
+            ("account", "out"): self._account_leg,
+            ("account", "in"): self._account_leg,
+        }
 
-    def apply_sim_activation(
-        self, state: IdentityState | None, event: SimActivation, now: datetime
+    def apply(
+        self, address: Address, state: SubjectState | None, event: Admitted, now: datetime
     ) -> Outcome:
-        """Count a SIM activation and run the identity rules it can trigger."""
-        state = state or IdentityState()
-        at = to_ms(event.occurred_at)
-        if state.has_activation(event.source, event.event_id):
+        """Apply `event` to the subject at `address`, whose current state is `state`."""
+        applier = self._appliers[(address.kind, address.stream)]
+        fresh = state if state is not None else STATE_TYPES[address.kind]()
+        outcome = applier(fresh, address, event, now)
+        if outcome.state is not None:
+            for alert in outcome.alerts:
+                outcome.state.remember_alert(alert.alert_id, alert.rule, to_ms(alert.window.end))
+            if outcome.state.is_empty():
+                outcome.state = None
+        return outcome
+
+    # -- recording ------------------------------------------------------------------------
+
+    def _record(
+        self,
+        state: SubjectState,
+        kind: SubjectKind,
+        stream: str,
+        history: History[Any],
+        record: Timed,
+    ) -> Outcome | None:
+        """Record one event in a history; an Outcome when it is a duplicate or late."""
+        if history.has(record.source, record.event_id):
             return Outcome(state, duplicate=True)
+        if state.is_late(stream, record.at, self._lateness):
+            return Outcome(state, late=True)
+        state.observe(stream, record.at)
+        history.add(record)
+        return None
 
-        late = state.newest is not None and at < state.newest - self._lateness
-        alerts: list[Alert] = []
-        listings: list[WatchlistEntry] = []
-        watchlisted = watchlisted_identity.check(state, event, at, now)
-        if watchlisted:
-            alerts.append(watchlisted)
-        if not late:
-            newest = state.observe(at)
-            state.add_activation(Activation(at, event.event_id, event.source, event.msisdn))
-            bulk = bulk_sim_opener.check(state, event, at, self.policy.bulk_sim_opener, now)
-            if bulk:
-                alerts.append(bulk)
-                listing = self._self_list(state, event.identity, at, bulk.rule)
-                if listing:
-                    listings.append(listing)
-            state.forget_before(newest - self._retention)
+    def _forget(
+        self, state: SubjectState, kind: SubjectKind, stream: str, history: History[Any]
+    ) -> None:
+        """Drop what no window can reach any more: the stream's old records, and
+        suppressions that ended before any event could still count."""
+        history.forget_before(state.newest[stream] - self._retention[(kind, stream)])
+        state.forget_suppressions_before(max(state.newest.values()) - self._lateness)
 
-        for alert in alerts:
-            state.remember_alert(alert.alert_id, alert.rule, at)
-        return Outcome(state, alerts, listings, late=late)
+    # -- identity -------------------------------------------------------------------------
 
-    def apply_watchlist(
-        self, state: IdentityState | None, entry: WatchlistEntry | None
-    ) -> IdentityState | None:
-        """Set the identity's listing from a watchlist record; None (a tombstone) lifts it."""
-        state = state or IdentityState()
-        state.listing = None if entry is None else _listing_of(entry)
-        return None if state.is_empty() else state
+    def _identity_sim(
+        self, state: IdentityState, address: Address, event: SimActivation, now: datetime
+    ) -> Outcome:
+        record = SimRecord(to_ms(event.occurred_at), event.event_id, event.source, event.msisdn)
+        return self._identity_event(
+            state,
+            address,
+            record,
+            state.sims,
+            lambda: [
+                bulk_sim_opener.check(state, record, address.id, self.policy.bulk_sim_opener, now)
+            ],
+            now,
+        )
+
+    def _identity_open(
+        self, state: IdentityState, address: Address, event: AccountOpen, now: datetime
+    ) -> Outcome:
+        record = OpenRecord(
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.account,
+            event.account_kind,
+            event.company,
+        )
+        return self._identity_event(
+            state,
+            address,
+            record,
+            state.opens,
+            lambda: [
+                bulk_account_opener.check(
+                    state, record, address.id, self.policy.bulk_account_opener, now
+                ),
+                bulk_company_accounts.check(
+                    state, record, address.id, self.policy.bulk_company_accounts, now
+                ),
+            ],
+            now,
+        )
+
+    def _identity_event(
+        self,
+        state: IdentityState,
+        address: Address,
+        record: SimRecord | OpenRecord,
+        history: History[Any],
+        burst_rules: Callable[[], list[Alert | None]],
+        now: datetime,
+    ) -> Outcome:
+        if history.has(record.source, record.event_id):
+            return Outcome(state, duplicate=True)
+        alerts = [
+            a for a in [watchlisted_identity.check(state.listing, record, address.id, now)] if a
+        ]
+        skipped = self._record(state, "identity", address.stream, history, record)
+        if skipped:
+            skipped.alerts = alerts
+            return skipped
+        listings = []
+        for alert in filter(None, burst_rules()):
+            alerts.append(alert)
+            listing = self._self_list(state, address.id, to_ms(alert.window.end), alert.rule)
+            if listing:
+                listings.append(listing)
+        self._forget(state, "identity", address.stream, history)
+        return Outcome(state, alerts, listings)
+
+    def _identity_listing(
+        self, state: IdentityState, address: Address, event: WatchlistUpdate, now: datetime
+    ) -> Outcome:
+        """Set or lift the listing. Activations and openings already recorded that the new
+        listing covers, and the old one did not, are alerted now: a listing that arrives
+        after them (or is published late) still catches them."""
+        new = None if event.entry is None else _listing_of(event.entry)
+        old, state.listing = state.listing, new
+        if new is None or new == old:
+            return Outcome(state)
+        records = sorted([*state.sims, *state.opens])
+        alerts = [
+            alert
+            for record in records
+            if not (old and old.covers(record.at))
+            and (alert := watchlisted_identity.check(new, record, address.id, now))
+        ]
+        return Outcome(state, alerts)
 
     def _self_list(
         self, state: IdentityState, identity: str, at: int, rule: str
@@ -95,6 +254,120 @@ class Engine:
         )
         state.listing = _listing_of(entry)
         return entry
+
+    # -- device ---------------------------------------------------------------------------
+
+    def _device_use(
+        self,
+        state: DeviceState,
+        address: Address,
+        event: SimActivation | AccountOpen,
+        now: datetime,
+    ) -> Outcome:
+        carrier = event.source if isinstance(event, SimActivation) else None
+        record = DeviceUse(
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.identity,
+            event.msisdn,
+            carrier,
+        )
+        skipped = self._record(state, "device", address.stream, state.uses, record)
+        if skipped:
+            return skipped
+        alert = shared_device.check(state, record, address.id, self.policy.shared_device, now)
+        self._forget(state, "device", address.stream, state.uses)
+        return Outcome(state, [alert] if alert else [])
+
+    # -- msisdn ---------------------------------------------------------------------------
+
+    def _msisdn_activation(
+        self, state: MsisdnState, address: Address, event: SimActivation, now: datetime
+    ) -> Outcome:
+        record = NumberActivation(
+            to_ms(event.occurred_at), event.event_id, event.source, event.identity
+        )
+        skipped = self._record(state, "msisdn", address.stream, state.activations, record)
+        if skipped:
+            return skipped
+        alerts = borrowed_phone.on_activation(
+            state, record, address.id, self.policy.borrowed_phone, now
+        )
+        self._forget(state, "msisdn", address.stream, state.activations)
+        return Outcome(state, alerts)
+
+    def _msisdn_use(
+        self, state: MsisdnState, address: Address, event: AccountOpen, now: datetime
+    ) -> Outcome:
+        record = NumberUse(
+            to_ms(event.occurred_at), event.event_id, event.source, event.identity, event.account
+        )
+        skipped = self._record(state, "msisdn", address.stream, state.uses, record)
+        if skipped:
+            return skipped
+        alert = borrowed_phone.on_account_open(
+            state, record, address.id, self.policy.borrowed_phone, now
+        )
+        self._forget(state, "msisdn", address.stream, state.uses)
+        return Outcome(state, [alert] if alert else [])
+
+    # -- account --------------------------------------------------------------------------
+
+    def _account_open(
+        self, state: AccountState, address: Address, event: AccountOpen, now: datetime
+    ) -> Outcome:
+        if state.opening is not None:
+            return Outcome(state, duplicate=True)  # an account is opened once
+        state.opening = Opening(
+            to_ms(event.occurred_at), event.event_id, event.source, event.account_kind
+        )
+        alert = new_account_velocity.check(
+            state, state.opening, address.id, self.policy.new_account_velocity, now
+        )
+        return Outcome(state, [alert] if alert else [])
+
+    def _account_leg(
+        self, state: AccountState, address: Address, event: Transfer, now: datetime
+    ) -> Outcome:
+        outgoing = address.stream == "out"
+        record = Leg(
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.to_account if outgoing else event.from_account,
+            event.amount_minor,
+            event.currency == self.policy.currency,
+            event.from_institution if outgoing else event.to_institution,
+        )
+        history = state.outgoing if outgoing else state.incoming
+        skipped = self._record(state, "account", address.stream, history, record)
+        if skipped:
+            return skipped
+        p = self.policy
+        found = [
+            mule_pass_through.check(state, record, outgoing, address.id, p.mule_pass_through, now)
+        ]
+        if outgoing:
+            found.append(mule_fan_out.check(state, record, address.id, p.mule_fan_out, now))
+        else:
+            found.append(mule_fan_in.check(state, record, address.id, p.mule_fan_in, now))
+            found.append(
+                new_account_velocity.check(state, record, address.id, p.new_account_velocity, now)
+            )
+        self._forget(state, "account", address.stream, history)
+        self._forget_opening(state)
+        return Outcome(state, [a for a in found if a])
+
+    def _forget_opening(self, state: AccountState) -> None:
+        """Keep a corporate opening for good (the fan-in/out exemption needs it); forget any
+        other once it is too old for `new_account_velocity`."""
+        opening = state.opening
+        if opening is None or opening.account_kind == "corporate":
+            return
+        age_limit = duration_ms(self.policy.new_account_velocity.max_account_age)
+        if opening.at + age_limit + self._lateness < max(state.newest.values()):
+            state.opening = None
 
 
 def _listing_of(entry: WatchlistEntry) -> Listing:

@@ -4,11 +4,13 @@ The worker and offline replay both admit messages here, so a message is accepted
 dead-lettered for the same reason in both.
 """
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from schemas.alerts import DeadLetter
 from schemas.codec import DecodeError, decode
 from schemas.events import AccountOpen, InputEvent, SimActivation, Transfer, WatchlistEntry
 from schemas.types import IDENTITY_PATTERN
@@ -21,7 +23,7 @@ INPUT_TOPICS: tuple[InputTopic, ...] = (
     "watchlist",
 )
 
-EVENT_MODELS: dict[InputTopic, type[InputEvent]] = {
+EVENT_MODELS: dict[str, type[SimActivation] | type[AccountOpen] | type[Transfer]] = {
     "sim-activations": SimActivation,
     "account-opens": AccountOpen,
     "transfers": Transfer,
@@ -53,18 +55,24 @@ def admit(
     so a producer's key or partitioner cannot change what is detected. The watchlist is
     different: it is compacted by key, so a listing's key must be its identity.
     """
+    admitted = decode_admitted(topic, key, value)
+    if isinstance(admitted, InputEvent) and admitted.occurred_at > now + max_clock_skew:
+        raise DecodeError(
+            "from_future",
+            f"occurred_at {admitted.occurred_at.isoformat()} is more than "
+            f"{max_clock_skew} ahead of the clock ({now.isoformat()})",
+        )
+    return admitted
+
+
+def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -> Admitted:
+    """Decode and validate a message of an input topic, without the clock check (the worker
+    re-decodes with this what it already admitted)."""
     if topic == "watchlist":
         return _admit_watchlist(key, value)
     if value is None:
         raise DecodeError("invalid", "message has no value")
-    event = decode(EVENT_MODELS[topic], value)
-    if event.occurred_at > now + max_clock_skew:
-        raise DecodeError(
-            "from_future",
-            f"occurred_at {event.occurred_at.isoformat()} is more than "
-            f"{max_clock_skew} ahead of the clock ({now.isoformat()})",
-        )
-    return event  # type: ignore[return-value]
+    return decode(EVENT_MODELS[topic], value)
 
 
 def _admit_watchlist(key: bytes | None, value: bytes | None) -> WatchlistUpdate:
@@ -77,3 +85,39 @@ def _admit_watchlist(key: bytes | None, value: bytes | None) -> WatchlistUpdate:
     if key_text is not None and key_text != entry.identity:
         raise DecodeError("key_mismatch", "a watchlist record's key must be its identity")
     return WatchlistUpdate(entry.identity, entry)
+
+
+def dead_letter(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    raw: bytes | None,
+    error: DecodeError,
+    received_at: datetime,
+) -> DeadLetter:
+    """The dead letter of a rejected message, with its original bytes as text, or as base64
+    when they are not UTF-8."""
+    key_text, key_encoding = _as_text(key)
+    raw_text, raw_encoding = _as_text(raw)
+    return DeadLetter(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key_text,
+        key_encoding=key_encoding,
+        reason=error.reason,
+        error=str(error),
+        raw=raw_text,
+        raw_encoding=raw_encoding,
+        received_at=received_at,
+    )
+
+
+def _as_text(data: bytes | None) -> tuple[str | None, Literal["utf-8", "base64"]]:
+    if data is None:
+        return None, "utf-8"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"

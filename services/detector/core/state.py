@@ -1,21 +1,31 @@
-"""Per-identity state and its compact, versioned encoding.
+"""Per-subject state and its compact, versioned encoding.
 
-State holds only what the rules need: the activations inside the longest window plus the
-allowed lateness, the identity's watchlisting, when each rule last fired (for suppression)
-and the ids of its recent alerts. It is encoded as plain JSON arrays (not pickle), so that a
+Each subject (identity, device, account, phone number) keeps only what its rules need: the
+records inside its longest window plus the allowed lateness, the newest event time of each
+of its streams (for lateness), when each rule last fired (for suppression) and its recent
+alerts (for the query API). State is encoded as plain JSON arrays, not pickle, so that a
 changelog record is small, readable and safe to decode.
 """
 
-import bisect
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
-STATE_VERSION = 1
+from services.detector.core.history import History
+
+STATE_VERSION = 2
 MAX_RECENT_ALERTS = 20
 
 
-class Activation(NamedTuple):
-    """One SIM activation counted in the identity's windows."""
+class RecentAlert(NamedTuple):
+    """An alert raised for the subject, kept for the query API."""
+
+    alert_id: str
+    rule: str
+    at: int
+
+
+class SimRecord(NamedTuple):
+    """A SIM activation by an identity."""
 
     at: int
     event_id: str
@@ -23,8 +33,72 @@ class Activation(NamedTuple):
     msisdn: str
 
 
+class OpenRecord(NamedTuple):
+    """An account opened by an identity."""
+
+    at: int
+    event_id: str
+    source: str
+    account: str
+    account_kind: str
+    company: str | None
+
+
+class DeviceUse(NamedTuple):
+    """An identity activating a SIM or opening an account on a device. `carrier` is the
+    activating carrier (None for an account opening, whose number's carrier is unknown)."""
+
+    at: int
+    event_id: str
+    source: str
+    identity: str
+    msisdn: str | None
+    carrier: str | None
+
+
+class NumberActivation(NamedTuple):
+    """A phone number activated for an identity."""
+
+    at: int
+    event_id: str
+    source: str
+    identity: str
+
+
+class NumberUse(NamedTuple):
+    """An account opened with a phone number."""
+
+    at: int
+    event_id: str
+    source: str
+    identity: str
+    account: str
+
+
+class Leg(NamedTuple):
+    """One side of a transfer, seen from the account. `counted` is whether the amount is in
+    the policy's currency (only those count in money sums); `institution` holds the account."""
+
+    at: int
+    event_id: str
+    source: str
+    counterparty: str
+    amount_minor: int
+    counted: bool
+    institution: str
+
+
+class Opening(NamedTuple):
+    """How and when an account was opened."""
+
+    at: int
+    event_id: str
+    source: str
+    account_kind: str
+
+
 class Listing(NamedTuple):
-    """The identity's watchlisting: barred from new services from `listed_at`."""
+    """An identity's watchlisting: barred from new services from `listed_at`."""
 
     listed_at: int
     expires_at: int | None
@@ -36,58 +110,30 @@ class Listing(NamedTuple):
         return self.listed_at <= at and (self.expires_at is None or at < self.expires_at)
 
 
-def _event_time(activation: Activation) -> int:
-    return activation.at
-
-
-class RecentAlert(NamedTuple):
-    """An alert raised for the identity, kept for the query API."""
-
-    alert_id: str
-    rule: str
-    at: int
-
-
 @dataclass(slots=True)
-class IdentityState:
-    """Everything duanka remembers about one identity."""
+class SubjectState:
+    """What every subject keeps besides its own records."""
 
-    newest: int | None = None
-    """The newest event time seen for the identity (ms): lateness is measured against it."""
-    activations: list[Activation] = field(default_factory=list)
-    """SIM activations ordered by event time."""
-    listing: Listing | None = None
+    KIND: ClassVar[str] = ""
+
+    newest: dict[str, int] = field(default_factory=dict)
+    """Per stream of the subject, the newest event time seen (ms): lateness is measured
+    against it, so that one stream running ahead (a topic read faster than another while a
+    backlog is consumed) does not make the others late."""
     suppressions: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per rule, the event-time interval [fired, until) in which it stays quiet."""
     recent_alerts: list[RecentAlert] = field(default_factory=list)
 
-    def observe(self, at: int) -> int:
-        """Advance the newest event time seen; returns it."""
-        if self.newest is None or at > self.newest:
-            self.newest = at
-        return self.newest
+    def is_late(self, stream: str, at: int, lateness: int) -> bool:
+        """Whether `at` is further behind the stream's newest event time than allowed."""
+        newest = self.newest.get(stream)
+        return newest is not None and at < newest - lateness
 
-    def has_activation(self, source: str, event_id: str) -> bool:
-        """Whether this producer's event is already counted (a re-delivery)."""
-        return any(a.event_id == event_id and a.source == source for a in self.activations)
-
-    def add_activation(self, activation: Activation) -> None:
-        """Insert keeping event-time order (events may arrive out of order)."""
-        bisect.insort(self.activations, activation)
-
-    def activations_within(self, start: int, end: int) -> list[Activation]:
-        """Activations in the half-open event-time interval (start, end]."""
-        lo = bisect.bisect_right(self.activations, start, key=_event_time)
-        hi = bisect.bisect_right(self.activations, end, key=_event_time)
-        return self.activations[lo:hi]
-
-    def forget_before(self, horizon: int) -> None:
-        """Drop what no window can reach any more: activations at or before `horizon` and
-        suppressions that ended by then."""
-        del self.activations[: bisect.bisect_right(self.activations, horizon, key=_event_time)]
-        self.suppressions = {
-            rule: span for rule, span in self.suppressions.items() if span[1] > horizon
-        }
+    def observe(self, stream: str, at: int) -> int:
+        """Advance the stream's newest event time; returns the newest across all streams."""
+        if at > self.newest.get(stream, at - 1):
+            self.newest[stream] = at
+        return max(self.newest.values())
 
     def suppress(self, rule: str, fired: int, until: int) -> None:
         """Keep `rule` quiet for event times in [fired, until): one alert per burst."""
@@ -103,32 +149,150 @@ class IdentityState:
         self.recent_alerts.append(RecentAlert(alert_id, rule, at))
         del self.recent_alerts[:-MAX_RECENT_ALERTS]
 
+    def forget_suppressions_before(self, horizon: int) -> None:
+        """Drop suppressions that ended at or before `horizon`."""
+        self.suppressions = {r: s for r, s in self.suppressions.items() if s[1] > horizon}
+
+    def histories(self) -> tuple[History[Any], ...]:
+        """The subject's record histories."""
+        return ()
+
     def is_empty(self) -> bool:
         """True when nothing is worth keeping, so the key can be deleted."""
-        return not self.activations and self.listing is None and not self.suppressions
+        return not self.suppressions and not any(self.histories())
 
     def to_json(self) -> list[Any]:
-        """The compact encoding: `[version, newest, activations, listing, suppressions,
-        alerts]`."""
+        """`[version, kind, newest, suppressions, recent alerts, *own fields]`."""
         return [
             STATE_VERSION,
+            self.KIND,
             self.newest,
-            [list(a) for a in self.activations],
-            None if self.listing is None else list(self.listing),
             {rule: list(span) for rule, span in self.suppressions.items()},
             [list(a) for a in self.recent_alerts],
+            *self._own_json(),
         ]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> "IdentityState":
-        """Decode `to_json`'s output; raises ValueError for an unknown version."""
-        version, newest, activations, listing, suppressions, alerts = data
+    def from_json(cls, data: list[Any]) -> Self:
+        """Decode `to_json`'s output; raises ValueError for another version or kind."""
+        version, kind, newest, suppressions, alerts, *own = data
         if version != STATE_VERSION:
-            raise ValueError(f"identity state version {version} is not supported")
+            raise ValueError(f"state version {version} is not supported")
+        if kind != cls.KIND:
+            raise ValueError(f"state of a {kind}, not of a {cls.KIND}")
+        state = cls._from_own_json(own)
+        state.newest = dict(newest)
+        state.suppressions = {rule: (s[0], s[1]) for rule, s in suppressions.items()}
+        state.recent_alerts = [RecentAlert(*a) for a in alerts]
+        return state
+
+    def _own_json(self) -> list[Any]:
+        return [h.to_json() for h in self.histories()]
+
+    @classmethod
+    def _from_own_json(cls, own: list[Any]) -> Self:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class IdentityState(SubjectState):
+    """A person: SIM activations, account openings and watchlisting."""
+
+    KIND: ClassVar[str] = "identity"
+
+    sims: History[SimRecord] = field(default_factory=History)
+    opens: History[OpenRecord] = field(default_factory=History)
+    listing: Listing | None = None
+
+    def histories(self) -> tuple[History[Any], ...]:
+        return (self.sims, self.opens)
+
+    def is_empty(self) -> bool:
+        return self.listing is None and SubjectState.is_empty(self)
+
+    def _own_json(self) -> list[Any]:
+        return [
+            self.sims.to_json(),
+            self.opens.to_json(),
+            None if self.listing is None else list(self.listing),
+        ]
+
+    @classmethod
+    def _from_own_json(cls, own: list[Any]) -> "IdentityState":
+        sims, opens, listing = own
         return cls(
-            newest=newest,
-            activations=[Activation(*a) for a in activations],
+            sims=History([SimRecord(*r) for r in sims]),
+            opens=History([OpenRecord(*r) for r in opens]),
             listing=None if listing is None else Listing(*listing),
-            suppressions={rule: (span[0], span[1]) for rule, span in suppressions.items()},
-            recent_alerts=[RecentAlert(*a) for a in alerts],
+        )
+
+
+@dataclass(slots=True)
+class DeviceState(SubjectState):
+    """A handset or modem: who activated SIMs or opened accounts on it."""
+
+    KIND: ClassVar[str] = "device"
+
+    uses: History[DeviceUse] = field(default_factory=History)
+
+    def histories(self) -> tuple[History[Any], ...]:
+        return (self.uses,)
+
+    @classmethod
+    def _from_own_json(cls, own: list[Any]) -> "DeviceState":
+        [uses] = own
+        return cls(uses=History([DeviceUse(*r) for r in uses]))
+
+
+@dataclass(slots=True)
+class MsisdnState(SubjectState):
+    """A phone number: who activated it, and which accounts were opened with it."""
+
+    KIND: ClassVar[str] = "msisdn"
+
+    activations: History[NumberActivation] = field(default_factory=History)
+    uses: History[NumberUse] = field(default_factory=History)
+
+    def histories(self) -> tuple[History[Any], ...]:
+        return (self.activations, self.uses)
+
+    @classmethod
+    def _from_own_json(cls, own: list[Any]) -> "MsisdnState":
+        activations, uses = own
+        return cls(
+            activations=History([NumberActivation(*r) for r in activations]),
+            uses=History([NumberUse(*r) for r in uses]),
+        )
+
+
+@dataclass(slots=True)
+class AccountState(SubjectState):
+    """An account: how it was opened, and the money in and out."""
+
+    KIND: ClassVar[str] = "account"
+
+    opening: Opening | None = None
+    incoming: History[Leg] = field(default_factory=History)
+    outgoing: History[Leg] = field(default_factory=History)
+
+    def histories(self) -> tuple[History[Any], ...]:
+        return (self.incoming, self.outgoing)
+
+    def is_empty(self) -> bool:
+        return self.opening is None and SubjectState.is_empty(self)
+
+    def _own_json(self) -> list[Any]:
+        return [
+            None if self.opening is None else list(self.opening),
+            self.incoming.to_json(),
+            self.outgoing.to_json(),
+        ]
+
+    @classmethod
+    def _from_own_json(cls, own: list[Any]) -> "AccountState":
+        opening, incoming, outgoing = own
+        return cls(
+            opening=None if opening is None else Opening(*opening),
+            incoming=History([Leg(*r) for r in incoming]),
+            outgoing=History([Leg(*r) for r in outgoing]),
         )

@@ -1,0 +1,57 @@
+"""Which subjects an input event concerns: the re-keying of the streams.
+
+The worker sends each event once per address onto that subject kind's topic (keyed by the
+subject id); replay applies it to each address in memory. Both use this one function.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.alerts import SubjectKind
+from schemas.events import AccountOpen, SimActivation, Transfer
+from services.detector.core.intake import Admitted, WatchlistUpdate
+
+Stream = Literal["sim", "open", "listing", "out", "in"]
+"""What the event is to the subject: a SIM activation, an account opening, a watchlist
+record, or a transfer leaving or entering the account."""
+
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("identity", "account", "device", "msisdn")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One subject an event is applied to, and as what."""
+
+    kind: SubjectKind
+    id: str
+    stream: Stream
+
+
+def route(event: Admitted) -> list[Address]:
+    """The subjects an admitted event updates, in a fixed order."""
+    if isinstance(event, SimActivation):
+        addresses = [
+            Address("identity", event.identity, "sim"),
+            Address("msisdn", event.msisdn, "sim"),
+        ]
+        if event.device is not None:
+            addresses.append(Address("device", event.device, "sim"))
+        return addresses
+    if isinstance(event, AccountOpen):
+        addresses = [
+            Address("identity", event.identity, "open"),
+            Address("account", event.account, "open"),
+        ]
+        if event.msisdn is not None:
+            addresses.append(Address("msisdn", event.msisdn, "open"))
+        if event.device is not None:
+            addresses.append(Address("device", event.device, "open"))
+        return addresses
+    if isinstance(event, Transfer):
+        return [
+            Address("account", event.from_account, "out"),
+            Address("account", event.to_account, "in"),
+        ]
+    if isinstance(event, WatchlistUpdate):
+        return [Address("identity", event.identity, "listing")]
+    raise TypeError(f"cannot route {type(event).__name__}")

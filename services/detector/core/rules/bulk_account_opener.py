@@ -1,0 +1,66 @@
+"""`bulk_account_opener`: one identity opening many personal or payment accounts.
+
+The "card farmer" opens accounts at several banks and payment institutions and rents them
+out to launder money. Corporate accounts are counted by `bulk_company_accounts` instead.
+"""
+
+from datetime import datetime
+from typing import Final
+
+from schemas.alerts import Action, Alert
+from services.detector.core.alerting import build_alert, human_duration, plural, short
+from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.clock import duration_ms
+from services.detector.core.history import History
+from services.detector.core.policy import BulkAccountOpenerPolicy
+from services.detector.core.state import IdentityState, OpenRecord
+
+RULE: Final = "bulk_account_opener"
+COUNTED_KINDS: Final = ("personal", "payment")
+
+
+def check(
+    state: IdentityState,
+    new: OpenRecord,
+    identity: str,
+    policy: BulkAccountOpenerPolicy,
+    now: datetime,
+) -> Alert | None:
+    """Fire when a window holding `new` has >= `min_accounts` personal or payment opens."""
+    if new.account_kind not in COUNTED_KINDS:
+        return None
+    window = duration_ms(policy.window)
+    counted = History([r for r in state.opens if r.account_kind in COUNTED_KINDS])
+    trigger = first_crossing(
+        state,
+        RULE,
+        candidate_triggers(new, counted, window, new_is_trigger=True),
+        window,
+        lambda end: len(counted.within(end - window, end)) >= policy.min_accounts,
+    )
+    if trigger is None:
+        return None
+    burst = counted.within(trigger.at - window, trigger.at)
+    institutions = {r.source for r in burst}
+    return build_alert(
+        rule=RULE,
+        severity="high",
+        subject=("identity", identity),
+        trigger=trigger,
+        window=(trigger.at - window, trigger.at),
+        evidence=burst,
+        distinct=len(institutions),
+        actions=[
+            *(
+                Action(action="freeze_account", target=r.account, institution=r.source)
+                for r in burst
+            ),
+            Action(action="deny_new_services", target=identity, institution=None),
+        ],
+        summary=(
+            f"Identity {short(identity)} opened {plural(len(burst), 'personal or payment account')}"
+            f" at {plural(len(institutions), 'institution')} within "
+            f"{human_duration(policy.window)}; threshold {policy.min_accounts}."
+        ),
+        detected_at=now,
+    )

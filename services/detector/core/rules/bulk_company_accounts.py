@@ -1,0 +1,63 @@
+"""`bulk_company_accounts`: one legal representative opening accounts for many companies.
+
+Shell companies registered on a bought identity open corporate accounts that move large
+sums without the limits of personal accounts.
+"""
+
+from datetime import datetime
+from typing import Final
+
+from schemas.alerts import Action, Alert
+from services.detector.core.alerting import build_alert, human_duration, plural, short
+from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.clock import duration_ms
+from services.detector.core.history import History
+from services.detector.core.policy import BulkCompanyAccountsPolicy
+from services.detector.core.state import IdentityState, OpenRecord
+
+RULE: Final = "bulk_company_accounts"
+
+
+def check(
+    state: IdentityState,
+    new: OpenRecord,
+    identity: str,
+    policy: BulkCompanyAccountsPolicy,
+    now: datetime,
+) -> Alert | None:
+    """Fire when a window holding `new` has corporate accounts of >= `min_companies`."""
+    if new.account_kind != "corporate":
+        return None
+    window = duration_ms(policy.window)
+    corporate = History([r for r in state.opens if r.account_kind == "corporate"])
+
+    def companies(end: int) -> set[str | None]:
+        return {r.company for r in corporate.within(end - window, end)}
+
+    trigger = first_crossing(
+        state,
+        RULE,
+        candidate_triggers(new, corporate, window, new_is_trigger=True),
+        window,
+        lambda end: len(companies(end)) >= policy.min_companies,
+    )
+    if trigger is None:
+        return None
+    burst = corporate.within(trigger.at - window, trigger.at)
+    count = len(companies(trigger.at))
+    return build_alert(
+        rule=RULE,
+        severity="high",
+        subject=("identity", identity),
+        trigger=trigger,
+        window=(trigger.at - window, trigger.at),
+        evidence=burst,
+        distinct=count,
+        actions=[Action(action="review", target=r.account, institution=r.source) for r in burst],
+        summary=(
+            f"Identity {short(identity)} opened corporate accounts for "
+            f"{plural(count, 'company')} within {human_duration(policy.window)}; "
+            f"threshold {policy.min_companies}."
+        ),
+        detected_at=now,
+    )

@@ -1,0 +1,1 @@
+"""`duanka replay` and `duanka evaluate`: the detection core over files, no broker."""
