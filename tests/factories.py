@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.alerts import Alert
-from schemas.events import AccountOpen, SimActivation, WatchlistEntry
+from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.engine import Engine, Outcome
 from services.detector.core.intake import Admitted, WatchlistUpdate
 from services.detector.core.policy import Policy
@@ -44,17 +44,25 @@ def activation(
     n: int = 1,
     source: str = "cmcc",
     event_id: str | None = None,
+    msisdn: str | None = None,
+    device: str | None = None,
 ) -> SimActivation:
-    """The n-th activation by `who` at `at`, with a number and event id derived from n."""
+    """The n-th activation by `who` at `at`, with a number and event id derived from both."""
     return SimActivation(
         event_id=event_id or f"{source}-{who}-{n}",
         occurred_at=at,
         source=source,
         identity=identity(who),
-        msisdn=f"+86138{n:08d}",
+        msisdn=msisdn or number(who, n),
         sim_kind="mno",
         channel="store",
+        device=device,
     )
+
+
+def number(who: str, n: int) -> str:
+    """A phone number of `who`'s, distinct per (who, n)."""
+    return f"+861{int(identity(who)[:8], 16) % 10**6:06d}{n:04d}"
 
 
 def burst(
@@ -117,3 +125,57 @@ def alerts_in_order(
             event = WatchlistUpdate(event.identity, event)
         alerts += replayer.apply(event)
     return alerts
+
+
+def account_open(
+    who: str = "alice",
+    at: datetime = T0,
+    n: int = 1,
+    source: str = "icbc",
+    kind: str = "personal",
+    company: str | None = None,
+    msisdn: str | None = None,
+    device: str | None = None,
+    account: str | None = None,
+) -> AccountOpen:
+    """The n-th account opened by `who` at `source`."""
+    return AccountOpen(
+        event_id=f"{source}-open-{who}-{n}",
+        occurred_at=at,
+        source=source,
+        identity=identity(who),
+        account=account or f"{source}:{who}-{n}",
+        account_kind=kind,  # type: ignore[arg-type]
+        channel="counter",
+        msisdn=msisdn,
+        device=device,
+        company=company or (f"company-{who}-{n}" if kind == "corporate" else None),
+    )
+
+
+def transfer(
+    sender: str,
+    receiver: str,
+    amount_minor: int,
+    at: datetime = T0,
+    n: int = 1,
+    currency: str = "CNY",
+) -> Transfer:
+    """A transfer between two accounts, its event id unique per (sender, receiver, n)."""
+    return Transfer(
+        event_id=f"t-{sender}-{receiver}-{n}",
+        occurred_at=at,
+        source="icbc",
+        from_account=sender,
+        to_account=receiver,
+        from_institution="icbc",
+        to_institution="ccb",
+        amount_minor=amount_minor,
+        currency=currency,
+        channel="mobile",
+    )
+
+
+def rules_of(alerts: Iterable[Alert], rule: str) -> list[Alert]:
+    """The alerts of one rule."""
+    return [a for a in alerts if a.rule == rule]
