@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services.settings import Settings
+from services.settings import PolicyFileError, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings()
-    except ValidationError as exc:
+    except (ValidationError, PolicyFileError) as exc:
         print(f"duanka: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     result: int = args.run(settings, args)
@@ -52,6 +52,17 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(simulate)
     simulate.set_defaults(run=_simulate)
+
+    replay = commands.add_parser("replay", help="detect over a JSON Lines history, no broker")
+    replay.add_argument("input", type=Path, help="replay file ({topic, key, value} per line)")
+    replay.add_argument("--out", type=Path, required=True, help="alerts, one JSON per line")
+    replay.add_argument("--dead-letters", type=Path, default=None, help="rejected lines")
+    replay.set_defaults(run=_replay)
+
+    evaluate = commands.add_parser("evaluate", help="precision and recall per rule")
+    evaluate.add_argument("--truth", type=Path, required=True, help="from simulate --truth")
+    evaluate.add_argument("--alerts", type=Path, required=True, help="from replay or the topic")
+    evaluate.set_defaults(run=_evaluate)
 
     alerts = commands.add_parser("alerts", help="print alerts as one-line summaries")
     alerts.add_argument("--from-beginning", action="store_true", help="not only new alerts")
@@ -113,6 +124,18 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from services.simulator.cli import run
 
     return run(settings, args)
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from services.replay.cli import replay
+
+    return replay(settings, args.input, args.out, args.dead_letters)
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from services.replay.evaluate import evaluate
+
+    return evaluate(args.truth, args.alerts)
 
 
 def _alerts(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,19 +1,62 @@
 """All configuration in one place: environment variables with the prefix `DUANKA_`.
 
-Nested policy values use `__`, e.g. `DUANKA_POLICY__BULK_SIM_OPENER__MIN_ACTIVATIONS=6` or
+The detection policy can come from a YAML file named by `DUANKA_POLICY`; single values
+override it with `__`, e.g. `DUANKA_POLICY__BULK_SIM_OPENER__MIN_ACTIVATIONS=6` or
 `DUANKA_POLICY__ALLOWED_LATENESS=PT2H`. Durations are ISO 8601 (`P7D`, `PT1H`) or seconds.
 """
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from services.detector.core.policy import Policy
 
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9._-]{0,100}$"
+POLICY_FILE_VARIABLE = "DUANKA_POLICY"
+
+
+class PolicyFileError(ValueError):
+    """The policy file named by DUANKA_POLICY cannot be read."""
+
+
+class _PolicyFile(PydanticBaseSettingsSource):
+    """The `policy` section from the YAML file named by DUANKA_POLICY (below the environment,
+    so single variables override the file)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(POLICY_FILE_VARIABLE)
+        if not path:
+            return {}
+        try:
+            document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PolicyFileError(f"{POLICY_FILE_VARIABLE}={path}: {exc}") from None
+        if not isinstance(document, dict):
+            raise PolicyFileError(f"{POLICY_FILE_VARIABLE}={path}: expected a mapping of settings")
+        return {"policy": document}
+
+
+class _EnvWithoutPolicyFile(EnvSettingsSource):
+    """The environment, except DUANKA_POLICY itself, which names a file, not a value."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        variables = super()._load_env_vars()
+        return {k: v for k, v in variables.items() if k != POLICY_FILE_VARIABLE.lower()}
 
 
 class Settings(BaseSettings):
@@ -59,6 +102,18 @@ class Settings(BaseSettings):
 
     policy: Policy = Policy()
     """Detection thresholds and windows (see the README's rule table)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the policy file."""
+        return (init_settings, _EnvWithoutPolicyFile(settings_cls), _PolicyFile(settings_cls))
 
     @field_validator("broker")
     @classmethod
