@@ -1,4 +1,4 @@
-"""Synthetic people, numbers and carriers, with valid resident ID numbers.
+"""Synthetic people, numbers, accounts and institutions, with valid resident ID numbers.
 
 People are generated from an index, so a population of millions costs nothing until a
 person appears in an event, and the same seed always yields the same people.
@@ -18,6 +18,8 @@ MNOS = ("cmcc", "cucc", "ctcc", "cbn")
 MVNOS = ("mvno-youxin", "mvno-snail")
 IOT_RESELLERS = ("iot-linkup",)
 CARRIERS = MNOS + MVNOS + IOT_RESELLERS
+BANKS = ("icbc", "ccb", "abc", "boc", "cmb", "psbc")
+PAYMENT_INSTITUTIONS = ("alipay", "tenpay")
 AUTHORITY = "mps-afc"
 _BIRTH_BASE = date(1955, 1, 1)
 _BIRTH_DAYS = 18_000
@@ -42,9 +44,22 @@ def person(index: int) -> Person:
     return Person(index, id_number, pseudonymize(id_number, SIMULATION_KEY))
 
 
-def msisdn(rng: random.Random) -> str:
-    """A mainland mobile number in E.164 form."""
-    return f"+861{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+def sim_kind(carrier: str) -> str:
+    """The kind of SIM a carrier issues."""
+    if carrier in IOT_RESELLERS:
+        return "iot"
+    return "mvno" if carrier in MVNOS else "mno"
+
+
+def mobile_number(rng: random.Random) -> str:
+    """A mobile number as carriers activate them (+86 13x-18x)."""
+    return f"+861{rng.choice('345678')}{rng.randrange(10**9):09d}"
+
+
+def registered_number(rng: random.Random) -> str:
+    """A number people give when opening accounts, from a range the simulated carriers never
+    activate (+86 199), so that ordinary openings never look like borrowed phones."""
+    return f"+86199{rng.randrange(10**8):08d}"
 
 
 def device(rng: random.Random) -> str:
@@ -55,3 +70,8 @@ def device(rng: random.Random) -> str:
 def outlet(rng: random.Random, carrier: str) -> str:
     """A retail outlet or agent of the carrier."""
     return f"{carrier}.outlet-{rng.randrange(5000):04d}"
+
+
+def company(rng: random.Random) -> str:
+    """A unified social credit code token."""
+    return f"91{rng.randrange(10**16):016d}"

@@ -1,22 +1,18 @@
-"""The simulated world: ordinary subscribers plus injected typologies, in event-time order.
+"""The simulated world: ordinary life plus injected typologies, in event-time order.
 
-Background traffic is ordinary people activating a SIM now and then, drawn from a population
-so large that none of them comes near a threshold. Into it the scenario injects:
-
-- card farmers: one identity, 5-9 activations within hours to days across several carriers
-  (`bulk_sim_opener`, and `watchlisted_identity` for every activation after the listing);
-- near misses: 4 activations within 7 days, or 5 spaced 2 days apart (no alert);
-- watchlisted returners: an authority's listing, then 1-2 new activations
-  (`watchlisted_identity` for each).
-
-`truth` collects the (rule, subject kind, subject id) that the injected behaviour must
-produce, for evaluating detection.
+Background traffic is ordinary people activating SIMs and opening accounts now and then,
+shoppers paying merchants, employers paying salaries and families sending money, drawn from
+populations so large that none of them comes near a threshold. Merchants' and employers'
+corporate openings are produced first, as an institution's back catalogue would be. Into
+that the scenario injects one typology per rule, plus near misses just under each threshold
+that must not alert. `truth` collects the (rule, subject kind, subject id) the injected
+behaviour must produce.
 """
 
 import heapq
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +20,9 @@ from typing import Any
 from services.simulator import population as pop
 
 Truth = tuple[str, str, str]
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +41,18 @@ class SimulatedMessage:
 
 @dataclass(frozen=True, slots=True)
 class ScenarioConfig:
-    """How the world behaves. Rates are per background event."""
+    """How the world behaves. `injection_rate` is per background event."""
 
     seed: int
     start: datetime
     seconds_per_event: float
     population: int = 50_000_000
-    farmer_rate: float = 0.002
-    near_miss_rate: float = 0.002
-    returner_rate: float = 0.001
+    personal_accounts: int = 200_000
+    merchants: int = 500
+    employers: int = 200
+    injection_rate: float = 0.006
+    near_miss_share: float = 0.5
+    """Of the injections, the share that are near misses."""
 
 
 @dataclass
@@ -65,20 +67,43 @@ class Scenario:
         self._queue: list[tuple[datetime, int, SimulatedMessage]] = []
         self._order = itertools.count()
         self._event_ids = itertools.count()
-        # Injected people: outside the background's index range, different for every seed.
-        self._injected = itertools.count(
-            self.config.population + self._rng.randrange(10**6) * 10**6
-        )
+        # Injected people and accounts: outside the background ranges, new for every seed.
+        self._fresh = itertools.count(self.config.population + self._rng.randrange(10**6) * 10**6)
+        self._typologies: list[Callable[[datetime], None]] = [
+            self._card_farmer,
+            self._account_farmer,
+            self._shell_companies,
+            self._sim_farm,
+            self._mule_ring,
+            self._borrowed_phone,
+            self._returner,
+        ]
+        self._near_misses: list[Callable[[datetime], None]] = [
+            self._near_card_farmer,
+            self._near_account_farmer,
+            self._near_shell_companies,
+            self._near_sim_farm,
+            self._near_fan_in,
+            self._near_pass_through,
+            self._own_phone,
+        ]
 
     def messages(self) -> Iterator[SimulatedMessage]:
         """An endless stream; take as many as needed."""
+        yield from self._back_catalogue()
         step = timedelta(seconds=self.config.seconds_per_event)
         for tick in itertools.count():
             now = self.config.start + tick * step
             while self._queue and self._queue[0][0] <= now:
                 yield heapq.heappop(self._queue)[2]
-            self._inject(now)
-            yield self._ordinary_activation(now)
+            if self._rng.random() < self.config.injection_rate:
+                pool = (
+                    self._near_misses
+                    if self._rng.random() < self.config.near_miss_share
+                    else self._typologies
+                )
+                self._rng.choice(pool)(now)
+            yield self._background(now)
 
     def pending(self) -> Iterator[SimulatedMessage]:
         """The injected messages scheduled after the last one taken, in event-time order:
@@ -86,58 +111,192 @@ class Scenario:
         while self._queue:
             yield heapq.heappop(self._queue)[2]
 
-    def _inject(self, now: datetime) -> None:
-        roll = self._rng.random()
-        config = self.config
-        if roll < config.farmer_rate:
-            self._card_farmer(now)
-        elif roll < config.farmer_rate + config.near_miss_rate:
-            self._near_miss(now)
-        elif roll < config.farmer_rate + config.near_miss_rate + config.returner_rate:
-            self._returner(now)
+    # -- ordinary life ----------------------------------------------------------------------
 
-    def _schedule(self, message: SimulatedMessage) -> None:
-        heapq.heappush(self._queue, (message.at, next(self._order), message))
+    def _back_catalogue(self) -> Iterator[SimulatedMessage]:
+        """Corporate openings of merchants and employers, one to three years before the start,
+        oldest first."""
+        openings = []
+        for number in range(self.config.merchants + self.config.employers):
+            at = self.config.start - timedelta(days=365 + self._rng.randrange(730))
+            owner = pop.person(self._rng.randrange(self.config.population))
+            openings.append(self._account_open(at, owner, self._business(number), "corporate"))
+        yield from sorted(openings, key=lambda message: message.at)
 
-    def _special_person(self) -> pop.Person:
-        """Injected people come from outside the background population's index range."""
-        return pop.person(next(self._injected))
+    def _business(self, number: int) -> str:
+        return f"{pop.BANKS[number % len(pop.BANKS)]}:c{number:06d}"
 
-    def _ordinary_activation(self, now: datetime) -> SimulatedMessage:
-        who = pop.person(self._rng.randrange(self.config.population))
-        return self._activation(now, who, self._rng.choice(pop.MNOS), "store")
+    def _personal(self) -> str:
+        number = self._rng.randrange(self.config.personal_accounts)
+        return f"{pop.BANKS[number % len(pop.BANKS)]}:p{number:08d}"
+
+    def _background(self, now: datetime) -> SimulatedMessage:
+        rng = self._rng
+        roll = rng.random()
+        if roll < 0.35:
+            who = pop.person(rng.randrange(self.config.population))
+            return self._activation(now, who, rng.choice(pop.MNOS), "store")
+        if roll < 0.40:
+            who = pop.person(rng.randrange(self.config.population))
+            bank = rng.choice(pop.BANKS + pop.PAYMENT_INSTITUTIONS)
+            kind = "payment" if bank in pop.PAYMENT_INSTITUTIONS else "personal"
+            account = f"{bank}:n{next(self._fresh):012d}"
+            return self._account_open(now, who, account, kind, msisdn=pop.registered_number(rng))
+        if roll < 0.75:
+            merchant = self._business(rng.randrange(self.config.merchants))
+            return self._transfer(now, self._personal(), merchant, rng.randrange(500, 50_000))
+        if roll < 0.90:
+            return self._transfer(
+                now, self._personal(), self._personal(), rng.randrange(10_000, 200_000)
+            )
+        employer = self._business(self.config.merchants + rng.randrange(self.config.employers))
+        return self._transfer(now, employer, self._personal(), rng.randrange(300_000, 2_000_000))
+
+    # -- typologies -------------------------------------------------------------------------
 
     def _card_farmer(self, now: datetime) -> None:
-        who = self._special_person()
+        """5-9 SIMs at 2-4 carriers within 1-72 hours."""
+        who = self._person()
         count = self._rng.randint(5, 9)
         span = timedelta(hours=self._rng.uniform(1, 72))
         carriers = self._rng.sample(pop.CARRIERS, k=self._rng.randint(2, 4))
         for i in range(count):
-            at = now + span * (i / (count - 1))
             channel = self._rng.choice(("agent", "online"))
-            self._schedule(self._activation(at, who, carriers[i % len(carriers)], channel))
+            self._schedule(
+                self._activation(
+                    now + span * (i / (count - 1)), who, carriers[i % len(carriers)], channel
+                )
+            )
         self.truth.add(("bulk_sim_opener", "identity", who.identity))
         if count > 5:
             self.truth.add(("watchlisted_identity", "identity", who.identity))
 
-    def _near_miss(self, now: datetime) -> None:
-        who = self._special_person()
-        if self._rng.random() < 0.5:
-            times = [now + timedelta(days=self._rng.uniform(0, 6.9)) for _ in range(4)]
-        else:
-            times = [now + timedelta(days=2 * i) for i in range(5)]
-        for at in times:
-            self._schedule(self._activation(at, who, self._rng.choice(pop.CARRIERS), "store"))
+    def _account_farmer(self, now: datetime) -> None:
+        """3-5 personal or payment accounts at different institutions within 1-6 days."""
+        who = self._person()
+        count = self._rng.randint(3, 5)
+        span = timedelta(days=self._rng.uniform(1, 6))
+        places = self._rng.sample(pop.BANKS + pop.PAYMENT_INSTITUTIONS, k=count)
+        for i, place in enumerate(places):
+            kind = "payment" if place in pop.PAYMENT_INSTITUTIONS else "personal"
+            self._schedule(
+                self._account_open(
+                    now + span * (i / (count - 1)), who, self._new_account(place), kind
+                )
+            )
+        self.truth.add(("bulk_account_opener", "identity", who.identity))
+        if count > 3:
+            self.truth.add(("watchlisted_identity", "identity", who.identity))
+
+    def _shell_companies(self, now: datetime) -> None:
+        """Corporate accounts for 2-3 companies within 1-25 days."""
+        who = self._person()
+        count = self._rng.randint(2, 3)
+        span = timedelta(days=self._rng.uniform(1, 25))
+        for i in range(count):
+            bank = self._rng.choice(pop.BANKS)
+            self._schedule(
+                self._account_open(
+                    now + span * (i / (count - 1)),
+                    who,
+                    self._new_account(bank),
+                    "corporate",
+                    company=pop.company(self._rng),
+                )
+            )
+        self.truth.add(("bulk_company_accounts", "identity", who.identity))
+        if count > 2:
+            self.truth.add(("watchlisted_identity", "identity", who.identity))
+
+    def _sim_farm(self, now: datetime) -> None:
+        """5-8 identities activate SIMs on one modem within 1-20 hours."""
+        modem = pop.device(self._rng)
+        count = self._rng.randint(5, 8)
+        span = timedelta(hours=self._rng.uniform(1, 20))
+        carrier = self._rng.choice(pop.IOT_RESELLERS + pop.MVNOS)
+        for i in range(count):
+            self._schedule(
+                self._activation(
+                    now + span * (i / (count - 1)),
+                    self._person(),
+                    carrier,
+                    "agent",
+                    on_device=modem,
+                )
+            )
+        self.truth.add(("shared_device", "device", modem))
+
+    def _mule_ring(self, now: datetime) -> None:
+        """Days after a collector account is opened, victims pay it within 50 minutes; the collector passes 95%
+        to a pass-through account, which scatters 90% over 10-12 cash-out accounts."""
+        rng = self._rng
+        collector = self._new_account(rng.choice(pop.BANKS))
+        relay = self._new_account(rng.choice(pop.BANKS))
+        self._schedule(self._account_open(now, self._person(), collector, "personal"))
+        now += timedelta(days=rng.uniform(1, 5))  # put to work within days of opening
+        victims = rng.randint(10, 14)
+        received = 0
+        for i in range(victims):
+            amount = rng.randrange(60_000, 300_000)
+            received += amount
+            self._schedule(
+                self._transfer(
+                    now + 50 * MINUTE * (i / (victims - 1)),
+                    self._personal(),
+                    collector,
+                    amount,
+                    "online",
+                )
+            )
+        passed = received * 95 // 100
+        self._schedule(self._transfer(now + 55 * MINUTE, collector, relay, passed, "online"))
+        cash_outs = rng.randint(10, 12)
+        for i in range(cash_outs):
+            self._schedule(
+                self._transfer(
+                    now + 60 * MINUTE + i * MINUTE,
+                    relay,
+                    self._new_account(rng.choice(pop.BANKS)),
+                    passed * 90 // 100 // cash_outs,
+                    "atm",
+                )
+            )
+        self.truth |= {
+            ("mule_fan_in", "account", collector),
+            ("mule_pass_through", "account", collector),
+            ("new_account_velocity", "account", collector),
+            ("mule_pass_through", "account", relay),
+            ("mule_fan_out", "account", relay),
+        }
+
+    def _borrowed_phone(self, now: datetime) -> None:
+        """Someone activates a number; within 1-20 days another identity opens an account
+        with it."""
+        owner, holder = self._person(), self._person()
+        activation = self._activation(now, owner, self._rng.choice(pop.MNOS), "store")
+        number = activation.value["msisdn"]
+        self._schedule(activation)
+        self._schedule(
+            self._account_open(
+                now + timedelta(days=self._rng.uniform(1, 20)),
+                holder,
+                self._new_account(self._rng.choice(pop.BANKS)),
+                "personal",
+                msisdn=number,
+            )
+        )
+        self.truth.add(("borrowed_phone", "msisdn", number))
 
     def _returner(self, now: datetime) -> None:
-        who = self._special_person()
+        """An authority's listing, then 1-2 activations or account openings."""
+        who = self._person()
         listed_at = now - timedelta(days=self._rng.uniform(10, 400))
         self._schedule(
             SimulatedMessage(
-                at=now,
-                topic="watchlist",
-                key=who.identity,
-                value={
+                now,
+                "watchlist",
+                who.identity,
+                {
                     "identity": who.identity,
                     "reason": "sold SIM cards to a fraud ring; simulated case",
                     "listed_at": listed_at.isoformat(),
@@ -148,25 +307,152 @@ class Scenario:
         )
         for _ in range(self._rng.randint(1, 2)):
             at = now + timedelta(hours=self._rng.uniform(1, 48))
-            self._schedule(self._activation(at, who, self._rng.choice(pop.CARRIERS), "store"))
+            if self._rng.random() < 0.5:
+                self._schedule(self._activation(at, who, self._rng.choice(pop.CARRIERS), "store"))
+            else:
+                bank = self._rng.choice(pop.BANKS)
+                self._schedule(self._account_open(at, who, self._new_account(bank), "personal"))
         self.truth.add(("watchlisted_identity", "identity", who.identity))
 
+    # -- near misses: each one step short of a threshold -----------------------------------
+
+    def _near_card_farmer(self, now: datetime) -> None:
+        who = self._person()
+        if self._rng.random() < 0.5:
+            times = sorted(now + timedelta(days=self._rng.uniform(0, 6.9)) for _ in range(4))
+        else:
+            times = [now + 2 * DAY * i for i in range(5)]
+        for at in times:
+            self._schedule(self._activation(at, who, self._rng.choice(pop.CARRIERS), "store"))
+
+    def _near_account_farmer(self, now: datetime) -> None:
+        who = self._person()
+        for i in range(2):
+            self._schedule(
+                self._account_open(now + i * DAY, who, self._new_account(pop.BANKS[i]), "personal")
+            )
+
+    def _near_shell_companies(self, now: datetime) -> None:
+        who, same = self._person(), pop.company(self._rng)
+        for i in range(2):
+            self._schedule(
+                self._account_open(
+                    now + i * 3 * DAY,
+                    who,
+                    self._new_account(pop.BANKS[i]),
+                    "corporate",
+                    company=same,
+                )
+            )
+
+    def _near_sim_farm(self, now: datetime) -> None:
+        modem = pop.device(self._rng)
+        for i in range(4):
+            self._schedule(
+                self._activation(
+                    now + i * HOUR, self._person(), "iot-linkup", "agent", on_device=modem
+                )
+            )
+
+    def _near_fan_in(self, now: datetime) -> None:
+        target = self._new_account(self._rng.choice(pop.BANKS))
+        for i in range(9):
+            self._schedule(self._transfer(now + i * HOUR, self._personal(), target, 20_000))
+
+    def _near_pass_through(self, now: datetime) -> None:
+        account = self._new_account(self._rng.choice(pop.BANKS))
+        self._schedule(self._transfer(now, self._personal(), account, 499_999))
+        self._schedule(self._transfer(now + 10 * MINUTE, account, self._personal(), 499_000))
+
+    def _own_phone(self, now: datetime) -> None:
+        who = self._person()
+        activation = self._activation(now, who, self._rng.choice(pop.MNOS), "store")
+        self._schedule(activation)
+        self._schedule(
+            self._account_open(
+                now + DAY,
+                who,
+                self._new_account("icbc"),
+                "personal",
+                msisdn=activation.value["msisdn"],
+            )
+        )
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def _schedule(self, message: SimulatedMessage) -> None:
+        heapq.heappush(self._queue, (message.at, next(self._order), message))
+
+    def _person(self) -> pop.Person:
+        return pop.person(next(self._fresh))
+
+    def _new_account(self, institution: str) -> str:
+        return f"{institution}:n{next(self._fresh):012d}"
+
+    def _event_id(self, source: str) -> str:
+        return f"{source}-{next(self._event_ids):010d}"
+
     def _activation(
-        self, at: datetime, who: pop.Person, carrier: str, channel: str
+        self,
+        at: datetime,
+        who: pop.Person,
+        carrier: str,
+        channel: str,
+        on_device: str | None = None,
     ) -> SimulatedMessage:
         rng = self._rng
-        sim_kind = (
-            "iot" if carrier in pop.IOT_RESELLERS else ("mvno" if carrier in pop.MVNOS else "mno")
-        )
         value: dict[str, Any] = {
-            "event_id": f"{carrier}-{next(self._event_ids):010d}",
+            "event_id": self._event_id(carrier),
             "occurred_at": at.isoformat(timespec="milliseconds"),
             "source": carrier,
             "identity": who.identity,
-            "msisdn": pop.msisdn(rng),
-            "sim_kind": sim_kind,
+            "msisdn": pop.mobile_number(rng),
+            "sim_kind": pop.sim_kind(carrier),
             "channel": channel,
             "outlet": pop.outlet(rng, carrier),
-            "device": pop.device(rng),
+            "device": on_device or pop.device(rng),
         }
         return SimulatedMessage(at, "sim-activations", who.identity, value)
+
+    def _account_open(
+        self,
+        at: datetime,
+        who: pop.Person,
+        account: str,
+        kind: str,
+        company: str | None = None,
+        msisdn: str | None = None,
+    ) -> SimulatedMessage:
+        institution = account.split(":", 1)[0]
+        value: dict[str, Any] = {
+            "event_id": self._event_id(institution),
+            "occurred_at": at.isoformat(timespec="milliseconds"),
+            "source": institution,
+            "identity": who.identity,
+            "account": account,
+            "account_kind": kind,
+            "channel": self._rng.choice(("counter", "online", "mobile")),
+        }
+        if kind == "corporate":
+            value["company"] = company or pop.company(self._rng)
+        if msisdn is not None:
+            value["msisdn"] = msisdn
+        return SimulatedMessage(at, "account-opens", who.identity, value)
+
+    def _transfer(
+        self, at: datetime, sender: str, receiver: str, amount: int, channel: str = "mobile"
+    ) -> SimulatedMessage:
+        source = sender.split(":", 1)[0]
+        value: dict[str, Any] = {
+            "event_id": self._event_id(source),
+            "occurred_at": at.isoformat(timespec="milliseconds"),
+            "source": source,
+            "from_account": sender,
+            "to_account": receiver,
+            "from_institution": source,
+            "to_institution": receiver.split(":", 1)[0],
+            "amount_minor": amount,
+            "currency": "CNY",
+            "channel": channel,
+        }
+        return SimulatedMessage(at, "transfers", sender, value)
