@@ -146,9 +146,10 @@ class Scenario:
             merchant = self._business(rng.randrange(self.config.merchants))
             return self._transfer(now, self._personal(), merchant, rng.randrange(500, 50_000))
         if roll < 0.90:
-            return self._transfer(
-                now, self._personal(), self._personal(), rng.randrange(10_000, 200_000)
-            )
+            sender, receiver = self._personal(), self._personal()
+            while receiver == sender:
+                receiver = self._personal()
+            return self._transfer(now, sender, receiver, rng.randrange(10_000, 200_000))
         employer = self._business(self.config.merchants + rng.randrange(self.config.employers))
         return self._transfer(now, employer, self._personal(), rng.randrange(300_000, 2_000_000))
 
@@ -227,8 +228,9 @@ class Scenario:
         self.truth.add(("shared_device", "device", modem))
 
     def _mule_ring(self, now: datetime) -> None:
-        """Days after a collector account is opened, victims pay it within 50 minutes; the collector passes 95%
-        to a pass-through account, which scatters 90% over 10-12 cash-out accounts."""
+        """Days after a collector account is opened, victims pay it within 50 minutes; the
+        collector passes 95% to a pass-through account, which scatters 90% over 10-12
+        cash-out accounts."""
         rng = self._rng
         collector = self._new_account(rng.choice(pop.BANKS))
         relay = self._new_account(rng.choice(pop.BANKS))

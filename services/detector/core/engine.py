@@ -211,49 +211,61 @@ class Engine:
         listings = []
         for alert in filter(None, burst_rules()):
             alerts.append(alert)
-            listing = self._self_list(state, address.id, to_ms(alert.window.end), alert.rule)
-            if listing:
-                listings.append(listing)
+            entry = self._self_listing(state, address.id, to_ms(alert.window.end), alert.rule)
+            if entry:
+                listings.append(entry)
+                alerts += self._list(
+                    state, address.id, _listing_of(entry), now, alert.trigger_event_id
+                )
         self._forget(state, "identity", address.stream, history)
         return Outcome(state, alerts, listings)
 
     def _identity_listing(
         self, state: IdentityState, address: Address, event: WatchlistUpdate, now: datetime
     ) -> Outcome:
-        """Set or lift the listing. Activations and openings already recorded that the new
-        listing covers, and the old one did not, are alerted now: a listing that arrives
-        after them (or is published late) still catches them."""
-        new = None if event.entry is None else _listing_of(event.entry)
-        old, state.listing = state.listing, new
-        if new is None or new == old:
-            return Outcome(state)
-        records = sorted([*state.sims, *state.opens])
-        alerts = [
-            alert
-            for record in records
-            if not (old and old.covers(record.at))
-            and (alert := watchlisted_identity.check(new, record, address.id, now))
-        ]
-        return Outcome(state, alerts)
+        """Set or lift the listing from a watchlist record (None: a tombstone)."""
+        listing = None if event.entry is None else _listing_of(event.entry)
+        return Outcome(state, self._list(state, address.id, listing, now))
 
-    def _self_list(
+    def _list(
+        self,
+        state: IdentityState,
+        identity: str,
+        listing: Listing | None,
+        now: datetime,
+        trigger_event_id: str | None = None,
+    ) -> list[Alert]:
+        """Replace the identity's listing. Activations and openings already recorded that the
+        new listing covers, and the old one did not, are alerted now (except the event that
+        caused a self-listing): a listing that arrives after them, because it was published
+        late or its topic was read later, still catches them."""
+        old, state.listing = state.listing, listing
+        if listing is None or listing == old:
+            return []
+        return [
+            alert
+            for record in sorted([*state.sims, *state.opens])
+            if record.event_id != trigger_event_id
+            and not (old and old.covers(record.at))
+            and (alert := watchlisted_identity.check(listing, record, identity, now))
+        ]
+
+    def _self_listing(
         self, state: IdentityState, identity: str, at: int, rule: str
     ) -> WatchlistEntry | None:
-        """List the identity for `watchlist_ttl` from `at`, unless a listing in force already
-        lasts at least as long (duanka never shortens an authority's listing)."""
+        """The entry listing the identity for `watchlist_ttl` from `at`, unless a listing in
+        force already lasts at least as long (duanka never shortens an authority's listing)."""
         until = at + self._ttl
         current = state.listing
         if current and current.covers(at) and (current.expires_at or until + 1) >= until:
             return None
-        entry = WatchlistEntry(
+        return WatchlistEntry(
             identity=identity,
             reason=f"{rule} detected by duanka",
             listed_at=from_ms(at),
             expires_at=from_ms(until),
             source=self.policy.watchlist_source,
         )
-        state.listing = _listing_of(entry)
-        return entry
 
     # -- device ---------------------------------------------------------------------------
 
