@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     topics = commands.add_parser("topics", help="create every topic duanka uses (idempotent)")
+    topics.add_argument(
+        "--delete", action="store_true", help="delete every topic of DUANKA_TOPIC_PREFIX instead"
+    )
     topics.set_defaults(run=_topics)
 
     schemas = commands.add_parser("schemas", help="write the JSON Schema of every message")
@@ -79,8 +82,16 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
-    from services.topics import ensure_topics
+    from services.topics import delete_topics, ensure_topics
 
+    if args.delete:
+        try:
+            deleted = asyncio.run(delete_topics(settings))
+        except ValueError as exc:
+            print(f"duanka topics: {exc}", file=sys.stderr)
+            return 2
+        print(f"deleted {len(deleted)} topic(s)")
+        return 0
     created = asyncio.run(ensure_topics(settings))
     print(f"created {len(created)} topic(s){': ' + ', '.join(created) if created else ''}")
     return 0

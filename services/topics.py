@@ -70,6 +70,21 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         await admin.close()
 
 
+async def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic whose name starts with the (non-empty) topic prefix."""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without DUANKA_TOPIC_PREFIX")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
 class TopicCreator:
     """Creates topics on first use, once per name, for topics named by data (institutions)."""
 

@@ -9,8 +9,9 @@ cd "$root"
 bin=.venv/bin
 logs=.local/run
 mkdir -p "$logs"
-export DUANKA_TOPIC_PREFIX=${DUANKA_TOPIC_PREFIX-demo.}
-export DUANKA_DATA_DIR=${DUANKA_DATA_DIR:-.local/demo-worker}
+# Every run is a fresh world: its own topics, consumer group and state, removed at the end.
+export DUANKA_TOPIC_PREFIX=${DUANKA_TOPIC_PREFIX:-demo-$(date +%s).}
+export DUANKA_DATA_DIR=${DUANKA_DATA_DIR:-.local/demo-worker/$DUANKA_TOPIC_PREFIX}
 port=${DUANKA_WEB_PORT:-6066}
 duration=${DURATION:-}
 
@@ -26,6 +27,8 @@ stop() {
   echo "run: stopping" >&2
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  "$bin/duanka" topics --delete >/dev/null || true
+  rm -rf "$DUANKA_DATA_DIR"
   if [[ $started_kafka == 1 ]]; then deploy/local/kafka.sh down; fi
 }
 trap stop EXIT INT TERM

@@ -16,6 +16,7 @@ def run(settings: Settings) -> None:
     created = asyncio.run(ensure_topics(settings))
     if created:
         logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     detector = create_detector(settings)
     worker = faust.Worker(detector.app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

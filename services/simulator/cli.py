@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated start time, RFC 3339 (default: 30 days ago)",
     )
     parser.add_argument(
+        "--injection-rate",
+        type=float,
+        default=0.02,
+        help="chance per background event of injecting a typology or near miss (0.02)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -59,12 +65,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.rate <= 0 or args.speed <= 0:
         print("duanka simulate: --rate and --speed must be positive", file=sys.stderr)
         return 2
+    if not 0 <= args.injection_rate <= 1:
+        print("duanka simulate: --injection-rate must be within [0, 1]", file=sys.stderr)
+        return 2
     start = args.start or datetime.now(UTC) - timedelta(days=30)
     if start.tzinfo is None:
         print("duanka simulate: --start needs an explicit UTC offset", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else int(time.time())
-    scenario = Scenario(ScenarioConfig(seed, start, seconds_per_event=args.speed / args.rate))
+    config = ScenarioConfig(
+        seed, start, seconds_per_event=args.speed / args.rate, injection_rate=args.injection_rate
+    )
+    scenario = Scenario(config)
     limit = args.events
     if args.out is not None:
         if limit is None:

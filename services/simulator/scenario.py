@@ -50,7 +50,7 @@ class ScenarioConfig:
     personal_accounts: int = 200_000
     merchants: int = 500
     employers: int = 200
-    injection_rate: float = 0.006
+    injection_rate: float = 0.02
     near_miss_share: float = 0.5
     """Of the injections, the share that are near misses."""
 

@@ -44,6 +44,16 @@ def test_encoding_is_compact() -> None:
     assert len(orjson.dumps(state.to_json())) < 400
 
 
+def test_version_1_identity_state_is_upgraded() -> None:
+    listing = [1, None, "mps-afc", "sold SIM cards"]
+    v1 = [1, 20, [[10, "e1", "cmcc", "+8613800000001"]], listing, {"r": [5, 9]}, []]
+    state = IdentityState.from_json(v1)
+    assert state.newest == {"sim": 20}
+    assert [r.event_id for r in state.sims] == ["e1"]
+    assert state.listing is not None and state.listing.source == "mps-afc"
+    assert state.suppressions == {"r": (5, 9)}
+
+
 def test_unknown_version_or_kind_is_refused() -> None:
     data = IdentityState().to_json()
     with pytest.raises(ValueError, match="version 99"):

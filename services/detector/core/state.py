@@ -175,6 +175,8 @@ class SubjectState:
     @classmethod
     def from_json(cls, data: list[Any]) -> Self:
         """Decode `to_json`'s output; raises ValueError for another version or kind."""
+        if data and data[0] == 1 and cls.KIND == "identity":
+            data = _identity_v1_to_v2(data)
         version, kind, newest, suppressions, alerts, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
@@ -296,3 +298,11 @@ class AccountState(SubjectState):
             incoming=History([Leg(*r) for r in incoming]),
             outgoing=History([Leg(*r) for r in outgoing]),
         )
+
+
+def _identity_v1_to_v2(data: list[Any]) -> list[Any]:
+    """Version 1 held identities only: `[1, newest, activations, listing, suppressions,
+    alerts]`, its activations already in `SimRecord` form."""
+    _, newest, activations, listing, suppressions, alerts = data
+    streams = {} if newest is None else {"sim": newest}
+    return [STATE_VERSION, "identity", streams, suppressions, alerts, activations, [], listing]
