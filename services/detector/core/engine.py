@@ -236,19 +236,27 @@ class Engine:
         trigger_event_id: str | None = None,
     ) -> list[Alert]:
         """Replace the identity's listing. Activations and openings already recorded that the
-        new listing covers, and the old one did not, are alerted now (except the event that
-        caused a self-listing): a listing that arrives after them, because it was published
-        late or its topic was read later, still catches them."""
+        new listing covers are alerted now, except the event that caused a self-listing and
+        those already alerted: a listing that arrives after them, because it was published
+        late or its topic was read later, still catches them. An authority's listing was
+        checked as each event arrived, so what it covered is not alerted again; duanka's own
+        listing may have been set by a later event of a burst than in-order processing would
+        have, so what it covered is checked against the alerts already raised."""
         old, state.listing = state.listing, listing
         if listing is None or listing == old:
             return []
-        return [
-            alert
-            for record in sorted([*state.sims, *state.opens])
-            if record.event_id != trigger_event_id
-            and not (old and old.covers(record.at))
-            and (alert := watchlisted_identity.check(listing, record, identity, now))
-        ]
+        raised = {a.alert_id for a in state.recent_alerts}
+        checked_by_old = old is not None and old.source != self.policy.watchlist_source
+        alerts = []
+        for record in sorted([*state.sims, *state.opens]):
+            if record.event_id == trigger_event_id:
+                continue
+            if checked_by_old and old is not None and old.covers(record.at):
+                continue
+            alert = watchlisted_identity.check(listing, record, identity, now)
+            if alert and alert.alert_id not in raised:
+                alerts.append(alert)
+        return alerts
 
     def _self_listing(
         self, state: IdentityState, identity: str, at: int, rule: str
