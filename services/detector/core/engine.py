@@ -199,13 +199,12 @@ class Engine:
         burst_rules: Callable[[], list[Alert | None]],
         now: datetime,
     ) -> Outcome:
-        if history.has(record.source, record.event_id):
-            return Outcome(state, duplicate=True)
-        alerts = [
-            a for a in [watchlisted_identity.check(state.listing, record, address.id, now)] if a
-        ]
         skipped = self._record(state, "identity", address.stream, history, record)
-        if skipped:
+        if skipped and skipped.duplicate:
+            return skipped
+        watchlisted = watchlisted_identity.check(state.listing, record, address.id, now)
+        alerts = [watchlisted] if watchlisted else []
+        if skipped:  # late: not counted, but still checked against the watchlist
             skipped.alerts = alerts
             return skipped
         listings = []
