@@ -9,6 +9,7 @@ the same alert (and alert id) as in-order replay.
 """
 
 from collections.abc import Callable, Iterator
+from typing import Generic, NamedTuple
 
 from services.detector.core.history import History, R, Timed
 from services.detector.core.state import SubjectState
@@ -41,3 +42,35 @@ def first_crossing(
         state.suppress(rule, trigger.at, trigger.at + window)
         return trigger
     return None
+
+
+class Burst(NamedTuple, Generic[R]):
+    """A crossing window (start, end] and the records in it; `trigger` is at its end."""
+
+    trigger: Timed
+    start: int
+    end: int
+    records: list[R]
+
+
+def find_burst(
+    state: SubjectState,
+    rule: str,
+    new: Timed,
+    history: History[R],
+    window: int,
+    crossed: Callable[[list[R]], bool],
+) -> Burst[R] | None:
+    """The first unsuppressed window of `history` holding `new` whose records cross the
+    threshold (`crossed`), for the counting rules, where any record can end a window."""
+    trigger = first_crossing(
+        state,
+        rule,
+        candidate_triggers(new, history, window, new_is_trigger=True),
+        window,
+        lambda end: crossed(history.within(end - window, end)),
+    )
+    if trigger is None:
+        return None
+    start = trigger.at - window
+    return Burst(trigger, start, trigger.at, history.within(start, trigger.at))

@@ -9,7 +9,7 @@ from typing import Final
 
 from schemas.alerts import Action, Alert
 from services.detector.core.alerting import build_alert, human_duration, plural, short
-from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.bursts import find_burst
 from services.detector.core.clock import duration_ms
 from services.detector.core.history import History
 from services.detector.core.policy import BulkAccountOpenerPolicy
@@ -29,25 +29,24 @@ def check(
     """Fire when a window holding `new` has >= `min_accounts` personal or payment opens."""
     if new.account_kind not in COUNTED_KINDS:
         return None
-    window = duration_ms(policy.window)
-    counted = History([r for r in state.opens if r.account_kind in COUNTED_KINDS])
-    trigger = first_crossing(
+    found = find_burst(
         state,
         RULE,
-        candidate_triggers(new, counted, window, new_is_trigger=True),
-        window,
-        lambda end: len(counted.within(end - window, end)) >= policy.min_accounts,
+        new,
+        History([r for r in state.opens if r.account_kind in COUNTED_KINDS]),
+        duration_ms(policy.window),
+        lambda burst: len(burst) >= policy.min_accounts,
     )
-    if trigger is None:
+    if found is None:
         return None
-    burst = counted.within(trigger.at - window, trigger.at)
+    burst = found.records
     institutions = {r.source for r in burst}
     return build_alert(
         rule=RULE,
         severity="high",
         subject=("identity", identity),
-        trigger=trigger,
-        window=(trigger.at - window, trigger.at),
+        trigger=found.trigger,
+        window=(found.start, found.end),
         evidence=burst,
         distinct=len(institutions),
         actions=[

@@ -9,7 +9,7 @@ from typing import Final
 
 from schemas.alerts import Action, Alert
 from services.detector.core.alerting import build_alert, human_duration, plural, short
-from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.bursts import find_burst
 from services.detector.core.clock import duration_ms
 from services.detector.core.history import History
 from services.detector.core.policy import BulkCompanyAccountsPolicy
@@ -28,29 +28,24 @@ def check(
     """Fire when a window holding `new` has corporate accounts of >= `min_companies`."""
     if new.account_kind != "corporate":
         return None
-    window = duration_ms(policy.window)
-    corporate = History([r for r in state.opens if r.account_kind == "corporate"])
-
-    def companies(end: int) -> set[str | None]:
-        return {r.company for r in corporate.within(end - window, end)}
-
-    trigger = first_crossing(
+    found = find_burst(
         state,
         RULE,
-        candidate_triggers(new, corporate, window, new_is_trigger=True),
-        window,
-        lambda end: len(companies(end)) >= policy.min_companies,
+        new,
+        History([r for r in state.opens if r.account_kind == "corporate"]),
+        duration_ms(policy.window),
+        lambda burst: len(_companies(burst)) >= policy.min_companies,
     )
-    if trigger is None:
+    if found is None:
         return None
-    burst = corporate.within(trigger.at - window, trigger.at)
-    count = len(companies(trigger.at))
+    burst = found.records
+    count = len(_companies(burst))
     return build_alert(
         rule=RULE,
         severity="high",
         subject=("identity", identity),
-        trigger=trigger,
-        window=(trigger.at - window, trigger.at),
+        trigger=found.trigger,
+        window=(found.start, found.end),
         evidence=burst,
         distinct=count,
         actions=[Action(action="review", target=r.account, institution=r.source) for r in burst],
@@ -61,3 +56,7 @@ def check(
         ),
         detected_at=now,
     )
+
+
+def _companies(opens: list[OpenRecord]) -> set[str | None]:
+    return {r.company for r in opens}

@@ -10,7 +10,7 @@ from typing import Final
 
 from schemas.alerts import Action, Alert
 from services.detector.core.alerting import build_alert, human_duration, plural, short
-from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.bursts import find_burst
 from services.detector.core.clock import duration_ms
 from services.detector.core.policy import BulkSimOpenerPolicy
 from services.detector.core.state import IdentityState, SimRecord
@@ -26,25 +26,25 @@ def check(
     now: datetime,
 ) -> Alert | None:
     """Fire when a window (end - window, end] holding `new` has >= `min_activations`."""
-    window = duration_ms(policy.window)
-    trigger = first_crossing(
+    found = find_burst(
         state,
         RULE,
-        candidate_triggers(new, state.sims, window, new_is_trigger=True),
-        window,
-        lambda end: len(state.sims.within(end - window, end)) >= policy.min_activations,
+        new,
+        state.sims,
+        duration_ms(policy.window),
+        lambda burst: len(burst) >= policy.min_activations,
     )
-    if trigger is None:
+    if found is None:
         return None
-    burst = state.sims.within(trigger.at - window, trigger.at)
+    burst = found.records
     numbers = {r.msisdn: r.source for r in burst}
     carriers = set(numbers.values())
     return build_alert(
         rule=RULE,
         severity="high",
         subject=("identity", identity),
-        trigger=trigger,
-        window=(trigger.at - window, trigger.at),
+        trigger=found.trigger,
+        window=(found.start, found.end),
         evidence=burst,
         distinct=len(numbers),
         actions=[

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from schemas.alerts import Action, Alert, RuleName
 from services.detector.core.alerting import build_alert, human_duration
-from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.bursts import find_burst
 from services.detector.core.clock import duration_ms
 from services.detector.core.history import History
 from services.detector.core.policy import MuleFanPolicy
@@ -25,30 +25,26 @@ def check(
     counterparties."""
     if state.opening is not None and state.opening.account_kind == "corporate":
         return None
-    window = duration_ms(policy.window)
-
-    def counterparties(end: int) -> set[str]:
-        return {leg.counterparty for leg in legs.within(end - window, end)}
-
-    trigger = first_crossing(
+    found = find_burst(
         state,
         rule,
-        candidate_triggers(new, legs, window, new_is_trigger=True),
-        window,
-        lambda end: len(counterparties(end)) >= policy.min_counterparties,
+        new,
+        legs,
+        duration_ms(policy.window),
+        lambda burst: len(_counterparties(burst)) >= policy.min_counterparties,
     )
-    if trigger is None:
+    if found is None:
         return None
-    burst = legs.within(trigger.at - window, trigger.at)
-    count = len(counterparties(trigger.at))
+    burst = found.records
+    count = len(_counterparties(burst))
     direction = "senders" if rule == "mule_fan_in" else "receivers"
-    institution = trigger.institution if isinstance(trigger, Leg) else None
+    institution = found.trigger.institution if isinstance(found.trigger, Leg) else None
     return build_alert(
         rule=rule,
         severity="medium",
         subject=("account", account),
-        trigger=trigger,
-        window=(trigger.at - window, trigger.at),
+        trigger=found.trigger,
+        window=(found.start, found.end),
         evidence=burst,
         distinct=count,
         amount_minor=sum(leg.amount_minor for leg in burst if leg.counted),
@@ -59,3 +55,7 @@ def check(
         ),
         detected_at=now,
     )
+
+
+def _counterparties(legs: list[Leg]) -> set[str]:
+    return {leg.counterparty for leg in legs}

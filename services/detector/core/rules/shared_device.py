@@ -9,7 +9,7 @@ from typing import Final
 
 from schemas.alerts import Action, Alert
 from services.detector.core.alerting import build_alert, human_duration, short
-from services.detector.core.bursts import candidate_triggers, first_crossing
+from services.detector.core.bursts import find_burst
 from services.detector.core.clock import duration_ms
 from services.detector.core.policy import SharedDevicePolicy
 from services.detector.core.state import DeviceState, DeviceUse
@@ -21,29 +21,25 @@ def check(
     state: DeviceState, new: DeviceUse, device: str, policy: SharedDevicePolicy, now: datetime
 ) -> Alert | None:
     """Fire when a window holding `new` has >= `min_identities` distinct identities."""
-    window = duration_ms(policy.window)
-
-    def identities(end: int) -> set[str]:
-        return {r.identity for r in state.uses.within(end - window, end)}
-
-    trigger = first_crossing(
+    found = find_burst(
         state,
         RULE,
-        candidate_triggers(new, state.uses, window, new_is_trigger=True),
-        window,
-        lambda end: len(identities(end)) >= policy.min_identities,
+        new,
+        state.uses,
+        duration_ms(policy.window),
+        lambda burst: len(_identities(burst)) >= policy.min_identities,
     )
-    if trigger is None:
+    if found is None:
         return None
-    burst = state.uses.within(trigger.at - window, trigger.at)
-    people = identities(trigger.at)
+    burst = found.records
+    people = _identities(burst)
     numbers = {r.msisdn: r.carrier for r in burst if r.msisdn is not None}
     return build_alert(
         rule=RULE,
         severity="high",
         subject=("device", device),
-        trigger=trigger,
-        window=(trigger.at - window, trigger.at),
+        trigger=found.trigger,
+        window=(found.start, found.end),
         evidence=burst,
         distinct=len(people),
         actions=[
@@ -57,3 +53,7 @@ def check(
         ),
         detected_at=now,
     )
+
+
+def _identities(uses: list[DeviceUse]) -> set[str]:
+    return {r.identity for r in uses}
