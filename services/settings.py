@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     pseudonym_key_file: Path | None = None
     """A file holding the consortium key, instead of `pseudonym_key`."""
 
+    expiry_interval: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=5)
+    """How often each worker looks for subjects that went quiet (wall clock; whether one
+    has is decided on event time)."""
+
     policy: Policy = Policy()
     """Detection thresholds and windows (see the README's rule table)."""
 

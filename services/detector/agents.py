@@ -25,6 +25,7 @@ from services.detector.core.intake import (
     decode_admitted,
 )
 from services.detector.core.routing import SUBJECT_KINDS, Address, Stream, route
+from services.detector.core.state import SubjectState
 from services.topics import MONTH, TopicSpec, institution_alerts_topic
 
 if TYPE_CHECKING:
@@ -35,7 +36,11 @@ log = logging.getLogger(__name__)
 TOPIC_HEADER = "duanka-topic"
 """Header on a subject topic: the input topic the event came from."""
 STREAM_HEADER = "duanka-stream"
-"""Header on a subject topic: what the event is to the subject (`routing.Stream`)."""
+"""Header on a subject topic: what the event is to the subject (`routing.Stream`), or
+`EXPIRE`."""
+EXPIRE = "expire"
+"""A subject topic message without a value asking the subject's owner to expire it: table
+writes must happen in the stream of the key's partition (see `sweeper`)."""
 
 
 def register(detector: Detector) -> None:
@@ -95,26 +100,41 @@ async def _ingest(detector: Detector, topic: InputTopic, message: Any) -> None:
 async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     """Apply one re-keyed event to its subject's state and publish what it caused."""
     headers = {name: value.decode() for name, value in (message.headers or ())}
-    topic = cast(InputTopic, headers[TOPIC_HEADER])
-    stream = cast(Stream, headers[STREAM_HEADER])
     key: bytes = message.key
-    event = decode_admitted(topic, key, message.value)
     table = detector.tables[kind]
+    horizons = detector.horizons[kind]
     stored = table.get(key)
     state = None if stored is None else STATE_TYPES[kind].from_json(stored)
+    if headers[STREAM_HEADER] == EXPIRE:
+        if state is not None:
+            expired = detector.engine.expire(kind, state, horizons.of(message.partition))
+            _store(table, key, stored, expired)
+        return
+    topic = cast(InputTopic, headers[TOPIC_HEADER])
+    stream = cast(Stream, headers[STREAM_HEADER])
+    event = decode_admitted(topic, key, message.value)
     address = Address(kind, key.decode(), stream)
     outcome = detector.engine.apply(address, state, event, datetime.now(UTC))
+    horizons.observe(message.partition, stream, event)
     if outcome.duplicate:
         return
-    if outcome.state is None:
-        if key in table:
-            del table[key]
-    else:
-        table[key] = outcome.state.to_json()  # reassign: Faust logs only assignments
+    _store(table, key, stored, outcome.state)
     for alert in outcome.alerts:
         await _publish(detector, alert)
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
+
+
+def _store(table: Any, key: bytes, stored: Any, state: SubjectState | None) -> None:
+    """Write the subject's new state if it changed (None: delete the key). Reassign, as
+    Faust logs only assignments to the changelog."""
+    if state is None:
+        if stored is not None:
+            del table[key]
+        return
+    encoded = state.to_json()
+    if encoded != stored:
+        table[key] = encoded
 
 
 async def _publish(detector: Detector, alert: Alert) -> None:

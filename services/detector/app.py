@@ -6,8 +6,9 @@ from typing import Any
 import faust
 
 from schemas.alerts import SubjectKind
-from services.detector import agents, web
+from services.detector import agents, sweeper, web
 from services.detector.core.engine import Engine
+from services.detector.core.expiry import Horizons
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.settings import Settings
@@ -41,6 +42,8 @@ class Detector:
     dead_letters: Any
     watchlist: Any
     topic_creator: TopicCreator
+    horizons: dict[SubjectKind, Horizons]
+    """Per subject kind, the newest event times seen on each partition (for expiry)."""
 
     def raw_topic(self, *names: str, **kwargs: Any) -> Any:
         """A topic of this app whose keys and values are bytes, as on the wire."""
@@ -99,7 +102,9 @@ def create_detector(settings: Settings) -> Detector:
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),
         topic_creator=TopicCreator(settings),
+        horizons={kind: Horizons() for kind in SUBJECT_KINDS},
     )
     agents.register(detector)
+    sweeper.register(detector)
     web.register(detector)
     return detector

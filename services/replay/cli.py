@@ -56,6 +56,7 @@ def summary(stats: ReplayStats, elapsed_s: float) -> str:
     lines.append(f"dead letters: {sum(stats.dead_letters.values())}")
     lines += [f"  {reason:<18} {count:>10}" for reason, count in sorted(stats.dead_letters.items())]
     lines.append(f"late (not counted): {stats.late}, re-deliveries: {stats.duplicates}")
+    lines.append(f"quiet subjects forgotten: {stats.expired}")
     lines.append(f"alerts: {sum(stats.alerts.values())}")
     lines += [f"  {rule:<22} {count:>6}" for rule, count in sorted(stats.alerts.items())]
     return "\n".join(lines)

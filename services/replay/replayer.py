@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from schemas.alerts import Alert, DeadLetter
+from schemas.alerts import Alert, DeadLetter, SubjectKind
 from schemas.codec import DecodeError
 from services.detector.core.engine import Engine, Outcome
+from services.detector.core.expiry import Horizons
 from services.detector.core.intake import (
     INPUT_TOPICS,
     Admitted,
@@ -24,11 +25,13 @@ from services.detector.core.intake import (
     admit,
     dead_letter,
 )
-from services.detector.core.routing import Address, route
+from services.detector.core.routing import SUBJECT_KINDS, Address, route
 from services.detector.core.state import SubjectState
 
 REPLAY_TOPIC = "replay"
 """The `topic` of dead letters for lines that are not replay records at all."""
+SWEEP_EVERY = 100_000
+"""Events between two expiries of quiet subjects: keeps a long replay's memory bounded."""
 
 
 @dataclass
@@ -40,16 +43,24 @@ class ReplayStats:
     alerts: Counter[str] = field(default_factory=Counter)
     late: int = 0
     duplicates: int = 0
+    expired: int = 0
+    """Subjects forgotten because they went quiet."""
 
 
 @dataclass
 class Replayer:
-    """Holds every subject's state in memory and applies messages one at a time."""
+    """Holds every subject's state in memory and applies messages one at a time. Replay is
+    one partition: quiet subjects expire against the newest event time of each stream."""
 
     engine: Engine
     max_clock_skew: timedelta = timedelta(minutes=5)
-    states: dict[tuple[str, str], SubjectState] = field(default_factory=dict)
+    sweep_every: int = SWEEP_EVERY
+    states: dict[tuple[SubjectKind, str], SubjectState] = field(default_factory=dict)
     stats: ReplayStats = field(default_factory=ReplayStats)
+    horizons: dict[SubjectKind, Horizons] = field(
+        default_factory=lambda: {kind: Horizons() for kind in SUBJECT_KINDS}
+    )
+    _since_sweep: int = 0
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""
@@ -76,11 +87,24 @@ class Replayer:
                 pending += [WatchlistUpdate(e.identity, e) for e in outcome.listings]
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
+        self._since_sweep += 1
+        if self._since_sweep >= self.sweep_every:
+            self.sweep()
         return alerts
+
+    def sweep(self) -> None:
+        """Expire every subject against its kind's horizons."""
+        self._since_sweep = 0
+        for slot, state in list(self.states.items()):
+            kind = slot[0]
+            if self.engine.expire(kind, state, self.horizons[kind].of(0)) is None:
+                del self.states[slot]
+                self.stats.expired += 1
 
     def _apply_at(self, address: Address, event: Admitted) -> Outcome:
         slot = (address.kind, address.id)
         outcome = self.engine.apply(address, self.states.get(slot), event, datetime.now(UTC))
+        self.horizons[address.kind].observe(0, address.stream, event)
         if outcome.state is None:
             self.states.pop(slot, None)
         else:

@@ -155,6 +155,19 @@ class Kafka:
         within: float = 60.0,
     ) -> list[bytes]:
         """Read `topic` from the beginning until `done(values)`, or `within` seconds pass."""
+        records = await self.read_records_until(
+            topic, lambda rs: done([value for _, value in rs]), within
+        )
+        return [value for _, value in records]
+
+    async def read_records_until(
+        self,
+        topic: str,
+        done: Callable[[list[tuple[bytes | None, bytes | None]]], bool],
+        within: float = 60.0,
+    ) -> list[tuple[bytes | None, bytes | None]]:
+        """Read (key, value) pairs of `topic` from the beginning until `done(pairs)`, or
+        `within` seconds pass."""
         consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=BOOTSTRAP,
@@ -162,19 +175,19 @@ class Kafka:
             enable_auto_commit=False,
         )
         await consumer.start()
-        values: list[bytes] = []
+        pairs: list[tuple[bytes | None, bytes | None]] = []
         deadline = time.monotonic() + within
         try:
-            while not done(values):
+            while not done(pairs):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 batches = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
                 for records in batches.values():
-                    values.extend(r.value for r in records)
+                    pairs.extend((r.key, r.value) for r in records)
         finally:
             await consumer.stop()
-        return values
+        return pairs
 
     async def alerts(
         self,

@@ -5,7 +5,7 @@ recording, the subject's rules, then what firing implies (self-listing), then fo
 what no window reaches any more. Rules only decide.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,6 +145,33 @@ class Engine:
         suppressions that ended before any event could still count."""
         history.forget_before(state.newest[stream] - self._retention[(kind, stream)])
         state.forget_suppressions_before(max(state.newest.values()) - self._lateness)
+
+    # -- expiry ---------------------------------------------------------------------------
+
+    def expire(
+        self, kind: SubjectKind, state: SubjectState, horizons: Mapping[str, int]
+    ) -> SubjectState | None:
+        """Forget, in place, what no event still in time could count once the subject's
+        partition has reached `horizons` (per stream, see `expiry.Horizons`); None when
+        nothing is left, so the key can be deleted.
+
+        Records are measured against the later of the subject's own newest event and the
+        partition's horizon of the same stream, so that an event the subject would still
+        accept as in time always finds them. Suppressions, listings and openings are
+        measured against the earliest stream, so they are never dropped while one of the
+        subject's streams can still bring an event they apply to."""
+        reached = {s: max(at, horizons.get(s, at)) for s, at in state.newest.items()}
+        for stream, at in reached.items():
+            state.history(stream).forget_before(at - self._retention[(kind, stream)])
+        clocks = reached or horizons
+        if clocks:
+            settled = min(clocks.values()) - self._lateness
+            state.forget_suppressions_before(settled)
+            if isinstance(state, IdentityState):
+                state.forget_listing_ended_by(settled)
+            elif isinstance(state, AccountState):
+                self._forget_opening(state, settled)
+        return None if state.is_empty() else state
 
     # -- identity -------------------------------------------------------------------------
 
@@ -375,17 +402,18 @@ class Engine:
                 new_account_velocity.check(state, record, address.id, p.new_account_velocity, now)
             )
         self._forget(state, "account", address.stream, history)
-        self._forget_opening(state)
+        self._forget_opening(state, max(state.newest.values()) - self._lateness)
         return Outcome(state, [a for a in found if a])
 
-    def _forget_opening(self, state: AccountState) -> None:
+    def _forget_opening(self, state: AccountState, settled: int) -> None:
         """Keep a corporate opening for good (the fan-in/out exemption needs it); forget any
-        other once it is too old for `new_account_velocity`."""
+        other once no event at or after `settled` is young enough for
+        `new_account_velocity`."""
         opening = state.opening
         if opening is None or opening.account_kind == "corporate":
             return
         age_limit = duration_ms(self.policy.new_account_velocity.max_account_age)
-        if opening.at + age_limit + self._lateness < max(state.newest.values()):
+        if opening.at + age_limit < settled:
             state.opening = None
 
 

@@ -115,6 +115,8 @@ class SubjectState:
     """What every subject keeps besides its own records."""
 
     KIND: ClassVar[str] = ""
+    STREAM_HISTORIES: ClassVar[dict[str, str]] = {}
+    """Per stream of the subject, the attribute holding its records."""
 
     newest: dict[str, int] = field(default_factory=dict)
     """Per stream of the subject, the newest event time seen (ms): lateness is measured
@@ -156,6 +158,11 @@ class SubjectState:
     def histories(self) -> tuple[History[Any], ...]:
         """The subject's record histories."""
         return ()
+
+    def history(self, stream: str) -> History[Any]:
+        """The history a stream's events are recorded in."""
+        history: History[Any] = getattr(self, self.STREAM_HISTORIES[stream])
+        return history
 
     def is_empty(self) -> bool:
         """True when nothing is worth keeping, so the key can be deleted."""
@@ -201,6 +208,7 @@ class IdentityState(SubjectState):
     """A person: SIM activations, account openings and watchlisting."""
 
     KIND: ClassVar[str] = "identity"
+    STREAM_HISTORIES: ClassVar[dict[str, str]] = {"sim": "sims", "open": "opens"}
 
     sims: History[SimRecord] = field(default_factory=History)
     opens: History[OpenRecord] = field(default_factory=History)
@@ -211,6 +219,12 @@ class IdentityState(SubjectState):
 
     def is_empty(self) -> bool:
         return self.listing is None and SubjectState.is_empty(self)
+
+    def forget_listing_ended_by(self, horizon: int) -> None:
+        """Drop a listing that ended at or before `horizon`."""
+        listing = self.listing
+        if listing is not None and listing.expires_at is not None and listing.expires_at <= horizon:
+            self.listing = None
 
     def _own_json(self) -> list[Any]:
         return [
@@ -234,6 +248,7 @@ class DeviceState(SubjectState):
     """A handset or modem: who activated SIMs or opened accounts on it."""
 
     KIND: ClassVar[str] = "device"
+    STREAM_HISTORIES: ClassVar[dict[str, str]] = {"sim": "uses", "open": "uses"}
 
     uses: History[DeviceUse] = field(default_factory=History)
 
@@ -251,6 +266,7 @@ class MsisdnState(SubjectState):
     """A phone number: who activated it, and which accounts were opened with it."""
 
     KIND: ClassVar[str] = "msisdn"
+    STREAM_HISTORIES: ClassVar[dict[str, str]] = {"sim": "activations", "open": "uses"}
 
     activations: History[NumberActivation] = field(default_factory=History)
     uses: History[NumberUse] = field(default_factory=History)
@@ -272,6 +288,7 @@ class AccountState(SubjectState):
     """An account: how it was opened, and the money in and out."""
 
     KIND: ClassVar[str] = "account"
+    STREAM_HISTORIES: ClassVar[dict[str, str]] = {"in": "incoming", "out": "outgoing"}
 
     opening: Opening | None = None
     incoming: History[Leg] = field(default_factory=History)

@@ -1,0 +1,63 @@
+"""Finding subjects that went quiet, so that their state is trimmed or dropped.
+
+Faust lets a table be written only from the stream of the key's partition, so the sweep
+itself only reads: every `expiry_interval` it walks this worker's tables and, for each
+subject the engine would trim or delete against the newest event times seen by this worker,
+sends an `EXPIRE` message to the subject's own topic. The subject's owner then expires it in
+its stream, against its partition's horizons (`agents._apply`), and the changelog follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from schemas.alerts import SubjectKind
+from services.detector.agents import EXPIRE, STREAM_HEADER
+from services.detector.core.engine import STATE_TYPES
+from services.detector.core.routing import SUBJECT_KINDS
+
+if TYPE_CHECKING:
+    from services.detector.app import Detector
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+"""Subjects read between two chances for the event loop to run other work."""
+
+
+def register(detector: Detector) -> None:
+    """Run the sweep on every worker, over the partitions it holds."""
+
+    async def sweep() -> None:
+        for kind in SUBJECT_KINDS:
+            sent = await sweep_kind(detector, kind)
+            if sent:
+                log.info("asked to expire %d %s subjects", sent, kind)
+
+    interval = detector.settings.expiry_interval.total_seconds()
+    detector.app.timer(interval, name="expiry-sweep")(sweep)
+
+
+async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
+    """Send EXPIRE for each local subject of `kind` that went quiet; returns how many.
+
+    RocksDB iterators read a consistent snapshot, so the walk pauses between chunks to keep
+    latency low; a memory table is a dict that must not change while it is walked."""
+    horizons = detector.horizons[kind].highest()
+    if not horizons:
+        return 0
+    pause = detector.settings.store.startswith("rocksdb")
+    sent = 0
+    for count, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
+        state = STATE_TYPES[kind].from_json(stored)
+        expired = detector.engine.expire(kind, state, horizons)
+        if expired is None or expired.to_json() != stored:
+            await detector.subject_events[kind].send(
+                key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}
+            )
+            sent += 1
+        if pause and count % CHUNK == 0:
+            await asyncio.sleep(0)
+    return sent
