@@ -102,12 +102,11 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     headers = {name: value.decode() for name, value in (message.headers or ())}
     key: bytes = message.key
     table = detector.tables[kind]
-    horizons = detector.horizons[kind]
     stored = table.get(key)
     state = None if stored is None else STATE_TYPES[kind].from_json(stored)
     if headers[STREAM_HEADER] == EXPIRE:
         if state is not None:
-            expired = detector.engine.expire(kind, state, horizons.of(message.partition))
+            expired = detector.engine.expire(kind, state, detector.horizons.clock(kind))
             _store(table, key, stored, expired)
         return
     topic = cast(InputTopic, headers[TOPIC_HEADER])
@@ -115,7 +114,7 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     event = decode_admitted(topic, key, message.value)
     address = Address(kind, key.decode(), stream)
     outcome = detector.engine.apply(address, state, event, datetime.now(UTC))
-    horizons.observe(message.partition, stream, event)
+    detector.horizons.observe(event)
     if outcome.duplicate:
         return
     _store(table, key, stored, outcome.state)

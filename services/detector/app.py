@@ -42,8 +42,8 @@ class Detector:
     dead_letters: Any
     watchlist: Any
     topic_creator: TopicCreator
-    horizons: dict[SubjectKind, Horizons]
-    """Per subject kind, the newest event times seen on each partition (for expiry)."""
+    horizons: Horizons
+    """The newest event time this worker has seen on each input topic (for expiry)."""
 
     def raw_topic(self, *names: str, **kwargs: Any) -> Any:
         """A topic of this app whose keys and values are bytes, as on the wire."""
@@ -102,7 +102,7 @@ def create_detector(settings: Settings) -> Detector:
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),
         topic_creator=TopicCreator(settings),
-        horizons={kind: Horizons() for kind in SUBJECT_KINDS},
+        horizons=Horizons(),
     )
     agents.register(detector)
     sweeper.register(detector)

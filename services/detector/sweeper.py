@@ -4,7 +4,7 @@ Faust lets a table be written only from the stream of the key's partition, so th
 itself only reads: every `expiry_interval` it walks this worker's tables and, for each
 subject the engine would trim or delete against the newest event times seen by this worker,
 sends an `EXPIRE` message to the subject's own topic. The subject's owner then expires it in
-its stream, against its partition's horizons (`agents._apply`), and the changelog follows.
+its stream (`agents._apply`), and the changelog follows.
 """
 
 from __future__ import annotations
@@ -41,18 +41,19 @@ def register(detector: Detector) -> None:
 
 
 async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
-    """Send EXPIRE for each local subject of `kind` that went quiet; returns how many.
+    """Send EXPIRE for each local subject of `kind` that went quiet against this worker's
+    horizons; returns how many.
 
     RocksDB iterators read a consistent snapshot, so the walk pauses between chunks to keep
     latency low; a memory table is a dict that must not change while it is walked."""
-    horizons = detector.horizons[kind].highest()
-    if not horizons:
+    clock = detector.horizons.clock(kind)
+    if clock is None:
         return 0
     pause = detector.settings.store.startswith("rocksdb")
     sent = 0
     for count, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
         state = STATE_TYPES[kind].from_json(stored)
-        expired = detector.engine.expire(kind, state, horizons)
+        expired = detector.engine.expire(kind, state, clock)
         if expired is None or expired.to_json() != stored:
             await detector.subject_events[kind].send(
                 key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}

@@ -1,6 +1,7 @@
 """`duanka replay IN --out ALERTS [--dead-letters DL]`: files in, files out, a summary."""
 
 import contextlib
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from services.replay.replayer import Replayer, ReplayStats
 from services.settings import Settings
 
 PROGRESS_EVERY_S = 0.5
+BATCH_LINES = 1000
 
 
 def replay(settings: Settings, source: Path, out: Path, dead_letters: Path | None) -> int:
@@ -29,17 +31,15 @@ def replay(settings: Settings, source: Path, out: Path, dead_letters: Path | Non
     )
     with reader, out.open("wb") as alerts_out, letters as letters_out:
         shown = began
-        for number, line in enumerate(reader, start=1):
-            if not line.strip():
-                continue
-            alerts, letter = replayer.replay_line(line, number)
-            for alert in alerts:
-                alerts_out.write(encode(alert) + b"\n")
-            if letter is not None and letters_out is not None:
-                letters_out.write(encode(letter) + b"\n")
+        numbered = ((n, line) for n, line in enumerate(reader, start=1) if line.strip())
+        while batch := list(itertools.islice(numbered, BATCH_LINES)):
+            for alerts, letter in replayer.replay_batch(batch):
+                alerts_out.writelines(encode(alert) + b"\n" for alert in alerts)
+                if letter is not None and letters_out is not None:
+                    letters_out.write(encode(letter) + b"\n")
             if sys.stderr.isatty() and time.monotonic() - shown > PROGRESS_EVERY_S:
                 shown = time.monotonic()
-                _progress(reader.tell(), size, number)
+                _progress(reader.tell(), size, batch[-1][0])
     elapsed = time.monotonic() - began
     print(summary(replayer.stats, elapsed), file=sys.stderr)
     return 1 if sum(replayer.stats.dead_letters.values()) else 0

@@ -7,7 +7,7 @@ are routed back in memory, as the worker routes them back through the `watchlist
 """
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +25,7 @@ from services.detector.core.intake import (
     admit,
     dead_letter,
 )
-from services.detector.core.routing import SUBJECT_KINDS, Address, route
+from services.detector.core.routing import Address, route
 from services.detector.core.state import SubjectState
 
 REPLAY_TOPIC = "replay"
@@ -50,20 +50,41 @@ class ReplayStats:
 @dataclass
 class Replayer:
     """Holds every subject's state in memory and applies messages one at a time. Replay is
-    one partition: quiet subjects expire against the newest event time of each stream."""
+    one partition: quiet subjects expire against the newest event time of each topic."""
 
     engine: Engine
     max_clock_skew: timedelta = timedelta(minutes=5)
     sweep_every: int = SWEEP_EVERY
     states: dict[tuple[SubjectKind, str], SubjectState] = field(default_factory=dict)
     stats: ReplayStats = field(default_factory=ReplayStats)
-    horizons: dict[SubjectKind, Horizons] = field(
-        default_factory=lambda: {kind: Horizons() for kind in SUBJECT_KINDS}
-    )
+    horizons: Horizons = field(default_factory=Horizons)
     _since_sweep: int = 0
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""
+        [result] = self.replay_batch([(number, line)])
+        return result
+
+    def replay_batch(
+        self, lines: Sequence[tuple[int, bytes]]
+    ) -> list[tuple[list[Alert], DeadLetter | None]]:
+        """Apply numbered lines in order; per line its alerts, or the dead letter that rejects
+        it. Quiet subjects are expired only between batches, as the worker does."""
+        results = [self._replay_line(line, number) for number, line in lines]
+        self._batch_done(len(lines))
+        return results
+
+    def apply(self, event: Admitted) -> list[Alert]:
+        """Apply an admitted event to every subject it concerns, then duanka's own listings."""
+        return self.apply_batch([event])
+
+    def apply_batch(self, events: Sequence[Admitted]) -> list[Alert]:
+        """Apply admitted events in order; their alerts, in order."""
+        alerts = [alert for event in events for alert in self._apply(event)]
+        self._batch_done(len(events))
+        return alerts
+
+    def _replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         try:
             topic, key, value = _parse_line(line)
         except DecodeError as exc:
@@ -73,10 +94,10 @@ class Replayer:
         except DecodeError as exc:
             return [], self._dead_letter(topic, number, key, value, exc)
         self.stats.events[topic] += 1
-        return self.apply(event), None
+        return self._apply(event), None
 
-    def apply(self, event: Admitted) -> list[Alert]:
-        """Apply an admitted event to every subject it concerns, then duanka's own listings."""
+    def _apply(self, event: Admitted) -> list[Alert]:
+        self.horizons.observe(event)
         alerts: list[Alert] = []
         pending: list[Admitted] = [event]
         while pending:
@@ -87,24 +108,25 @@ class Replayer:
                 pending += [WatchlistUpdate(e.identity, e) for e in outcome.listings]
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
-        self._since_sweep += 1
-        if self._since_sweep >= self.sweep_every:
-            self.sweep()
         return alerts
 
+    def _batch_done(self, size: int) -> None:
+        self._since_sweep += size
+        if self._since_sweep >= self.sweep_every:
+            self.sweep()
+
     def sweep(self) -> None:
-        """Expire every subject against its kind's horizons."""
+        """Expire every subject against the horizons of its kind's topics."""
         self._since_sweep = 0
         for slot, state in list(self.states.items()):
             kind = slot[0]
-            if self.engine.expire(kind, state, self.horizons[kind].of(0)) is None:
+            if self.engine.expire(kind, state, self.horizons.clock(kind)) is None:
                 del self.states[slot]
                 self.stats.expired += 1
 
     def _apply_at(self, address: Address, event: Admitted) -> Outcome:
         slot = (address.kind, address.id)
         outcome = self.engine.apply(address, self.states.get(slot), event, datetime.now(UTC))
-        self.horizons[address.kind].observe(0, address.stream, event)
         if outcome.state is None:
             self.states.pop(slot, None)
         else:
@@ -118,15 +140,6 @@ class Replayer:
     ) -> DeadLetter:
         self.stats.dead_letters[exc.reason] += 1
         return dead_letter(topic, 0, number, key, raw, exc, datetime.now(UTC))
-
-
-def replay_lines(
-    replayer: Replayer, lines: Iterator[bytes]
-) -> Iterator[tuple[list[Alert], DeadLetter | None]]:
-    """Replay numbered lines (1-based), skipping blank ones."""
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            yield replayer.replay_line(line, number)
 
 
 def _parse_line(line: bytes) -> tuple[InputTopic, bytes | None, bytes | None]:

@@ -1,5 +1,6 @@
-"""Expiry: a subject that goes quiet is forgotten once its partition has moved past its
-windows plus the allowed lateness, never earlier, and forgetting changes no alert."""
+"""Expiry: a subject that goes quiet is forgotten once every topic feeding its kind has
+moved past its windows plus the allowed lateness, never earlier, and forgetting changes no
+alert."""
 
 import itertools
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from tests.factories import (
     burst,
     listing,
     set_listing,
+    transfer,
 )
 from tests.unit.test_simulator import admitted, simulate
 
@@ -40,16 +42,15 @@ def identity_with(events: int) -> tuple[Engine, IdentityState]:
 def test_a_quiet_identity_is_kept_until_its_window_and_lateness_have_passed() -> None:
     engine, state = identity_with(3)
     newest = max(r.at for r in state.sims)
-    just_before = {"sim": newest + duration_ms(SIM_RETENTION) - 1}
+    just_before = newest + duration_ms(SIM_RETENTION) - 1
     assert engine.expire("identity", state, just_before) is state
     assert len(state.sims) == 1  # the older two are already out of reach
-    assert engine.expire("identity", state, {"sim": just_before["sim"] + 1}) is None
+    assert engine.expire("identity", state, just_before + 1) is None
 
 
-def test_without_a_horizon_for_its_stream_nothing_is_forgotten() -> None:
+def test_nothing_is_forgotten_before_every_feeding_topic_has_a_horizon() -> None:
     engine, state = identity_with(3)
-    far = to_ms(T0 + timedelta(days=400))
-    assert engine.expire("identity", state, {"open": far}) is state
+    assert engine.expire("identity", state, None) is state
     assert len(state.sims) == 3
 
 
@@ -57,7 +58,7 @@ def test_a_burst_that_fired_leaves_only_the_listing() -> None:
     engine, state = identity_with(POLICY.bulk_sim_opener.min_activations)
     assert state.listing is not None and state.suppressions
     later = to_ms(T0 + timedelta(days=30))
-    assert engine.expire("identity", state, {"sim": later}) is state
+    assert engine.expire("identity", state, later) is state
     assert not state.sims and not state.suppressions
     assert state.listing is not None
 
@@ -69,18 +70,18 @@ def test_an_ended_listing_is_dropped_after_the_lateness_a_permanent_one_never() 
     state = at_identity(engine, state, activation("bob", T0 + timedelta(days=1))).state
     assert isinstance(state, IdentityState)
     at_end = to_ms(ends + POLICY.allowed_lateness)
-    assert engine.expire("identity", state, {"sim": at_end - 1}) is state
-    assert engine.expire("identity", state, {"sim": at_end}) is None
+    assert engine.expire("identity", state, at_end - 1) is state
+    assert engine.expire("identity", state, at_end) is None
 
     permanent = set_listing(engine, None, "carol", _listing("carol", None))
     assert permanent is not None
-    assert engine.expire("identity", permanent, {"sim": to_ms(NOW) * 2}) is permanent
+    assert engine.expire("identity", permanent, to_ms(NOW) * 2) is permanent
 
 
 def test_personal_openings_expire_corporate_ones_are_kept_for_the_exemption() -> None:
     engine = Engine(POLICY)
     age = POLICY.new_account_velocity.max_account_age + POLICY.allowed_lateness
-    late = {"in": to_ms(T0 + age) + 1, "out": to_ms(T0 + age) + 1}
+    late = to_ms(T0 + age) + 1
     for kind, kept in (("personal", False), ("corporate", True)):
         event = account_open("dave", kind=kind)
         outcome = engine.apply(Address("account", event.account, "open"), None, event, NOW)
@@ -89,14 +90,16 @@ def test_personal_openings_expire_corporate_ones_are_kept_for_the_exemption() ->
         assert (expired is not None) is kept
 
 
-def test_horizons_are_per_partition_and_stream() -> None:
+def test_the_clock_of_a_kind_is_its_slowest_feeding_topic() -> None:
     horizons = Horizons()
-    horizons.observe(0, "sim", activation(at=T0))
-    horizons.observe(0, "sim", activation(at=T0 - timedelta(hours=1)))
-    horizons.observe(1, "open", account_open(at=T0 + timedelta(hours=1)))
-    assert horizons.of(0) == {"sim": to_ms(T0)}
-    assert horizons.highest() == {"sim": to_ms(T0), "open": to_ms(T0 + timedelta(hours=1))}
-    assert horizons.of(2) == {}
+    horizons.observe(activation(at=T0))
+    horizons.observe(activation(at=T0 - timedelta(hours=1)))
+    assert horizons.clock("identity") is None  # no account opening seen yet
+    horizons.observe(account_open(at=T0 + timedelta(hours=1)))
+    assert horizons.clock("identity") == to_ms(T0)
+    assert horizons.clock("account") is None  # no transfer seen yet
+    horizons.observe(transfer("a", "b", 100, at=T0 + timedelta(days=3)))
+    assert horizons.clock("account") == to_ms(T0 + timedelta(hours=1))
 
 
 def test_sweeping_often_changes_no_alert_and_bounds_what_replay_holds() -> None:

@@ -11,12 +11,14 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from schemas.alerts import Alert
 from services.detector.core.engine import Engine
 from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
+from services.replay.replayer import SWEEP_EVERY, Replayer
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
+Caught = tuple[str, str, str]
 CONFIG = {"merchants": 20, "employers": 10, "personal_accounts": 2_000}
 
 
@@ -47,8 +49,10 @@ def interleave(messages: list[SimulatedMessage], rng: random.Random) -> list[Sim
     return merged
 
 
-def caught(messages: list[SimulatedMessage]) -> set[tuple[str, str, str]]:
-    replayer = Replayer(Engine(Policy()))
+def caught(messages: list[SimulatedMessage], sweep_every: int = SWEEP_EVERY) -> set[Caught]:
+    """The (rule, subject) pairs replay catches, expiring quiet subjects every
+    `sweep_every` events."""
+    replayer = Replayer(Engine(Policy()), sweep_every=sweep_every)
     pairs = set()
     for number, message in enumerate(messages, start=1):
         alerts, letter = replayer.replay_line(orjson.dumps(message.as_replay_line()), number)
@@ -83,3 +87,43 @@ def test_events_out_of_order_within_the_lateness_catch_the_same_patterns(
     shuffled = jitter(rest, random.Random(shuffle))
     assert shuffled != rest
     assert caught([*catalogue, *shuffled]) == caught([*catalogue, *rest])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), shuffle=st.integers(0, 2**32 - 1))
+def test_expiring_quiet_subjects_while_topics_run_apart_changes_nothing(
+    seed: int, shuffle: int
+) -> None:
+    """Horizons are kept per stream, so one topic read days ahead of another does not
+    expire what the other still needs."""
+    catalogue, rest = world(seed, 3_000)
+    interleaved = [*catalogue, *interleave(rest, random.Random(shuffle))]
+    assert caught(interleaved, sweep_every=25) == caught(interleaved)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    cuts=st.lists(st.integers(1, 3_100), max_size=40),
+    sweep_every=st.integers(1, 400),
+)
+def test_how_the_input_is_cut_into_batches_changes_no_alert(
+    seed: int, cuts: list[int], sweep_every: int
+) -> None:
+    catalogue, rest = world(seed, 3_000)
+    lines = [(n, orjson.dumps(m.as_replay_line())) for n, m in enumerate([*catalogue, *rest])]
+    one_at_a_time = Replayer(Engine(Policy()), sweep_every=len(lines) + 1)
+    expected = [one_at_a_time.replay_line(line, n) for n, line in lines]
+    batched = Replayer(Engine(Policy()), sweep_every=sweep_every)
+    bounds = [0, *sorted(set(cuts)), len(lines)]
+    found = [
+        result
+        for start, end in itertools.pairwise(bounds)
+        for result in batched.replay_batch(lines[start:end])
+    ]
+    assert [ids(alerts) for alerts, _ in found] == [ids(alerts) for alerts, _ in expected]
+    assert sum(map(len, (alerts for alerts, _ in expected))) > 0
+
+
+def ids(alerts: list[Alert]) -> list[str]:
+    return [a.alert_id for a in alerts]

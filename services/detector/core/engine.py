@@ -5,7 +5,7 @@ recording, the subject's rules, then what firing implies (self-listing), then fo
 what no window reaches any more. Rules only decide.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,28 +149,22 @@ class Engine:
     # -- expiry ---------------------------------------------------------------------------
 
     def expire(
-        self, kind: SubjectKind, state: SubjectState, horizons: Mapping[str, int]
+        self, kind: SubjectKind, state: SubjectState, clock: int | None
     ) -> SubjectState | None:
-        """Forget, in place, what no event still in time could count once the subject's
-        partition has reached `horizons` (per stream, see `expiry.Horizons`); None when
-        nothing is left, so the key can be deleted.
-
-        Records are measured against the later of the subject's own newest event and the
-        partition's horizon of the same stream, so that an event the subject would still
-        accept as in time always finds them. Suppressions, listings and openings are
-        measured against the earliest stream, so they are never dropped while one of the
-        subject's streams can still bring an event they apply to."""
-        reached = {s: max(at, horizons.get(s, at)) for s, at in state.newest.items()}
-        for stream, at in reached.items():
-            state.history(stream).forget_before(at - self._retention[(kind, stream)])
-        clocks = reached or horizons
-        if clocks:
-            settled = min(clocks.values()) - self._lateness
-            state.forget_suppressions_before(settled)
-            if isinstance(state, IdentityState):
-                state.forget_listing_ended_by(settled)
-            elif isinstance(state, AccountState):
-                self._forget_opening(state, settled)
+        """Forget, in place, what no event still in time could count once every topic
+        feeding the subject's kind has reached event time `clock` (`Horizons.clock`; None:
+        not known yet, nothing is forgotten). Returns None when nothing is left, so the key
+        can be deleted."""
+        if clock is None:
+            return state
+        for stream in state.newest:
+            state.history(stream).forget_before(clock - self._retention[(kind, stream)])
+        settled = clock - self._lateness
+        state.forget_suppressions_before(settled)
+        if isinstance(state, IdentityState):
+            state.forget_listing_ended_by(settled)
+        elif isinstance(state, AccountState):
+            self._forget_opening(state, settled)
         return None if state.is_empty() else state
 
     # -- identity -------------------------------------------------------------------------
