@@ -9,6 +9,7 @@ a different partition count instead of silently using it. Per-institution alert 
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
 _DAY_MS = 24 * 3600 * 1000
+ALERT_RETENTION = timedelta(days=30)
 READY_TIMEOUT_S = 30
 WEEK = {"retention.ms": str(7 * _DAY_MS)}
-MONTH = {"retention.ms": str(30 * _DAY_MS)}
+MONTH = {"retention.ms": str(ALERT_RETENTION // timedelta(milliseconds=1))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +85,6 @@ async def delete_topics(settings: Settings) -> list[str]:
         return names
     finally:
         await admin.close()
-
-
-class TopicCreator:
-    """Creates topics on first use, once per name, for topics named by data (institutions)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._known: set[str] = set()
-        self._lock = asyncio.Lock()
-
-    async def ensure(self, spec: TopicSpec) -> None:
-        """Make sure the topic exists; a no-op after the first call for a name."""
-        if spec.name in self._known:
-            return
-        async with self._lock:
-            if spec.name not in self._known:
-                await ensure_topics(self._settings, [spec])
-                self._known.add(spec.name)
 
 
 async def _create_missing(

@@ -26,7 +26,6 @@ from services.detector.core.intake import (
 )
 from services.detector.core.routing import SUBJECT_KINDS, Address, Stream, route
 from services.detector.core.state import SubjectState
-from services.topics import MONTH, TopicSpec, institution_alerts_topic
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -143,9 +142,8 @@ async def _publish(detector: Detector, alert: Alert) -> None:
     await detector.alerts.send(key=key, value=value)
     institutions = sorted({a.institution for a in alert.actions if a.institution is not None})
     for institution in institutions:
-        name = institution_alerts_topic(detector.settings, institution)
-        await detector.topic_creator.ensure(TopicSpec(name, MONTH))
-        await detector.raw_topic(name).send(key=key, value=value)
+        topic = await detector.institution_alerts(institution)
+        await topic.send(key=key, value=value)
 
 
 async def _dead_letter(detector: Detector, message: Any, error: DecodeError) -> None:

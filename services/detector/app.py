@@ -12,7 +12,7 @@ from services.detector.core.expiry import Horizons
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.settings import Settings
-from services.topics import TopicCreator, subject_events_topic
+from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
 
 TABLE_NAMES: dict[SubjectKind, str] = {
     "identity": "identities",
@@ -41,13 +41,23 @@ class Detector:
     alerts: Any
     dead_letters: Any
     watchlist: Any
-    topic_creator: TopicCreator
+    institution_topics: dict[str, Any]
+    """`alerts.<institution>` topics already declared, by institution."""
     horizons: Horizons
     """The newest event time this worker has seen on each input topic (for expiry)."""
 
-    def raw_topic(self, *names: str, **kwargs: Any) -> Any:
-        """A topic of this app whose keys and values are bytes, as on the wire."""
-        return raw_topic(self.app, *names, **kwargs)
+    async def institution_alerts(self, institution: str) -> Any:
+        """The institution's alert topic, created on first use through the worker's own
+        Kafka connection (institutions are named by data, so they cannot be listed ahead)."""
+        topic = self.institution_topics.get(institution)
+        if topic is None:
+            name = institution_alerts_topic(self.settings, institution)
+            topic = raw_topic(
+                self.app, name, partitions=self.settings.partitions, retention=ALERT_RETENTION
+            )
+            await topic.maybe_declare()
+            self.institution_topics[institution] = topic
+        return topic
 
 
 def raw_topic(app: faust.App, *names: str, **kwargs: Any) -> Any:
@@ -101,7 +111,7 @@ def create_detector(settings: Settings) -> Detector:
         alerts=raw_topic(app, settings.topic("alerts")),
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),
-        topic_creator=TopicCreator(settings),
+        institution_topics={},
         horizons=Horizons(),
     )
     agents.register(detector)

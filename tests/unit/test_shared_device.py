@@ -59,3 +59,13 @@ def test_once_per_burst() -> None:
         len(rules_of(alerts_in_order(on_modem(12, step=timedelta(minutes=5))), "shared_device"))
         == 1
     )
+
+
+def test_account_openings_read_days_ahead_do_not_forget_activations_still_to_count() -> None:
+    """The opens topic is read days ahead of the activations: an opening on the device three
+    days later must not drop the activations a late-read fifth one completes a burst with."""
+    sims = on_modem(5)
+    ahead = account_open("opener", T0 + 3 * DAY, device=MODEM)
+    events = [*sims[:4], ahead, sims[4]]
+    [alert] = rules_of(alerts_in_order(events), "shared_device")
+    assert alert.trigger_event_id == sims[4].event_id

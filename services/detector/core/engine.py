@@ -141,10 +141,16 @@ class Engine:
     def _forget(
         self, state: SubjectState, kind: SubjectKind, stream: str, history: History[Any]
     ) -> None:
-        """Drop what no window can reach any more: the stream's old records, and
-        suppressions that ended before any event could still count."""
-        history.forget_before(state.newest[stream] - self._retention[(kind, stream)])
+        """Drop what no window can reach any more: the stream's records that every stream
+        reading them has moved past, and suppressions that ended before any event could
+        still count."""
+        history.forget_before(state.read_up_to(stream) - self._kept_for(kind, state, stream))
         state.forget_suppressions_before(max(state.newest.values()) - self._lateness)
+
+    def _kept_for(self, kind: SubjectKind, state: SubjectState, stream: str) -> int:
+        """How long a stream's records are kept: the longest reach of the streams reading
+        them."""
+        return max(self._retention[(kind, s)] for s in state.READERS[stream])
 
     # -- expiry ---------------------------------------------------------------------------
 
@@ -158,7 +164,7 @@ class Engine:
         if clock is None:
             return state
         for stream in state.newest:
-            state.history(stream).forget_before(clock - self._retention[(kind, stream)])
+            state.history(stream).forget_before(clock - self._kept_for(kind, state, stream))
         settled = clock - self._lateness
         state.forget_suppressions_before(settled)
         if isinstance(state, IdentityState):

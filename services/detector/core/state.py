@@ -117,6 +117,9 @@ class SubjectState:
     KIND: ClassVar[str] = ""
     STREAM_HISTORIES: ClassVar[dict[str, str]] = {}
     """Per stream of the subject, the attribute holding its records."""
+    READERS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per stream, the streams whose events read the records it makes: they are kept until
+    the slowest of those has moved past them, as topics may be read at different paces."""
 
     newest: dict[str, int] = field(default_factory=dict)
     """Per stream of the subject, the newest event time seen (ms): lateness is measured
@@ -125,6 +128,10 @@ class SubjectState:
     suppressions: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per rule, the event-time interval [fired, until) in which it stays quiet."""
     recent_alerts: list[RecentAlert] = field(default_factory=list)
+
+    def read_up_to(self, stream: str) -> int:
+        """How far in event time every stream reading `stream`'s records has come."""
+        return min(self.newest[s] for s in self.READERS[stream] if s in self.newest)
 
     def is_late(self, stream: str, at: int, lateness: int) -> bool:
         """Whether `at` is further behind the stream's newest event time than allowed."""
@@ -209,6 +216,7 @@ class IdentityState(SubjectState):
 
     KIND: ClassVar[str] = "identity"
     STREAM_HISTORIES: ClassVar[dict[str, str]] = {"sim": "sims", "open": "opens"}
+    READERS: ClassVar[dict[str, tuple[str, ...]]] = {"sim": ("sim",), "open": ("open",)}
 
     sims: History[SimRecord] = field(default_factory=History)
     opens: History[OpenRecord] = field(default_factory=History)
@@ -249,6 +257,10 @@ class DeviceState(SubjectState):
 
     KIND: ClassVar[str] = "device"
     STREAM_HISTORIES: ClassVar[dict[str, str]] = {"sim": "uses", "open": "uses"}
+    READERS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "sim": ("sim", "open"),
+        "open": ("sim", "open"),
+    }
 
     uses: History[DeviceUse] = field(default_factory=History)
 
@@ -267,6 +279,10 @@ class MsisdnState(SubjectState):
 
     KIND: ClassVar[str] = "msisdn"
     STREAM_HISTORIES: ClassVar[dict[str, str]] = {"sim": "activations", "open": "uses"}
+    READERS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "sim": ("sim", "open"),
+        "open": ("sim", "open"),
+    }
 
     activations: History[NumberActivation] = field(default_factory=History)
     uses: History[NumberUse] = field(default_factory=History)
@@ -289,6 +305,7 @@ class AccountState(SubjectState):
 
     KIND: ClassVar[str] = "account"
     STREAM_HISTORIES: ClassVar[dict[str, str]] = {"in": "incoming", "out": "outgoing"}
+    READERS: ClassVar[dict[str, tuple[str, ...]]] = {"in": ("in", "out"), "out": ("in", "out")}
 
     opening: Opening | None = None
     incoming: History[Leg] = field(default_factory=History)

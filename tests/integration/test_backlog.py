@@ -1,0 +1,170 @@
+"""A simulated backlog loaded into the real broker all at once, then consumed by a worker
+that reads the three input topics concurrently: it catches exactly the (rule, subject) pairs
+that in-order replay of the same history catches, and publishes each alert once."""
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.alerts import Alert
+from schemas.codec import decode
+from services.detector.core.engine import Engine
+from services.detector.core.policy import Policy
+from services.replay.replayer import Replayer
+from services.settings import Settings
+from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from services.topics import ensure_topics
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    RunningWorker,
+    delete_topics,
+    require_broker,
+    start_worker,
+    stop_worker,
+)
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 8_000
+LATENESS = "P30D"
+"""The worker reads the partitions of one topic at different paces: a device or account fed
+from many input partitions sees their events days apart while the backlog drains, more than
+the default lateness of 1 h allows (see README, Limitations). The test therefore allows the
+backlog's span; in-order replay is unaffected by lateness."""
+DRAIN_WITHIN_S = 300
+Pair = tuple[str, str, str]
+
+
+def backlog() -> list[SimulatedMessage]:
+    """Nine days of a dense little world and the patterns it set going, ending before now."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=45)
+    config = ScenarioConfig(
+        seed=23,
+        start=start,
+        seconds_per_event=100.0,
+        injection_rate=0.05,
+        merchants=20,
+        employers=10,
+        personal_accounts=2_000,
+    )
+    scenario = Scenario(config)
+    return [*itertools.islice(scenario.messages(), EVENTS), *scenario.pending()]
+
+
+def replayed(messages: list[SimulatedMessage]) -> list[Alert]:
+    replayer = Replayer(Engine(Policy()))
+    alerts = []
+    for number, message in enumerate(messages, start=1):
+        found, letter = replayer.replay_line(orjson.dumps(message.as_replay_line()), number)
+        assert letter is None, letter
+        alerts += found
+    return alerts
+
+
+def pairs(alerts: list[Alert]) -> set[Pair]:
+    return {(a.rule, a.subject.kind, a.subject.id) for a in alerts}
+
+
+async def load(prefix: str, messages: list[SimulatedMessage]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=20)
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send(
+                f"{prefix}{message.topic}", orjson.dumps(message.value), key=message.key.encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def drained(prefix: str, group: str) -> bool:
+    """Whether the worker's group has committed every message of every topic it reads."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        read = [tp for tp in committed if tp.topic.startswith(prefix)]
+        ends = await consumer.end_offsets(read) if read else {}
+        subject_topics = {tp.topic for tp in read if tp.topic.endswith("-events")}
+        inputs = {tp.topic for tp in read} - subject_topics
+        return (
+            len(inputs) >= 3
+            and len(subject_topics) == 4
+            and all(committed[tp].offset == ends[tp] for tp in read)
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def all_alerts(topic: str) -> list[Alert]:
+    """Every alert on the topic, read to its current end."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        alerts: list[Alert] = []
+        while True:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                alerts += [decode(Alert, r.value) for r in records]
+            assigned = consumer.assignment()
+            ends = await consumer.end_offsets(list(assigned)) if assigned else {}
+            if assigned and all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
+                return alerts
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture(scope="module")
+def history() -> list[SimulatedMessage]:
+    return backlog()
+
+
+@pytest.fixture(scope="module")
+def backlog_worker(
+    tmp_path_factory: pytest.TempPathFactory, history: list[SimulatedMessage]
+) -> Iterator[RunningWorker]:
+    """A worker started only after the whole backlog is in the broker."""
+    require_broker()
+    prefix = f"it-{uuid.uuid4().hex[:8]}."
+    directory: Path = tmp_path_factory.mktemp("backlog-worker")
+    asyncio.run(ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)))
+    asyncio.run(load(prefix, history))
+    running = start_worker(
+        prefix,
+        directory / "data",
+        directory / "worker.log",
+        DUANKA_POLICY__ALLOWED_LATENESS=LATENESS,
+    )
+    yield running
+    stop_worker(running)
+    asyncio.run(delete_topics(prefix))
+
+
+async def test_a_backlog_catches_what_in_order_replay_catches(
+    history: list[SimulatedMessage], backlog_worker: RunningWorker
+) -> None:
+    expected = replayed(history)
+    assert len({a.rule for a in expected}) >= 8  # the world exercises nearly every rule
+    deadline = time.monotonic() + DRAIN_WITHIN_S
+    group = f"{backlog_worker.prefix}duanka"
+    while not await drained(backlog_worker.prefix, group):
+        assert time.monotonic() < deadline, backlog_worker.log_tail()
+        await asyncio.sleep(2)
+    alerts = await all_alerts(backlog_worker.topic("alerts"))
+    assert pairs(alerts) == pairs(expected)
+    ids = [a.alert_id for a in alerts]
+    assert len(ids) == len(set(ids)), "an alert was published twice"
