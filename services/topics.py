@@ -62,12 +62,12 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
-    """Create the missing topics (by default the catalogue); returns the names created."""
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics of the catalogue; returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        return await _create_missing(admin, specs or catalogue(settings), settings)
+        return await _create_missing(admin, catalogue(settings), settings)
     finally:
         await admin.close()
 

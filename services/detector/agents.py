@@ -25,7 +25,6 @@ from services.detector.core.intake import (
     decode_admitted,
 )
 from services.detector.core.routing import SUBJECT_KINDS, Address, Stream, route
-from services.detector.core.state import SubjectState
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -102,12 +101,13 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     key: bytes = message.key
     table = detector.tables[kind]
     stored = table.get(key)
-    state = None if stored is None else STATE_TYPES[kind].from_json(stored)
     if headers[STREAM_HEADER] == EXPIRE:
-        if state is not None:
-            expired = detector.engine.expire(kind, state, detector.horizons.clock(kind))
-            _store(table, key, stored, expired)
+        if stored is not None:
+            changed, left = expiry_of(detector, kind, stored)
+            if changed:
+                _store(table, key, left, existed=True)
         return
+    state = None if stored is None else STATE_TYPES[kind].from_json(stored)
     topic = cast(InputTopic, headers[TOPIC_HEADER])
     stream = cast(Stream, headers[STREAM_HEADER])
     event = decode_admitted(topic, key, message.value)
@@ -116,23 +116,30 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     detector.horizons.observe(event)
     if outcome.duplicate:
         return
-    _store(table, key, stored, outcome.state)
+    encoded = None if outcome.state is None else outcome.state.to_json()
+    _store(table, key, encoded, existed=stored is not None)
     for alert in outcome.alerts:
         await _publish(detector, alert)
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
 
 
-def _store(table: Any, key: bytes, stored: Any, state: SubjectState | None) -> None:
-    """Write the subject's new state if it changed (None: delete the key). Reassign, as
-    Faust logs only assignments to the changelog."""
-    if state is None:
-        if stored is not None:
-            del table[key]
-        return
-    encoded = state.to_json()
-    if encoded != stored:
+def expiry_of(detector: Detector, kind: SubjectKind, stored: Any) -> tuple[bool, Any]:
+    """Expire a stored state against this worker's horizons: whether that changes it, and
+    the encoded state left (None: nothing, the key can go)."""
+    state = STATE_TYPES[kind].from_json(stored)
+    left = detector.engine.expire(kind, state, detector.horizons.clock(kind))
+    encoded = None if left is None else left.to_json()
+    return encoded != stored, encoded
+
+
+def _store(table: Any, key: bytes, encoded: Any, existed: bool) -> None:
+    """Write a subject's encoded state, or delete the key for None. Reassign: Faust logs
+    only assignments to the changelog."""
+    if encoded is not None:
         table[key] = encoded
+    elif existed:
+        del table[key]
 
 
 async def _publish(detector: Detector, alert: Alert) -> None:

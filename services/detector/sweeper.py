@@ -14,8 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from schemas.alerts import SubjectKind
-from services.detector.agents import EXPIRE, STREAM_HEADER
-from services.detector.core.engine import STATE_TYPES
+from services.detector.agents import EXPIRE, STREAM_HEADER, expiry_of
 from services.detector.core.routing import SUBJECT_KINDS
 
 if TYPE_CHECKING:
@@ -46,15 +45,13 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
 
     RocksDB iterators read a consistent snapshot, so the walk pauses between chunks to keep
     latency low; a memory table is a dict that must not change while it is walked."""
-    clock = detector.horizons.clock(kind)
-    if clock is None:
-        return 0
+    if detector.horizons.clock(kind) is None:
+        return 0  # nothing can expire yet: skip the walk
     pause = detector.settings.store.startswith("rocksdb")
     sent = 0
     for count, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
-        state = STATE_TYPES[kind].from_json(stored)
-        expired = detector.engine.expire(kind, state, clock)
-        if expired is None or expired.to_json() != stored:
+        changed, _ = expiry_of(detector, kind, stored)
+        if changed:
             await detector.subject_events[kind].send(
                 key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}
             )

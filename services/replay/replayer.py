@@ -49,8 +49,8 @@ class ReplayStats:
 
 @dataclass
 class Replayer:
-    """Holds every subject's state in memory and applies messages one at a time. Replay is
-    one partition: quiet subjects expire against the newest event time of each topic."""
+    """Holds every subject's state in memory and applies messages in order, in batches;
+    quiet subjects expire between batches, against the newest event time of each topic."""
 
     engine: Engine
     max_clock_skew: timedelta = timedelta(minutes=5)
@@ -58,7 +58,7 @@ class Replayer:
     states: dict[tuple[SubjectKind, str], SubjectState] = field(default_factory=dict)
     stats: ReplayStats = field(default_factory=ReplayStats)
     horizons: Horizons = field(default_factory=Horizons)
-    _since_sweep: int = 0
+    _since_sweep: int = field(default=0, init=False)
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""

@@ -119,16 +119,29 @@ async def delete_topics(prefix: str) -> None:
         await admin.close()
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+def new_prefix() -> str:
+    """A topic prefix no other test run uses."""
+    return f"it-{uuid.uuid4().hex[:8]}."
+
+
+def module_worker(
+    tmp_path_factory: pytest.TempPathFactory, name: str, prefix: str | None = None, **env: str
+) -> Iterator[RunningWorker]:
+    """For a module-scoped fixture to `yield from`: a worker with its own topic prefix and
+    data directory, stopped and its topics deleted afterwards."""
     require_broker()
-    prefix = f"it-{uuid.uuid4().hex[:8]}."
-    directory = tmp_path_factory.mktemp("worker")
-    running = start_worker(prefix, directory / "data", directory / "worker.log")
+    prefix = prefix or new_prefix()
+    directory = tmp_path_factory.mktemp(name)
+    running = start_worker(prefix, directory / "data", directory / "worker.log", **env)
     yield running
     stop_worker(running)
-    print(f"--- worker log tail ---\n{running.log_tail(30)}")
+    print(f"--- {name} log tail ---\n{running.log_tail(30)}")
     asyncio.run(delete_topics(prefix))
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    yield from module_worker(tmp_path_factory, "worker")
 
 
 class Kafka:

@@ -5,10 +5,8 @@ that in-order replay of the same history catches, and publishes each alert once.
 import asyncio
 import itertools
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
@@ -26,10 +24,9 @@ from services.topics import ensure_topics
 from tests.integration.conftest import (
     BOOTSTRAP,
     RunningWorker,
-    delete_topics,
+    module_worker,
+    new_prefix,
     require_broker,
-    start_worker,
-    stop_worker,
 )
 
 pytestmark = pytest.mark.integration
@@ -139,19 +136,12 @@ def backlog_worker(
 ) -> Iterator[RunningWorker]:
     """A worker started only after the whole backlog is in the broker."""
     require_broker()
-    prefix = f"it-{uuid.uuid4().hex[:8]}."
-    directory: Path = tmp_path_factory.mktemp("backlog-worker")
+    prefix = new_prefix()
     asyncio.run(ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)))
     asyncio.run(load(prefix, history))
-    running = start_worker(
-        prefix,
-        directory / "data",
-        directory / "worker.log",
-        DUANKA_POLICY__ALLOWED_LATENESS=LATENESS,
+    yield from module_worker(
+        tmp_path_factory, "backlog-worker", prefix, DUANKA_POLICY__ALLOWED_LATENESS=LATENESS
     )
-    yield running
-    stop_worker(running)
-    asyncio.run(delete_topics(prefix))
 
 
 async def test_a_backlog_catches_what_in_order_replay_catches(

@@ -1,11 +1,8 @@
 """A subject that went quiet is deleted from the worker's table, changelog included, once
 the topics feeding it have moved past its window and the allowed lateness."""
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +11,7 @@ from tests.factories import account_open, activation, identity
 from tests.integration.conftest import (
     Kafka,
     RunningWorker,
-    delete_topics,
-    require_broker,
-    start_worker,
-    stop_worker,
+    module_worker,
 )
 from tests.integration.test_worker import produce
 
@@ -28,18 +22,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture(scope="module")
 def sweeping_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    require_broker()
-    prefix = f"it-{uuid.uuid4().hex[:8]}."
-    directory: Path = tmp_path_factory.mktemp("sweeping-worker")
-    running = start_worker(
-        prefix,
-        directory / "data",
-        directory / "worker.log",
-        DUANKA_EXPIRY_INTERVAL="PT1S",
-    )
-    yield running
-    stop_worker(running)
-    asyncio.run(delete_topics(prefix))
+    yield from module_worker(tmp_path_factory, "sweeping-worker", DUANKA_EXPIRY_INTERVAL="PT1S")
 
 
 async def test_a_quiet_identity_is_deleted_when_its_topics_move_on(

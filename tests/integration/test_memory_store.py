@@ -1,19 +1,13 @@
 """The in-memory table store (`DUANKA_STORE=memory://`) detects like RocksDB does."""
 
-import asyncio
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import (
     Kafka,
     RunningWorker,
-    delete_topics,
-    require_broker,
-    start_worker,
-    stop_worker,
+    module_worker,
 )
 from tests.integration.test_worker import burst, expected_alerts, of, produce
 
@@ -22,15 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def memory_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    require_broker()
-    prefix = f"it-{uuid.uuid4().hex[:8]}."
-    directory: Path = tmp_path_factory.mktemp("memory-worker")
-    running = start_worker(
-        prefix, directory / "data", directory / "worker.log", DUANKA_STORE="memory://"
-    )
-    yield running
-    stop_worker(running)
-    asyncio.run(delete_topics(prefix))
+    yield from module_worker(tmp_path_factory, "memory-worker", DUANKA_STORE="memory://")
 
 
 async def test_bulk_opener_with_memory_store(kafka: Kafka, memory_worker: RunningWorker) -> None:

@@ -8,12 +8,11 @@ what no window reaches any more. Rules only decide.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from schemas.alerts import Alert, SubjectKind
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
-from services.detector.core.history import History, Timed
+from services.detector.core.history import Timed
 from services.detector.core.intake import Admitted, WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
@@ -121,15 +120,10 @@ class Engine:
 
     # -- recording ------------------------------------------------------------------------
 
-    def _record(
-        self,
-        state: SubjectState,
-        kind: SubjectKind,
-        stream: str,
-        history: History[Any],
-        record: Timed,
-    ) -> Outcome | None:
-        """Record one event in a history; an Outcome when it is a duplicate or late."""
+    def _record(self, state: SubjectState, stream: str, record: Timed) -> Outcome | None:
+        """Record one event in its stream's history; an Outcome when it is a duplicate or
+        late."""
+        history = state.history(stream)
         if history.has(record.source, record.event_id):
             return Outcome(state, duplicate=True)
         if state.is_late(stream, record.at, self._lateness):
@@ -138,13 +132,12 @@ class Engine:
         history.add(record)
         return None
 
-    def _forget(
-        self, state: SubjectState, kind: SubjectKind, stream: str, history: History[Any]
-    ) -> None:
+    def _forget(self, state: SubjectState, kind: SubjectKind, stream: str) -> None:
         """Drop what no window can reach any more: the stream's records that every stream
         reading them has moved past, and suppressions that ended before any event could
         still count."""
-        history.forget_before(state.read_up_to(stream) - self._kept_for(kind, state, stream))
+        horizon = state.read_up_to(stream) - self._kept_for(kind, state, stream)
+        state.history(stream).forget_before(horizon)
         state.forget_suppressions_before(max(state.newest.values()) - self._lateness)
 
     def _kept_for(self, kind: SubjectKind, state: SubjectState, stream: str) -> int:
@@ -183,7 +176,6 @@ class Engine:
             state,
             address,
             record,
-            state.sims,
             lambda: [
                 bulk_sim_opener.check(state, record, address.id, self.policy.bulk_sim_opener, now)
             ],
@@ -205,7 +197,6 @@ class Engine:
             state,
             address,
             record,
-            state.opens,
             lambda: [
                 bulk_account_opener.check(
                     state, record, address.id, self.policy.bulk_account_opener, now
@@ -222,11 +213,10 @@ class Engine:
         state: IdentityState,
         address: Address,
         record: SimRecord | OpenRecord,
-        history: History[Any],
         burst_rules: Callable[[], list[Alert | None]],
         now: datetime,
     ) -> Outcome:
-        skipped = self._record(state, "identity", address.stream, history, record)
+        skipped = self._record(state, address.stream, record)
         if skipped and skipped.duplicate:
             return skipped
         watchlisted = watchlisted_identity.check(state.listing, record, address.id, now)
@@ -243,7 +233,7 @@ class Engine:
                 alerts += self._list(
                     state, address.id, _listing_of(entry), now, alert.trigger_event_id
                 )
-        self._forget(state, "identity", address.stream, history)
+        self._forget(state, "identity", address.stream)
         return Outcome(state, alerts, listings)
 
     def _identity_listing(
@@ -319,11 +309,11 @@ class Engine:
             event.msisdn,
             carrier,
         )
-        skipped = self._record(state, "device", address.stream, state.uses, record)
+        skipped = self._record(state, address.stream, record)
         if skipped:
             return skipped
         alert = shared_device.check(state, record, address.id, self.policy.shared_device, now)
-        self._forget(state, "device", address.stream, state.uses)
+        self._forget(state, "device", address.stream)
         return Outcome(state, [alert] if alert else [])
 
     # -- msisdn ---------------------------------------------------------------------------
@@ -334,13 +324,13 @@ class Engine:
         record = NumberActivation(
             to_ms(event.occurred_at), event.event_id, event.source, event.identity
         )
-        skipped = self._record(state, "msisdn", address.stream, state.activations, record)
+        skipped = self._record(state, address.stream, record)
         if skipped:
             return skipped
         alerts = borrowed_phone.on_activation(
             state, record, address.id, self.policy.borrowed_phone, now
         )
-        self._forget(state, "msisdn", address.stream, state.activations)
+        self._forget(state, "msisdn", address.stream)
         return Outcome(state, alerts)
 
     def _msisdn_use(
@@ -349,13 +339,13 @@ class Engine:
         record = NumberUse(
             to_ms(event.occurred_at), event.event_id, event.source, event.identity, event.account
         )
-        skipped = self._record(state, "msisdn", address.stream, state.uses, record)
+        skipped = self._record(state, address.stream, record)
         if skipped:
             return skipped
         alert = borrowed_phone.on_account_open(
             state, record, address.id, self.policy.borrowed_phone, now
         )
-        self._forget(state, "msisdn", address.stream, state.uses)
+        self._forget(state, "msisdn", address.stream)
         return Outcome(state, [alert] if alert else [])
 
     # -- account --------------------------------------------------------------------------
@@ -386,8 +376,7 @@ class Engine:
             event.currency == self.policy.currency,
             event.from_institution if outgoing else event.to_institution,
         )
-        history = state.outgoing if outgoing else state.incoming
-        skipped = self._record(state, "account", address.stream, history, record)
+        skipped = self._record(state, address.stream, record)
         if skipped:
             return skipped
         p = self.policy
@@ -401,7 +390,7 @@ class Engine:
             found.append(
                 new_account_velocity.check(state, record, address.id, p.new_account_velocity, now)
             )
-        self._forget(state, "account", address.stream, history)
+        self._forget(state, "account", address.stream)
         self._forget_opening(state, max(state.newest.values()) - self._lateness)
         return Outcome(state, [a for a in found if a])
 
