@@ -7,6 +7,7 @@ from typing import Any
 
 from schemas.alerts import Alert
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
+from services.detector.core.clock import to_ms
 from services.detector.core.engine import Engine, Outcome
 from services.detector.core.intake import Admitted, WatchlistUpdate
 from services.detector.core.policy import Policy
@@ -97,10 +98,18 @@ def at_identity(
     state: SubjectState | None,
     event: SimActivation | AccountOpen,
     now: datetime = NOW,
+    watermark: datetime | None = None,
 ) -> Outcome:
-    """Apply an activation or opening to its identity only (not to its number or device)."""
+    """Apply an activation or opening to its identity only (not to its number or device),
+    settling state against `watermark` if given."""
     stream: Stream = "sim" if isinstance(event, SimActivation) else "open"
-    return engine.apply(Address("identity", event.identity, stream), state, event, now)
+    return engine.apply(
+        Address("identity", event.identity, stream),
+        state,
+        event,
+        now,
+        watermark=None if watermark is None else to_ms(watermark),
+    )
 
 
 def set_listing(

@@ -25,6 +25,8 @@ from services.detector.core.intake import (
     decode_admitted,
 )
 from services.detector.core.routing import SUBJECT_KINDS, Address, Stream, route
+from services.detector.core.watermark import origin_of
+from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 TOPIC_HEADER = "duanka-topic"
 """Header on a subject topic: the input topic the event came from."""
+PARTITION_HEADER = "duanka-partition"
+"""Header on a subject topic: the input partition the event came from (lateness and
+watermarks are measured per input partition)."""
 STREAM_HEADER = "duanka-stream"
 """Header on a subject topic: what the event is to the subject (`routing.Stream`), or
 `EXPIRE`."""
@@ -56,6 +61,17 @@ def register(detector: Detector) -> None:
 
     for kind in SUBJECT_KINDS:
         _register_subject_agent(detector, kind)
+
+    kinds_by_topic = {subject_events_topic(settings, kind): kind for kind in SUBJECT_KINDS}
+
+    async def forget_watermarks(app: Any, revoked: Any, **kwargs: Any) -> None:
+        """A partition handed to another worker is tracked afresh if it comes back."""
+        for tp in revoked:
+            kind = kinds_by_topic.get(tp.topic)
+            if kind is not None:
+                detector.watermarks.pop((kind, tp.partition), None)
+
+    app.on_partitions_revoked.connect(cast(Any, forget_watermarks))
 
 
 def _register_subject_agent(detector: Detector, kind: SubjectKind) -> None:
@@ -90,7 +106,11 @@ async def _ingest(detector: Detector, topic: InputTopic, message: Any) -> None:
         await detector.subject_events[address.kind].send(
             key=address.id.encode(),
             value=message.value,
-            headers={TOPIC_HEADER: topic.encode(), STREAM_HEADER: address.stream.encode()},
+            headers={
+                TOPIC_HEADER: topic.encode(),
+                PARTITION_HEADER: str(message.partition).encode(),
+                STREAM_HEADER: address.stream.encode(),
+            },
             timestamp=message.timestamp,
         )
 
@@ -101,19 +121,27 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     key: bytes = message.key
     table = detector.tables[kind]
     stored = table.get(key)
+    watermark = detector.watermark(kind, message.partition)
     if headers[STREAM_HEADER] == EXPIRE:
         if stored is not None:
-            changed, left = expiry_of(detector, kind, stored)
+            changed, left = expiry_of(detector, kind, stored, watermark.value(kind))
             if changed:
                 _store(table, key, left, existed=True)
         return
     state = None if stored is None else STATE_TYPES[kind].from_json(stored)
     topic = cast(InputTopic, headers[TOPIC_HEADER])
+    partition = int(headers[PARTITION_HEADER])
     stream = cast(Stream, headers[STREAM_HEADER])
     event = decode_admitted(topic, key, message.value)
-    address = Address(kind, key.decode(), stream)
-    outcome = detector.engine.apply(address, state, event, datetime.now(UTC))
-    detector.horizons.observe(event)
+    watermark.observe(event, partition)
+    outcome = detector.engine.apply(
+        Address(kind, key.decode(), stream),
+        state,
+        event,
+        datetime.now(UTC),
+        origin=origin_of(topic, partition),
+        watermark=watermark.value(kind),
+    )
     if outcome.duplicate:
         return
     encoded = None if outcome.state is None else outcome.state.to_json()
@@ -124,11 +152,13 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
 
 
-def expiry_of(detector: Detector, kind: SubjectKind, stored: Any) -> tuple[bool, Any]:
-    """Expire a stored state against this worker's horizons: whether that changes it, and
-    the encoded state left (None: nothing, the key can go)."""
+def expiry_of(
+    detector: Detector, kind: SubjectKind, stored: Any, watermark: int | None
+) -> tuple[bool, Any]:
+    """Expire a stored state against a watermark: whether that changes it, and the encoded
+    state left (None: nothing, the key can go)."""
     state = STATE_TYPES[kind].from_json(stored)
-    left = detector.engine.expire(kind, state, detector.horizons.clock(kind))
+    left = detector.engine.expire(kind, state, watermark)
     encoded = None if left is None else left.to_json()
     return encoded != stored, encoded
 

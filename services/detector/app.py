@@ -8,9 +8,9 @@ import faust
 from schemas.alerts import SubjectKind
 from services.detector import agents, sweeper, web
 from services.detector.core.engine import Engine
-from services.detector.core.expiry import Horizons
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
+from services.detector.core.watermark import Watermark
 from services.settings import Settings
 from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
 
@@ -43,8 +43,32 @@ class Detector:
     watchlist: Any
     institution_topics: dict[str, Any]
     """`alerts.<institution>` topics already declared, by institution."""
-    horizons: Horizons
-    """The newest event time this worker has seen on each input topic (for expiry)."""
+    watermarks: dict[tuple[SubjectKind, int], Watermark]
+    """Per subject kind and partition of its topic held here, how far its input has surely
+    come in event time (for forgetting what no event can count any more)."""
+
+    def watermark(self, kind: SubjectKind, partition: int) -> Watermark:
+        """The watermark of a partition of `kind`'s subject topic."""
+        watermark = self.watermarks.get((kind, partition))
+        if watermark is None:
+            watermark = self.watermarks[(kind, partition)] = Watermark(self._input_partitions())
+        return watermark
+
+    def _input_partitions(self) -> dict[str, int]:
+        """Per input topic, its partition count as the consumer knows it (the configured
+        count until it does)."""
+        return {
+            topic: self.app.consumer.topic_partitions(self.settings.topic(topic))
+            or self.settings.partitions
+            for topic in INPUT_TOPICS
+        }
+
+    def oldest_watermark(self, kind: SubjectKind) -> int | None:
+        """The oldest watermark of `kind`'s partitions held here; None unless all are known:
+        what is settled against it is settled on every partition."""
+        values = [w.value(kind) for (k, _), w in self.watermarks.items() if k == kind]
+        known = [v for v in values if v is not None]
+        return min(known) if known and len(known) == len(values) else None
 
     async def institution_alerts(self, institution: str) -> Any:
         """The institution's alert topic, created on first use through the worker's own
@@ -112,7 +136,7 @@ def create_detector(settings: Settings) -> Detector:
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),
         institution_topics={},
-        horizons=Horizons(),
+        watermarks={},
     )
     agents.register(detector)
     sweeper.register(detector)

@@ -2,9 +2,10 @@
 
 Faust lets a table be written only from the stream of the key's partition, so the sweep
 itself only reads: every `expiry_interval` it walks this worker's tables and, for each
-subject the engine would trim or delete against the newest event times seen by this worker,
-sends an `EXPIRE` message to the subject's own topic. The subject's owner then expires it in
-its stream (`agents._apply`), and the changelog follows.
+subject the engine would trim or delete against the oldest watermark of its kind's
+partitions here, sends an `EXPIRE` message to the subject's own topic. The subject's owner
+then expires it in its stream against its own partition's watermark (`agents._apply`), and
+the changelog follows.
 """
 
 from __future__ import annotations
@@ -40,17 +41,18 @@ def register(detector: Detector) -> None:
 
 
 async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
-    """Send EXPIRE for each local subject of `kind` that went quiet against this worker's
-    horizons; returns how many.
+    """Send EXPIRE for each local subject of `kind` that went quiet against the oldest
+    watermark of its partitions here; returns how many.
 
     RocksDB iterators read a consistent snapshot, so the walk pauses between chunks to keep
     latency low; a memory table is a dict that must not change while it is walked."""
-    if detector.horizons.clock(kind) is None:
+    watermark = detector.oldest_watermark(kind)
+    if watermark is None:
         return 0  # nothing can expire yet: skip the walk
     pause = detector.settings.store.startswith("rocksdb")
     sent = 0
     for count, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
-        changed, _ = expiry_of(detector, kind, stored)
+        changed, _ = expiry_of(detector, kind, stored, watermark)
         if changed:
             await detector.subject_events[kind].send(
                 key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}

@@ -16,7 +16,6 @@ import orjson
 from schemas.alerts import Alert, DeadLetter, SubjectKind
 from schemas.codec import DecodeError
 from services.detector.core.engine import Engine, Outcome
-from services.detector.core.expiry import Horizons
 from services.detector.core.intake import (
     INPUT_TOPICS,
     Admitted,
@@ -27,6 +26,7 @@ from services.detector.core.intake import (
 )
 from services.detector.core.routing import Address, route
 from services.detector.core.state import SubjectState
+from services.detector.core.watermark import TOPIC_OF, Watermark, origin_of
 
 REPLAY_TOPIC = "replay"
 """The `topic` of dead letters for lines that are not replay records at all."""
@@ -50,14 +50,15 @@ class ReplayStats:
 @dataclass
 class Replayer:
     """Holds every subject's state in memory and applies messages in order, in batches;
-    quiet subjects expire between batches, against the newest event time of each topic."""
+    quiet subjects expire between batches. Each input topic is read as one partition, and
+    one watermark follows them all."""
 
     engine: Engine
     max_clock_skew: timedelta = timedelta(minutes=5)
     sweep_every: int = SWEEP_EVERY
     states: dict[tuple[SubjectKind, str], SubjectState] = field(default_factory=dict)
     stats: ReplayStats = field(default_factory=ReplayStats)
-    horizons: Horizons = field(default_factory=Horizons)
+    watermark: Watermark = field(default_factory=Watermark)
     _since_sweep: int = field(default=0, init=False)
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
@@ -74,9 +75,12 @@ class Replayer:
         self._batch_done(len(lines))
         return results
 
-    def apply(self, event: Admitted) -> list[Alert]:
-        """Apply an admitted event to every subject it concerns, then duanka's own listings."""
-        return self.apply_batch([event])
+    def apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
+        """Apply an admitted event, read from `partition` of its topic, to every subject it
+        concerns, then duanka's own listings."""
+        alerts = self._apply(event, partition)
+        self._batch_done(1)
+        return alerts
 
     def apply_batch(self, events: Sequence[Admitted]) -> list[Alert]:
         """Apply admitted events in order; their alerts, in order."""
@@ -96,14 +100,15 @@ class Replayer:
         self.stats.events[topic] += 1
         return self._apply(event), None
 
-    def _apply(self, event: Admitted) -> list[Alert]:
-        self.horizons.observe(event)
+    def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
+        self.watermark.observe(event, partition)
+        origin = origin_of(TOPIC_OF[type(event)], partition)
         alerts: list[Alert] = []
         pending: list[Admitted] = [event]
         while pending:
             current = pending.pop(0)
             for address in route(current):
-                outcome = self._apply_at(address, current)
+                outcome = self._apply_at(address, current, origin)
                 alerts += outcome.alerts
                 pending += [WatchlistUpdate(e.identity, e) for e in outcome.listings]
         for alert in alerts:
@@ -116,17 +121,24 @@ class Replayer:
             self.sweep()
 
     def sweep(self) -> None:
-        """Expire every subject against the horizons of its kind's topics."""
+        """Expire every subject against its kind's watermark."""
         self._since_sweep = 0
         for slot, state in list(self.states.items()):
             kind = slot[0]
-            if self.engine.expire(kind, state, self.horizons.clock(kind)) is None:
+            if self.engine.expire(kind, state, self.watermark.value(kind)) is None:
                 del self.states[slot]
                 self.stats.expired += 1
 
-    def _apply_at(self, address: Address, event: Admitted) -> Outcome:
+    def _apply_at(self, address: Address, event: Admitted, origin: str) -> Outcome:
         slot = (address.kind, address.id)
-        outcome = self.engine.apply(address, self.states.get(slot), event, datetime.now(UTC))
+        outcome = self.engine.apply(
+            address,
+            self.states.get(slot),
+            event,
+            datetime.now(UTC),
+            origin=origin,
+            watermark=self.watermark.value(address.kind),
+        )
         if outcome.state is None:
             self.states.pop(slot, None)
         else:

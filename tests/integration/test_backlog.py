@@ -1,6 +1,7 @@
 """A simulated backlog loaded into the real broker all at once, then consumed by a worker
-that reads the three input topics concurrently: it catches exactly the (rule, subject) pairs
-that in-order replay of the same history catches, and publishes each alert once."""
+that reads the three input topics and their partitions concurrently, days apart in event
+time, under the default policy: it catches exactly the (rule, subject) pairs that in-order
+replay of the same history catches, and publishes each alert once."""
 
 import asyncio
 import itertools
@@ -32,11 +33,6 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 EVENTS = 8_000
-LATENESS = "P30D"
-"""The worker reads the partitions of one topic at different paces: a device or account fed
-from many input partitions sees their events days apart while the backlog drains, more than
-the default lateness of 1 h allows (see README, Limitations). The test therefore allows the
-backlog's span; in-order replay is unaffected by lateness."""
 DRAIN_WITHIN_S = 300
 Pair = tuple[str, str, str]
 
@@ -139,9 +135,7 @@ def backlog_worker(
     prefix = new_prefix()
     asyncio.run(ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)))
     asyncio.run(load(prefix, history))
-    yield from module_worker(
-        tmp_path_factory, "backlog-worker", prefix, DUANKA_POLICY__ALLOWED_LATENESS=LATENESS
-    )
+    yield from module_worker(tmp_path_factory, "backlog-worker", prefix)
 
 
 async def test_a_backlog_catches_what_in_order_replay_catches(

@@ -169,12 +169,22 @@ def test_thresholds_and_window_come_from_the_policy() -> None:
 
 
 def test_state_forgets_activations_beyond_the_window_and_lateness() -> None:
-    old = burst("alice", 3)
+    """The third activation, 2 h after T0, counts only for events before T0 + 2 h + W: once
+    the watermark is a lateness past that, none of those can still be in time."""
     new = activation("alice", T0 + WEEK + timedelta(hours=3), n=50)
-    state, _ = run([*old, new])
-    assert state is not None
+    for watermark, kept in ((new.occurred_at - timedelta(milliseconds=1), 2), (new.occurred_at, 1)):
+        engine = Engine(Policy())
+        old, _ = run(burst("alice", 3), engine)
+        state = at_identity(engine, old, new, watermark=watermark).state
+        assert isinstance(state, IdentityState)
+        assert [a.event_id for a in state.sims][-kept:] == [r.event_id for r in state.sims]
+        assert len(state.sims) == kept
+
+
+def test_nothing_is_forgotten_without_a_watermark() -> None:
+    state, _ = run([*burst("alice", 3), activation("alice", T0 + 5 * WEEK, n=50)])
     assert isinstance(state, IdentityState)
-    assert [a.event_id for a in state.sims] == [new.event_id]
+    assert len(state.sims) == 4
 
 
 def test_alert_ids_are_deterministic_and_distinct_per_trigger() -> None:

@@ -1,6 +1,5 @@
-"""Expiry: a subject that goes quiet is forgotten once every topic feeding its kind has
-moved past its windows plus the allowed lateness, never earlier, and forgetting changes no
-alert."""
+"""Expiry: a subject that goes quiet is forgotten once the watermark of its input has moved
+past its windows plus the allowed lateness, never earlier, and forgetting changes no alert."""
 
 import itertools
 from datetime import datetime, timedelta
@@ -8,7 +7,6 @@ from datetime import datetime, timedelta
 from schemas.events import WatchlistEntry
 from services.detector.core.clock import duration_ms, to_ms
 from services.detector.core.engine import Engine
-from services.detector.core.expiry import Horizons
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
 from services.detector.core.state import AccountState, IdentityState, SubjectState
@@ -22,7 +20,6 @@ from tests.factories import (
     burst,
     listing,
     set_listing,
-    transfer,
 )
 from tests.unit.test_simulator import admitted, simulate
 
@@ -48,7 +45,7 @@ def test_a_quiet_identity_is_kept_until_its_window_and_lateness_have_passed() ->
     assert engine.expire("identity", state, just_before + 1) is None
 
 
-def test_nothing_is_forgotten_before_every_feeding_topic_has_a_horizon() -> None:
+def test_nothing_is_forgotten_while_the_watermark_is_unknown() -> None:
     engine, state = identity_with(3)
     assert engine.expire("identity", state, None) is state
     assert len(state.sims) == 3
@@ -88,18 +85,6 @@ def test_personal_openings_expire_corporate_ones_are_kept_for_the_exemption() ->
         assert isinstance(outcome.state, AccountState)
         expired = engine.expire("account", outcome.state, late)
         assert (expired is not None) is kept
-
-
-def test_the_clock_of_a_kind_is_its_slowest_feeding_topic() -> None:
-    horizons = Horizons()
-    horizons.observe(activation(at=T0))
-    horizons.observe(activation(at=T0 - timedelta(hours=1)))
-    assert horizons.clock("identity") is None  # no account opening seen yet
-    horizons.observe(account_open(at=T0 + timedelta(hours=1)))
-    assert horizons.clock("identity") == to_ms(T0)
-    assert horizons.clock("account") is None  # no transfer seen yet
-    horizons.observe(transfer("a", "b", 100, at=T0 + timedelta(days=3)))
-    assert horizons.clock("account") == to_ms(T0 + timedelta(hours=1))
 
 
 def test_sweeping_often_changes_no_alert_and_bounds_what_replay_holds() -> None:

@@ -11,6 +11,7 @@ from services.detector.core.intake import WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.state import (
     MAX_RECENT_ALERTS,
+    DeviceState,
     IdentityState,
     NumberActivation,
     SimRecord,
@@ -48,10 +49,17 @@ def test_version_1_identity_state_is_upgraded() -> None:
     listing = [1, None, "mps-afc", "sold SIM cards"]
     v1 = [1, 20, [[10, "e1", "cmcc", "+8613800000001"]], listing, {"r": [5, 9]}, []]
     state = IdentityState.from_json(v1)
-    assert state.newest == {"sim": 20}
+    assert state.newest == {}  # per stream, not per input partition: dropped
     assert [r.event_id for r in state.sims] == ["e1"]
     assert state.listing is not None and state.listing.source == "mps-afc"
     assert state.suppressions == {"r": (5, 9)}
+
+
+def test_version_2_state_drops_its_newest_event_times_per_stream() -> None:
+    v2 = [2, "device", {"sim": 20}, {}, [], [[10, "e1", "cmcc", "a", "+8613800000001", "cmcc"]]]
+    state = DeviceState.from_json(v2)
+    assert state.newest == {}
+    assert [u.event_id for u in state.uses] == ["e1"]
 
 
 def test_unknown_version_or_kind_is_refused() -> None:

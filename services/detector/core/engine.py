@@ -43,6 +43,7 @@ from services.detector.core.state import (
     SimRecord,
     SubjectState,
 )
+from services.detector.core.watermark import topic_origin
 
 STATE_TYPES: dict[SubjectKind, type[SubjectState]] = {
     "identity": IdentityState,
@@ -105,40 +106,49 @@ class Engine:
         }
 
     def apply(
-        self, address: Address, state: SubjectState | None, event: Admitted, now: datetime
+        self,
+        address: Address,
+        state: SubjectState | None,
+        event: Admitted,
+        now: datetime,
+        *,
+        origin: str | None = None,
+        watermark: int | None = None,
     ) -> Outcome:
-        """Apply `event` to the subject at `address`, whose current state is `state`."""
+        """Apply `event` to the subject at `address`, whose current state is `state`.
+
+        `origin` is the input partition the event was read from (`watermark.origin_of`;
+        None: its topic's only partition, as in replay); lateness is measured per origin.
+        `watermark` is how far the subject's input has surely come (`Watermark.value`); what
+        no event still in time could count is forgotten against it (None: nothing is)."""
         applier = self._appliers[(address.kind, address.stream)]
         fresh = state if state is not None else STATE_TYPES[address.kind]()
-        outcome = applier(fresh, address, event, now)
+        arrival = origin if origin is not None else topic_origin(event)
+        outcome = applier(fresh, address, event, now, arrival)
         if outcome.state is not None:
             for alert in outcome.alerts:
                 outcome.state.remember_alert(alert.alert_id, alert.rule, to_ms(alert.window.end))
+            if not outcome.duplicate:
+                self._settle(address.kind, outcome.state, watermark)
             if outcome.state.is_empty():
                 outcome.state = None
         return outcome
 
     # -- recording ------------------------------------------------------------------------
 
-    def _record(self, state: SubjectState, stream: str, record: Timed) -> Outcome | None:
+    def _record(
+        self, state: SubjectState, stream: str, record: Timed, origin: str
+    ) -> Outcome | None:
         """Record one event in its stream's history; an Outcome when it is a duplicate or
         late."""
         history = state.history(stream)
         if history.has(record.source, record.event_id):
             return Outcome(state, duplicate=True)
-        if state.is_late(stream, record.at, self._lateness):
+        if state.is_late(origin, record.at, self._lateness):
             return Outcome(state, late=True)
-        state.observe(stream, record.at)
+        state.observe(origin, record.at)
         history.add(record)
         return None
-
-    def _forget(self, state: SubjectState, kind: SubjectKind, stream: str) -> None:
-        """Drop what no window can reach any more: the stream's records that every stream
-        reading them has moved past, and suppressions that ended before any event could
-        still count."""
-        horizon = state.read_up_to(stream) - self._kept_for(kind, state, stream)
-        state.history(stream).forget_before(horizon)
-        state.forget_suppressions_before(max(state.newest.values()) - self._lateness)
 
     def _kept_for(self, kind: SubjectKind, state: SubjectState, stream: str) -> int:
         """How long a stream's records are kept: the longest reach of the streams reading
@@ -148,34 +158,46 @@ class Engine:
     # -- expiry ---------------------------------------------------------------------------
 
     def expire(
-        self, kind: SubjectKind, state: SubjectState, clock: int | None
+        self, kind: SubjectKind, state: SubjectState, watermark: int | None
     ) -> SubjectState | None:
-        """Forget, in place, what no event still in time could count once every topic
-        feeding the subject's kind has reached event time `clock` (`Horizons.clock`; None:
-        not known yet, nothing is forgotten). Returns None when nothing is left, so the key
-        can be deleted."""
-        if clock is None:
-            return state
-        for stream in state.newest:
-            state.history(stream).forget_before(clock - self._kept_for(kind, state, stream))
-        settled = clock - self._lateness
+        """Forget, in place, what no event still in time could count once the subject's
+        input has reached `watermark` (None: not known yet, nothing is forgotten), as the
+        subject's own events do. Returns None when nothing is left, so the key can be
+        deleted: this is how a subject that went quiet stops costing anything."""
+        self._settle(kind, state, watermark)
+        return None if state.is_empty() else state
+
+    def _settle(self, kind: SubjectKind, state: SubjectState, watermark: int | None) -> None:
+        """Drop, in place, the records no window of an event at or after `watermark` minus
+        the lateness can reach, the suppressions and listings that ended before it, and
+        openings too old to matter."""
+        if watermark is None:
+            return
+        for stream in state.STREAM_HISTORIES:
+            state.history(stream).forget_before(watermark - self._kept_for(kind, state, stream))
+        settled = watermark - self._lateness
         state.forget_suppressions_before(settled)
         if isinstance(state, IdentityState):
             state.forget_listing_ended_by(settled)
         elif isinstance(state, AccountState):
             self._forget_opening(state, settled)
-        return None if state.is_empty() else state
 
     # -- identity -------------------------------------------------------------------------
 
     def _identity_sim(
-        self, state: IdentityState, address: Address, event: SimActivation, now: datetime
+        self,
+        state: IdentityState,
+        address: Address,
+        event: SimActivation,
+        now: datetime,
+        origin: str,
     ) -> Outcome:
         record = SimRecord(to_ms(event.occurred_at), event.event_id, event.source, event.msisdn)
         return self._identity_event(
             state,
             address,
             record,
+            origin,
             lambda: [
                 bulk_sim_opener.check(state, record, address.id, self.policy.bulk_sim_opener, now)
             ],
@@ -183,7 +205,7 @@ class Engine:
         )
 
     def _identity_open(
-        self, state: IdentityState, address: Address, event: AccountOpen, now: datetime
+        self, state: IdentityState, address: Address, event: AccountOpen, now: datetime, origin: str
     ) -> Outcome:
         record = OpenRecord(
             to_ms(event.occurred_at),
@@ -197,6 +219,7 @@ class Engine:
             state,
             address,
             record,
+            origin,
             lambda: [
                 bulk_account_opener.check(
                     state, record, address.id, self.policy.bulk_account_opener, now
@@ -213,10 +236,11 @@ class Engine:
         state: IdentityState,
         address: Address,
         record: SimRecord | OpenRecord,
+        origin: str,
         burst_rules: Callable[[], list[Alert | None]],
         now: datetime,
     ) -> Outcome:
-        skipped = self._record(state, address.stream, record)
+        skipped = self._record(state, address.stream, record, origin)
         if skipped and skipped.duplicate:
             return skipped
         watchlisted = watchlisted_identity.check(state.listing, record, address.id, now)
@@ -233,11 +257,15 @@ class Engine:
                 alerts += self._list(
                     state, address.id, _listing_of(entry), now, alert.trigger_event_id
                 )
-        self._forget(state, "identity", address.stream)
         return Outcome(state, alerts, listings)
 
     def _identity_listing(
-        self, state: IdentityState, address: Address, event: WatchlistUpdate, now: datetime
+        self,
+        state: IdentityState,
+        address: Address,
+        event: WatchlistUpdate,
+        now: datetime,
+        origin: str,
     ) -> Outcome:
         """Set or lift the listing from a watchlist record (None: a tombstone)."""
         listing = None if event.entry is None else _listing_of(event.entry)
@@ -299,6 +327,7 @@ class Engine:
         address: Address,
         event: SimActivation | AccountOpen,
         now: datetime,
+        origin: str,
     ) -> Outcome:
         carrier = event.source if isinstance(event, SimActivation) else None
         record = DeviceUse(
@@ -309,49 +338,46 @@ class Engine:
             event.msisdn,
             carrier,
         )
-        skipped = self._record(state, address.stream, record)
+        skipped = self._record(state, address.stream, record, origin)
         if skipped:
             return skipped
         alert = shared_device.check(state, record, address.id, self.policy.shared_device, now)
-        self._forget(state, "device", address.stream)
         return Outcome(state, [alert] if alert else [])
 
     # -- msisdn ---------------------------------------------------------------------------
 
     def _msisdn_activation(
-        self, state: MsisdnState, address: Address, event: SimActivation, now: datetime
+        self, state: MsisdnState, address: Address, event: SimActivation, now: datetime, origin: str
     ) -> Outcome:
         record = NumberActivation(
             to_ms(event.occurred_at), event.event_id, event.source, event.identity
         )
-        skipped = self._record(state, address.stream, record)
+        skipped = self._record(state, address.stream, record, origin)
         if skipped:
             return skipped
         alerts = borrowed_phone.on_activation(
             state, record, address.id, self.policy.borrowed_phone, now
         )
-        self._forget(state, "msisdn", address.stream)
         return Outcome(state, alerts)
 
     def _msisdn_use(
-        self, state: MsisdnState, address: Address, event: AccountOpen, now: datetime
+        self, state: MsisdnState, address: Address, event: AccountOpen, now: datetime, origin: str
     ) -> Outcome:
         record = NumberUse(
             to_ms(event.occurred_at), event.event_id, event.source, event.identity, event.account
         )
-        skipped = self._record(state, address.stream, record)
+        skipped = self._record(state, address.stream, record, origin)
         if skipped:
             return skipped
         alert = borrowed_phone.on_account_open(
             state, record, address.id, self.policy.borrowed_phone, now
         )
-        self._forget(state, "msisdn", address.stream)
         return Outcome(state, [alert] if alert else [])
 
     # -- account --------------------------------------------------------------------------
 
     def _account_open(
-        self, state: AccountState, address: Address, event: AccountOpen, now: datetime
+        self, state: AccountState, address: Address, event: AccountOpen, now: datetime, origin: str
     ) -> Outcome:
         if state.opening is not None:
             return Outcome(state, duplicate=True)  # an account is opened once
@@ -364,7 +390,7 @@ class Engine:
         return Outcome(state, [alert] if alert else [])
 
     def _account_leg(
-        self, state: AccountState, address: Address, event: Transfer, now: datetime
+        self, state: AccountState, address: Address, event: Transfer, now: datetime, origin: str
     ) -> Outcome:
         outgoing = address.stream == "out"
         record = Leg(
@@ -376,7 +402,7 @@ class Engine:
             event.currency == self.policy.currency,
             event.from_institution if outgoing else event.to_institution,
         )
-        skipped = self._record(state, address.stream, record)
+        skipped = self._record(state, address.stream, record, origin)
         if skipped:
             return skipped
         p = self.policy
@@ -390,8 +416,6 @@ class Engine:
             found.append(
                 new_account_velocity.check(state, record, address.id, p.new_account_velocity, now)
             )
-        self._forget(state, "account", address.stream)
-        self._forget_opening(state, max(state.newest.values()) - self._lateness)
         return Outcome(state, [a for a in found if a])
 
     def _forget_opening(self, state: AccountState, settled: int) -> None:

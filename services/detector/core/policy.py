@@ -85,8 +85,8 @@ class Policy(RulePolicy):
     """The whole detection policy. Defaults are the contract's."""
 
     allowed_lateness: NonNegativeDuration = timedelta(hours=1)
-    """How far behind the newest event time of a subject's stream an event may arrive and
-    still count."""
+    """How far behind the newest event time its subject had from the same input partition an
+    event may arrive and still count."""
 
     watchlist_ttl: PositiveDuration = timedelta(days=5 * 365)
     """How long duanka's own listings last (the suspension period for selling cards)."""

@@ -1,10 +1,10 @@
 """Per-subject state and its compact, versioned encoding.
 
 Each subject (identity, device, account, phone number) keeps only what its rules need: the
-records inside its longest window plus the allowed lateness, the newest event time of each
-of its streams (for lateness), when each rule last fired (for suppression) and its recent
-alerts (for the query API). State is encoded as plain JSON arrays, not pickle, so that a
-changelog record is small, readable and safe to decode.
+records inside its longest window plus the allowed lateness, the newest event time from
+each input partition that fed it (for lateness), when each rule last fired (for
+suppression) and its recent alerts (for the query API). State is encoded as plain JSON
+arrays, not pickle, so that a changelog record is small, readable and safe to decode.
 """
 
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from services.detector.core.history import History
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 MAX_RECENT_ALERTS = 20
 
 
@@ -118,31 +118,27 @@ class SubjectState:
     STREAM_HISTORIES: ClassVar[dict[str, str]] = {}
     """Per stream of the subject, the attribute holding its records."""
     READERS: ClassVar[dict[str, tuple[str, ...]]] = {}
-    """Per stream, the streams whose events read the records it makes: they are kept until
-    the slowest of those has moved past them, as topics may be read at different paces."""
+    """Per stream, the streams whose events read the records it makes: they are kept for
+    the longest reach of those."""
 
     newest: dict[str, int] = field(default_factory=dict)
-    """Per stream of the subject, the newest event time seen (ms): lateness is measured
-    against it, so that one stream running ahead (a topic read faster than another while a
-    backlog is consumed) does not make the others late."""
+    """Per origin (input topic partition, `watermark.origin_of`), the newest event time seen
+    from it (ms). Lateness is measured against it: each partition delivers in its own
+    order, but while a backlog is consumed partitions are read days apart, and one running
+    ahead must not make the others late."""
     suppressions: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per rule, the event-time interval [fired, until) in which it stays quiet."""
     recent_alerts: list[RecentAlert] = field(default_factory=list)
 
-    def read_up_to(self, stream: str) -> int:
-        """How far in event time every stream reading `stream`'s records has come."""
-        return min(self.newest[s] for s in self.READERS[stream] if s in self.newest)
-
-    def is_late(self, stream: str, at: int, lateness: int) -> bool:
-        """Whether `at` is further behind the stream's newest event time than allowed."""
-        newest = self.newest.get(stream)
+    def is_late(self, origin: str, at: int, lateness: int) -> bool:
+        """Whether `at` is further behind the origin's newest event time than allowed."""
+        newest = self.newest.get(origin)
         return newest is not None and at < newest - lateness
 
-    def observe(self, stream: str, at: int) -> int:
-        """Advance the stream's newest event time; returns the newest across all streams."""
-        if at > self.newest.get(stream, at - 1):
-            self.newest[stream] = at
-        return max(self.newest.values())
+    def observe(self, origin: str, at: int) -> None:
+        """Advance the origin's newest event time."""
+        if at > self.newest.get(origin, at - 1):
+            self.newest[origin] = at
 
     def suppress(self, rule: str, fired: int, until: int) -> None:
         """Keep `rule` quiet for event times in [fired, until): one alert per burst."""
@@ -191,6 +187,8 @@ class SubjectState:
         """Decode `to_json`'s output; raises ValueError for another version or kind."""
         if data and data[0] == 1 and cls.KIND == "identity":
             data = _identity_v1_to_v2(data)
+        if data and data[0] == 2:
+            data = _v2_to_v3(data)
         version, kind, newest, suppressions, alerts, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
@@ -339,4 +337,11 @@ def _identity_v1_to_v2(data: list[Any]) -> list[Any]:
     alerts]`, its activations already in `SimRecord` form."""
     _, newest, activations, listing, suppressions, alerts = data
     streams = {} if newest is None else {"sim": newest}
-    return [STATE_VERSION, "identity", streams, suppressions, alerts, activations, [], listing]
+    return [2, "identity", streams, suppressions, alerts, activations, [], listing]
+
+
+def _v2_to_v3(data: list[Any]) -> list[Any]:
+    """Version 2 kept the newest event time per stream, not per input partition; it is
+    dropped, so the first event from each partition after the upgrade is never late."""
+    _, kind, _, *rest = data
+    return [3, kind, {}, *rest]

@@ -1,0 +1,69 @@
+"""Watermarks: per subject kind, the oldest newest event time of the input partitions
+feeding it, so that partitions read days apart do not settle what a slow one still needs,
+while a partition that stops delivering does not hold it back for ever."""
+
+from datetime import timedelta
+
+from services.detector.core.clock import to_ms
+from services.detector.core.watermark import Watermark
+from tests.factories import T0, account_open, activation, transfer
+
+HOUR = timedelta(hours=1)
+
+
+def test_the_watermark_is_the_oldest_partition_s_newest_event_time() -> None:
+    watermark = Watermark()
+    watermark.observe(account_open(at=T0 + 50 * HOUR), partition=0)
+    watermark.observe(activation(at=T0 + 48 * HOUR), partition=0)
+    watermark.observe(activation(at=T0), partition=1)
+    watermark.observe(activation(at=T0 - HOUR), partition=1)  # older: partition 1 stays at T0
+    assert watermark.value("identity") == to_ms(T0)
+    watermark.observe(activation(at=T0 + 60 * HOUR), partition=1)
+    assert watermark.value("identity") == to_ms(T0 + 48 * HOUR)
+
+
+def test_unknown_until_every_feeding_topic_has_delivered() -> None:
+    watermark = Watermark()
+    assert watermark.value("account") is None
+    watermark.observe(transfer("a", "b", 100, at=T0), partition=3)
+    assert watermark.value("account") is None  # an opening read later may still precede it
+    watermark.observe(account_open(at=T0 + HOUR))
+    assert watermark.value("account") == to_ms(T0)
+
+
+def test_unknown_until_every_partition_of_those_topics_has_delivered() -> None:
+    watermark = Watermark({"sim-activations": 2, "account-opens": 1, "transfers": 3})
+    watermark.observe(account_open(at=T0))
+    watermark.observe(activation(at=T0 + 48 * HOUR), partition=0)
+    assert watermark.value("identity") is None  # partition 1 may still bring old events
+    watermark.observe(activation(at=T0 + HOUR), partition=1)
+    assert watermark.value("identity") == to_ms(T0)
+
+
+def test_only_topics_feeding_the_kind_count_for_it() -> None:
+    watermark = Watermark()
+    watermark.observe(activation(at=T0 + HOUR))
+    watermark.observe(account_open(at=T0 + 2 * HOUR))
+    watermark.observe(transfer("a", "b", 100, at=T0))
+    assert watermark.value("identity") == to_ms(T0 + HOUR)
+    assert watermark.value("account") == to_ms(T0)
+
+
+def test_a_partition_that_stopped_delivering_no_longer_holds_it_back() -> None:
+    watermark = Watermark(idle_after=4)
+    watermark.observe(activation(at=T0), partition=0)
+    watermark.observe(account_open(at=T0 + HOUR), partition=0)
+    for hours in (2, 3):
+        watermark.observe(activation(at=T0 + hours * HOUR), partition=1)
+        assert watermark.value("identity") == to_ms(T0)
+    watermark.observe(activation(at=T0 + 4 * HOUR), partition=1)  # 4 since partition 0's last
+    assert watermark.value("identity") == to_ms(T0 + HOUR)
+
+
+def test_a_feeding_topic_never_seen_stops_blocking_after_as_many_messages() -> None:
+    watermark = Watermark(idle_after=3)
+    for hours in range(2):
+        watermark.observe(activation(at=T0 + hours * HOUR), partition=hours)
+        assert watermark.value("device") is None
+    watermark.observe(activation(at=T0 + 2 * HOUR), partition=0)
+    assert watermark.value("device") == to_ms(T0 + HOUR)
