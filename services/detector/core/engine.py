@@ -88,10 +88,16 @@ class Engine:
                 p.mule_pass_through.window, p.mule_fan_in.window, p.new_account_velocity.window
             ),
         }
-        self._retention = {
-            slot: duration_ms(window) + self._lateness for slot, window in windows.items()
+        retention = {slot: duration_ms(window) + self._lateness for slot, window in windows.items()}
+        self._kept: dict[SubjectKind, dict[str, int]] = {
+            kind: {
+                history: max(retention[(kind, s)] for s in state_type.READERS[stream])
+                for stream, history in state_type.STREAM_HISTORIES.items()
+            }
+            for kind, state_type in STATE_TYPES.items()
         }
-        """How far behind its stream's newest event time a history must reach back."""
+        """Per kind and history, how far behind the watermark its records are kept: the
+        longest window, plus the lateness, of the streams reading them."""
         self._appliers: dict[tuple[SubjectKind, str], Callable[..., Outcome]] = {
             ("identity", "sim"): self._identity_sim,
             ("identity", "open"): self._identity_open,
@@ -150,11 +156,6 @@ class Engine:
         history.add(record)
         return None
 
-    def _kept_for(self, kind: SubjectKind, state: SubjectState, stream: str) -> int:
-        """How long a stream's records are kept: the longest reach of the streams reading
-        them."""
-        return max(self._retention[(kind, s)] for s in state.READERS[stream])
-
     # -- expiry ---------------------------------------------------------------------------
 
     def expire(
@@ -173,8 +174,8 @@ class Engine:
         openings too old to matter."""
         if watermark is None:
             return
-        for stream in state.STREAM_HISTORIES:
-            state.history(stream).forget_before(watermark - self._kept_for(kind, state, stream))
+        for history, kept in self._kept[kind].items():
+            getattr(state, history).forget_before(watermark - kept)
         settled = watermark - self._lateness
         state.forget_suppressions_before(settled)
         if isinstance(state, IdentityState):

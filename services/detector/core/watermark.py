@@ -57,7 +57,7 @@ class Watermark:
     """The event-time watermark of one stream of subject events: one partition of a subject
     topic in the worker (of one kind), or replay's single sequence (of every kind)."""
 
-    __slots__ = ("_idle_after", "_origins", "_partitions", "_seen")
+    __slots__ = ("_delivered", "_idle_after", "_origins", "_partitions", "_seen", "_values")
 
     def __init__(
         self, partitions: Mapping[str, int] | None = None, idle_after: int = IDLE_AFTER
@@ -69,6 +69,10 @@ class Watermark:
         self._origins: dict[tuple[str, int], tuple[int, int]] = {}
         """Per origin, its newest event time and the number of the last message from it."""
         self._seen = 0
+        self._delivered: Counter[str] = Counter()
+        """Per topic, how many of its partitions have delivered."""
+        self._values: dict[SubjectKind, int | None] = {}
+        """Per kind, the value since the last message."""
 
     def observe(self, event: Admitted, partition: int = 0) -> None:
         """Count one message read from `partition` of the event's topic. Watchlist records
@@ -79,22 +83,27 @@ class Watermark:
         origin = (TOPIC_OF[type(event)], partition)
         at = to_ms(event.occurred_at)
         known = self._origins.get(origin)
+        if known is None:
+            self._delivered[origin[0]] += 1
         newest = at if known is None or at > known[0] else known[0]
         self._origins[origin] = (newest, self._seen)
+        self._values.clear()
 
     def value(self, kind: SubjectKind) -> int | None:
         """The watermark (epoch ms) for subjects of `kind`, from the origins of the topics
         feeding it; None while it is not known."""
-        feeding = FEEDING_TOPICS[kind]
+        if kind not in self._values:
+            self._values[kind] = self._compute(FEEDING_TOPICS[kind])
+        return self._values[kind]
+
+    def _compute(self, feeding: tuple[str, ...]) -> int | None:
+        if self._seen < self._idle_after and any(
+            self._delivered[t] < self._partitions.get(t, 1) for t in feeding
+        ):
+            return None  # no origin can be idle yet, and one has not delivered
         live = [
-            (topic, newest)
+            newest
             for (topic, _), (newest, last) in self._origins.items()
             if topic in feeding and self._seen - last < self._idle_after
         ]
-        if not live:
-            return None
-        if self._seen < self._idle_after:
-            delivered = Counter(topic for topic, _ in live)
-            if any(delivered[t] < self._partitions.get(t, 1) for t in feeding):
-                return None
-        return min(newest for _, newest in live)
+        return min(live) if live else None
