@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     """How often each worker looks for subjects that went quiet (wall clock; whether one
     has is decided on event time)."""
 
+    api_token: Annotated[SecretStr, Field(min_length=16)] | None = None
+    """Bearer token for the query API (`/identities/{id}` and the like); unset: the API
+    answers 503. At least 16 characters."""
+
     policy: Policy = Policy()
     """Detection thresholds and windows (see the README's rule table)."""
 

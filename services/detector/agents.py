@@ -10,6 +10,7 @@ holds the subject's state, whatever partitioner produced it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -25,6 +26,7 @@ from services.detector.core.intake import (
     decode_admitted,
 )
 from services.detector.core.routing import SUBJECT_KINDS, Address, Stream, route
+from services.detector.core.state import SubjectState
 from services.detector.core.watermark import origin_of
 from services.topics import subject_events_topic
 
@@ -53,11 +55,13 @@ def register(detector: Detector) -> None:
 
     @app.agent(detector.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
+        processing = detector.metrics.processing.labels("ingest")
         async for event in stream.events():
             message = event.message
-            await _guarded(
-                detector, message, _ingest(detector, topic_kinds[message.topic], message)
-            )
+            topic = topic_kinds[message.topic]
+            with processing.time():
+                admitted = await _guarded(detector, message, _ingest(detector, topic, message))
+            detector.metrics.events.labels(topic, "ok" if admitted else "invalid").inc()
 
     for kind in SUBJECT_KINDS:
         _register_subject_agent(detector, kind)
@@ -77,15 +81,17 @@ def register(detector: Detector) -> None:
 def _register_subject_agent(detector: Detector, kind: SubjectKind) -> None:
     @detector.app.agent(detector.subject_events[kind], name=f"{kind}-subjects")
     async def subjects(stream: Any) -> None:
+        processing = detector.metrics.processing.labels(kind)
         async for event in stream.events():
             message = event.message
-            await _guarded(detector, message, _apply(detector, kind, message))
+            with processing.time():
+                await _guarded(detector, message, _apply(detector, kind, message))
 
 
-async def _guarded(detector: Detector, message: Any, work: Coroutine[Any, Any, None]) -> None:
+async def _guarded(detector: Detector, message: Any, work: Coroutine[Any, Any, None]) -> bool:
     """Run one message's work; whatever goes wrong, the message ends in `dead-letters` with
     the reason, and the agent goes on with the next one (Faust would otherwise restart the
-    agent and skip the message without a trace)."""
+    agent and skip the message without a trace). Returns whether the work succeeded."""
     try:
         await work
     except DecodeError as exc:
@@ -95,6 +101,9 @@ async def _guarded(detector: Detector, message: Any, work: Coroutine[Any, Any, N
             "failed to process %s[%d]@%d", message.topic, message.partition, message.offset
         )
         await _dead_letter(detector, message, DecodeError("internal_error", repr(exc)))
+    else:
+        return True
+    return False
 
 
 async def _ingest(detector: Detector, topic: InputTopic, message: Any) -> None:
@@ -124,7 +133,8 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     watermark = detector.watermark(kind, message.partition)
     if headers[STREAM_HEADER] == EXPIRE:
         if stored is not None:
-            changed, left = expiry_of(detector, kind, stored, watermark.value(kind))
+            quiet = STATE_TYPES[kind].from_json(stored)
+            changed, left = expiry_of(detector, kind, quiet, stored, watermark.value(kind))
             if changed:
                 _store(table, key, left, existed=True)
         return
@@ -142,22 +152,24 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
         origin=origin_of(topic, partition),
         watermark=watermark.value(kind),
     )
+    if outcome.duplicate or outcome.late:
+        detector.metrics.events.labels(topic, "duplicate" if outcome.duplicate else "late").inc()
     if outcome.duplicate:
         return
     encoded = None if outcome.state is None else outcome.state.to_json()
     _store(table, key, encoded, existed=stored is not None)
     for alert in outcome.alerts:
         await _publish(detector, alert)
+        detector.metrics.latency.observe(max(0.0, time.time() - message.timestamp))
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
 
 
 def expiry_of(
-    detector: Detector, kind: SubjectKind, stored: Any, watermark: int | None
+    detector: Detector, kind: SubjectKind, state: SubjectState, stored: Any, watermark: int | None
 ) -> tuple[bool, Any]:
-    """Expire a stored state against a watermark: whether that changes it, and the encoded
-    state left (None: nothing, the key can go)."""
-    state = STATE_TYPES[kind].from_json(stored)
+    """Expire a state, decoded from `stored`, against a watermark: whether that changes it,
+    and the encoded state left (None: nothing, the key can go)."""
     left = detector.engine.expire(kind, state, watermark)
     encoded = None if left is None else left.to_json()
     return encoded != stored, encoded
@@ -181,6 +193,7 @@ async def _publish(detector: Detector, alert: Alert) -> None:
     for institution in institutions:
         topic = await detector.institution_alerts(institution)
         await topic.send(key=key, value=value)
+    detector.metrics.alerts.labels(alert.rule, alert.severity).inc()
 
 
 async def _dead_letter(detector: Detector, message: Any, error: DecodeError) -> None:
@@ -196,4 +209,5 @@ async def _dead_letter(detector: Detector, message: Any, error: DecodeError) -> 
     log.info(
         "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
     )
+    detector.metrics.dead_letters.labels(error.reason).inc()
     await detector.dead_letters.send(key=message.key, value=encode(letter))

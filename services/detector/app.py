@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 
 from schemas.alerts import SubjectKind
 from services.detector import agents, sweeper, web
@@ -11,6 +12,7 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import Watermark
+from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.settings import Settings
 from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
 
@@ -41,6 +43,7 @@ class Detector:
     alerts: Any
     dead_letters: Any
     watchlist: Any
+    metrics: Metrics
     institution_topics: dict[str, Any]
     """`alerts.<institution>` topics already declared, by institution."""
     watermarks: dict[tuple[SubjectKind, int], Watermark]
@@ -111,6 +114,10 @@ def create_detector(settings: Settings) -> Detector:
         autodiscover=False,
     )
 
+    metrics = create_metrics()
+    setup_prometheus_sensors(
+        app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
+    )
     options = ROCKSDB_OPTIONS if settings.store.startswith("rocksdb") else None
     detector = Detector(
         settings=settings,
@@ -135,6 +142,7 @@ def create_detector(settings: Settings) -> Detector:
         alerts=raw_topic(app, settings.topic("alerts")),
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),
+        metrics=metrics,
         institution_topics={},
         watermarks={},
     )

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from schemas.alerts import SubjectKind
 from services.detector.agents import EXPIRE, STREAM_HEADER, expiry_of
+from services.detector.core.engine import STATE_TYPES
 from services.detector.core.routing import SUBJECT_KINDS
+from services.detector.core.state import IdentityState
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -42,22 +44,28 @@ def register(detector: Detector) -> None:
 
 async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
     """Send EXPIRE for each local subject of `kind` that went quiet against the oldest
-    watermark of its partitions here; returns how many.
+    watermark of its partitions here, and count what the table holds; returns how many
+    were sent.
 
     RocksDB iterators read a consistent snapshot, so the walk pauses between chunks to keep
     latency low; a memory table is a dict that must not change while it is walked."""
     watermark = detector.oldest_watermark(kind)
-    if watermark is None:
-        return 0  # nothing can expire yet: skip the walk
     pause = detector.settings.store.startswith("rocksdb")
-    sent = 0
-    for count, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
-        changed, _ = expiry_of(detector, kind, stored, watermark)
+    sent = held = listed = 0
+    for held, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
+        state = STATE_TYPES[kind].from_json(stored)
+        listed += isinstance(state, IdentityState) and state.listing is not None
+        changed, _ = expiry_of(detector, kind, state, stored, watermark)
         if changed:
             await detector.subject_events[kind].send(
                 key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}
             )
             sent += 1
-        if pause and count % CHUNK == 0:
+        if pause and held % CHUNK == 0:
             await asyncio.sleep(0)
+    metrics = detector.metrics
+    metrics.state_keys.labels(kind).set(held)
+    metrics.expiry_requests.labels(kind).inc(sent)
+    if kind == "identity":
+        metrics.watchlisted.set(listed)
     return sent

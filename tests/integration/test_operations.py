@@ -1,0 +1,114 @@
+"""What operators and institutions see of a running worker: `/metrics` with duanka's and
+Faust's metrics and no personal data, and the query API behind a bearer token."""
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.factories import identity
+from tests.integration.conftest import Kafka, RunningWorker, module_worker
+from tests.integration.test_worker import burst, of, produce
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def api_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    yield from module_worker(
+        tmp_path_factory, "api-worker", DUANKA_API_TOKEN=TOKEN, DUANKA_EXPIRY_INTERVAL="PT1S"
+    )
+
+
+def get(worker: RunningWorker, path: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def sample(metrics: bytes, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text exposition; 0 when absent."""
+    for family in text_string_to_metric_families(metrics.decode()):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return float(found.value)
+    return 0.0
+
+
+async def metrics_until(worker: RunningWorker, name: str, at_least: float, **labels: str) -> bytes:
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = await asyncio.to_thread(get, worker, "/metrics")
+        assert status == 200
+        if sample(body, name, **labels) >= at_least or time.monotonic() > deadline:
+            return body
+        await asyncio.sleep(0.5)
+
+
+async def test_metrics_count_events_alerts_and_dead_letters_without_personal_data(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    farmer = burst("metered-farmer", 5)
+    await produce(kafka, api_worker, farmer)
+    await kafka.send(api_worker.topic("sim-activations"), b"{not json", key="k")
+    # counters only grow: once each has been seen, the last scrape shows them all
+    await metrics_until(
+        api_worker, "duanka_alerts_total", 1, rule="bulk_sim_opener", severity="high"
+    )
+    await metrics_until(api_worker, "duanka_dead_letters_total", 1, reason="not_json")
+    await metrics_until(
+        api_worker, "duanka_events_consumed_total", 1, topic="watchlist", outcome="ok"
+    )
+    body = await metrics_until(api_worker, "duanka_state_keys", 1, kind="identity")
+    assert sample(body, "duanka_alerts_total", rule="bulk_sim_opener", severity="high") >= 1
+    assert sample(body, "duanka_dead_letters_total", reason="not_json") == 1
+    ok = sample(body, "duanka_events_consumed_total", topic="sim-activations", outcome="ok")
+    invalid = sample(
+        body, "duanka_events_consumed_total", topic="sim-activations", outcome="invalid"
+    )
+    assert (ok, invalid) == (5, 1)
+    assert sample(body, "duanka_event_to_alert_latency_seconds_count") >= 1
+    listed = sample(body, "duanka_events_consumed_total", topic="watchlist", outcome="ok")
+    assert listed == 1  # the farmer's self-listing, read back from `watchlist`
+    assert sample(body, "duanka_batch_processing_seconds_count", agent="ingest") == 7
+    assert sample(body, "duanka_watchlisted_identities") >= 1
+    assert b"faust_topic_partition_end_offset" in body
+    assert b"faust_consumer_commit_latency" in body
+    for personal in (identity("metered-farmer"), farmer[0].msisdn):
+        assert personal.encode() not in body
+
+
+async def test_the_query_api_needs_the_token_and_answers_from_the_key_s_state(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    farmer = burst("queried-farmer", 5)
+    await produce(kafka, api_worker, farmer)
+    await kafka.alerts(api_worker, lambda a: len(of("queried-farmer", a)) >= 1)
+    path = f"/identities/{identity('queried-farmer')}"
+
+    assert get(api_worker, path)[0] == 401
+    assert get(api_worker, path, token="wrong-token-0123456789")[0] == 401
+    status, body = get(api_worker, path, token=TOKEN)
+    assert status == 200, body
+    state = orjson.loads(body)
+    assert state["id"] == identity("queried-farmer")
+    assert state["windows"]["bulk_sim_opener"]["events"] == 5
+    assert state["watchlist"] is not None
+    assert [a["rule"] for a in state["recent_alerts"]][:1] == ["bulk_sim_opener"]
+
+    status, body = get(api_worker, f"/msisdns/{farmer[0].msisdn}", token=TOKEN)
+    assert status == 200, body
+    assert get(api_worker, f"/identities/{identity('nobody')}", token=TOKEN)[0] == 404
+    assert get(api_worker, "/healthz")[0] == 200
