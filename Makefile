@@ -55,8 +55,11 @@ schemas: venv
 	$(BIN)/duanka schemas
 
 lock:
-	$(PYTHON) -m pip install --quiet uv && $(PYTHON) -m uv pip compile pyproject.toml \
-	  --extra dev --python-version 3.11 -o requirements.lock
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  -o requirements.lock
+	$(PYTHON) -m uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
+	  -o requirements-runtime.lock
 
 clean:
 	deploy/local/kafka.sh reset

@@ -23,7 +23,7 @@ async def tail(settings: Settings, *, from_beginning: bool, as_json: bool) -> No
     """Print alerts until interrupted. Uses no consumer group: it never moves offsets."""
     consumer = AIOKafkaConsumer(
         settings.topic("alerts"),
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_client_options(),
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
     )

@@ -77,8 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from services.detector.worker import run
 
-    run(settings)
-    return 0
+    return run(settings)
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:

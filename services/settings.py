@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from services.detector.core.policy import Policy
+from services.kafka_security import KafkaSecurity
 
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9._-]{0,100}$"
 POLICY_FILE_VARIABLE = "DUANKA_POLICY"
@@ -104,6 +105,13 @@ class Settings(BaseSettings):
     """How often each worker looks for subjects that went quiet (wall clock; whether one
     has is decided on event time)."""
 
+    kafka: KafkaSecurity = KafkaSecurity()
+    """Kafka authentication and TLS, `DUANKA_KAFKA__SECURITY_PROTOCOL` and the like."""
+
+    canonical_url: str | None = None
+    """This worker's URL as the other workers reach it, for query API routing (Faust's
+    `canonical_url`; default `http://<hostname>:<web_port>`)."""
+
     api_token: Annotated[SecretStr, Field(min_length=16)] | None = None
     """Bearer token for the query API (`/identities/{id}` and the like); unset: the API
     answers 503. At least 16 characters."""
@@ -139,6 +147,10 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """`host:port` entries for aiokafka clients."""
         return self.broker.removeprefix("kafka://").replace(",", ";").split(";")
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Keyword arguments every aiokafka client duanka opens needs: brokers and security."""
+        return {"bootstrap_servers": self.bootstrap_servers, **self.kafka.client_options()}
 
     def topic(self, name: str) -> str:
         """The full name of one of duanka's topics."""

@@ -64,7 +64,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics of the catalogue; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         return await _create_missing(admin, catalogue(settings), settings)
@@ -76,7 +76,7 @@ async def delete_topics(settings: Settings) -> list[str]:
     """Delete every topic whose name starts with the (non-empty) topic prefix."""
     if not settings.topic_prefix:
         raise ValueError("refusing to delete topics without DUANKA_TOPIC_PREFIX")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]

@@ -2,6 +2,8 @@
 # A single-node Apache Kafka broker (KRaft, broker+controller) for development, tests and the demo.
 # The broker's jars come from Maven Central once and are cached outside the work tree;
 # data and logs live in an ignored folder of the checkout. Every command is idempotent.
+# Besides plaintext on $port, a SASL_PLAINTEXT listener on $sasl_port takes SCRAM-SHA-512
+# logins of the development user below (for the Kafka security tests; never a real secret).
 #
 #   deploy/local/kafka.sh up       fetch (once), format (once), start, wait until it accepts clients
 #   deploy/local/kafka.sh down     stop cleanly (SIGTERM, then SIGKILL after a grace period)
@@ -17,6 +19,9 @@ libs="$cache/kafka-$kafka_version/libs"
 home=${DUANKA_KAFKA_HOME:-$root/.local/kafka}
 port=${DUANKA_KAFKA_PORT:-9092}
 controller_port=${DUANKA_KAFKA_CONTROLLER_PORT:-9093}
+sasl_port=${DUANKA_KAFKA_SASL_PORT:-9094}
+scram_user=duanka-dev
+scram_password=duanka-dev-password
 conf="$home/conf"
 data="$home/data"
 logs="$home/logs"
@@ -48,11 +53,13 @@ configure() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl_port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl_port
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$data
 num.partitions=1
 auto.create.topics.enable=false
@@ -98,12 +105,25 @@ up() {
     echo $! >"$pidfile"
   fi
   for _ in $(seq 1 120); do
-    if accepting; then log "ready on 127.0.0.1:$port (logs: $logs)"; return; fi
+    if accepting; then
+      ensure_scram_user
+      log "ready on 127.0.0.1:$port, SCRAM on $sasl_port (logs: $logs)"
+      return
+    fi
     if ! running; then log "broker exited; see $logs/kafka.out and $logs/server.log"; exit 1; fi
     sleep 0.5
   done
   log "not accepting connections after 60 s; see $logs/server.log"
   exit 1
+}
+
+ensure_scram_user() {
+  if [[ -f "$data/.scram-user" ]]; then return; fi
+  java "${java_opts[@]}" -cp "$libs/*" kafka.admin.ConfigCommand \
+    --bootstrap-server "127.0.0.1:$port" --alter --entity-type users --entity-name "$scram_user" \
+    --add-config "SCRAM-SHA-512=[iterations=4096,password=$scram_password]" \
+    >>"$logs/scram.log" 2>&1
+  touch "$data/.scram-user"
 }
 
 down() {

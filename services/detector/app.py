@@ -112,6 +112,8 @@ def create_detector(settings: Settings) -> Detector:
         web_port=settings.web_port,
         web_in_thread=False,
         autodiscover=False,
+        broker_credentials=settings.kafka.credentials(),
+        canonical_url=settings.canonical_url,
     )
 
     metrics = create_metrics()

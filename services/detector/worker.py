@@ -4,19 +4,30 @@ import asyncio
 import logging
 
 import faust
+from aiokafka.errors import KafkaError
 
 from services.detector.app import create_detector
 from services.settings import Settings
 from services.topics import ensure_topics
 
+log = logging.getLogger(__name__)
 
-def run(settings: Settings) -> None:
-    """Block running one worker; returns after SIGTERM/SIGINT and a clean shutdown."""
+
+def run(settings: Settings) -> int:
+    """Block running one worker; returns its exit status after SIGTERM/SIGINT and a clean
+    shutdown, or at once when Kafka cannot be reached or refuses the credentials."""
     logging.basicConfig(level=settings.log_level.upper())
-    created = asyncio.run(ensure_topics(settings))
+    try:
+        created = asyncio.run(ensure_topics(settings))
+    except (KafkaError, OSError) as exc:
+        log.error(
+            "%s; check DUANKA_BROKER and DUANKA_KAFKA__*", settings.kafka.describe_failure(exc)
+        )
+        return 2
     if created:
-        logging.getLogger(__name__).info("created topics: %s", ", ".join(created))
+        log.info("created topics: %s", ", ".join(created))
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     detector = create_detector(settings)
     worker = faust.Worker(detector.app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
+    return 0

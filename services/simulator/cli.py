@@ -111,7 +111,7 @@ async def _produce(
     duration: float | None,
 ) -> None:
     """Produce at `rate` messages per second, never before a message's event time."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), linger_ms=5)
     await producer.start()
     began = time.monotonic()
     try:

@@ -2,6 +2,7 @@
 Faust's metrics and no personal data, and the query API behind a bearer token."""
 
 import asyncio
+import re
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +12,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.deploy.conftest import DEPLOY
 from tests.factories import identity
 from tests.integration.conftest import Kafka, RunningWorker, module_worker
 from tests.integration.test_worker import burst, of, produce
@@ -112,3 +114,24 @@ async def test_the_query_api_needs_the_token_and_answers_from_the_key_s_state(
     assert status == 200, body
     assert get(api_worker, f"/identities/{identity('nobody')}", token=TOKEN)[0] == 404
     assert get(api_worker, "/healthz")[0] == 200
+
+
+def metrics_used_by_the_dashboard_and_the_rules() -> set[str]:
+    texts = [
+        (DEPLOY / "grafana" / "duanka.json").read_text(),
+        (DEPLOY / "prometheus" / "rules.yml").read_text(),
+    ]
+    return {name for text in texts for name in re.findall(r"\b(?:duanka|faust)_\w+", text)}
+
+
+async def test_the_dashboard_and_the_rules_use_only_metrics_the_worker_exposes(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    await produce(kafka, api_worker, burst("dashboard-farmer", 5))
+    body = await metrics_until(api_worker, "duanka_event_to_alert_latency_seconds_count", 1)
+    exposed = set()
+    for family in text_string_to_metric_families(body.decode()):
+        exposed |= {family.name, *(s.name for s in family.samples)}
+    used = metrics_used_by_the_dashboard_and_the_rules()
+    assert {"duanka_alerts_total", "faust_topic_partition_end_offset"} <= used
+    assert sorted(used - exposed) == []
