@@ -76,6 +76,7 @@ def start_worker(prefix: str, data_dir: Path, log: Path, **env: str) -> RunningW
         "DUANKA_WEB_PORT": str(port),
         "DUANKA_WEB_HOST": "127.0.0.1",
         "DUANKA_DATA_DIR": str(data_dir),
+        "DUANKA_CANONICAL_URL": f"http://127.0.0.1:{port}",
         **env,
     }
     with log.open("wb") as out:

@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -14,7 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.conftest import DEPLOY
 from tests.factories import identity
-from tests.integration.conftest import Kafka, RunningWorker, module_worker
+from tests.integration.conftest import (
+    Kafka,
+    RunningWorker,
+    module_worker,
+    start_worker,
+    stop_worker,
+)
 from tests.integration.test_worker import burst, of, produce
 
 pytestmark = pytest.mark.integration
@@ -135,3 +142,29 @@ async def test_the_dashboard_and_the_rules_use_only_metrics_the_worker_exposes(
     used = metrics_used_by_the_dashboard_and_the_rules()
     assert {"duanka_alerts_total", "faust_topic_partition_end_offset"} <= used
     assert sorted(used - exposed) == []
+
+
+async def test_any_worker_answers_for_any_key(
+    kafka: Kafka, api_worker: RunningWorker, tmp_path: Path
+) -> None:
+    """With two workers sharing the partitions, each answers for every key: the one that
+    does not hold it forwards the request to the one that does."""
+    farmers = [f"routed-farmer-{i}" for i in range(6)]
+    for farmer in farmers:
+        await produce(kafka, api_worker, burst(farmer, 5))
+    await kafka.alerts(api_worker, lambda a: all(of(f, a) for f in farmers))
+    second = start_worker(
+        api_worker.prefix, tmp_path / "data", tmp_path / "worker.log", DUANKA_API_TOKEN=TOKEN
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not (api_worker.ready() and second.ready()):
+            assert time.monotonic() < deadline, second.log_tail()
+            await asyncio.sleep(0.5)
+        for farmer in farmers:
+            path = f"/identities/{identity(farmer)}"
+            answers = [await asyncio.to_thread(get, w, path, TOKEN) for w in (api_worker, second)]
+            assert [status for status, _ in answers] == [200, 200], answers
+            assert answers[0][1] == answers[1][1]
+    finally:
+        stop_worker(second)
