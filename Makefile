@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DURATION ?=
 
-.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check schemas lock clean
+.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos schemas lock clean
 
 help:
 	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
+	@echo "make chaos       crash and lost-disk runs of a paced stream (issue 5; in progress)"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 
 $(INSTALLED): requirements.lock pyproject.toml
@@ -50,6 +51,12 @@ test: venv
 	deploy/local/kafka.sh up
 	status=0; $(MAKE) --no-print-directory check || status=$$?; \
 	  deploy/local/kafka.sh down; exit $$status
+
+chaos: venv
+	deploy/local/kafka.sh up
+	status=0; DUANKA_CHAOS_EVENTS=$${DUANKA_CHAOS_EVENTS:-100000} \
+	  DUANKA_CHAOS_RATE=$${DUANKA_CHAOS_RATE:-400} $(BIN)/pytest -m chaos tests/chaos \
+	  || status=$$?; deploy/local/kafka.sh down; exit $$status
 
 schemas: venv
 	$(BIN)/duanka schemas

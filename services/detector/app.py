@@ -7,7 +7,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from schemas.alerts import SubjectKind
-from services.detector import agents, sweeper, web
+from services.detector import agents, commit_gaps, sweeper, web
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
@@ -150,5 +150,6 @@ def create_detector(settings: Settings) -> Detector:
     )
     agents.register(detector)
     sweeper.register(detector)
+    commit_gaps.register(detector)
     web.register(detector)
     return detector

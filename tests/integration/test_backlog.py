@@ -11,11 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 
 from schemas.alerts import Alert
-from schemas.codec import decode
 from services.detector.core.engine import Engine
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
@@ -25,6 +23,8 @@ from services.topics import ensure_topics
 from tests.integration.conftest import (
     BOOTSTRAP,
     RunningWorker,
+    all_alerts,
+    drained,
     module_worker,
     new_prefix,
     require_broker,
@@ -78,47 +78,6 @@ async def load(prefix: str, messages: list[SimulatedMessage]) -> None:
         await producer.flush()
     finally:
         await producer.stop()
-
-
-async def drained(prefix: str, group: str) -> bool:
-    """Whether the worker's group has committed every message of every topic it reads."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        read = [tp for tp in committed if tp.topic.startswith(prefix)]
-        ends = await consumer.end_offsets(read) if read else {}
-        subject_topics = {tp.topic for tp in read if tp.topic.endswith("-events")}
-        inputs = {tp.topic for tp in read} - subject_topics
-        return (
-            len(inputs) >= 3
-            and len(subject_topics) == 4
-            and all(committed[tp].offset == ends[tp] for tp in read)
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-async def all_alerts(topic: str) -> list[Alert]:
-    """Every alert on the topic, read to its current end."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        alerts: list[Alert] = []
-        while True:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                alerts += [decode(Alert, r.value) for r in records]
-            assigned = consumer.assignment()
-            ends = await consumer.end_offsets(list(assigned)) if assigned else {}
-            if assigned and all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
-                return alerts
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture(scope="module")

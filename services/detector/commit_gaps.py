@@ -1,0 +1,92 @@
+"""Offset commits that neither skip nor stall on a message recovery dropped.
+
+When a worker starts while messages are already being fetched, Faust's recovery can drop a
+fetched message from its queues without processing it (faust-streaming issue #596); later
+messages of the partition are processed and acknowledged, the dropped one never is. Faust
+then commits past it when it is the only one missing (`Consumer._new_offset` tolerates a
+gap of one at the head: the message and its alerts are lost), and stops committing for good
+when more are missing. `guard_commits` makes any unexplained gap at the head hold the
+commit back, and every `CHECK_INTERVAL` a partition held back for `STUCK_AFTER` is sought
+back to its committed offset, so the missing messages are fetched and processed again.
+Re-processing is safe: every agent is idempotent (events are recognised by producer and
+event id, and the same alert keeps the same id).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from faust.transport.consumer import Consumer
+
+if TYPE_CHECKING:
+    from services.detector.app import Detector
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL = 10.0
+STUCK_AFTER = 30.0
+"""Seconds a gap must last: far longer than any message takes to be processed."""
+
+
+def guard_commits() -> None:
+    """Hold a partition's commit back while a message before its first acknowledged one is
+    missing, unless Faust knows that offset is a gap in the topic (compaction, transaction
+    markers). Idempotent."""
+    original = Consumer._new_offset
+    if getattr(original, "guarded", False):
+        return
+
+    def _new_offset(self: Any, tp: Any) -> int | None:
+        acked, committed = self._acked[tp], self._committed_offset[tp]
+        held = acked and committed is not None and min(acked) > committed
+        if held and not self._gap[tp].overlaps(committed):
+            return None
+        result: int | None = original(self, tp)
+        return result
+
+    _new_offset.guarded = True  # type: ignore[attr-defined]
+    _new_offset.__wrapped__ = original  # type: ignore[attr-defined]
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+def register(detector: Detector) -> None:
+    """Guard the commits and run the check on every worker."""
+    guard_commits()
+    app = detector.app
+    stuck: dict[Any, tuple[int, float]] = {}
+    """Per partition with a gap: its committed offset and when the gap was first seen."""
+
+    async def unstick() -> None:
+        consumer: Any = app.consumer
+        now = time.monotonic()
+        for tp, committed in stalled_partitions(consumer):
+            first = stuck.get(tp)
+            if first is None or first[0] != committed:
+                stuck[tp] = (committed, now)
+            elif now - first[1] >= STUCK_AFTER:
+                log.warning(
+                    "offset commits of %s[%d] stuck at %d behind unprocessed messages; "
+                    "reading again from there",
+                    tp.topic,
+                    tp.partition,
+                    committed,
+                )
+                del stuck[tp]
+                await consumer.seek(tp, committed)
+        for tp in set(stuck) - {tp for tp, _ in stalled_partitions(consumer)}:
+            del stuck[tp]
+
+    app.timer(CHECK_INTERVAL, name="commit-gap-check")(unstick)
+
+
+def stalled_partitions(consumer: Any) -> list[tuple[Any, int]]:
+    """Partitions whose first acknowledged offset lies beyond the committed one, with that
+    committed offset (Faust's `_acked` and `_committed_offset` bookkeeping)."""
+    stalled = []
+    for tp, acked in list(consumer._acked.items()):
+        committed = consumer._committed_offset.get(tp)
+        if acked and committed is not None and min(acked) > committed:
+            stalled.append((tp, committed))
+    return stalled

@@ -1,0 +1,47 @@
+"""Faust's commit bookkeeping, guarded: a message missing before the first acknowledged one
+holds the commit back (Faust alone commits past a single missing message), while gaps Faust
+knows of in the topic still let it through."""
+
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from intervaltree import IntervalTree
+
+from services.detector.commit_gaps import guard_commits, stalled_partitions
+
+TP = ("transfers", 4)
+
+
+def consumer(acked: list[int], committed: int, gap: tuple[int, int] | None = None) -> Any:
+    gaps: defaultdict[Any, IntervalTree] = defaultdict(IntervalTree)
+    if gap is not None:
+        gaps[TP].addi(*gap)
+    return SimpleNamespace(
+        _acked={TP: list(acked)},
+        _acked_index={TP: set(acked)},
+        _committed_offset={TP: committed},
+        _gap=gaps,
+    )
+
+
+def test_one_missing_message_holds_the_commit_back() -> None:
+    faust_alone = getattr(Consumer._new_offset, "__wrapped__", Consumer._new_offset)
+    assert faust_alone(consumer([8, 9, 10], 7), TP) == 11  # skips offset 7
+    guard_commits()
+    assert Consumer._new_offset(consumer([8, 9, 10], 7), TP) is None
+    assert Consumer._new_offset(consumer([9, 10], 7), TP) is None
+
+
+def test_contiguous_acknowledgements_and_known_gaps_commit() -> None:
+    guard_commits()
+    guard_commits()  # idempotent
+    assert Consumer._new_offset(consumer([7, 8, 9], 7), TP) == 10
+    assert Consumer._new_offset(consumer([9, 10], 7, gap=(7, 9)), TP) == 11
+
+
+def test_stalled_partitions_are_those_acknowledged_beyond_the_commit() -> None:
+    stalled = consumer([9, 10], 7)
+    assert stalled_partitions(stalled) == [(TP, 7)]
+    assert stalled_partitions(consumer([7, 8], 7)) == []
