@@ -40,7 +40,7 @@ def guard_commits() -> None:
 
     def _new_offset(self: Any, tp: Any) -> int | None:
         acked, committed = self._acked[tp], self._committed_offset[tp]
-        held = acked and committed is not None and min(acked) > committed
+        held = acked and _has_committed(committed) and min(acked) > committed
         if held and not self._gap[tp].overlaps(committed):
             return None
         result: int | None = original(self, tp)
@@ -87,6 +87,11 @@ def stalled_partitions(consumer: Any) -> list[tuple[Any, int]]:
     stalled = []
     for tp, acked in list(consumer._acked.items()):
         committed = consumer._committed_offset.get(tp)
-        if acked and committed is not None and min(acked) > committed:
+        if acked and _has_committed(committed) and min(acked) > committed:
             stalled.append((tp, committed))
     return stalled
+
+
+def _has_committed(committed: int | None) -> bool:
+    """Faust holds -1 for a partition its group never committed."""
+    return committed is not None and committed >= 0

@@ -39,9 +39,11 @@ def test_contiguous_acknowledgements_and_known_gaps_commit() -> None:
     guard_commits()  # idempotent
     assert Consumer._new_offset(consumer([7, 8, 9], 7), TP) == 10
     assert Consumer._new_offset(consumer([9, 10], 7, gap=(7, 9)), TP) == 11
+    assert Consumer._new_offset(consumer([0, 1], -1), TP) == 2  # never committed before
 
 
 def test_stalled_partitions_are_those_acknowledged_beyond_the_commit() -> None:
     stalled = consumer([9, 10], 7)
     assert stalled_partitions(stalled) == [(TP, 7)]
     assert stalled_partitions(consumer([7, 8], 7)) == []
+    assert stalled_partitions(consumer([0, 1], -1)) == []
