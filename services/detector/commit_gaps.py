@@ -61,7 +61,8 @@ def register(detector: Detector) -> None:
     async def unstick() -> None:
         consumer: Any = app.consumer
         now = time.monotonic()
-        for tp, committed in stalled_partitions(consumer):
+        stalled = stalled_partitions(consumer)
+        for tp, committed in stalled:
             first = stuck.get(tp)
             if first is None or first[0] != committed:
                 stuck[tp] = (committed, now)
@@ -75,7 +76,7 @@ def register(detector: Detector) -> None:
                 )
                 del stuck[tp]
                 await consumer.seek(tp, committed)
-        for tp in set(stuck) - {tp for tp, _ in stalled_partitions(consumer)}:
+        for tp in set(stuck) - {tp for tp, _ in stalled}:
             del stuck[tp]
 
     app.timer(CHECK_INTERVAL, name="commit-gap-check")(unstick)

@@ -55,8 +55,8 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
     for held, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
         state = STATE_TYPES[kind].from_json(stored)
         listed += isinstance(state, IdentityState) and state.listing is not None
-        changed, _ = expiry_of(detector, kind, state, stored, watermark)
-        if changed:
+        # with no watermark yet nothing can expire: the walk only counts
+        if watermark is not None and expiry_of(detector, kind, state, stored, watermark)[0]:
             await detector.subject_events[kind].send(
                 key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}
             )

@@ -26,7 +26,7 @@ from services.detector.core.intake import (
 )
 from services.detector.core.routing import Address, route
 from services.detector.core.state import SubjectState
-from services.detector.core.watermark import TOPIC_OF, Watermark, origin_of
+from services.detector.core.watermark import Watermark, topic_origin
 
 REPLAY_TOPIC = "replay"
 """The `topic` of dead letters for lines that are not replay records at all."""
@@ -102,7 +102,7 @@ class Replayer:
 
     def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
         self.watermark.observe(event, partition)
-        origin = origin_of(TOPIC_OF[type(event)], partition)
+        origin = topic_origin(event, partition)
         alerts: list[Alert] = []
         pending: list[Admitted] = [event]
         while pending:

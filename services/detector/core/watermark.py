@@ -48,9 +48,10 @@ def origin_of(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
 
 
-def topic_origin(event: Admitted) -> str:
-    """The origin of an event read from its topic's only partition, as replay reads it."""
-    return origin_of(TOPIC_OF[type(event)], 0)
+def topic_origin(event: Admitted, partition: int = 0) -> str:
+    """The origin of an event read from `partition` of its topic (replay reads each topic as
+    its only partition)."""
+    return origin_of(TOPIC_OF[type(event)], partition)
 
 
 class Watermark:
