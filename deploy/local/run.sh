@@ -26,7 +26,21 @@ stop() {
   trap - EXIT INT TERM
   echo "run: stopping" >&2
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # a worker whose shutdown hangs (Faust waiting for its streams) is killed after 30 s;
+  # what it had not committed is processed again at the next start
+  for _ in $(seq 1 60); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    if [[ $alive == 0 ]]; then break; fi
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "run: $pid did not stop within 30 s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
   "$bin/duanka" topics --delete >/dev/null || true
   rm -rf "$DUANKA_DATA_DIR"
   if [[ $started_kafka == 1 ]]; then deploy/local/kafka.sh down; fi
