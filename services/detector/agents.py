@@ -9,10 +9,9 @@ holds the subject's state, whatever partitioner produced it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -157,18 +156,13 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
         detector.metrics.events.labels(topic, "duplicate" if outcome.duplicate else "late").inc()
     if outcome.duplicate:
         return
-    deliveries = [d for alert in outcome.alerts for d in await _publish(detector, alert)]
-    for listing in outcome.listings:
-        value = encode(listing)
-        deliveries.append(await detector.watchlist.send(key=listing.identity.encode(), value=value))
-    # What the event caused is acknowledged by the brokers before the state that records it
-    # is written: a crash in between replays the event and publishes again (same ids), where
-    # the other order could keep the state and lose the alert.
-    await asyncio.gather(*deliveries)
-    for _ in outcome.alerts:
-        detector.metrics.latency.observe(max(0.0, time.time() - message.timestamp))
     encoded = None if outcome.state is None else outcome.state.to_json()
     _store(table, key, encoded, existed=stored is not None)
+    for alert in outcome.alerts:
+        await _publish(detector, alert)
+        detector.metrics.latency.observe(max(0.0, time.time() - message.timestamp))
+    for listing in outcome.listings:
+        await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
 
 
 def expiry_of(
@@ -190,18 +184,16 @@ def _store(table: Any, key: bytes, encoded: Any, existed: bool) -> None:
         del table[key]
 
 
-async def _publish(detector: Detector, alert: Alert) -> list[Awaitable[Any]]:
-    """To `alerts`, and to `alerts.<institution>` for every institution in its actions;
-    returns the deliveries to wait for."""
+async def _publish(detector: Detector, alert: Alert) -> None:
+    """To `alerts`, and to `alerts.<institution>` for every institution in its actions."""
     value = encode(alert)
     key = alert.subject.id.encode()
-    deliveries = [await detector.alerts.send(key=key, value=value)]
+    await detector.alerts.send(key=key, value=value)
     institutions = sorted({a.institution for a in alert.actions if a.institution is not None})
     for institution in institutions:
         topic = await detector.institution_alerts(institution)
-        deliveries.append(await topic.send(key=key, value=value))
+        await topic.send(key=key, value=value)
     detector.metrics.alerts.labels(alert.rule, alert.severity).inc()
-    return deliveries
 
 
 async def _dead_letter(detector: Detector, message: Any, error: DecodeError) -> None:
