@@ -154,10 +154,9 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     )
     if outcome.duplicate or outcome.late:
         detector.metrics.events.labels(topic, "duplicate" if outcome.duplicate else "late").inc()
-    if outcome.duplicate:
-        return
-    encoded = None if outcome.state is None else outcome.state.to_json()
-    _store(table, key, encoded, existed=stored is not None)
+    if not outcome.duplicate:
+        encoded = None if outcome.state is None else outcome.state.to_json()
+        _store(table, key, encoded, existed=stored is not None)
     for alert in outcome.alerts:
         await _publish(detector, alert)
         detector.metrics.latency.observe(max(0.0, time.time() - message.timestamp))

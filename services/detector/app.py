@@ -12,6 +12,7 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import Watermark
+from services.detector.merge import TimestampMerge
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.settings import Settings
 from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
@@ -105,6 +106,7 @@ def create_detector(settings: Settings) -> Detector:
         key_serializer="raw",
         value_serializer="raw",
         processing_guarantee="at_least_once",
+        ConsumerScheduler=TimestampMerge,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         web_enabled=True,

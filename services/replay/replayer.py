@@ -20,7 +20,6 @@ from services.detector.core.intake import (
     INPUT_TOPICS,
     Admitted,
     InputTopic,
-    WatchlistUpdate,
     admit,
     dead_letter,
 )
@@ -77,7 +76,7 @@ class Replayer:
 
     def apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
         """Apply an admitted event, read from `partition` of its topic, to every subject it
-        concerns, then duanka's own listings."""
+        concerns (duanka's own listings are in force at once: the engine sets them)."""
         alerts = self._apply(event, partition)
         self._batch_done(1)
         return alerts
@@ -104,13 +103,10 @@ class Replayer:
         self.watermark.observe(event, partition)
         origin = topic_origin(event, partition)
         alerts: list[Alert] = []
-        pending: list[Admitted] = [event]
-        while pending:
-            current = pending.pop(0)
-            for address in route(current):
-                outcome = self._apply_at(address, current, origin)
+        for address in route(event):
+            outcome = self._apply_at(address, event, origin)
+            if not outcome.duplicate:  # a duplicate's first sends are in this output already
                 alerts += outcome.alerts
-                pending += [WatchlistUpdate(e.identity, e) for e in outcome.listings]
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
         return alerts

@@ -112,7 +112,16 @@ def assert_same_alerts(found: list[Alert], expected: list[Alert]) -> None:
     pairs_expected = {(a.rule, a.subject.id) for a in expected}
     missing, extra = pairs_expected - pairs_found, pairs_found - pairs_expected
     assert not missing and not extra, f"missing {sorted(missing)}, extra {sorted(extra)}"
-    assert {a.alert_id for a in found} == {a.alert_id for a in expected}
+    ids_found, ids_expected = {a.alert_id for a in found}, {a.alert_id for a in expected}
+    assert ids_found == ids_expected, "\n".join(
+        f"{'found' if a in found else 'replay'}: {a.rule} {a.subject.id} trigger "
+        f"{a.trigger_event_id} window {a.window.start}..{a.window.end} count {a.evidence.count}"
+        for a in sorted(
+            [x for x in found if x.alert_id not in ids_expected]
+            + [x for x in expected if x.alert_id not in ids_found],
+            key=lambda x: (x.rule, x.subject.id),
+        )
+    )
     by_id = {a.alert_id: a.model_dump(exclude={"detected_at"}) for a in expected}
     for alert in found:
         assert alert.model_dump(exclude={"detected_at"}) == by_id[alert.alert_id]
@@ -144,5 +153,7 @@ async def test_a_killed_worker_restarts_and_loses_no_alert(tmp_path: Path, lose_
     finally:
         producer.kill()
         stop_worker(worker)
-        await delete_topics(prefix)
+        if not os.environ.get("KEEP"):
+            await delete_topics(prefix)
+    print("prefix", prefix)
     assert_same_alerts(found, stream.expected)

@@ -62,6 +62,13 @@ def test_version_2_state_drops_its_newest_event_times_per_stream() -> None:
     assert [u.event_id for u in state.uses] == ["e1"]
 
 
+def test_version_3_state_has_sent_nothing() -> None:
+    v3 = [3, "device", {"sim-activations/0": 20}, {}, [], [[10, "e1", "cmcc", "a", None, "cmcc"]]]
+    state = DeviceState.from_json(v3)
+    assert state.sent == {} and state.newest == {"sim-activations/0": 20}
+    assert DeviceState.from_json(state.to_json()) == state
+
+
 def test_unknown_version_or_kind_is_refused() -> None:
     data = IdentityState().to_json()
     with pytest.raises(ValueError, match="version 99"):

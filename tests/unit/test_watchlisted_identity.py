@@ -149,10 +149,12 @@ def test_listing_that_arrives_late_catches_activations_it_covers() -> None:
     assert [a.trigger_event_id for a in outcome.alerts] == ["cmcc-mallory-2"]
 
 
-def test_the_same_listing_again_changes_nothing() -> None:
+def test_the_same_listing_again_is_a_redelivery_that_sends_the_same_alerts_again() -> None:
     state = at_identity(ENGINE, None, activation("mallory", T0, n=1)).state
-    entry = listing("mallory", T0 - timedelta(days=1))
-    state = set_listing(ENGINE, state, "mallory", entry)
-    update = WatchlistUpdate(identity("mallory"), entry)
-    outcome = ENGINE.apply(Address("identity", identity("mallory"), "listing"), state, update, NOW)
-    assert outcome.alerts == []
+    update = WatchlistUpdate(identity("mallory"), listing("mallory", T0 - timedelta(days=1)))
+    address = Address("identity", identity("mallory"), "listing")
+    first = ENGINE.apply(address, state, update, NOW)
+    again = ENGINE.apply(address, first.state, update, NOW + timedelta(minutes=5))
+    assert [a.trigger_event_id for a in first.alerts] == ["cmcc-mallory-1"]
+    assert again.duplicate and again.alerts == first.alerts
+    assert again.state is not None and len(again.state.recent_alerts) == 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.alerts import Alert, SubjectKind
+from schemas.codec import validate
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
 from services.detector.core.history import Timed
@@ -40,6 +41,7 @@ from services.detector.core.state import (
     NumberUse,
     Opening,
     OpenRecord,
+    Sent,
     SimRecord,
     SubjectState,
 )
@@ -65,7 +67,10 @@ class Outcome:
     """The event was older than the allowed lateness: not counted (the watchlist is still
     checked)."""
     duplicate: bool = False
-    """The event was already recorded (same source and event_id): nothing was done."""
+    """The event had been applied already (same source and event_id; for the watchlist,
+    the listing in force): nothing was counted again. `alerts` and `listings` are then
+    what it made the subject publish the first time, for a worker to send again (the first
+    sends may have been lost in a crash); replay, which cannot have lost them, skips them."""
 
 
 class Engine:
@@ -98,6 +103,9 @@ class Engine:
         }
         """Per kind and history, how far behind the watermark its records are kept: the
         longest window, plus the lateness, of the streams reading them."""
+        self._sent_kept = {kind: max(kept.values()) for kind, kept in self._kept.items()}
+        """Per kind, how far behind the watermark what events sent is kept: as long as any
+        of the subject's records, so as long as a re-delivery is recognised."""
         self._appliers: dict[tuple[SubjectKind, str], Callable[..., Outcome]] = {
             ("identity", "sim"): self._identity_sim,
             ("identity", "open"): self._identity_open,
@@ -131,13 +139,19 @@ class Engine:
         fresh = state if state is not None else STATE_TYPES[address.kind]()
         arrival = origin if origin is not None else topic_origin(event)
         outcome = applier(fresh, address, event, now, arrival)
-        if outcome.state is not None:
+        state_after = outcome.state
+        if state_after is None:
+            return outcome
+        if outcome.duplicate:
+            _resend(outcome, state_after.sent.get(delivery_key(event)))
+        else:
             for alert in outcome.alerts:
-                outcome.state.remember_alert(alert.alert_id, alert.rule, to_ms(alert.window.end))
-            if not outcome.duplicate:
-                self._settle(address.kind, outcome.state, watermark)
-            if outcome.state.is_empty():
-                outcome.state = None
+                state_after.remember_alert(alert.alert_id, alert.rule, to_ms(alert.window.end))
+            if (outcome.alerts or outcome.listings) and not outcome.late:
+                state_after.sent[delivery_key(event)] = _sent(event, outcome)
+            self._settle(address.kind, state_after, watermark)
+        if state_after.is_empty():
+            outcome.state = None
         return outcome
 
     # -- recording ------------------------------------------------------------------------
@@ -178,6 +192,7 @@ class Engine:
             getattr(state, history).forget_before(watermark - kept)
         settled = watermark - self._lateness
         state.forget_suppressions_before(settled)
+        state.forget_sent_before(watermark - self._sent_kept[kind])
         if isinstance(state, IdentityState):
             state.forget_listing_ended_by(settled)
         elif isinstance(state, AccountState):
@@ -270,6 +285,8 @@ class Engine:
     ) -> Outcome:
         """Set or lift the listing from a watchlist record (None: a tombstone)."""
         listing = None if event.entry is None else _listing_of(event.entry)
+        if listing == state.listing:
+            return Outcome(state, duplicate=True)
         return Outcome(state, self._list(state, address.id, listing, now))
 
     def _list(
@@ -429,6 +446,38 @@ class Engine:
         age_limit = duration_ms(self.policy.new_account_velocity.max_account_age)
         if opening.at + age_limit < settled:
             state.opening = None
+
+
+def delivery_key(event: Admitted) -> str:
+    """Names an event the same way each time it is delivered: its source and id; a
+    watchlist record by who listed the identity and when."""
+    if isinstance(event, WatchlistUpdate):
+        entry = event.entry
+        if entry is None:
+            return "watchlist"
+        return f"watchlist/{entry.source}/{to_ms(entry.listed_at)}"
+    return f"{event.source}/{event.event_id}"
+
+
+def _sent(event: Admitted, outcome: Outcome) -> Sent:
+    """What `event` made its subject publish, kept until the newest of its time and its
+    alerts' windows falls behind the subject's records."""
+    if isinstance(event, WatchlistUpdate):
+        at = 0 if event.entry is None else to_ms(event.entry.listed_at)
+    else:
+        at = to_ms(event.occurred_at)
+    return Sent(
+        max([at, *(to_ms(a.window.end) for a in outcome.alerts)]),
+        [a.model_dump(mode="json") for a in outcome.alerts],
+        [e.model_dump(mode="json") for e in outcome.listings],
+    )
+
+
+def _resend(outcome: Outcome, sent: Sent | None) -> None:
+    """Fill a duplicate's outcome with what the event published the first time."""
+    if sent is not None:
+        outcome.alerts = [validate(Alert, a) for a in sent.alerts]
+        outcome.listings = [validate(WatchlistEntry, e) for e in sent.listings]
 
 
 def _listing_of(entry: WatchlistEntry) -> Listing:

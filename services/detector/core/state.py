@@ -3,7 +3,8 @@
 Each subject (identity, device, account, phone number) keeps only what its rules need: the
 records inside its longest window plus the allowed lateness, the newest event time from
 each input partition that fed it (for lateness), when each rule last fired (for
-suppression) and its recent alerts (for the query API). State is encoded as plain JSON
+suppression), its recent alerts (for the query API) and what recent events made it publish
+(to publish it again when such an event is delivered again). State is encoded as plain JSON
 arrays, not pickle, so that a changelog record is small, readable and safe to decode.
 """
 
@@ -12,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from services.detector.core.history import History
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 MAX_RECENT_ALERTS = 20
 
 
@@ -22,6 +23,15 @@ class RecentAlert(NamedTuple):
     alert_id: str
     rule: str
     at: int
+
+
+class Sent(NamedTuple):
+    """What one event made a subject publish, as wire JSON: its alerts and duanka's own
+    watchlist entries. `at` is the event's time (when it is forgotten)."""
+
+    at: int
+    alerts: list[dict[str, Any]]
+    listings: list[dict[str, Any]]
 
 
 class SimRecord(NamedTuple):
@@ -129,6 +139,12 @@ class SubjectState:
     suppressions: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per rule, the event-time interval [fired, until) in which it stays quiet."""
     recent_alerts: list[RecentAlert] = field(default_factory=list)
+    sent: dict[str, Sent] = field(default_factory=dict)
+    """Per event (`engine.delivery_key`), what it made the subject publish. The state is
+    stored before those sends are acknowledged, so after a crash between the two the event
+    is delivered again, finds itself already applied, and its outputs are sent again from
+    here: nothing is lost, and a repeat has the same alert id. Kept as long as the event's
+    own records."""
 
     def is_late(self, origin: str, at: int, lateness: int) -> bool:
         """Whether `at` is further behind the origin's newest event time than allowed."""
@@ -154,6 +170,10 @@ class SubjectState:
         self.recent_alerts.append(RecentAlert(alert_id, rule, at))
         del self.recent_alerts[:-MAX_RECENT_ALERTS]
 
+    def forget_sent_before(self, horizon: int) -> None:
+        """Drop what events at or before `horizon` sent, as records are dropped."""
+        self.sent = {key: sent for key, sent in self.sent.items() if sent.at > horizon}
+
     def forget_suppressions_before(self, horizon: int) -> None:
         """Drop suppressions that ended at or before `horizon`."""
         self.suppressions = {r: s for r, s in self.suppressions.items() if s[1] > horizon}
@@ -172,13 +192,14 @@ class SubjectState:
         return not self.suppressions and not any(self.histories())
 
     def to_json(self) -> list[Any]:
-        """`[version, kind, newest, suppressions, recent alerts, *own fields]`."""
+        """`[version, kind, newest, suppressions, recent alerts, sent, *own fields]`."""
         return [
             STATE_VERSION,
             self.KIND,
             self.newest,
             {rule: list(span) for rule, span in self.suppressions.items()},
             [list(a) for a in self.recent_alerts],
+            {key: list(sent) for key, sent in self.sent.items()},
             *self._own_json(),
         ]
 
@@ -189,7 +210,9 @@ class SubjectState:
             data = _identity_v1_to_v2(data)
         if data and data[0] == 2:
             data = _v2_to_v3(data)
-        version, kind, newest, suppressions, alerts, *own = data
+        if data and data[0] == 3:
+            data = _v3_to_v4(data)
+        version, kind, newest, suppressions, alerts, sent, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
         if kind != cls.KIND:
@@ -198,6 +221,7 @@ class SubjectState:
         state.newest = dict(newest)
         state.suppressions = {rule: (s[0], s[1]) for rule, s in suppressions.items()}
         state.recent_alerts = [RecentAlert(*a) for a in alerts]
+        state.sent = {key: Sent(*s) for key, s in sent.items()}
         return state
 
     def _own_json(self) -> list[Any]:
@@ -345,3 +369,10 @@ def _v2_to_v3(data: list[Any]) -> list[Any]:
     dropped, so the first event from each partition after the upgrade is never late."""
     _, kind, _, *rest = data
     return [3, kind, {}, *rest]
+
+
+def _v3_to_v4(data: list[Any]) -> list[Any]:
+    """Version 3 did not keep what events sent: nothing is resent for events before the
+    upgrade."""
+    _, kind, newest, suppressions, alerts, *own = data
+    return [4, kind, newest, suppressions, alerts, {}, *own]

@@ -1,0 +1,67 @@
+"""An event delivered again (a worker crashed after storing state, before its sends landed)
+is not counted twice, and sends again exactly what it sent the first time."""
+
+from datetime import timedelta
+
+from services.detector.core.clock import to_ms
+from services.detector.core.engine import Engine
+from services.detector.core.policy import Policy
+from services.detector.core.routing import Address
+from services.detector.core.state import IdentityState
+from tests.factories import NOW, T0, account_open, at_identity, burst, transfer
+
+ENGINE = Engine(Policy())
+
+
+def test_a_redelivered_trigger_sends_its_alerts_and_listing_again_and_counts_nothing() -> None:
+    *before, last = burst("mallory", 5)
+    state = None
+    for event in before:
+        state = at_identity(ENGINE, state, event).state
+    first = at_identity(ENGINE, state, last)
+    assert [a.rule for a in first.alerts] == ["bulk_sim_opener"] and first.listings
+    stored = IdentityState.from_json(first.state.to_json())  # as a restarted worker reads it
+    again = at_identity(ENGINE, stored, last, now=NOW + timedelta(hours=1))
+    assert again.duplicate
+    assert again.alerts == first.alerts  # same ids, same content, same detected_at
+    assert again.listings == first.listings
+    assert again.state is not None
+    assert len(again.state.sims) == 5 and len(again.state.recent_alerts) == 1
+
+
+def test_a_redelivered_event_that_sent_nothing_sends_nothing() -> None:
+    first, second = burst("mallory", 2)
+    state = at_identity(ENGINE, None, first).state
+    state = at_identity(ENGINE, state, second).state
+    again = at_identity(ENGINE, state, first)
+    assert again.duplicate and again.alerts == [] and again.listings == []
+
+
+def test_a_redelivered_account_opening_sends_its_alert_again() -> None:
+    opening = account_open("mallory", T0)
+    account, address = opening.account, Address("account", opening.account, "open")
+    state = None
+    for n in range(1, 6):  # read before the opening: the opening completes the pattern
+        incoming = transfer(f"s{n}", account, 100, T0 + timedelta(hours=1, minutes=n), n=n)
+        state = ENGINE.apply(Address("account", account, "in"), state, incoming, NOW).state
+    first = ENGINE.apply(address, state, opening, NOW)
+    assert [a.rule for a in first.alerts] == ["new_account_velocity"]
+    again = ENGINE.apply(address, first.state, opening, NOW)
+    assert again.duplicate and again.alerts == first.alerts
+
+
+def test_what_was_sent_is_kept_as_long_as_the_subjects_longest_kept_records() -> None:
+    *before, last = burst("mallory", 5)
+    state = None
+    for event in before:
+        state = at_identity(ENGINE, state, event).state
+    state = at_identity(ENGINE, state, last).state
+    assert isinstance(state, IdentityState) and state.sent
+    policy = ENGINE.policy
+    longest = max(policy.bulk_sim_opener.window, policy.bulk_company_accounts.window)
+    forgotten_at = to_ms(last.occurred_at + longest + policy.allowed_lateness)
+    kept = ENGINE.expire("identity", state, forgotten_at - 1)
+    assert kept is not None and kept.sent
+    gone = ENGINE.expire("identity", kept, forgotten_at)
+    assert gone is not None  # the self-listing keeps the identity
+    assert not gone.sent
