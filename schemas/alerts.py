@@ -93,8 +93,10 @@ class DeadLetter(Message):
     """An input message that could not be accepted, with the bytes as they arrived.
 
     `raw` (and `key`) are the original bytes as text when they are valid UTF-8, else base64;
-    `raw_encoding`/`key_encoding` say which. `reason` is a coarse class for metrics and
-    routing; `error` is the precise message.
+    `raw_encoding`/`key_encoding` say which. At most the first 64 KiB of each are kept, so
+    that a dead letter always fits on its topic; `raw_size`/`key_size` give the original
+    length, and topic, partition and offset find the whole message. `reason` is a coarse
+    class for metrics and routing; `error` is the precise message.
     """
 
     topic: str
@@ -106,4 +108,6 @@ class DeadLetter(Message):
     error: str
     raw: str | None
     raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    raw_size: Annotated[int, Field(ge=0)] = 0
+    key_size: Annotated[int, Field(ge=0)] = 0
     received_at: Timestamp

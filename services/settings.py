@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     """How often each worker looks for subjects that went quiet (wall clock; whether one
     has is decided on event time)."""
 
+    session_timeout: Annotated[
+        timedelta, Field(ge=timedelta(seconds=6), le=timedelta(minutes=5))
+    ] = timedelta(seconds=15)
+    """How long the group waits for a worker that stopped answering (killed, cut off)
+    before its partitions go to the others or to its restarted self. Heartbeats come from
+    the consumer's own thread, so a busy worker is not mistaken for a dead one."""
+
     kafka: KafkaSecurity = KafkaSecurity()
     """Kafka authentication and TLS, `DUANKA_KAFKA__SECURITY_PROTOCOL` and the like."""
 

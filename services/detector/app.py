@@ -29,6 +29,10 @@ ROCKSDB_OPTIONS = {
     "max_write_buffer_number": 2,
 }
 """Per partition database; Faust's default block cache is 2 GiB per partition."""
+PRODUCER_LINGER_S = 0.01
+"""Each event becomes several messages (one per subject, one changelog record per subject
+state); waiting up to 10 ms to batch them means fewer produce requests, less CPU for the
+worker and the brokers, for at most 10 ms more latency per hop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,8 @@ def create_detector(settings: Settings) -> Detector:
         value_serializer="raw",
         processing_guarantee="at_least_once",
         ConsumerScheduler=TimestampMerge,
+        broker_session_timeout=settings.session_timeout.total_seconds(),
+        producer_linger=PRODUCER_LINGER_S,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         web_enabled=True,

@@ -6,15 +6,34 @@ import contextlib
 import itertools
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from services.settings import Settings
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+
+DELIVERY_TIMEOUT_MS = 120_000
+"""How long a message may wait for the brokers before the run fails."""
+
+
+class DistinctTimestamps:
+    """Record timestamps (ms) that follow the wall clock but never repeat: the worker merges
+    partitions by timestamp, and two messages stamped in the same millisecond could be read
+    in either order. (Past 1,000 messages/s they run ahead of the clock.)"""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self) -> int:
+        self._last = max(time.time_ns() // 1_000_000, self._last + 1)
+        return self._last
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +105,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             for message in _complete(scenario, limit):
                 out.write(orjson.dumps(message.as_replay_line()) + b"\n")
     else:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_produce(settings, scenario, args.rate, limit, args.duration))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_produce(settings, scenario, args.rate, limit, args.duration))
+        except KafkaError as exc:
+            print(f"duanka simulate: a message was not delivered: {exc!r}", file=sys.stderr)
+            return 1
     if args.truth is not None:
         with args.truth.open("wb") as out:
             for rule, kind, subject in sorted(scenario.truth):
@@ -110,10 +133,16 @@ async def _produce(
     limit: int | None,
     duration: float | None,
 ) -> None:
-    """Produce at `rate` messages per second, never before a message's event time."""
-    producer = AIOKafkaProducer(**settings.kafka_client_options(), linger_ms=5)
+    """Produce at `rate` messages per second, never before a message's event time. Every
+    message is delivered, or the run fails: a broker outage shorter than
+    DELIVERY_TIMEOUT_MS only delays the stream."""
+    producer = AIOKafkaProducer(
+        **settings.kafka_client_options(), linger_ms=5, request_timeout_ms=DELIVERY_TIMEOUT_MS
+    )
     await producer.start()
     began = time.monotonic()
+    deliveries: deque[asyncio.Future[Any]] = deque()
+    stamp = DistinctTimestamps()
     try:
         messages = scenario.messages() if limit is None else _complete(scenario, limit)
         for sent, message in enumerate(messages):
@@ -123,10 +152,15 @@ async def _produce(
             wait = max(sent / rate - elapsed, (message.at - datetime.now(UTC)).total_seconds())
             if wait > 0:
                 await asyncio.sleep(wait)
-            await producer.send(
+            delivery = await producer.send(
                 settings.topic(message.topic),
                 key=message.key.encode(),
                 value=orjson.dumps(message.value),
+                timestamp_ms=stamp.next(),
             )
+            deliveries.append(delivery)
+            while deliveries and deliveries[0].done():
+                deliveries.popleft().result()  # raises the failure of a lost message
+        await asyncio.gather(*deliveries)
     finally:
         await producer.stop()

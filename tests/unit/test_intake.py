@@ -1,13 +1,14 @@
 """Admission: what the worker and replay accept from each input topic."""
 
+import base64
 from datetime import timedelta
 
 import orjson
 import pytest
 
-from schemas.codec import DecodeError
+from schemas.codec import DecodeError, encode
 from schemas.events import SimActivation
-from services.detector.core.intake import WatchlistUpdate, admit
+from services.detector.core.intake import DEAD_LETTER_BYTES, WatchlistUpdate, admit, dead_letter
 from tests.factories import NOW, identity, sim_activation_fields
 
 SKEW = timedelta(minutes=5)
@@ -64,3 +65,15 @@ def test_watchlist_key_must_match_the_identity() -> None:
     with pytest.raises(DecodeError) as caught:
         admit("watchlist", identity("x").encode(), value, NOW, SKEW)
     assert caught.value.reason == "key_mismatch"
+
+
+def test_a_dead_letter_keeps_at_most_64_kib_of_the_value_and_key_and_says_how_long_they_were() -> (
+    None
+):
+    huge, key = b'{"event_id": "' + b"x" * 10_000_000 + b'"}', b"\xff" * 100_000
+    letter = dead_letter("transfers", 3, 7, key, huge, DecodeError("too_large", "too large"), NOW)
+    assert letter.raw == huge[:DEAD_LETTER_BYTES].decode()
+    assert (letter.raw_size, letter.key_size) == (len(huge), len(key))
+    assert letter.key_encoding == "base64"
+    assert base64.b64decode(letter.key or "") == key[:DEAD_LETTER_BYTES]
+    assert len(encode(letter)) < 2 * 1024 * 1024

@@ -12,6 +12,7 @@ from services.detector.core.intake import Admitted, InputTopic, admit
 from services.detector.core.policy import Policy
 from services.pseudonym import validate
 from services.replay.replayer import Replayer
+from services.simulator.cli import DistinctTimestamps
 from services.simulator.population import person
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
@@ -68,3 +69,9 @@ def test_the_core_finds_exactly_the_injected_patterns() -> None:
     for message in messages:
         found |= {(a.rule, a.subject.kind, a.subject.id) for a in replayer.apply(admitted(message))}
     assert found == scenario.truth
+
+
+def test_record_timestamps_never_repeat_even_within_a_millisecond() -> None:
+    stamp = DistinctTimestamps()
+    stamps = [stamp.next() for _ in range(1000)]
+    assert stamps == sorted(set(stamps))

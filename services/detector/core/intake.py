@@ -29,6 +29,9 @@ EVENT_MODELS: dict[str, type[SimActivation] | type[AccountOpen] | type[Transfer]
     "transfers": Transfer,
 }
 _IDENTITY = re.compile(IDENTITY_PATTERN)
+DEAD_LETTER_BYTES = 64 * 1024
+"""How much of a rejected message's value (and key) its dead letter keeps: a message too
+large for the input contract must not make its dead letter too large for Kafka."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,8 @@ def dead_letter(
     error: DecodeError,
     received_at: datetime,
 ) -> DeadLetter:
-    """The dead letter of a rejected message, with its original bytes as text, or as base64
-    when they are not UTF-8."""
+    """The dead letter of a rejected message, with its original bytes (at most the first
+    DEAD_LETTER_BYTES) as text, or as base64 when they are not UTF-8."""
     key_text, key_encoding = _as_text(key)
     raw_text, raw_encoding = _as_text(raw)
     return DeadLetter(
@@ -110,6 +113,8 @@ def dead_letter(
         error=str(error),
         raw=raw_text,
         raw_encoding=raw_encoding,
+        raw_size=0 if raw is None else len(raw),
+        key_size=0 if key is None else len(key),
         received_at=received_at,
     )
 
@@ -117,6 +122,7 @@ def dead_letter(
 def _as_text(data: bytes | None) -> tuple[str | None, Literal["utf-8", "base64"]]:
     if data is None:
         return None, "utf-8"
+    data = data[:DEAD_LETTER_BYTES]
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

@@ -1,0 +1,283 @@
+"""Over 10,000 hostile messages (a fixed corpus and hypothesis-generated mutations of valid
+events) interleaved with a simulated stream: every one of them ends in `dead-letters` with
+its reason, every valid event is processed (the alerts are exactly replay's), re-delivered
+events are not counted twice, the worker never restarts, and its memory stays bounded."""
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.alerts import Alert, DeadLetter
+from schemas.codec import DecodeError, decode, encode
+from services.detector.core.engine import Engine
+from services.detector.core.intake import InputTopic, admit
+from services.detector.core.policy import Policy
+from services.replay.replayer import Replayer
+from tests.chaos.conftest import assert_same_alerts, drain, paced_stream
+from tests.factories import activation, identity
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    Kafka,
+    delete_topics,
+    new_prefix,
+    require_broker,
+    start_worker,
+    stop_worker,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+VALID_EVENTS = 5_000
+GENERATED = 10_000
+HUGE = 10 * 1024 * 1024
+MAX_RSS_MIB = 400
+NOW = datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: InputTopic
+    key: bytes | None
+    value: bytes | None
+    at: datetime
+    """Event time of the valid event it follows: its record timestamp."""
+
+
+def valid_stream(tmp_path: Path) -> list[Message]:
+    """A simulated stream, one message per event, as `duanka simulate --out` writes it."""
+    paced_stream(tmp_path, VALID_EVENTS, seed=53)
+    messages = []
+    for line in (tmp_path / "history.jsonl").read_bytes().splitlines():
+        record = orjson.loads(line)
+        value = record["value"]
+        key = record.get("key")
+        messages.append(
+            Message(
+                record["topic"],
+                None if key is None else key.encode(),
+                orjson.dumps(value),
+                datetime.fromisoformat(value.get("occurred_at") or value["listed_at"]),
+            )
+        )
+    return messages
+
+
+def redelivered_burst(at: datetime) -> list[Message]:
+    """Four activations by one identity, one short of `bulk_sim_opener`, each delivered
+    three times: counted twice, they would cross the threshold."""
+    events = [activation("redelivered-seller", at + timedelta(minutes=i), n=i) for i in range(4)]
+    return [
+        Message("sim-activations", None, encode(event), event.occurred_at)
+        for event in events
+        for _ in range(3)
+    ]
+
+
+def corpus(template: dict[str, Any]) -> Iterator[tuple[InputTopic, bytes | None, bytes | None]]:
+    """Hand-written hostile messages, built around a valid transfer `template`."""
+
+    def variant(**changes: Any) -> bytes:
+        return orjson.dumps({**template, **changes})
+
+    yield "transfers", b"k", b"\xff\xfe\x00not utf-8"
+    yield "transfers", b"k", variant()[:-7]  # truncated JSON
+    yield "transfers", b"k", b"[" * 100_000 + b"]" * 100_000  # deeply nested
+    yield "transfers", b"k", b'{"a":' * 5_000 + b"1" + b"}" * 5_000
+    yield "transfers", b"k", b'{"event_id": "' + b"x" * HUGE + b'"}'  # 10 MB
+    yield "transfers", None, b"\x00" * HUGE
+    yield "transfers", b"k", variant()[:-1] + b', "amount_minor": NaN}'
+    yield "transfers", b"k", variant()[:-1] + b', "amount_minor": Infinity}'
+    yield "transfers", b"k", variant(amount_minor="100")
+    yield "transfers", b"k", variant(amount_minor=12.5)
+    yield "transfers", b"k", variant(amount_minor=True)
+    yield "transfers", b"k", variant(amount_minor=0)
+    yield "transfers", b"k", variant(amount_minor=-1)
+    yield "transfers", b"k", variant(amount_minor=10**40)
+    yield "transfers", b"k", variant(to_account=template["from_account"])
+    yield "transfers", b"k", variant(channel="carrier_pigeon")
+    yield "transfers", b"k", variant(currency="XXXX")
+    yield "transfers", b"k", variant(unexpected="field")
+    yield "transfers", b"k", variant(occurred_at="2026-11-01T12:00:00")  # naive
+    yield "transfers", b"k", variant(occurred_at="9999-12-31T23:59:59Z")  # far future
+    yield "transfers", b"k", variant(occurred_at="yesterday")
+    yield "transfers", b"k", variant(event_id=None)
+    yield "transfers", b"k", variant(source=["icbc"])
+    yield "transfers", b"k", b"null"
+    yield "transfers", b"k", b'"a string"'
+    yield "transfers", b"k", b"[]"
+    yield "transfers", b"k", b""
+    yield "transfers", b"k", None
+    yield "sim-activations", None, variant()  # a transfer on the wrong topic
+    yield "watchlist", None, None  # a tombstone without a key
+    yield "watchlist", b"not-an-identity", None
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def generated(template: dict[str, Any], count: int) -> list[bytes]:
+    """`count` hypothesis-made mutations of a valid transfer, each broken on purpose: a
+    field of the wrong type or value, a missing field, an unknown field, or random bytes."""
+    fields = sorted(template)
+    made: list[bytes] = []
+
+    wrong_value = st.tuples(st.sampled_from(fields), JSON_VALUES).map(
+        lambda fv: orjson.dumps({**template, fv[0]: fv[1]})
+    )
+    missing = st.sampled_from([f for f in fields if f != "currency"]).map(
+        lambda f: orjson.dumps({k: v for k, v in template.items() if k != f})
+    )
+    unknown = st.tuples(st.text(min_size=1).filter(lambda k: k not in template), JSON_VALUES).map(
+        lambda kv: orjson.dumps({**template, kv[0]: kv[1]})
+    )
+    noise = st.binary(max_size=300)
+
+    @settings(
+        max_examples=count,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
+    @given(st.one_of(wrong_value, missing, unknown, noise))
+    def collect(raw: bytes) -> None:
+        made.append(raw)
+
+    collect()
+    return made
+
+
+async def make_room_for_huge_messages(prefix: str) -> None:
+    """The brokers refuse messages over 1 MiB by default; a worker must survive the ones a
+    topic configured otherwise lets through."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    f"{prefix}{topic}",
+                    {"max.message.bytes": str(2 * HUGE)},
+                )
+                for topic in ("transfers", "sim-activations")
+            ]
+        )
+    finally:
+        await admin.close()
+
+
+async def test_hostile_input_is_dead_lettered_and_valid_input_still_detected(
+    tmp_path: Path,
+) -> None:
+    require_broker()
+    valid = valid_stream(tmp_path)
+    template = next(orjson.loads(m.value or b"") for m in valid if m.topic == "transfers")
+    hostile: list[tuple[InputTopic, bytes | None, bytes | None]] = [
+        *corpus(template),
+        *(("transfers", b"k", raw) for raw in generated(template, GENERATED)),
+    ]
+    # hostile and re-delivered messages follow valid ones, stamped with their time
+    sequence: list[Message] = []
+    per_valid = len(hostile) / len(valid)
+    middle = len(valid) // 2
+    for i, message in enumerate(valid):
+        sequence.append(message)
+        for topic, key, value in hostile[round(i * per_valid) : round((i + 1) * per_valid)]:
+            sequence.append(Message(topic, key, value, message.at))
+        if i % 25 == 0 and message.topic != "watchlist":
+            sequence.append(message)  # delivered again
+        if i == middle:
+            sequence += redelivered_burst(message.at)
+    expected_alerts, expected_letters = oracle(sequence)
+    assert len(expected_letters) == len(hostile)  # every hostile message is rejected
+
+    prefix = new_prefix()
+    worker = start_worker(prefix, tmp_path / "data", tmp_path / "worker.log")
+    memory = RssSampler(worker.process.pid)
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, max_request_size=3 * HUGE)
+    await producer.start()
+    try:
+        await make_room_for_huge_messages(prefix)
+        coordinates: dict[tuple[str, int, int], int] = {}
+        for number, message in enumerate(sequence):
+            delivery = await producer.send(
+                f"{prefix}{message.topic}",
+                message.value,
+                key=message.key,
+                timestamp_ms=int(message.at.timestamp() * 1000),
+            )
+            if number in expected_letters:
+                metadata = await delivery
+                coordinates[(message.topic, metadata.partition, metadata.offset)] = number
+        await producer.flush()
+        found = await drain(prefix, worker.log_tail())
+        raws = await Kafka().read_until(
+            f"{prefix}dead-letters", lambda vs: len(vs) >= len(expected_letters), within=120
+        )
+        assert worker.process.poll() is None, worker.log_tail()
+    finally:
+        memory.stop()
+        await producer.stop()
+        stop_worker(worker)
+        await delete_topics(prefix)
+    letters = [decode(DeadLetter, raw) for raw in raws]
+    by_place = {(d.topic.removeprefix(prefix), d.partition, d.offset): d for d in letters}
+    assert len(by_place) == len(letters) == len(hostile)
+    assert {place: by_place[place].reason for place in coordinates} == {
+        place: expected_letters[number] for place, number in coordinates.items()
+    }
+    assert_same_alerts(found, expected_alerts, repeats_allowed=True)
+    seller = identity("redelivered-seller")
+    assert not [a for a in found if a.subject.id == seller], "re-deliveries were counted"
+    assert "Traceback" not in worker.log.read_text(errors="replace"), "the worker hit an error"
+    print(f"{len(sequence)} messages; worker RSS at most {memory.peak:.0f} MiB")
+    assert memory.peak < MAX_RSS_MIB
+
+
+class RssSampler:
+    """The largest resident set size of a process, sampled every half second."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0.0
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+
+    async def _sample(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while True:
+            for line in status.read_text().splitlines():  # noqa: ASYNC240 - /proc is memory
+                if line.startswith("VmRSS:"):
+                    self.peak = max(self.peak, int(line.split()[1]) / 1024)
+            await asyncio.sleep(0.5)
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def oracle(sequence: list[Message]) -> tuple[list[Alert], dict[int, str]]:
+    """What replay makes of the sequence: the alerts, and per rejected message its reason."""
+    replayer = Replayer(Engine(Policy()))
+    alerts: list[Alert] = []
+    letters: dict[int, str] = {}
+    for number, message in enumerate(sequence):
+        try:
+            event = admit(message.topic, message.key, message.value, NOW, timedelta(minutes=5))
+        except DecodeError as exc:
+            letters[number] = exc.reason
+            continue
+        alerts += replayer.apply(event)
+    return alerts, letters
