@@ -40,6 +40,10 @@ TOPIC_HEADER = "duanka-topic"
 PARTITION_HEADER = "duanka-partition"
 """Header on a subject topic: the input partition the event came from (lateness and
 watermarks are measured per input partition)."""
+RECEIVED_HEADER = "duanka-received"
+"""Header on a subject topic: the input record's timestamp (ms), for the event-to-alert
+latency. The subject record itself is stamped when it is written: a producer's old
+timestamps must not make the subject topics' retention delete what is still unread."""
 STREAM_HEADER = "duanka-stream"
 """Header on a subject topic: what the event is to the subject (`routing.Stream`), or
 `EXPIRE`."""
@@ -119,8 +123,8 @@ async def _ingest(detector: Detector, topic: InputTopic, message: Any) -> None:
                 TOPIC_HEADER: topic.encode(),
                 PARTITION_HEADER: str(message.partition).encode(),
                 STREAM_HEADER: address.stream.encode(),
+                RECEIVED_HEADER: str(round(message.timestamp * 1000)).encode(),
             },
-            timestamp=message.timestamp,
         )
 
 
@@ -157,9 +161,11 @@ async def _apply(detector: Detector, kind: SubjectKind, message: Any) -> None:
     if not outcome.duplicate:
         encoded = None if outcome.state is None else outcome.state.to_json()
         _store(table, key, encoded, existed=stored is not None)
+    stamp = headers.get(RECEIVED_HEADER)  # absent on records of older versions
+    received = message.timestamp if stamp is None else int(stamp) / 1000
     for alert in outcome.alerts:
         await _publish(detector, alert)
-        detector.metrics.latency.observe(max(0.0, time.time() - message.timestamp))
+        detector.metrics.latency.observe(max(0.0, time.time() - received))
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
 

@@ -22,7 +22,8 @@ from tests.integration.conftest import BOOTSTRAP, all_alerts, drained
 RATE = float(os.environ.get("DUANKA_CHAOS_RATE", "300"))
 """Events per second of the paced streams."""
 SPEED = 360.0
-"""Simulated seconds per real second."""
+"""Simulated seconds per real second at RATE; a faster stream packs events no closer in
+simulated time."""
 DRAIN_WITHIN_S = 900
 
 
@@ -32,11 +33,12 @@ class Stream:
 
     args: list[str]
     events: int
+    rate: float
     expected: list[Alert]
 
     @property
     def seconds(self) -> float:
-        return self.events / RATE
+        return self.events / self.rate
 
     def start(self, prefix: str) -> subprocess.Popen[bytes]:
         """Start sending the stream to the topics of `prefix`."""
@@ -47,11 +49,11 @@ class Stream:
         )
 
 
-def paced_stream(tmp_path: Path, events: int, seed: int = 41) -> Stream:
-    """A stream of `events` simulated events at RATE per second, 5% of them patterns."""
+def paced_stream(tmp_path: Path, events: int, seed: int = 41, rate: float = RATE) -> Stream:
+    """A stream of `events` simulated events at `rate` per second, 5% of them patterns."""
     start = datetime.now(UTC) - timedelta(seconds=events * SPEED / RATE) - timedelta(days=30)
     args = [
-        *("--events", str(events), "--rate", str(RATE), "--speed", str(SPEED)),
+        *("--events", str(events), "--rate", str(rate), "--speed", str(SPEED * rate / RATE)),
         *("--seed", str(seed), "--start", start.isoformat(), "--injection-rate", "0.05"),
     ]
     history = tmp_path / "history.jsonl"
@@ -69,7 +71,7 @@ def paced_stream(tmp_path: Path, events: int, seed: int = 41) -> Stream:
             assert letter is None, letter
             expected += alerts
     assert len({a.rule for a in expected}) >= 6, "too short a stream to show much"
-    return Stream(args, events, expected)
+    return Stream(args, events, rate, expected)
 
 
 def _environment(prefix: str) -> dict[str, str]:

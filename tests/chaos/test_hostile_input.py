@@ -13,16 +13,18 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.alerts import Alert, DeadLetter
-from schemas.codec import DecodeError, decode, encode
+from schemas.codec import DecodeError, encode
 from services.detector.core.engine import Engine
 from services.detector.core.intake import InputTopic, admit
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
+from services.simulator.cli import DistinctTimestamps
 from tests.chaos.conftest import assert_same_alerts, drain, paced_stream
 from tests.factories import activation, identity
 from tests.integration.conftest import (
@@ -50,7 +52,7 @@ class Message:
     key: bytes | None
     value: bytes | None
     at: datetime
-    """Event time of the valid event it follows: its record timestamp."""
+    """The event time of the valid event it is sent after."""
 
 
 def valid_stream(tmp_path: Path) -> list[Message]:
@@ -89,20 +91,27 @@ def corpus(template: dict[str, Any]) -> Iterator[tuple[InputTopic, bytes | None,
     def variant(**changes: Any) -> bytes:
         return orjson.dumps({**template, **changes})
 
+    def amount(literal: bytes) -> bytes:
+        """The template with `amount_minor` written as `literal` (JSON or not)."""
+        return variant(amount_minor=1).replace(b'"amount_minor":1', b'"amount_minor":' + literal)
+
     yield "transfers", b"k", b"\xff\xfe\x00not utf-8"
     yield "transfers", b"k", variant()[:-7]  # truncated JSON
     yield "transfers", b"k", b"[" * 100_000 + b"]" * 100_000  # deeply nested
     yield "transfers", b"k", b'{"a":' * 5_000 + b"1" + b"}" * 5_000
     yield "transfers", b"k", b'{"event_id": "' + b"x" * HUGE + b'"}'  # 10 MB
     yield "transfers", None, b"\x00" * HUGE
-    yield "transfers", b"k", variant()[:-1] + b', "amount_minor": NaN}'
-    yield "transfers", b"k", variant()[:-1] + b', "amount_minor": Infinity}'
+    yield "transfers", b"k", amount(b"NaN")
+    yield "transfers", b"k", amount(b"Infinity")
+    yield "transfers", b"k", amount(b"-Infinity")
+    yield "transfers", b"k", amount(b"1" * 40)
+    yield "transfers", b"k", amount(b"1e400")
     yield "transfers", b"k", variant(amount_minor="100")
     yield "transfers", b"k", variant(amount_minor=12.5)
     yield "transfers", b"k", variant(amount_minor=True)
     yield "transfers", b"k", variant(amount_minor=0)
     yield "transfers", b"k", variant(amount_minor=-1)
-    yield "transfers", b"k", variant(amount_minor=10**40)
+    yield "transfers", b"k", variant(amount_minor=2**63 - 1)
     yield "transfers", b"k", variant(to_account=template["from_account"])
     yield "transfers", b"k", variant(channel="carrier_pigeon")
     yield "transfers", b"k", variant(currency="XXXX")
@@ -118,12 +127,16 @@ def corpus(template: dict[str, Any]) -> Iterator[tuple[InputTopic, bytes | None,
     yield "transfers", b"k", b""
     yield "transfers", b"k", None
     yield "sim-activations", None, variant()  # a transfer on the wrong topic
-    yield "watchlist", None, None  # a tombstone without a key
+    yield "watchlist", b"", None  # a tombstone without an identity
     yield "watchlist", b"not-an-identity", None
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=8,
 )
@@ -187,11 +200,12 @@ async def test_hostile_input_is_dead_lettered_and_valid_input_still_detected(
     require_broker()
     valid = valid_stream(tmp_path)
     template = next(orjson.loads(m.value or b"") for m in valid if m.topic == "transfers")
+    handmade = list(corpus(template))
     hostile: list[tuple[InputTopic, bytes | None, bytes | None]] = [
-        *corpus(template),
+        *handmade,
         *(("transfers", b"k", raw) for raw in generated(template, GENERATED)),
     ]
-    # hostile and re-delivered messages follow valid ones, stamped with their time
+    # hostile and re-delivered messages are sent among valid ones
     sequence: list[Message] = []
     per_valid = len(hostile) / len(valid)
     middle = len(valid) // 2
@@ -204,13 +218,18 @@ async def test_hostile_input_is_dead_lettered_and_valid_input_still_detected(
         if i == middle:
             sequence += redelivered_burst(message.at)
     expected_alerts, expected_letters = oracle(sequence)
-    assert len(expected_letters) == len(hostile)  # every hostile message is rejected
+    rejected = {sequence[n].value for n in expected_letters}
+    assert all(value in rejected for _, _, value in handmade)
+    # a few mutations are valid by chance (an event id replaced by another valid one):
+    # those are processed like any event, and replay counts them too
+    assert len(expected_letters) >= GENERATED
 
     prefix = new_prefix()
     worker = start_worker(prefix, tmp_path / "data", tmp_path / "worker.log")
     memory = RssSampler(worker.process.pid)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, max_request_size=3 * HUGE)
     await producer.start()
+    stamp = DistinctTimestamps()  # the merge then reads them in the order sent
     try:
         await make_room_for_huge_messages(prefix)
         coordinates: dict[tuple[str, int, int], int] = {}
@@ -219,7 +238,7 @@ async def test_hostile_input_is_dead_lettered_and_valid_input_still_detected(
                 f"{prefix}{message.topic}",
                 message.value,
                 key=message.key,
-                timestamp_ms=int(message.at.timestamp() * 1000),
+                timestamp_ms=stamp.next(),
             )
             if number in expected_letters:
                 metadata = await delivery
@@ -235,9 +254,9 @@ async def test_hostile_input_is_dead_lettered_and_valid_input_still_detected(
         await producer.stop()
         stop_worker(worker)
         await delete_topics(prefix)
-    letters = [decode(DeadLetter, raw) for raw in raws]
+    letters = [DeadLetter.model_validate_json(raw) for raw in raws]  # may exceed 64 KiB
     by_place = {(d.topic.removeprefix(prefix), d.partition, d.offset): d for d in letters}
-    assert len(by_place) == len(letters) == len(hostile)
+    assert len(by_place) == len(letters) == len(expected_letters)
     assert {place: by_place[place].reason for place in coordinates} == {
         place: expected_letters[number] for place, number in coordinates.items()
     }
