@@ -10,7 +10,7 @@ DURATION ?=
 help:
 	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
-	@echo "make chaos       crash and lost-disk runs of a paced stream (issue 5; in progress)"
+	@echo "make chaos      crash, lost disk, rebalance, broker outage, hostile input, burst (~20 min)"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 
 $(INSTALLED): requirements.lock pyproject.toml
@@ -55,7 +55,7 @@ test: venv
 chaos: venv
 	deploy/local/kafka.sh up
 	status=0; DUANKA_CHAOS_EVENTS=$${DUANKA_CHAOS_EVENTS:-100000} \
-	  DUANKA_CHAOS_RATE=$${DUANKA_CHAOS_RATE:-400} $(BIN)/pytest -m chaos tests/chaos \
+	  DUANKA_CHAOS_RATE=$${DUANKA_CHAOS_RATE:-300} $(BIN)/pytest -m chaos -s tests/chaos \
 	  || status=$$?; deploy/local/kafka.sh down; exit $$status
 
 schemas: venv

@@ -7,12 +7,11 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from schemas.alerts import SubjectKind
-from services.detector import agents, commit_gaps, sweeper, web
+from services.detector import agents, commit_gaps, merge, sweeper, web
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import Watermark
-from services.detector.merge import TimestampMerge
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.settings import Settings
 from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
@@ -110,7 +109,7 @@ def create_detector(settings: Settings) -> Detector:
         key_serializer="raw",
         value_serializer="raw",
         processing_guarantee="at_least_once",
-        ConsumerScheduler=TimestampMerge,
+        ConsumerScheduler=merge.TimestampMerge,
         broker_session_timeout=settings.session_timeout.total_seconds(),
         producer_linger=PRODUCER_LINGER_S,
         consumer_auto_offset_reset="earliest",
@@ -159,5 +158,6 @@ def create_detector(settings: Settings) -> Detector:
     agents.register(detector)
     sweeper.register(detector)
     commit_gaps.register(detector)
+    merge.register(app)
     web.register(detector)
     return detector

@@ -12,7 +12,8 @@ are delivered oldest first, and a record is held while a partition that delivere
 the last MERGE_WAIT_S has not yet been fetched up to its timestamp, since that partition's
 next records may be older. A record is never held longer than MERGE_WAIT_S, and a fetch
 that brings nothing new releases everything, so a quiet partition holds up no one. Each
-partition's own order is kept.
+partition's own order is kept. Records of a partition Faust would not take now (paused
+while a rebalance recovers tables) stay held: Faust drops what it is given for those.
 """
 
 import heapq
@@ -50,13 +51,20 @@ class TimestampMerge(SchedulingStrategyT):
         self._newest: dict[TP, _Newest] = {}
         self._fetched_up_to: dict[TP, int] = {}
         """Per partition, the offset after the last record fetched."""
+        self.deliverable: Callable[[], set[TP] | None] = lambda: None
+        """The partitions Faust takes records of now (None: all); set by `attach`."""
 
     def iterate(self, records: Mapping[TP, list[Any]]) -> Iterator[tuple[TP, Any]]:
         """Records of this fetch and those held from earlier ones, oldest first, as far as
         every active partition has been fetched (or records waited long enough)."""
         now = self._clock()
         frontier = self._take(records, now)
-        heads = [(q[0][1].timestamp, i, tp) for i, (tp, q) in enumerate(self._held.items())]
+        deliverable = self.deliverable()
+        heads = [
+            (q[0][1].timestamp, i, tp)
+            for i, (tp, q) in enumerate(self._held.items())
+            if deliverable is None or tp in deliverable
+        ]
         order = {tp: i for _, i, tp in heads}
         heapq.heapify(heads)
         while heads:
@@ -95,3 +103,26 @@ class TimestampMerge(SchedulingStrategyT):
             return math.inf
         active = [n.timestamp for n in self._newest.values() if now - n.fetched_at <= self._wait]
         return min(active)
+
+
+def register(app: Any) -> None:
+    """Attach the merge to the app's consumer once it exists (at the first assignment)."""
+
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        attach(app.consumer)
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+
+def attach(consumer: Any) -> None:
+    """Let the consumer's `TimestampMerge` see which partitions Faust takes records of:
+    those active (assigned, not paused) or merely buffer-full, as `Consumer.getmany`
+    checks."""
+    scheduler = consumer.scheduler
+    if isinstance(scheduler, TimestampMerge):
+
+        def deliverable() -> set[TP] | None:
+            active = consumer._active_partitions
+            return None if active is None else active | consumer._buffered_partitions
+
+        scheduler.deliverable = deliverable

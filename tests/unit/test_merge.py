@@ -91,3 +91,12 @@ def test_every_record_is_delivered_once_and_in_order_across_fetches() -> None:
     ]
     out = [ts for records in fetches for _, ts in delivered(merge, records)]
     assert out == [1, 2, 3, 4, 5, 6, 9, 11, 12, 13]
+
+
+def test_records_of_a_partition_faust_does_not_take_now_stay_held() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    merge.deliverable = lambda: {B}  # A paused, say while a rebalance recovers tables
+    assert delivered(merge, {A: fetch(0, 10), B: fetch(0, 20)}) == []
+    assert delivered(merge, {}) == [("t", 20)]
+    merge.deliverable = lambda: None
+    assert delivered(merge, {}) == [("s", 10)]
