@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DURATION ?=
 
-.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos schemas lock clean
+.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos bench schemas lock clean
 
 help:
 	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
 	@echo "make chaos      crash, lost disk, rebalance, broker outage, hostile input, burst (~15 min)"
+	@echo "make bench      benchmarks built so far (the core), written to bench/results.json"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 
 $(INSTALLED): requirements.lock pyproject.toml
@@ -51,6 +52,9 @@ test: venv
 	deploy/local/kafka.sh up
 	status=0; $(MAKE) --no-print-directory check || status=$$?; \
 	  deploy/local/kafka.sh down; exit $$status
+
+bench: venv
+	$(BIN)/python -m bench
 
 chaos: venv
 	deploy/local/kafka.sh up

@@ -1,0 +1,1 @@
+"""`make bench`: duanka's speed measured on this machine (issue 6)."""
