@@ -6,8 +6,9 @@ messages of the partition are processed and acknowledged, the dropped one never 
 then commits past it when it is the only one missing (`Consumer._new_offset` tolerates a
 gap of one at the head: the message and its alerts are lost), and stops committing for good
 when more are missing. `guard_commits` makes any unexplained gap at the head hold the
-commit back, and every `CHECK_INTERVAL` a partition held back for `STUCK_AFTER` is sought
-back to its committed offset, so the missing messages are fetched and processed again.
+commit back, and every `CHECK_INTERVAL` a partition held back for `STUCK_AFTER` (doubling
+for each further seek from the same offset) is sought back to its committed offset, so the
+missing messages are fetched and processed again.
 Re-processing is safe: every agent is idempotent (events are recognised by producer and
 event id, and the same alert keeps the same id).
 """
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 5.0
-STUCK_AFTER = 10.0
-"""Seconds a gap must last. A partition's messages are acknowledged in order, so a gap is
-already a sign of a dropped message; the wait only lets a fetch after a seek arrive.
-Everything after the gap is processed again (and its alerts sent again), so it is short."""
+STUCK_AFTER = 15.0
+"""Seconds a gap must last before the partition is read again. A partition's messages are
+acknowledged in order, so a gap is already a sign of a dropped message, and everything after
+it is processed again (its alerts sent again): the wait is short. The re-read message must
+queue behind what was already fetched, so each further seek from the same offset waits
+twice as long as the one before: a backlog cannot make the check seek over and over."""
 
 
 def guard_commits() -> None:
@@ -57,18 +60,21 @@ def register(detector: Detector) -> None:
     """Guard the commits and run the check on every worker."""
     guard_commits()
     app = detector.app
-    stuck: dict[Any, tuple[int, float]] = {}
-    """Per partition with a gap: its committed offset and when the gap was first seen."""
+    stuck: dict[Any, tuple[int, float, int]] = {}
+    """Per partition with a gap: its committed offset, since when it was seen there (or last
+    sought back), and how often it was sought back from that offset."""
 
     async def unstick() -> None:
         consumer: Any = app.consumer
         now = time.monotonic()
         stalled = stalled_partitions(consumer)
         for tp, committed in stalled:
-            first = stuck.get(tp)
-            if first is None or first[0] != committed:
-                stuck[tp] = (committed, now)
-            elif now - first[1] >= STUCK_AFTER:
+            entry = stuck.get(tp)
+            if entry is None or entry[0] != committed:
+                stuck[tp] = (committed, now, 0)
+                continue
+            _, since, seeks = entry
+            if now - since >= STUCK_AFTER * 2**seeks:
                 log.warning(
                     "offset commits of %s[%d] stuck at %d behind unprocessed messages; "
                     "reading again from there",
@@ -76,7 +82,7 @@ def register(detector: Detector) -> None:
                     tp.partition,
                     committed,
                 )
-                del stuck[tp]
+                stuck[tp] = (committed, now, seeks + 1)
                 await consumer.seek(tp, committed)
         for tp in set(stuck) - {tp for tp, _ in stalled}:
             del stuck[tp]
