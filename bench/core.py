@@ -6,13 +6,13 @@ import itertools
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import orjson
 
-from schemas.codec import parse_json, validate
-from schemas.events import WatchlistEntry
+from schemas.codec import parse_json
 from services.detector.core.engine import Engine
-from services.detector.core.intake import EVENT_MODELS, Admitted, WatchlistUpdate
+from services.detector.core.intake import InputTopic, validate_document
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
 from services.simulator.scenario import Scenario, ScenarioConfig
@@ -45,22 +45,22 @@ class CoreResult:
         }
 
 
-def simulated(events: int) -> list[tuple[str, bytes]]:
+def simulated(events: int) -> list[tuple[InputTopic, bytes, bytes]]:
     """`events` background events of the simulated world (and what they start), as the
-    (topic, value bytes) a worker reads."""
+    (topic, key, value) a worker reads."""
     start = datetime.now(UTC) - timedelta(days=400)
     scenario = Scenario(ScenarioConfig(SEED, start, seconds_per_event=5.0))
     messages = itertools.chain(itertools.islice(scenario.messages(), events), scenario.pending())
-    return [(m.topic, orjson.dumps(m.value)) for m in messages]
+    return [(cast(InputTopic, m.topic), m.key.encode(), orjson.dumps(m.value)) for m in messages]
 
 
 def run(events: int) -> CoreResult:
     """Measure the core over `events` simulated events."""
     messages = simulated(events)
     began = time.perf_counter()
-    documents = [(topic, parse_json(raw)) for topic, raw in messages]
+    documents = [(topic, key, parse_json(raw)) for topic, key, raw in messages]
     decoded = time.perf_counter()
-    admitted = [_validate(topic, document) for topic, document in documents]
+    admitted = [validate_document(*message) for message in documents]
     validated = time.perf_counter()
     replayer = Replayer(Engine(Policy()))
     alerts = 0
@@ -76,10 +76,3 @@ def run(events: int) -> CoreResult:
         rules_us=(ruled - validated) / n * 1e6,
         alerts=alerts,
     )
-
-
-def _validate(topic: str, document: object) -> Admitted:
-    if topic == "watchlist":
-        entry = validate(WatchlistEntry, document)
-        return WatchlistUpdate(entry.identity, entry)
-    return validate(EVENT_MODELS[topic], document)

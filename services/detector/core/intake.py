@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from schemas.alerts import DeadLetter
-from schemas.codec import DecodeError, decode
+from schemas.codec import DecodeError, parse_json, validate
 from schemas.events import AccountOpen, InputEvent, SimActivation, Transfer, WatchlistEntry
 from schemas.types import IDENTITY_PATTERN
 
@@ -71,23 +71,29 @@ def admit(
 def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -> Admitted:
     """Decode and validate a message of an input topic, without the clock check (the worker
     re-decodes with this what it already admitted)."""
-    if topic == "watchlist":
-        return _admit_watchlist(key, value)
     if value is None:
+        if topic == "watchlist":
+            return _watchlist_tombstone(key)
         raise DecodeError("invalid", "message has no value")
-    return decode(EVENT_MODELS[topic], value)
+    return validate_document(topic, key, parse_json(value))
 
 
-def _admit_watchlist(key: bytes | None, value: bytes | None) -> WatchlistUpdate:
-    key_text = None if key is None else key.decode("utf-8", errors="replace")
-    if value is None:
-        if key_text is None or not _IDENTITY.match(key_text):
-            raise DecodeError("invalid", "a watchlist tombstone needs an identity token as key")
-        return WatchlistUpdate(key_text, None)
-    entry = decode(WatchlistEntry, value)
-    if key_text is not None and key_text != entry.identity:
+def validate_document(topic: InputTopic, key: bytes | None, document: object) -> Admitted:
+    """Validate the parsed JSON value of a message of an input topic (a watchlist record's
+    key must be its identity)."""
+    if topic != "watchlist":
+        return validate(EVENT_MODELS[topic], document)
+    entry = validate(WatchlistEntry, document)
+    if key is not None and key.decode("utf-8", errors="replace") != entry.identity:
         raise DecodeError("key_mismatch", "a watchlist record's key must be its identity")
     return WatchlistUpdate(entry.identity, entry)
+
+
+def _watchlist_tombstone(key: bytes | None) -> WatchlistUpdate:
+    key_text = None if key is None else key.decode("utf-8", errors="replace")
+    if key_text is None or not _IDENTITY.match(key_text):
+        raise DecodeError("invalid", "a watchlist tombstone needs an identity token as key")
+    return WatchlistUpdate(key_text, None)
 
 
 def dead_letter(
