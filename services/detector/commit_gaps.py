@@ -44,9 +44,8 @@ def guard_commits() -> None:
         return
 
     def _new_offset(self: Any, tp: Any) -> int | None:
-        acked, committed = self._acked[tp], self._committed_offset[tp]
-        held = acked and _has_committed(committed) and min(acked) > committed
-        if held and not self._gap[tp].overlaps(committed):
+        committed = self._committed_offset[tp]
+        if _missing_head(self._acked[tp], committed) and not self._gap[tp].overlaps(committed):
             return None
         result: int | None = original(self, tp)
         return result
@@ -96,11 +95,12 @@ def stalled_partitions(consumer: Any) -> list[tuple[Any, int]]:
     stalled = []
     for tp, acked in list(consumer._acked.items()):
         committed = consumer._committed_offset.get(tp)
-        if acked and _has_committed(committed) and min(acked) > committed:
+        if _missing_head(acked, committed):
             stalled.append((tp, committed))
     return stalled
 
 
-def _has_committed(committed: int | None) -> bool:
-    """Faust holds -1 for a partition its group never committed."""
-    return committed is not None and committed >= 0
+def _missing_head(acked: Any, committed: int | None) -> bool:
+    """Whether the message at the committed offset is missing while later ones were
+    acknowledged. Faust holds -1 for a partition its group never committed: never."""
+    return bool(acked) and committed is not None and committed >= 0 and min(acked) > committed
