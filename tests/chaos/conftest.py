@@ -25,6 +25,8 @@ SPEED = 360.0
 """Simulated seconds per real second at RATE; a faster stream packs events no closer in
 simulated time."""
 DRAIN_WITHIN_S = 900
+MAX_RSS_MIB = 400
+"""The most memory a worker may take under hostile input or a burst."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,23 @@ class Stream:
 
 def paced_stream(tmp_path: Path, events: int, seed: int = 41, rate: float = RATE) -> Stream:
     """A stream of `events` simulated events at `rate` per second, 5% of them patterns."""
+    args, history = simulated_history(tmp_path, events, seed, rate)
+    replayer = Replayer(Engine(Policy()))
+    expected: list[Alert] = []
+    with history.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            alerts, letter = replayer.replay_line(line, number)
+            assert letter is None, letter
+            expected += alerts
+    assert len({a.rule for a in expected}) >= 6, "too short a stream to show much"
+    return Stream(args, events, rate, expected)
+
+
+def simulated_history(
+    tmp_path: Path, events: int, seed: int, rate: float = RATE
+) -> tuple[list[str], Path]:
+    """The `duanka simulate` arguments of a paced stream, and the replay file (`--out`) of
+    the same stream."""
     start = datetime.now(UTC) - timedelta(seconds=events * SPEED / RATE) - timedelta(days=30)
     args = [
         *("--events", str(events), "--rate", str(rate), "--speed", str(SPEED * rate / RATE)),
@@ -63,15 +82,26 @@ def paced_stream(tmp_path: Path, events: int, seed: int = 41, rate: float = RATE
         check=True,
         capture_output=True,
     )
-    replayer = Replayer(Engine(Policy()))
-    expected: list[Alert] = []
-    with history.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            alerts, letter = replayer.replay_line(line, number)
-            assert letter is None, letter
-            expected += alerts
-    assert len({a.rule for a in expected}) >= 6, "too short a stream to show much"
-    return Stream(args, events, rate, expected)
+    return args, history
+
+
+class RssSampler:
+    """The largest resident set size of a process, sampled every half second."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0.0
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+
+    async def _sample(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while True:
+            for line in status.read_text().splitlines():  # noqa: ASYNC240 - /proc is memory
+                if line.startswith("VmRSS:"):
+                    self.peak = max(self.peak, int(line.split()[1]) / 1024)
+            await asyncio.sleep(0.5)
+
+    def stop(self) -> None:
+        self._task.cancel()
 
 
 def _environment(prefix: str) -> dict[str, str]:

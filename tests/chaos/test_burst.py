@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import RATE, assert_same_alerts, drain, finish, paced_stream
-from tests.chaos.test_hostile_input import MAX_RSS_MIB, RssSampler
+from tests.chaos.conftest import (
+    MAX_RSS_MIB,
+    RATE,
+    RssSampler,
+    assert_same_alerts,
+    drain,
+    finish,
+    paced_stream,
+)
 from tests.integration.conftest import (
     delete_topics,
     new_prefix,
