@@ -1,8 +1,5 @@
 """The Faust application: topics, tables and wiring. No detection logic lives here."""
 
-import asyncio
-import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +16,6 @@ from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.settings import Settings
 from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
 
-log = logging.getLogger(__name__)
-
 TABLE_NAMES: dict[SubjectKind, str] = {
     "identity": "identities",
     "account": "accounts",
@@ -33,8 +28,6 @@ ROCKSDB_OPTIONS = {
     "max_write_buffer_number": 2,
 }
 """Per partition database; Faust's default block cache is 2 GiB per partition."""
-LEADERS_WITHIN_S = 30.0
-"""How long to wait for the partitions of a new institution topic to get leaders."""
 PRODUCER_LINGER_S = 0.01
 """Each event becomes several messages (one per subject, one changelog record per subject
 state); waiting up to 10 ms to batch them means fewer produce requests, less CPU for the
@@ -94,25 +87,8 @@ class Detector:
                 self.app, name, partitions=self.settings.partitions, retention=ALERT_RETENTION
             )
             await topic.maybe_declare()
-            await self._wait_for_leaders(name)
             self.institution_topics[institution] = topic
         return topic
-
-    async def _wait_for_leaders(self, name: str) -> None:
-        """Wait until every partition of a topic just created has a leader in the producer's
-        metadata. A first send before then was seen to hold the producer's flush, and with
-        it every offset commit, for minutes."""
-        producer: Any = self.app.producer  # the aiokafka driver's Producer
-        client = producer._ensure_producer().client
-        await client._wait_on_metadata(name)
-        deadline = time.monotonic() + LEADERS_WITHIN_S
-        while time.monotonic() < deadline:
-            led = client.cluster.available_partitions_for_topic(name) or ()
-            if len(led) >= self.settings.partitions:
-                return
-            await asyncio.sleep(0.1)
-            await client.force_metadata_update()
-        log.warning("partitions of %s still without a leader after %.0f s", name, LEADERS_WITHIN_S)
 
 
 def raw_topic(app: faust.App, *names: str, **kwargs: Any) -> Any:
