@@ -7,7 +7,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from schemas.alerts import SubjectKind
-from services.detector import agents, commit_gaps, merge, sweeper, web
+from services.detector import agents, commit_gaps, merge, producer, sweeper, web
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
@@ -123,6 +123,7 @@ def create_detector(settings: Settings) -> Detector:
         canonical_url=settings.canonical_url,
     )
 
+    producer.install(app)
     metrics = create_metrics()
     setup_prometheus_sensors(
         app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
