@@ -2,8 +2,11 @@
 
 The worker never relies on broker auto-creation: `duanka topics` (and the worker at start)
 creates what is missing with the configured partitions, and reports what already exists with
-a different partition count instead of silently using it. Per-institution alert topics
-(`alerts.<institution>`) are created the first time an alert names the institution.
+a different partition count instead of silently using it. That includes the tables'
+changelogs: Faust would declare them itself, but its consumer, fetching metadata at once,
+could then see a changelog without partitions and reject every event of that table for
+minutes (`PartitionsMismatch`). Per-institution alert topics (`alerts.<institution>`) are
+created the first time an alert names the institution.
 """
 
 import asyncio
@@ -26,6 +29,14 @@ ALERT_RETENTION = timedelta(days=30)
 READY_TIMEOUT_S = 30
 WEEK = {"retention.ms": str(7 * _DAY_MS)}
 MONTH = {"retention.ms": str(ALERT_RETENTION // timedelta(milliseconds=1))}
+COMPACTED = {"cleanup.policy": "compact"}
+TABLE_NAMES: dict[SubjectKind, str] = {
+    "identity": "identities",
+    "account": "accounts",
+    "device": "devices",
+    "msisdn": "msisdns",
+}
+"""The Faust table holding each subject kind's state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +52,18 @@ def subject_events_topic(settings: Settings, kind: SubjectKind) -> str:
     return f"{settings.app_id}-{kind}-events"
 
 
+def changelog_topic(settings: Settings, kind: SubjectKind) -> str:
+    """The compacted changelog of a subject kind's table, named as Faust names it."""
+    return f"{settings.app_id}-{TABLE_NAMES[kind]}-changelog"
+
+
 def institution_alerts_topic(settings: Settings, institution: str) -> str:
     """The alerts one institution may read (codes are `[a-z0-9_-]`, valid in topic names)."""
     return settings.topic(f"alerts.{institution}")
 
 
 def catalogue(settings: Settings) -> list[TopicSpec]:
-    """Every fixed topic the service reads or writes (Faust creates its changelogs)."""
+    """Every fixed topic the service reads or writes."""
     return [
         TopicSpec(settings.topic("sim-activations"), WEEK),
         TopicSpec(settings.topic("account-opens"), WEEK),
@@ -59,6 +75,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("alerts"), MONTH),
         TopicSpec(settings.topic("dead-letters"), MONTH),
         *(TopicSpec(subject_events_topic(settings, kind), WEEK) for kind in SUBJECT_KINDS),
+        *(TopicSpec(changelog_topic(settings, kind), COMPACTED) for kind in SUBJECT_KINDS),
     ]
 
 

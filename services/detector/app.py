@@ -14,14 +14,13 @@ from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import Watermark
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.settings import Settings
-from services.topics import ALERT_RETENTION, institution_alerts_topic, subject_events_topic
+from services.topics import (
+    ALERT_RETENTION,
+    TABLE_NAMES,
+    institution_alerts_topic,
+    subject_events_topic,
+)
 
-TABLE_NAMES: dict[SubjectKind, str] = {
-    "identity": "identities",
-    "account": "accounts",
-    "device": "devices",
-    "msisdn": "msisdns",
-}
 ROCKSDB_OPTIONS = {
     "block_cache_size": 16 * 1024 * 1024,
     "write_buffer_size": 8 * 1024 * 1024,
