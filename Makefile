@@ -11,7 +11,7 @@ help:
 	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
 	@echo "make chaos      crash, lost disk, rebalance, broker outage, hostile input, burst (~15 min)"
-	@echo "make bench      benchmarks built so far (the core), written to bench/results.json"
+	@echo "make bench      core, end to end, scale-out, memory, latency (~10 min) -> bench/results.json"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 
 $(INSTALLED): requirements.lock pyproject.toml
@@ -54,7 +54,8 @@ test: venv
 	  deploy/local/kafka.sh down; exit $$status
 
 bench: venv
-	$(BIN)/python -m bench
+	deploy/local/kafka.sh up
+	status=0; $(BIN)/python -m bench || status=$$?; deploy/local/kafka.sh down; exit $$status
 
 chaos: venv
 	deploy/local/kafka.sh up

@@ -1,7 +1,10 @@
-"""`make bench`: run the benchmarks built so far, print a table, write bench/results.json.
+"""`make bench`: run every benchmark, print a table, write bench/results.json.
 
-Only the core benchmark exists yet; end to end, latency, memory and scale-out (issue 6) are
-not built. DUANKA_BENCH_EVENTS sets the core run's length (default 1,000,000)."""
+The core runs in this process; end to end, scale-out, memory and latency run workers against
+the local broker, which `make bench` starts. Lengths, all environment variables:
+DUANKA_BENCH_EVENTS for the core (default 1,000,000), DUANKA_BENCH_E2E_EVENTS for end to end
+and scale-out (default 20,000, since a worker handles hundreds of events a second here), and
+DUANKA_BENCH_LATENCY_SECONDS for each paced latency run (default 10)."""
 
 import os
 import platform
@@ -11,34 +14,72 @@ from pathlib import Path
 
 import orjson
 
-from bench import core
+from bench import core, e2e, latency
 
 RESULTS = Path(__file__).parent / "results.json"
+LATENCY_RATES = (2_000, 10_000)
 
 
 def main() -> int:
-    events = int(os.environ.get("DUANKA_BENCH_EVENTS", "1000000"))
-    result = core.run(events)
+    core_events = int(os.environ.get("DUANKA_BENCH_EVENTS", "1000000"))
+    e2e_events = int(os.environ.get("DUANKA_BENCH_E2E_EVENTS", "20000"))
+    latency_seconds = float(os.environ.get("DUANKA_BENCH_LATENCY_SECONDS", "10"))
+    cores = os.cpu_count()
+
+    measured = core.run(core_events)
+    one = e2e.run(e2e_events, workers=1)
+    two = e2e.run(e2e_events, workers=2)
+    paced = {rate: latency.run(rate, latency_seconds) for rate in LATENCY_RATES}
+
     results = {
         "machine": {
-            "cores": os.cpu_count(),
+            "cores": cores,
             "python": platform.python_version(),
             "date": datetime.now(UTC).date().isoformat(),
         },
-        "core": result.as_json(),
+        "core": measured.as_json(),
+        "e2e": one.as_json(),
+        "latency": {f"rate_{rate}": run.as_json() for rate, run in paced.items()},
+        "memory": one.memory_json(),
+        "scale_out": {
+            "setup": f"the end-to-end run with two workers against one, {cores} cores",
+            "one_worker_events_per_s": round(one.events_per_s),
+            "two_workers_events_per_s": round(two.events_per_s),
+            "speedup": round(two.events_per_s / one.events_per_s, 2),
+        },
     }
     RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+
     rows = [
-        ("core: events/s (decode + validate + rules)", f"{result.events_per_s:,.0f}"),
-        ("core: decode, µs per event", f"{result.decode_us:.1f}"),
-        ("core: validate, µs per event", f"{result.validate_us:.1f}"),
-        ("core: rules, µs per event", f"{result.rules_us:.1f}"),
+        (f"core: events/s ({measured.events:,} events)", f"{measured.events_per_s:,.0f}"),
+        ("core: decode, µs per event", f"{measured.decode_us:.1f}"),
+        ("core: validate, µs per event", f"{measured.validate_us:.1f}"),
+        ("core: rules, µs per event", f"{measured.rules_us:.1f}"),
+        (f"e2e: events/s, one worker ({one.events:,} events)", f"{one.events_per_s:,.0f}"),
+        ("e2e: ceiling, aiokafka read + decode, events/s", f"{one.ceiling_events_per_s:,.0f}"),
+        ("e2e: worker / ceiling", f"{one.ratio:.4f}"),
+        ("scale-out: events/s, two workers", f"{two.events_per_s:,.0f}"),
+        *(
+            (f"latency at {rate:,}/s: p50 / p99 / max, ms", _latency_cell(run))
+            for rate, run in paced.items()
+        ),
+        (
+            f"memory: worker RSS, MiB ({one.subjects['identity']:,} identities)",
+            f"{max(one.drain.rss_mib):,.0f}",
+        ),
+        ("memory: RocksDB bytes per key", f"{one.bytes_per_key:,.0f}"),
     ]
-    print(f"{result.events:,} simulated events, one process, {os.cpu_count()} cores")
+    print(f"machine: {cores} cores, Python {platform.python_version()}")
     for name, value in rows:
-        print(f"  {name:<46} {value:>10}")
+        print(f"  {name:<56} {value:>18}")
     print(f"written to {RESULTS}")
     return 0
+
+
+def _latency_cell(run: latency.LatencyResult) -> str:
+    return (
+        f"{run.percentile(0.5):,.0f} / {run.percentile(0.99):,.0f} / {max(run.latencies_ms):,.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,207 @@
+"""End to end: simulated events preloaded in the input topics of the real broker, then
+workers from their start until the last of them is processed; and, over the same messages,
+the ceiling: a plain aiokafka consumer that only reads and decodes them. Afterwards, what
+the workers hold: resident memory and RocksDB bytes.
+
+The time includes starting the workers (joining the group, restoring nothing), a few
+seconds, as an operator starting them on a backlog would see it; a second worker starts once
+the first is ready, and its joining moves half the partitions."""
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.core import simulated
+from schemas.codec import parse_json
+from services.detector.core.intake import INPUT_TOPICS, InputTopic, validate_document
+from services.detector.core.routing import SUBJECT_KINDS, route
+from services.settings import Settings
+from services.topics import ensure_topics
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    delete_topics,
+    drained,
+    new_prefix,
+    start_worker,
+    stop_worker,
+)
+
+DRAIN_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Workers started together on a preloaded backlog, until their group committed it all;
+    what each then held in memory and on disk."""
+
+    workers: int
+    seconds: float
+    rss_mib: list[float]
+    store_bytes: int
+
+
+@dataclass(frozen=True)
+class E2eResult:
+    """Workers against the aiokafka ceiling over the same preloaded messages."""
+
+    events: int
+    partitions: int
+    drain: Drain
+    ceiling_seconds: float
+    subjects: dict[str, int]
+    """Distinct subjects of each kind in the messages: the keys the tables end with."""
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.drain.seconds
+
+    @property
+    def ceiling_events_per_s(self) -> float:
+        return self.events / self.ceiling_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.events_per_s / self.ceiling_events_per_s
+
+    @property
+    def bytes_per_key(self) -> float:
+        return self.drain.store_bytes / sum(self.subjects.values())
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "setup": f"{self.events} simulated events preloaded on {self.partitions} "
+            f"partitions per input topic; {self.drain.workers} worker(s), from start until "
+            "the group has committed every input and subject-topic message; ceiling: one "
+            "aiokafka consumer reading and JSON-decoding the same messages",
+            "events": self.events,
+            "partitions": self.partitions,
+            "workers": self.drain.workers,
+            "events_per_s": round(self.events_per_s),
+            "ceiling_events_per_s": round(self.ceiling_events_per_s),
+            "ratio": round(self.ratio, 4),
+            "worker_seconds": round(self.drain.seconds, 1),
+        }
+
+    def memory_json(self) -> dict[str, object]:
+        return {
+            "setup": f"after the end-to-end run: {self.events} events, one worker, RocksDB tables",
+            "identities": self.subjects["identity"],
+            "subjects": self.subjects,
+            "rss_mib": round(max(self.drain.rss_mib), 1),
+            "rocksdb_bytes": self.drain.store_bytes,
+            "bytes_per_key": round(self.bytes_per_key),
+        }
+
+
+async def preload(prefix: str, messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> None:
+    """Write the messages to the prefixed input topics; fails if any is not delivered."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, linger_ms=50, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    try:
+        deliveries = [
+            await producer.send(f"{prefix}{topic}", value, key=key)
+            for topic, key, value in messages
+        ]
+        await producer.flush()
+        for delivery in deliveries:
+            delivery.result()
+    finally:
+        await producer.stop()
+
+
+async def read_and_decode(prefix: str, partition_count: int, count: int) -> float:
+    """Seconds a plain consumer takes to read `count` messages of the input topics from the
+    beginning and decode each one's JSON."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(f"{prefix}{topic}", p)
+            for topic in INPUT_TOPICS
+            for p in range(partition_count)
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        began = time.perf_counter()
+        read = 0
+        while read < count:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    orjson.loads(record.value)
+                read += len(records)
+        return time.perf_counter() - began
+    finally:
+        await consumer.stop()
+
+
+async def _until_drained(prefix: str) -> None:
+    """Poll the group's committed offsets (the workers expose no completion signal)."""
+    while True:
+        if await drained(prefix, f"{prefix}duanka"):
+            return
+        await asyncio.sleep(DRAIN_POLL_S)
+
+
+def rss_mib(pid: int) -> float:
+    """The resident set size of a running process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
+def drain(prefix: str, workers: int) -> Drain:
+    """Start `workers` workers at once and time them until the backlog is committed."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        began = time.perf_counter()
+        running = [
+            start_worker(prefix, root / f"data-{n}", root / f"log-{n}") for n in range(workers)
+        ]
+        try:
+            asyncio.run(_until_drained(prefix))
+            seconds = time.perf_counter() - began
+            memory = [rss_mib(worker.process.pid) for worker in running]
+            stored = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+            stored -= sum((root / f"log-{n}").stat().st_size for n in range(workers))
+        finally:
+            for worker in running:
+                stop_worker(worker)
+    return Drain(workers, seconds, memory, stored)
+
+
+def distinct_subjects(messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> dict[str, int]:
+    """How many subjects of each kind the messages concern."""
+    seen: dict[str, set[str]] = {kind: set() for kind in SUBJECT_KINDS}
+    for topic, key, value in messages:
+        for address in route(validate_document(topic, key, parse_json(value))):
+            seen[address.kind].add(address.id)
+    return {kind: len(ids) for kind, ids in seen.items()}
+
+
+def run(events: int, workers: int = 1) -> E2eResult:
+    """Preload `events` simulated events, measure the ceiling, then `workers` workers."""
+    prefix = new_prefix()
+    settings = Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)
+    messages = simulated(events)
+    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(preload(prefix, messages))
+        ceiling = asyncio.run(read_and_decode(prefix, settings.partitions, len(messages)))
+        drained_by = drain(prefix, workers)
+    finally:
+        asyncio.run(delete_topics(prefix))
+    return E2eResult(
+        len(messages), settings.partitions, drained_by, ceiling, distinct_subjects(messages)
+    )

@@ -1,0 +1,29 @@
+"""The broker benchmarks measure what they say, on short runs: a worker drains the whole
+preloaded backlog, the ceiling reads it all, memory is sampled from the live worker, and
+latencies come from alerts the paced events raised."""
+
+import pytest
+
+from bench import e2e, latency
+from tests.integration.conftest import require_broker
+
+pytestmark = pytest.mark.integration
+
+
+def test_end_to_end_drains_the_backlog_and_reads_the_ceiling() -> None:
+    require_broker()
+    result = e2e.run(1_500)
+    assert result.events > 1_500  # background events and the patterns they started
+    assert 0 < result.events_per_s < result.ceiling_events_per_s
+    assert result.subjects["identity"] > 0
+    assert result.drain.store_bytes > 0 and min(result.drain.rss_mib) > 10
+    assert result.as_json()["workers"] == 1
+
+
+def test_latency_comes_from_the_alerts_of_paced_events() -> None:
+    require_broker()
+    result = latency.run(rate=500, seconds=5)
+    assert result.events == 2_500
+    assert result.latencies_ms and min(result.latencies_ms) >= 0
+    summary = result.as_json()
+    assert summary["p50_ms"] <= summary["p99_ms"] <= summary["max_ms"]
