@@ -44,6 +44,8 @@ class LatencyResult:
     seconds: float
     events: int
     latencies_ms: list[float]
+    sent_over_s: float
+    """How long sending took: longer than `seconds` when the sender could not keep the rate."""
     drained_after_s: float
     """From the last send until the worker had committed everything."""
 
@@ -62,6 +64,7 @@ class LatencyResult:
             "p50_ms": round(self.percentile(0.50)),
             "p99_ms": round(self.percentile(0.99)),
             "max_ms": round(max(self.latencies_ms)),
+            "sent_over_s": round(self.sent_over_s, 1),
             "drained_after_s": round(self.drained_after_s, 1),
         }
 
@@ -142,6 +145,7 @@ def run(rate: int, seconds: float) -> LatencyResult:
         with tempfile.TemporaryDirectory() as directory:
             worker = start_worker(prefix, Path(directory) / "data", Path(directory) / "log")
             try:
+                began = time.perf_counter()
                 sent = asyncio.run(send_paced(prefix, messages, rate))
                 finished = time.perf_counter()
                 asyncio.run(_until_drained(prefix))
@@ -155,4 +159,4 @@ def run(rate: int, seconds: float) -> LatencyResult:
         asyncio.run(delete_topics(prefix))
     if not latencies:
         raise RuntimeError(f"no alerts at {rate}/s over {seconds:g} s: nothing to measure")
-    return LatencyResult(rate, seconds, len(messages), latencies, drained_after)
+    return LatencyResult(rate, seconds, len(messages), latencies, finished - began, drained_after)
