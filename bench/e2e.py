@@ -17,22 +17,20 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.broker import (
+    BOOTSTRAP,
+    delete_topics,
+    new_prefix,
+    start_worker,
+    stop_worker,
+    until_drained,
+)
 from bench.core import simulated
 from schemas.codec import parse_json
 from services.detector.core.intake import INPUT_TOPICS, InputTopic, validate_document
 from services.detector.core.routing import SUBJECT_KINDS, route
 from services.settings import Settings
 from services.topics import ensure_topics
-from tests.integration.conftest import (
-    BOOTSTRAP,
-    delete_topics,
-    drained,
-    new_prefix,
-    start_worker,
-    stop_worker,
-)
-
-DRAIN_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -145,14 +143,6 @@ async def read_and_decode(prefix: str, partition_count: int, count: int) -> floa
         await consumer.stop()
 
 
-async def _until_drained(prefix: str) -> None:
-    """Poll the group's committed offsets (the workers expose no completion signal)."""
-    while True:
-        if await drained(prefix, f"{prefix}duanka"):
-            return
-        await asyncio.sleep(DRAIN_POLL_S)
-
-
 def rss_mib(pid: int) -> float:
     """The resident set size of a running process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -162,7 +152,8 @@ def rss_mib(pid: int) -> float:
 
 
 def drain(prefix: str, workers: int) -> Drain:
-    """Start `workers` workers at once and time them until the backlog is committed."""
+    """Start `workers` workers, each once the one before is ready, and time them until the
+    backlog is committed."""
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         began = time.perf_counter()
@@ -170,7 +161,7 @@ def drain(prefix: str, workers: int) -> Drain:
             start_worker(prefix, root / f"data-{n}", root / f"log-{n}") for n in range(workers)
         ]
         try:
-            asyncio.run(_until_drained(prefix))
+            asyncio.run(until_drained(prefix))
             seconds = time.perf_counter() - began
             memory = [rss_mib(worker.process.pid) for worker in running]
             stored = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())

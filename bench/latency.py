@@ -15,17 +15,17 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.settings import Settings
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
-from services.topics import ensure_topics
-from tests.integration.conftest import (
+from bench.broker import (
     BOOTSTRAP,
     delete_topics,
-    drained,
     new_prefix,
     start_worker,
     stop_worker,
+    until_drained,
 )
+from services.settings import Settings
+from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from services.topics import ensure_topics
 
 SEED = 11
 INJECTION_RATE = 0.05
@@ -33,7 +33,6 @@ INJECTION_RATE = 0.05
 EVENT_SECONDS = 30.0
 """Event time per event: patterns play out over hours and days of event time, so a run of
 seconds must cover days of it to raise alerts. Event times end a minute before the run."""
-DRAIN_WITHIN_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -127,14 +126,6 @@ async def alert_latencies(topic: str, partitions: int, sent: dict[str, int]) -> 
         await consumer.stop()
 
 
-async def _until_drained(prefix: str) -> None:
-    deadline = time.monotonic() + DRAIN_WITHIN_S
-    while not await drained(prefix, f"{prefix}duanka"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the worker did not drain within {DRAIN_WITHIN_S:.0f} s")
-        await asyncio.sleep(1)
-
-
 def run(rate: int, seconds: float) -> LatencyResult:
     """Send `rate` events per second for `seconds` to a fresh worker; its alert latencies."""
     prefix = new_prefix()
@@ -148,7 +139,7 @@ def run(rate: int, seconds: float) -> LatencyResult:
                 began = time.perf_counter()
                 sent = asyncio.run(send_paced(prefix, messages, rate))
                 finished = time.perf_counter()
-                asyncio.run(_until_drained(prefix))
+                asyncio.run(until_drained(prefix))
                 drained_after = time.perf_counter() - finished
             finally:
                 stop_worker(worker)
