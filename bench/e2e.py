@@ -17,14 +17,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.broker import (
-    BOOTSTRAP,
-    delete_topics,
-    new_prefix,
-    start_worker,
-    stop_worker,
-    until_drained,
-)
+from bench import broker
 from bench.core import simulated
 from schemas.codec import parse_json
 from services.detector.core.intake import INPUT_TOPICS, InputTopic, validate_document
@@ -100,7 +93,7 @@ class E2eResult:
 async def preload(prefix: str, messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> None:
     """Write the messages to the prefixed input topics; fails if any is not delivered."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=BOOTSTRAP, linger_ms=50, max_batch_size=512 * 1024
+        bootstrap_servers=broker.BOOTSTRAP, linger_ms=50, max_batch_size=512 * 1024
     )
     await producer.start()
     try:
@@ -119,7 +112,9 @@ async def read_and_decode(prefix: str, partition_count: int, count: int) -> floa
     """Seconds a plain consumer takes to read `count` messages of the input topics from the
     beginning and decode each one's JSON."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+        bootstrap_servers=broker.BOOTSTRAP,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
     )
     await consumer.start()
     try:
@@ -158,17 +153,18 @@ def drain(prefix: str, workers: int) -> Drain:
         root = Path(directory)
         began = time.perf_counter()
         running = [
-            start_worker(prefix, root / f"data-{n}", root / f"log-{n}") for n in range(workers)
+            broker.start_worker(prefix, root / f"data-{n}", root / f"log-{n}")
+            for n in range(workers)
         ]
         try:
-            asyncio.run(until_drained(prefix))
+            asyncio.run(broker.until_drained(prefix))
             seconds = time.perf_counter() - began
             memory = [rss_mib(worker.process.pid) for worker in running]
             stored = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
             stored -= sum((root / f"log-{n}").stat().st_size for n in range(workers))
         finally:
             for worker in running:
-                stop_worker(worker)
+                broker.stop_worker(worker)
     return Drain(workers, seconds, memory, stored)
 
 
@@ -183,8 +179,8 @@ def distinct_subjects(messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> di
 
 def run(events: int, workers: int = 1) -> E2eResult:
     """Preload `events` simulated events, measure the ceiling, then `workers` workers."""
-    prefix = new_prefix()
-    settings = Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)
+    prefix = broker.new_prefix()
+    settings = Settings(broker=f"kafka://{broker.BOOTSTRAP}", topic_prefix=prefix)
     messages = simulated(events)
     asyncio.run(ensure_topics(settings))
     try:
@@ -192,7 +188,7 @@ def run(events: int, workers: int = 1) -> E2eResult:
         ceiling = asyncio.run(read_and_decode(prefix, settings.partitions, len(messages)))
         drained_by = drain(prefix, workers)
     finally:
-        asyncio.run(delete_topics(prefix))
+        asyncio.run(broker.delete_topics(prefix))
     return E2eResult(
         len(messages), settings.partitions, drained_by, ceiling, distinct_subjects(messages)
     )

@@ -15,14 +15,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.broker import (
-    BOOTSTRAP,
-    delete_topics,
-    new_prefix,
-    start_worker,
-    stop_worker,
-    until_drained,
-)
+from bench import broker
 from services.settings import Settings
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 from services.topics import ensure_topics
@@ -80,7 +73,7 @@ def paced(rate: int, seconds: float) -> list[SimulatedMessage]:
 
 async def send_paced(prefix: str, messages: list[SimulatedMessage], rate: int) -> dict[str, int]:
     """Send the messages at `rate` per second; each event id's send time (ms)."""
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.BOOTSTRAP, linger_ms=5)
     await producer.start()
     sent: dict[str, int] = {}
     try:
@@ -107,7 +100,7 @@ async def send_paced(prefix: str, messages: list[SimulatedMessage], rate: int) -
 
 async def alert_latencies(topic: str, partitions: int, sent: dict[str, int]) -> list[float]:
     """For every alert on `topic` triggered by a sent event: ms from send to publication."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.BOOTSTRAP, enable_auto_commit=False)
     await consumer.start()
     try:
         assigned = [TopicPartition(topic, p) for p in range(partitions)]
@@ -128,26 +121,26 @@ async def alert_latencies(topic: str, partitions: int, sent: dict[str, int]) -> 
 
 def run(rate: int, seconds: float) -> LatencyResult:
     """Send `rate` events per second for `seconds` to a fresh worker; its alert latencies."""
-    prefix = new_prefix()
-    settings = Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)
+    prefix = broker.new_prefix()
+    settings = Settings(broker=f"kafka://{broker.BOOTSTRAP}", topic_prefix=prefix)
     messages = paced(rate, seconds)
     asyncio.run(ensure_topics(settings))
     try:
         with tempfile.TemporaryDirectory() as directory:
-            worker = start_worker(prefix, Path(directory) / "data", Path(directory) / "log")
+            worker = broker.start_worker(prefix, Path(directory) / "data", Path(directory) / "log")
             try:
                 began = time.perf_counter()
                 sent = asyncio.run(send_paced(prefix, messages, rate))
                 finished = time.perf_counter()
-                asyncio.run(until_drained(prefix))
+                asyncio.run(broker.until_drained(prefix))
                 drained_after = time.perf_counter() - finished
             finally:
-                stop_worker(worker)
+                broker.stop_worker(worker)
         latencies = asyncio.run(
             alert_latencies(settings.topic("alerts"), settings.partitions, sent)
         )
     finally:
-        asyncio.run(delete_topics(prefix))
+        asyncio.run(broker.delete_topics(prefix))
     if not latencies:
         raise RuntimeError(f"no alerts at {rate}/s over {seconds:g} s: nothing to measure")
     return LatencyResult(rate, seconds, len(messages), latencies, finished - began, drained_after)
