@@ -60,7 +60,7 @@ bench: venv
 chaos: venv
 	deploy/local/kafka.sh up
 	status=0; DUANKA_CHAOS_EVENTS=$${DUANKA_CHAOS_EVENTS:-100000} \
-	  DUANKA_CHAOS_RATE=$${DUANKA_CHAOS_RATE:-300} $(BIN)/pytest -m chaos -s tests/chaos \
+	  DUANKA_CHAOS_RATE=$${DUANKA_CHAOS_RATE:-300} $(BIN)/pytest -m integration -s tests/chaos \
 	  || status=$$?; deploy/local/kafka.sh down; exit $$status
 
 schemas: venv
