@@ -36,13 +36,18 @@ def world(seed: int, events: int) -> tuple[list[SimulatedMessage], list[Simulate
 
 
 def interleave(messages: list[SimulatedMessage], rng: random.Random) -> list[SimulatedMessage]:
-    """A random merge of the per-topic sequences, each kept in its own order, with runs of
-    one topic long enough to put it days ahead of the others."""
+    """A random merge of the per-topic sequences of events, each kept in its own order, with
+    runs of one topic long enough to put it days ahead of the others.
+
+    The authority's listings come first: a listing read days after the events it covers
+    alerts them only while they are still held (README, Limitations), so a listing held
+    back behind a topic read ahead is outside what these properties claim."""
+    listings = [m for m in messages if m.topic == "watchlist"]
     queues = {
         topic: [m for m in messages if m.topic == topic]
-        for topic in dict.fromkeys(m.topic for m in messages)
+        for topic in dict.fromkeys(m.topic for m in messages if m.topic != "watchlist")
     }
-    merged: list[SimulatedMessage] = []
+    merged: list[SimulatedMessage] = [*listings]
     while queues:
         topic = rng.choice(sorted(queues))
         take = rng.randint(1, 400)
@@ -139,6 +144,7 @@ def test_events_out_of_order_within_the_lateness_catch_the_same_patterns(
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), shuffle=st.integers(0, 2**32 - 1))
+@example(seed=1, shuffle=37296)  # a listing read days late, when listings were interleaved
 def test_expiring_quiet_subjects_while_topics_run_apart_changes_nothing(
     seed: int, shuffle: int
 ) -> None:
