@@ -9,11 +9,12 @@ from tests.integration.conftest import (
     delete_topics,
     drained,
     new_prefix,
+    rss_mib,
     start_worker,
     stop_worker,
 )
 
-__all__ = ["BOOTSTRAP", "delete_topics", "new_prefix", "start_worker", "stop_worker"]
+__all__ = ["BOOTSTRAP", "delete_topics", "new_prefix", "rss_mib", "start_worker", "stop_worker"]
 
 DRAIN_WITHIN_S = 1800.0
 DRAIN_POLL_S = 1.0

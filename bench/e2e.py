@@ -28,8 +28,8 @@ from services.topics import ensure_topics
 
 @dataclass(frozen=True)
 class Drain:
-    """Workers started together on a preloaded backlog, until their group committed it all;
-    what each then held in memory and on disk."""
+    """Workers started on a preloaded backlog, until their group committed it all; what
+    each then held in memory, and their data directories' size."""
 
     workers: int
     seconds: float
@@ -138,14 +138,6 @@ async def read_and_decode(prefix: str, partition_count: int, count: int) -> floa
         await consumer.stop()
 
 
-def rss_mib(pid: int) -> float:
-    """The resident set size of a running process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ValueError(f"no VmRSS for process {pid}")
-
-
 def drain(prefix: str, workers: int) -> Drain:
     """Start `workers` workers, each once the one before is ready, and time them until the
     backlog is committed."""
@@ -159,9 +151,13 @@ def drain(prefix: str, workers: int) -> Drain:
         try:
             asyncio.run(broker.until_drained(prefix))
             seconds = time.perf_counter() - began
-            memory = [rss_mib(worker.process.pid) for worker in running]
-            stored = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-            stored -= sum((root / f"log-{n}").stat().st_size for n in range(workers))
+            memory = [broker.rss_mib(worker.process.pid) for worker in running]
+            stored = sum(
+                f.stat().st_size
+                for n in range(workers)
+                for f in (root / f"data-{n}").rglob("*")
+                if f.is_file()
+            )
         finally:
             for worker in running:
                 broker.stop_worker(worker)

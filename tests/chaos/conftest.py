@@ -17,7 +17,7 @@ from schemas.alerts import Alert
 from services.detector.core.engine import Engine
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
-from tests.integration.conftest import BOOTSTRAP, all_alerts, drained
+from tests.integration.conftest import BOOTSTRAP, all_alerts, drained, rss_mib
 
 RATE = float(os.environ.get("DUANKA_CHAOS_RATE", "300"))
 """Events per second of the paced streams."""
@@ -93,11 +93,8 @@ class RssSampler:
         self._task = asyncio.get_running_loop().create_task(self._sample())
 
     async def _sample(self) -> None:
-        status = Path(f"/proc/{self.pid}/status")
         while True:
-            for line in status.read_text().splitlines():  # noqa: ASYNC240 - /proc is memory
-                if line.startswith("VmRSS:"):
-                    self.peak = max(self.peak, int(line.split()[1]) / 1024)
+            self.peak = max(self.peak, rss_mib(self.pid))
             await asyncio.sleep(0.5)
 
     def stop(self) -> None:

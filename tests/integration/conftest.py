@@ -98,6 +98,14 @@ def start_worker(prefix: str, data_dir: Path, log: Path, **env: str) -> RunningW
     pytest.fail(f"worker not ready after 90 s:\n{worker.log_tail()}")
 
 
+def rss_mib(pid: int) -> float:
+    """The resident set size of a running process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
 def stop_worker(worker: RunningWorker) -> None:
     """SIGTERM, then SIGKILL if it does not stop within 30 s."""
     worker.process.terminate()
