@@ -6,7 +6,10 @@ a different partition count instead of silently using it. That includes the tabl
 changelogs: Faust would declare them itself, but its consumer, fetching metadata at once,
 could then see a changelog without partitions and reject every event of that table for
 minutes (`PartitionsMismatch`). Per-institution alert topics (`alerts.<institution>`) are
-created the first time an alert names the institution.
+created the first time an alert names the institution (`ensure_topic`), here too rather than
+by Faust, whose declaration of a topic that already exists but is missing from its
+producer's metadata can wait without end (seen after a restart), and returns before the new
+topic has leaders.
 """
 
 import asyncio
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import for_code
+from aiokafka.errors import KafkaError, for_code
 
 from schemas.alerts import SubjectKind
 from services.detector.core.routing import SUBJECT_KINDS
@@ -27,6 +30,8 @@ _TOPIC_ALREADY_EXISTS = 36
 _DAY_MS = 24 * 3600 * 1000
 ALERT_RETENTION = timedelta(days=30)
 READY_TIMEOUT_S = 30
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 WEEK = {"retention.ms": str(7 * _DAY_MS)}
 MONTH = {"retention.ms": str(ALERT_RETENTION // timedelta(milliseconds=1))}
 COMPACTED = {"cleanup.policy": "compact"}
@@ -79,14 +84,35 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics of the catalogue; returns the names created."""
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the missing topics of `specs` (the catalogue by default) and wait until they
+    have leaders; returns the names created."""
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
-        return await _create_missing(admin, catalogue(settings), settings)
+        return await _create_missing(
+            admin, catalogue(settings) if specs is None else specs, settings
+        )
     finally:
         await admin.close()
+
+
+async def ensure_topic(
+    settings: Settings, spec: TopicSpec, attempt_timeout: float = READY_TIMEOUT_S * 2
+) -> None:
+    """Create one topic unless it exists, and wait until it has leaders. An attempt that
+    fails or takes longer than `attempt_timeout` is retried, with a warning and a growing
+    pause, until one succeeds: the caller holds an alert that must not be lost, and an
+    operator sees why it waits."""
+    pause = RETRY_FIRST_S
+    while True:
+        try:
+            await asyncio.wait_for(ensure_topics(settings, [spec]), attempt_timeout)
+            return
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("could not create topic %s (%r); retrying in %.0f s", spec.name, exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, RETRY_MAX_S)
 
 
 async def delete_topics(settings: Settings) -> list[str]:

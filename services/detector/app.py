@@ -1,6 +1,7 @@
 """The Faust application: topics, tables and wiring. No detection logic lives here."""
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -15,8 +16,10 @@ from services.detector.core.watermark import Watermark
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.settings import Settings
 from services.topics import (
-    ALERT_RETENTION,
+    MONTH,
     TABLE_NAMES,
+    TopicSpec,
+    ensure_topic,
     institution_alerts_topic,
     subject_events_topic,
 )
@@ -48,10 +51,12 @@ class Detector:
     watchlist: Any
     metrics: Metrics
     institution_topics: dict[str, Any]
-    """`alerts.<institution>` topics already declared, by institution."""
+    """`alerts.<institution>` topics already created, by institution."""
     watermarks: dict[tuple[SubjectKind, int], Watermark]
     """Per subject kind and partition of its topic held here, how far its input has surely
     come in event time (for forgetting what no event can count any more)."""
+    creating: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while an institution's alert topic is created."""
 
     def watermark(self, kind: SubjectKind, partition: int) -> Watermark:
         """The watermark of a partition of `kind`'s subject topic."""
@@ -77,16 +82,16 @@ class Detector:
         return min(known) if known and len(known) == len(values) else None
 
     async def institution_alerts(self, institution: str) -> Any:
-        """The institution's alert topic, created on first use through the worker's own
-        Kafka connection (institutions are named by data, so they cannot be listed ahead)."""
+        """The institution's alert topic, created on first use (institutions are named by
+        data, so they cannot be listed ahead); one creation at a time."""
         topic = self.institution_topics.get(institution)
         if topic is None:
-            name = institution_alerts_topic(self.settings, institution)
-            topic = raw_topic(
-                self.app, name, partitions=self.settings.partitions, retention=ALERT_RETENTION
-            )
-            await topic.maybe_declare()
-            self.institution_topics[institution] = topic
+            async with self.creating:
+                topic = self.institution_topics.get(institution)
+                if topic is None:
+                    name = institution_alerts_topic(self.settings, institution)
+                    await ensure_topic(self.settings, TopicSpec(name, MONTH))
+                    topic = self.institution_topics[institution] = raw_topic(self.app, name)
         return topic
 
 
@@ -158,6 +163,6 @@ def create_detector(settings: Settings) -> Detector:
     agents.register(detector)
     sweeper.register(detector)
     commit_gaps.register(detector)
-    merge.register(app)
+    merge.register(app, frozenset(settings.topic(t) for t in INPUT_TOPICS))
     web.register(detector)
     return detector

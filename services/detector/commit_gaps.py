@@ -8,7 +8,8 @@ gap of one at the head: the message and its alerts are lost), and stops committi
 when more are missing. `guard_commits` makes any unexplained gap at the head hold the
 commit back, and every `CHECK_INTERVAL` a partition held back for `STUCK_AFTER` (doubling
 for each further seek from the same offset) is sought back to its committed offset, so the
-missing messages are fetched and processed again.
+missing messages are fetched and processed again (the record merge is told, so that
+Faust's read offset stays where the seek put it: `merge.TimestampMerge.seek`).
 Re-processing is safe: every agent is idempotent (events are recognised by producer and
 event id, and the same alert keeps the same id).
 """
@@ -20,6 +21,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from faust.transport.consumer import Consumer
+
+from services.detector.merge import TimestampMerge
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -45,6 +48,7 @@ def guard_commits() -> None:
 
     def _new_offset(self: Any, tp: Any) -> int | None:
         committed = self._committed_offset[tp]
+        _without_repeats(self._acked[tp], committed)
         if _missing_head(self._acked[tp], committed) and not self._gap[tp].overlaps(committed):
             return None
         result: int | None = original(self, tp)
@@ -53,6 +57,18 @@ def guard_commits() -> None:
     _new_offset.guarded = True  # type: ignore[attr-defined]
     _new_offset.__wrapped__ = original  # type: ignore[attr-defined]
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+def _without_repeats(acked: list[int], committed: int | None) -> None:
+    """Drop, in place, acknowledged offsets listed twice or already committed. Faust lists
+    the offsets of a gap it learns of as acknowledged without indexing them, so a message
+    of such an offset processed after a seek back is listed again; with a repeat, Faust's
+    commit advances only up to the repeat, one repeat per commit: with thousands of them,
+    commits crawl for an hour."""
+    done = -1 if committed is None else committed
+    kept = sorted({offset for offset in acked if offset >= done})
+    if kept != acked:
+        acked[:] = kept
 
 
 def register(detector: Detector) -> None:
@@ -83,6 +99,8 @@ def register(detector: Detector) -> None:
                 )
                 stuck[tp] = (committed, now, seeks + 1)
                 await consumer.seek(tp, committed)
+                if isinstance(consumer.scheduler, TimestampMerge):
+                    consumer.scheduler.seek(tp, committed)
         for tp in set(stuck) - {tp for tp, _ in stalled}:
             del stuck[tp]
 

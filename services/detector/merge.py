@@ -1,4 +1,4 @@
-"""Delivering fetched records of all partitions in timestamp order.
+"""Delivering fetched records of the input partitions in timestamp order.
 
 A subject's events come from many input partitions, and the order in which the worker reads
 them decides which event crosses a threshold, so which alert (and alert id) is raised.
@@ -8,12 +8,39 @@ whatever its time, and a burst is seen in another order than when it was live. E
 records written a few milliseconds apart to two partitions can arrive in either order.
 
 `TimestampMerge` merges instead, by Kafka record timestamp, as Kafka Streams does: records
-are delivered oldest first, and a record is held while a partition that delivered within
-the last MERGE_WAIT_S has not yet been fetched up to its timestamp, since that partition's
-next records may be older. A record is never held longer than MERGE_WAIT_S, and a fetch
-that brings nothing new releases everything, so a quiet partition holds up no one. Each
-partition's own order is kept. Records of a partition Faust would not take now (paused
-while a rebalance recovers tables) stay held: Faust drops what it is given for those.
+are delivered oldest first, and a record is held while a partition that may still deliver
+something older has not been fetched up to its timestamp. Two kinds of partition may:
+
+- one *behind*, known to hold records not fetched yet (its high watermark, as of its last
+  fetch, is past what was fetched): a backlog is being read, and fetches come only as fast as
+  the worker processes, a second or more apart when it is busy. Such a partition holds
+  others back for up to BEHIND_WAIT_S since it last delivered;
+- one that delivered within the last MERGE_WAIT_S: live traffic, where records written
+  milliseconds apart to two partitions arrive in separate fetches. A record is held for
+  this at most MERGE_WAIT_S, and a fetch that brings nothing new releases it.
+
+So a quiet or drained partition holds up no one, and a partition whose high watermark
+stays past its last record (a compacted or transactional gap) holds others at most
+BEHIND_WAIT_S once. Each partition's own order is kept. Records of a partition Faust would
+not take now (paused while a rebalance recovers tables) stay held: Faust drops what it is
+given for those.
+
+Held records must not outlive a seek. Faust reads a partition on from where it last read
+(its read offset) and takes a record beyond the next offset as the end of a gap in the
+topic: it counts the offsets in between as done, and drops the records of those offsets
+when they are fetched again. So a record fetched before a seek back (the stuck-commit
+check's, or a rebalance's), and handed over after it, would lose every message in between
+and leave the partition's commits stuck for good. The stuck-commit check tells the merge of
+its seeks (`seek`); the held records are dropped at once. Other seeks (Faust's own, to the
+committed offsets) show as a read offset that is no longer that of the record last handed
+over: the merge then hands nothing over until the partition is fetched again from its new
+position, which drops what it held, or for at most BEHIND_WAIT_S: Faust also leaves a read
+offset behind when it drops a record handed over during a rebalance, and then no new fetch
+comes.
+
+Only the input topics are merged (`attach`): the worker's own subject topics are written as
+it goes, with current timestamps, and each subject is read from one partition, so holding
+them back would only add latency.
 """
 
 import heapq
@@ -27,8 +54,11 @@ from faust.types import TP
 from faust.types.transports import SchedulingStrategyT
 
 MERGE_WAIT_S = 0.1
-"""How long a partition counts as active after it delivered, and the longest a record is
-held for others: the latency paid for reading partitions in order."""
+"""How long a caught-up partition counts as active after it delivered, and the longest a
+record is held for such partitions: the latency paid for reading live partitions in order."""
+BEHIND_WAIT_S = 5.0
+"""How long a partition behind its high watermark holds others back after it last delivered:
+longer than a fetch cycle of a worker busy with a backlog."""
 
 
 class _Newest(NamedTuple):
@@ -38,13 +68,25 @@ class _Newest(NamedTuple):
     fetched_at: float
 
 
+class _Frontier(NamedTuple):
+    """Up to which record timestamp every partition that may still deliver something older
+    has been fetched: those behind their high watermark, and the live ones."""
+
+    behind: float
+    live: float
+
+
 class TimestampMerge(SchedulingStrategyT):
     """Faust's `ConsumerScheduler`: fetched records merged oldest first across partitions."""
 
     def __init__(
-        self, wait: float = MERGE_WAIT_S, clock: Callable[[], float] = time.monotonic
+        self,
+        wait: float = MERGE_WAIT_S,
+        clock: Callable[[], float] = time.monotonic,
+        behind_wait: float = BEHIND_WAIT_S,
     ) -> None:
         self._wait = wait
+        self._behind_wait = behind_wait
         self._clock = clock
         self._held: dict[TP, deque[tuple[float, Any]]] = {}
         """Per partition, its records not delivered yet, with when each was fetched."""
@@ -53,10 +95,37 @@ class TimestampMerge(SchedulingStrategyT):
         """Per partition, the offset after the last record fetched."""
         self.deliverable: Callable[[], set[TP] | None] = lambda: None
         """The partitions Faust takes records of now (None: all); set by `attach`."""
+        self.highwater: Callable[[TP], int | None] = lambda tp: None
+        """A partition's high watermark as of its last fetch (None: unknown); set by
+        `attach`."""
+        self.read_offset: Callable[[TP], int | None] | None = None
+        """Faust's read offset of a partition, moved by every seek (None: not known, as in
+        tests of the merge alone); set by `attach`."""
+        self._handed_over: dict[TP, int] = {}
+        """Per partition, the offset of the record last handed over since it was fetched
+        from its current position."""
+        self._sought_at: dict[TP, float] = {}
+        """Per partition whose read offset moved without a seek noted here, since when."""
+        self.set_read_offset: Callable[[TP, int], None] | None = None
+        """Sets Faust's read offset of a partition; set by `attach`."""
+        self._sought_to: dict[TP, int] = {}
+        """Per partition sought by `seek`, the offset it reads from again: Faust's read
+        offset is set to it again as the first record from there is handed over."""
+        self.merged_topics: frozenset[str] | None = None
+        """The topics whose records are merged (None: all); others are delivered as
+        fetched. Set by `attach`."""
 
     def iterate(self, records: Mapping[TP, list[Any]]) -> Iterator[tuple[TP, Any]]:
         """Records of this fetch and those held from earlier ones, oldest first, as far as
-        every active partition has been fetched (or records waited long enough)."""
+        every partition that may still deliver older ones has been fetched (or records
+        waited long enough); records of topics not merged first, as fetched."""
+        merged = self.merged_topics
+        if merged is not None:
+            for tp, batch in records.items():
+                if tp.topic not in merged:
+                    for record in batch:
+                        yield tp, record
+            records = {tp: batch for tp, batch in records.items() if tp.topic in merged}
         now = self._clock()
         frontier = self._take(records, now)
         deliverable = self.deliverable()
@@ -69,19 +138,63 @@ class TimestampMerge(SchedulingStrategyT):
         heapq.heapify(heads)
         while heads:
             timestamp, _, tp = heads[0]
-            queue = self._held[tp]
-            if timestamp > frontier and now - queue[0][0] < self._wait:
-                return  # an active partition may still deliver something older
+            queue = self._held.get(tp)
+            if not queue:
+                heapq.heappop(heads)
+                self._held.pop(tp, None)
+                continue
+            if self._sought(tp):
+                since = self._sought_at.setdefault(tp, now)
+                if now - since < self._behind_wait:
+                    return  # sought: the partition is fetched again from its new position
+                self._sought_at.pop(tp)  # not re-fetched: Faust dropped the last one
+                self._handed_over.pop(tp)
+            waited = now - queue[0][0]
+            if (timestamp > frontier.behind and waited < self._behind_wait) or (
+                timestamp > frontier.live and waited < self._wait
+            ):
+                return  # a partition may still deliver something older
             heapq.heappop(heads)
-            yield tp, queue.popleft()[1]
+            record = queue.popleft()[1]
+            restart = self._sought_to.pop(tp, None)
+            if restart is not None and self.set_read_offset is not None:
+                self.set_read_offset(tp, restart)
+            self._handed_over[tp] = record.offset
+            yield tp, record
             if queue:
                 heapq.heappush(heads, (queue[0][1].timestamp, order[tp], tp))
-            else:
+            elif self._held.get(tp) is queue:
                 del self._held[tp]
 
-    def _take(self, records: Mapping[TP, list[Any]], now: float) -> float:
-        """Add a fetch to what is held; returns the timestamp up to which every active
-        partition has been fetched (infinite for an empty fetch: nothing is pending).
+    def _sought(self, tp: TP) -> bool:
+        """Whether Faust's read offset of `tp` moved since the last record handed over."""
+        handed_over = self._handed_over.get(tp)
+        return (
+            self.read_offset is not None
+            and handed_over is not None
+            and self.read_offset(tp) != handed_over
+        )
+
+    def seek(self, tp: TP, offset: int) -> None:
+        """Note that `tp` was just sought to `offset`. Faust sets its read offset there, but
+        a record it was handing over when the seek came sets it back to that record's
+        offset when done, and Faust would then drop the re-read records up to it. So what is
+        held is dropped now, and the read offset is set to `offset` again when the first
+        record read from there is handed over (no earlier record can be in flight then)."""
+        self._drop(tp)
+        self._sought_to[tp] = offset
+
+    def _drop(self, tp: TP) -> None:
+        """Forget `tp`'s held records and position: it is fetched again from where it was
+        sought to (or, revoked, not here any more)."""
+        self._held.pop(tp, None)
+        self._fetched_up_to.pop(tp, None)
+        self._handed_over.pop(tp, None)
+        self._sought_at.pop(tp, None)
+
+    def _take(self, records: Mapping[TP, list[Any]], now: float) -> _Frontier:
+        """Add a fetch to what is held; returns the frontier (the live one infinite for an
+        empty fetch: nothing new is pending).
 
         Records held for a partition that was since read again from an earlier offset (a
         seek after a rebalance or a stalled commit) are dropped: they were fetched anew."""
@@ -91,7 +204,7 @@ class TimestampMerge(SchedulingStrategyT):
                 continue
             fetched = True
             if batch[0].offset < self._fetched_up_to.get(tp, batch[0].offset):
-                self._held.pop(tp, None)
+                self._drop(tp)
             self._held.setdefault(tp, deque()).extend((now, record) for record in batch)
             self._fetched_up_to[tp] = batch[-1].offset + 1
             newest = max(record.timestamp for record in batch)
@@ -99,25 +212,46 @@ class TimestampMerge(SchedulingStrategyT):
             if previous is not None:
                 newest = max(newest, previous.timestamp)
             self._newest[tp] = _Newest(newest, now)
-        if not fetched:
-            return math.inf
-        active = [n.timestamp for n in self._newest.values() if now - n.fetched_at <= self._wait]
-        return min(active)
+        deliverable = self.deliverable()
+        behind = [
+            n.timestamp
+            for tp, n in self._newest.items()
+            if now - n.fetched_at < self._behind_wait
+            and (deliverable is None or tp in deliverable)
+            and self._fetched_up_to.get(tp, math.inf) < (self.highwater(tp) or 0)
+        ]
+        live = [n.timestamp for n in self._newest.values() if now - n.fetched_at <= self._wait]
+        return _Frontier(min(behind, default=math.inf), min(live) if fetched and live else math.inf)
+
+    def forget(self, partitions: set[TP]) -> None:
+        """Drop what is known of partitions no longer assigned here: their held records
+        would be delivered by the new owner, and they deliver nothing more here."""
+        for tp in partitions:
+            self._drop(tp)
+            self._newest.pop(tp, None)
+            self._sought_to.pop(tp, None)
 
 
-def register(app: Any) -> None:
-    """Attach the merge to the app's consumer once it exists (at the first assignment)."""
+def register(app: Any, merged_topics: frozenset[str]) -> None:
+    """Attach the merge of `merged_topics` to the app's consumer once it exists (at the
+    first assignment), and forget revoked partitions."""
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        attach(app.consumer)
+        attach(app.consumer, merged_topics)
+
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        scheduler = getattr(app.consumer, "scheduler", None)
+        if isinstance(scheduler, TimestampMerge):
+            scheduler.forget(set(revoked))
 
     app.on_partitions_assigned.connect(on_assigned)
+    app.on_partitions_revoked.connect(on_revoked)
 
 
-def attach(consumer: Any) -> None:
-    """Let the consumer's `TimestampMerge` see which partitions Faust takes records of:
-    those active (assigned, not paused) or merely buffer-full, as `Consumer.getmany`
-    checks."""
+def attach(consumer: Any, merged_topics: frozenset[str]) -> None:
+    """Let the consumer's `TimestampMerge` merge `merged_topics`, and see which partitions
+    Faust takes records of (those active, assigned and not paused, or merely buffer-full,
+    as `Consumer.getmany` checks), their high watermarks, and Faust's read offsets."""
     scheduler = consumer.scheduler
     if isinstance(scheduler, TimestampMerge):
 
@@ -126,3 +260,7 @@ def attach(consumer: Any) -> None:
             return None if active is None else active | consumer._buffered_partitions
 
         scheduler.deliverable = deliverable
+        scheduler.highwater = consumer.highwater
+        scheduler.read_offset = consumer._read_offset.get
+        scheduler.set_read_offset = consumer._read_offset.__setitem__
+        scheduler.merged_topics = merged_topics

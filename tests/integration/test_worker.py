@@ -79,6 +79,16 @@ async def test_bulk_opener_alert_and_self_listing(kafka: Kafka, worker: RunningW
     ]
     assert of("near-miss-1", alerts) == []
 
+    [opener] = [a for a in alerts if a.rule == "bulk_sim_opener" and about("farmer-1")(a)]
+    carriers = sorted({action.institution for action in opener.actions if action.institution})
+    assert carriers
+    for carrier in carriers:  # each carrier's own topic has the alert naming it
+        own = await kafka.read_until(
+            worker.topic(f"alerts.{carrier}"),
+            lambda vs: any(decode(Alert, v).alert_id == opener.alert_id for v in vs),
+        )
+        assert opener.alert_id in {decode(Alert, v).alert_id for v in own}
+
     listings = await kafka.read_until(
         worker.topic("watchlist"), lambda vs: any(identity("farmer-1").encode() in v for v in vs)
     )

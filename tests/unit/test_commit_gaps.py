@@ -1,6 +1,6 @@
 """Faust's commit bookkeeping, guarded: a message missing before the first acknowledged one
 holds the commit back (Faust alone commits past a single missing message), while gaps Faust
-knows of in the topic still let it through."""
+knows of in the topic still let it through, and offsets acknowledged twice do not slow it."""
 
 from collections import defaultdict
 from types import SimpleNamespace
@@ -40,6 +40,14 @@ def test_contiguous_acknowledgements_and_known_gaps_commit() -> None:
     assert Consumer._new_offset(consumer([7, 8, 9], 7), TP) == 10
     assert Consumer._new_offset(consumer([9, 10], 7, gap=(7, 9)), TP) == 11
     assert Consumer._new_offset(consumer([0, 1], -1), TP) == 2  # never committed before
+
+
+def test_offsets_acknowledged_twice_or_already_committed_do_not_slow_the_commit() -> None:
+    faust_alone = getattr(Consumer._new_offset, "__wrapped__", Consumer._new_offset)
+    assert faust_alone(consumer([7, 8, 8, 9, 9, 10], 7), TP) == 9  # up to the first repeat
+    guard_commits()
+    assert Consumer._new_offset(consumer([7, 8, 8, 9, 9, 10], 7), TP) == 11
+    assert Consumer._new_offset(consumer([5, 6, 7, 8], 7), TP) == 9
 
 
 def test_stalled_partitions_are_those_acknowledged_beyond_the_commit() -> None:

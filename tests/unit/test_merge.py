@@ -1,5 +1,6 @@
 """Fetched records are delivered oldest first across partitions, each partition in its own
-order; what an active partition may still precede is held, but never for long."""
+order; what an active partition may still precede is held, but never for long, and what a
+partition behind its high watermark may precede a little longer."""
 
 from typing import NamedTuple
 
@@ -9,6 +10,7 @@ from services.detector.merge import TimestampMerge
 
 A, B = TP("sim-activations", 0), TP("transfers", 3)
 WAIT = 0.1
+BEHIND_WAIT = 5.0
 
 
 class Record(NamedTuple):
@@ -100,3 +102,155 @@ def test_records_of_a_partition_faust_does_not_take_now_stay_held() -> None:
     assert delivered(merge, {}) == [("t", 20)]
     merge.deliverable = lambda: None
     assert delivered(merge, {}) == [("s", 10)]
+
+
+def behind_merge(clock: Clock, highwaters: dict[TP, int]) -> TimestampMerge:
+    merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
+    merge.highwater = highwaters.get
+    return merge
+
+
+def test_a_partition_behind_its_high_watermark_holds_others_while_a_busy_worker_reads() -> None:
+    clock = Clock()
+    merge = behind_merge(clock, {A: 3, B: 10})  # B has 10 records, 1 fetched
+    assert delivered(merge, {A: fetch(0, 100, 120), B: fetch(0, 90)}) == [("t", 90)]
+    clock.now = 1.0  # ten merge waits later: B is behind, so A's records wait for it
+    assert delivered(merge, {A: fetch(2, 130)}) == []
+    clock.now = 2.0
+    assert delivered(merge, {B: fetch(1, 95, 110)}) == [("t", 95), ("s", 100), ("t", 110)]
+
+
+def test_a_caught_up_partition_holds_others_only_for_the_merge_wait() -> None:
+    clock = Clock()
+    merge = behind_merge(clock, {A: 2, B: 1})  # both fetched up to their high watermarks
+    delivered(merge, {A: fetch(0, 100, 120), B: fetch(0, 90)})
+    clock.now = 1.0
+    assert delivered(merge, {A: fetch(2, 130)}) == [("s", 100), ("s", 120), ("s", 130)]
+
+
+def test_a_behind_partition_that_delivers_nothing_holds_no_one_after_the_behind_wait() -> None:
+    clock = Clock()
+    merge = behind_merge(clock, {A: 3, B: 10})  # B's high watermark past its last record
+    delivered(merge, {A: fetch(0, 100), B: fetch(0, 90)})
+    clock.now = BEHIND_WAIT - 0.5
+    assert delivered(merge, {A: fetch(1, 120)}) == []
+    clock.now = BEHIND_WAIT
+    assert delivered(merge, {A: fetch(2, 130)}) == [("s", 100), ("s", 120), ("s", 130)]
+
+
+def test_a_paused_partition_behind_its_high_watermark_holds_no_one() -> None:
+    clock = Clock()
+    merge = behind_merge(clock, {A: 3, B: 10})
+    merge.deliverable = lambda: {A}  # B paused, say while a rebalance recovers tables
+    delivered(merge, {A: fetch(0, 100), B: fetch(0, 90)})
+    clock.now = 1.0
+    assert delivered(merge, {A: fetch(1, 120)}) == [("s", 100), ("s", 120)]
+
+
+def test_topics_not_merged_are_delivered_as_fetched() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    merge.merged_topics = frozenset({A.topic, B.topic})
+    subject = TP("duanka-identity-events", 0)
+    records = {A: fetch(0, 100, 200), subject: fetch(0, 50, 500), B: fetch(0, 150)}
+    assert delivered(merge, records) == [("d", 50), ("d", 500), ("s", 100), ("t", 150)]
+
+
+def test_a_revoked_partition_is_forgotten() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    delivered(merge, {A: fetch(0, 10, 20), B: fetch(0, 15)})  # A's 20 held for B
+    merge.forget({A})
+    assert delivered(merge, {}) == []
+    assert delivered(merge, {A: fetch(1, 20)}) == []  # read again from offset 1; B is active
+    assert delivered(merge, {}) == [("s", 20)]  # once
+
+
+def read_by_faust(
+    merge: TimestampMerge, records: dict[TP, list[Record]], read: dict[TP, int]
+) -> list[tuple[str, int]]:
+    """Delivered records, with Faust's read offsets moved as Faust moves them."""
+    out = []
+    for tp, record in merge.iterate(records):
+        read[tp] = record.offset
+        out.append((tp.topic[0], record.offset))
+    return out
+
+
+def test_records_held_when_faust_seeks_their_partition_back_are_never_handed_over() -> None:
+    read: dict[TP, int] = {}
+    merge = TimestampMerge(WAIT, Clock())
+    merge.read_offset = read.get
+    merge.highwater = {A: 10, B: 1}.get
+    first = read_by_faust(merge, {A: fetch(5, 10, 20, 30), B: fetch(0, 15)}, read)
+    assert first == [("s", 5), ("t", 0)]  # A's offsets 6 and 7 held for B
+    read[A] = 3  # the stuck-commit check seeks A back to offset 3
+    assert read_by_faust(merge, {}, read) == []  # 6 would make Faust skip 3 to 5
+    assert read_by_faust(merge, {}, read) == []  # until A is fetched again from 3
+    again = read_by_faust(merge, {A: fetch(3, 1, 2, 10, 20, 30)}, read)
+    again += read_by_faust(merge, {}, read)
+    assert again == [("s", 3), ("s", 4), ("s", 5), ("s", 6), ("s", 7)]
+
+
+def test_a_partition_faust_reads_on_from_is_not_taken_for_sought() -> None:
+    read: dict[TP, int] = {}
+    merge = TimestampMerge(WAIT, Clock())
+    merge.read_offset = read.get
+    read_by_faust(merge, {A: fetch(5, 10, 20, 30), B: fetch(0, 15)}, read)
+    assert read_by_faust(merge, {}, read) == [("s", 6), ("s", 7)]
+
+
+class FaustReader:
+    """Faust's consumer loop as far as read offsets go: a record below a partition's read
+    offset is dropped, one further than the next offset marks a gap."""
+
+    def __init__(self, merge: TimestampMerge) -> None:
+        self.read: dict[TP, int] = {}
+        self.processed: list[int] = []
+        self.gaps: list[tuple[int, int]] = []
+        merge.read_offset = self.read.get
+        merge.set_read_offset = self.read.__setitem__
+        self.merge = merge
+
+    def consume(self, records: dict[TP, list[Record]]) -> None:
+        for tp, record in self.merge.iterate(records):
+            self.handle(tp, record)
+
+    def handle(self, tp: TP, record: Record) -> None:
+        read = self.read.get(tp)
+        if read is not None and record.offset < read:
+            return  # "DROPPED MESSAGE"
+        if read is not None and record.offset - read > 1:
+            self.gaps.append((read + 1, record.offset))
+        self.processed.append(record.offset)
+        self.read[tp] = record.offset
+
+
+def test_a_seek_while_a_record_is_in_flight_still_reads_again_from_its_offset() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    faust = FaustReader(merge)
+    records = merge.iterate({A: fetch(5, 10, 20, 30), B: fetch(0, 15)})
+    tp, in_flight = next(records)  # Faust is handing A's offset 5 over
+    faust.processed.append(in_flight.offset)
+    faust.read[A] = 3  # meanwhile the stuck-commit check seeks A back to offset 3
+    merge.seek(A, 3)
+    faust.read[A] = in_flight.offset  # and when done, Faust sets it back to 5
+    for tp, record in records:
+        faust.handle(tp, record)
+    faust.consume({})
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30)})
+    faust.consume({})
+    a_offsets = [o for o in faust.processed if o >= 3]
+    assert a_offsets == [5, 3, 4, 5, 6, 7]
+    assert faust.gaps == []
+
+
+def test_a_record_faust_dropped_holds_its_partition_only_for_the_behind_wait() -> None:
+    clock = Clock()
+    read: dict[TP, int] = {}
+    merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
+    merge.read_offset = read.get
+    records = merge.iterate({A: fetch(5, 10, 20, 30)})
+    next(records)  # offset 5 handed over, then dropped by Faust (a rebalance began)
+    read[A] = 4
+    assert read_by_faust(merge, {}, read) == []  # as if sought: waits to be fetched again
+    clock.now = BEHIND_WAIT
+    assert read_by_faust(merge, {}, read) == [("s", 6), ("s", 7)]
