@@ -127,8 +127,8 @@ class TimestampMerge(SchedulingStrategyT):
                         yield tp, record
             records = {tp: batch for tp, batch in records.items() if tp.topic in merged}
         now = self._clock()
-        frontier = self._take(records, now)
         deliverable = self.deliverable()
+        frontier = self._take(records, now, deliverable)
         heads = [
             (q[0][1].timestamp, i, tp)
             for i, (tp, q) in enumerate(self._held.items())
@@ -192,7 +192,9 @@ class TimestampMerge(SchedulingStrategyT):
         self._handed_over.pop(tp, None)
         self._sought_at.pop(tp, None)
 
-    def _take(self, records: Mapping[TP, list[Any]], now: float) -> _Frontier:
+    def _take(
+        self, records: Mapping[TP, list[Any]], now: float, deliverable: set[TP] | None
+    ) -> _Frontier:
         """Add a fetch to what is held; returns the frontier (the live one infinite for an
         empty fetch: nothing new is pending).
 
@@ -212,7 +214,6 @@ class TimestampMerge(SchedulingStrategyT):
             if previous is not None:
                 newest = max(newest, previous.timestamp)
             self._newest[tp] = _Newest(newest, now)
-        deliverable = self.deliverable()
         behind = [
             n.timestamp
             for tp, n in self._newest.items()
