@@ -8,12 +8,14 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from schemas.alerts import SubjectKind
-from services.detector import agents, commit_gaps, merge, producer, sweeper, web
+from services.detector import agents, commit_gaps, merge, producer, progress, sweeper, web
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.core.watermark import Watermark
+from services.detector.core.watermark import FEEDING_TOPICS, Watermark, origin_of
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
+from services.detector.progress import InputProgress
 from services.settings import Settings
 from services.topics import (
     MONTH,
@@ -55,6 +57,11 @@ class Detector:
     watermarks: dict[tuple[SubjectKind, int], Watermark]
     """Per subject kind and partition of its topic held here, how far its input has surely
     come in event time (for forgetting what no event can count any more)."""
+    orders: dict[tuple[SubjectKind, int], EventOrder[agents.Pending]]
+    """Per subject kind and partition of its topic held here, the events waiting for their
+    turn in event-time order."""
+    input_progress: InputProgress
+    """How far this worker has forwarded the input partitions it reads."""
     creating: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while an institution's alert topic is created."""
 
@@ -64,6 +71,23 @@ class Detector:
         if watermark is None:
             watermark = self.watermarks[(kind, partition)] = Watermark(self._input_partitions())
         return watermark
+
+    def order(self, kind: SubjectKind, partition: int) -> EventOrder[agents.Pending]:
+        """The event-time order of a partition of `kind`'s subject topic: fed by every
+        partition of the topics feeding the kind, in this consumer-group generation."""
+        order = self.orders.get((kind, partition))
+        if order is None:
+            partitions = self._input_partitions()
+            origins = [
+                origin_of(topic, p)
+                for topic in FEEDING_TOPICS[kind]
+                for p in range(partitions[topic])
+            ]
+            generation = self.app.consumer_generation_id
+            order = self.orders[(kind, partition)] = EventOrder(
+                origins, generation, agents.MAX_HOLD_S, agents.CAUGHT_UP_SLACK_MS
+            )
+        return order
 
     def _input_partitions(self) -> dict[str, int]:
         """Per input topic, its partition count as the consumer knows it (the configured
@@ -159,8 +183,11 @@ def create_detector(settings: Settings) -> Detector:
         metrics=metrics,
         institution_topics={},
         watermarks={},
+        orders={},
+        input_progress=InputProgress(),
     )
     agents.register(detector)
+    progress.register(detector)
     sweeper.register(detector)
     commit_gaps.register(detector)
     merge.register(app, frozenset(settings.topic(t) for t in INPUT_TOPICS))

@@ -80,6 +80,9 @@ def register(detector: Detector) -> None:
     sought back), and how often it was sought back from that offset."""
 
     async def unstick() -> None:
+        if app.rebalancing:  # partitions are being handed over; they are sought anyway
+            stuck.clear()
+            return
         consumer: Any = app.consumer
         now = time.monotonic()
         stalled = stalled_partitions(consumer)
@@ -108,10 +111,14 @@ def register(detector: Detector) -> None:
 
 
 def stalled_partitions(consumer: Any) -> list[tuple[Any, int]]:
-    """Partitions whose first acknowledged offset lies beyond the committed one, with that
-    committed offset (Faust's `_acked` and `_committed_offset` bookkeeping)."""
+    """Assigned partitions whose first acknowledged offset lies beyond the committed one,
+    with that committed offset (Faust's `_acked` and `_committed_offset` bookkeeping; it
+    keeps both for partitions no longer assigned, which cannot be sought)."""
     stalled = []
+    assigned = consumer.assignment()
     for tp, acked in list(consumer._acked.items()):
+        if tp not in assigned:
+            continue
         committed = consumer._committed_offset.get(tp)
         if _missing_head(acked, committed):
             stalled.append((tp, committed))

@@ -31,6 +31,7 @@ class Metrics:
     state_keys: Gauge
     expiry_requests: Counter
     watchlisted: Gauge
+    held: Gauge
 
 
 def create_metrics() -> Metrics:
@@ -84,6 +85,11 @@ def create_metrics() -> Metrics:
         watchlisted=Gauge(
             "duanka_watchlisted_identities",
             "Identities with a watchlist entry held by this worker, counted at each sweep.",
+            registry=registry,
+        ),
+        held=Gauge(
+            "duanka_held_events",
+            "Subject events waiting for their turn in event-time order.",
             registry=registry,
         ),
     )

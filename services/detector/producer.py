@@ -12,7 +12,10 @@ the request timeout: 20 minutes under Faust. Each offset commit flushes the prod
 first, so commits wait with them, and the stuck-commit check reads the same messages again
 and again.
 
-Adding each topic to the set on its first send keeps them all known.
+Adding each topic to the set on its first send keeps them all known. The tables' changelog
+topics are in the set from the start: the query API finds the worker holding a key from the
+partitions of its table's changelog as the producer knows them, also on a worker that has
+not written to that changelog yet but has already written elsewhere (progress reports).
 """
 
 from typing import Any
@@ -28,6 +31,8 @@ class Producer(aiokafka_driver.Producer):
     def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         producer = super()._new_producer(transactional_id)
         track_written_topics(producer.client)
+        changelogs = {table.changelog_topic.get_topic_name() for table in self.app.tables.values()}
+        producer.client._topics.update(changelogs)
         return producer
 
 

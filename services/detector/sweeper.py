@@ -15,10 +15,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from schemas.alerts import SubjectKind
-from services.detector.agents import EXPIRE, STREAM_HEADER, expiry_of
+from services.detector.agents import expiry_of
 from services.detector.core.engine import STATE_TYPES
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import IdentityState
+from services.detector.headers import EXPIRE, STREAM_HEADER
 
 if TYPE_CHECKING:
     from services.detector.app import Detector

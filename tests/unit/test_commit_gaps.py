@@ -14,7 +14,9 @@ from services.detector.commit_gaps import guard_commits, stalled_partitions
 TP = ("transfers", 4)
 
 
-def consumer(acked: list[int], committed: int, gap: tuple[int, int] | None = None) -> Any:
+def consumer(
+    acked: list[int], committed: int, gap: tuple[int, int] | None = None, assigned: bool = True
+) -> Any:
     gaps: defaultdict[Any, IntervalTree] = defaultdict(IntervalTree)
     if gap is not None:
         gaps[TP].addi(*gap)
@@ -23,6 +25,7 @@ def consumer(acked: list[int], committed: int, gap: tuple[int, int] | None = Non
         _acked_index={TP: set(acked)},
         _committed_offset={TP: committed},
         _gap=gaps,
+        assignment=lambda: {TP} if assigned else set(),
     )
 
 
@@ -55,3 +58,8 @@ def test_stalled_partitions_are_those_acknowledged_beyond_the_commit() -> None:
     assert stalled_partitions(stalled) == [(TP, 7)]
     assert stalled_partitions(consumer([7, 8], 7)) == []
     assert stalled_partitions(consumer([0, 1], -1)) == []
+
+
+def test_a_partition_no_longer_assigned_is_not_stalled() -> None:
+    """Faust keeps the bookkeeping of revoked partitions; seeking one crashes the app."""
+    assert stalled_partitions(consumer([9, 10], 7, assigned=False)) == []

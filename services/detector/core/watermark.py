@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from schemas.alerts import SubjectKind
-from schemas.events import AccountOpen, SimActivation, Transfer
+from schemas.events import AccountOpen, InputEvent, SimActivation, Transfer
 from services.detector.core.clock import to_ms
 from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate
 
@@ -41,6 +41,11 @@ TOPIC_OF: dict[type, InputTopic] = {
 IDLE_AFTER = 100_000
 """Messages without one from an origin after which it no longer holds the watermark back.
 Far more than pass between two fetches of a partition that still has a backlog."""
+
+
+def event_time(event: Admitted) -> int | None:
+    """An event's time (epoch ms); None for a watchlist record, which carries none."""
+    return to_ms(event.occurred_at) if isinstance(event, InputEvent) else None
 
 
 def origin_of(topic: str, partition: int) -> str:
@@ -78,11 +83,11 @@ class Watermark:
     def observe(self, event: Admitted, partition: int = 0) -> None:
         """Count one message read from `partition` of the event's topic. Watchlist records
         carry no event time and do not count."""
-        if not isinstance(event, SimActivation | AccountOpen | Transfer):
+        at = event_time(event)
+        if at is None:
             return
         self._seen += 1
         origin = (TOPIC_OF[type(event)], partition)
-        at = to_ms(event.occurred_at)
         known = self._origins.get(origin)
         if known is None:
             self._delivered[origin[0]] += 1

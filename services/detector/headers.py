@@ -1,0 +1,21 @@
+"""The headers of the worker's subject-topic messages, and the kinds of message besides
+events that travel there."""
+
+TOPIC_HEADER = "duanka-topic"
+"""The input topic the event came from."""
+PARTITION_HEADER = "duanka-partition"
+"""The input partition the event came from (lateness, watermarks and event-time order are
+measured per input partition)."""
+RECEIVED_HEADER = "duanka-received"
+"""The input record's timestamp (ms), for the event-to-alert latency. The subject record
+itself is stamped when it is written: a producer's old timestamps must not make the subject
+topics' retention delete what is still unread."""
+STREAM_HEADER = "duanka-stream"
+"""What the event is to the subject (`routing.Stream`), or `EXPIRE`, or `PROGRESS`."""
+GENERATION_HEADER = "duanka-generation"
+"""On a progress report: the consumer-group generation of the worker that wrote it."""
+EXPIRE = "expire"
+"""A message without a value asking the subject's owner to expire it: table writes must
+happen in the stream of the key's partition (see `sweeper`)."""
+PROGRESS = "progress"
+"""A progress report of the input partitions a worker reads (see `progress`)."""

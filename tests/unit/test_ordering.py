@@ -1,0 +1,106 @@
+"""`EventOrder`: a subject partition's events, fed by several readers, applied in event-time
+order once every origin has passed them."""
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.detector.core.ordering import EventOrder, OriginProgress
+
+ORIGINS = ("sim-activations/0", "sim-activations/1", "account-opens/0")
+HOLD = 5.0
+SLACK = 100
+WRITTEN = 1_000_000
+"""When the events of these tests were written to their input topics (epoch ms)."""
+
+
+def order(generation: int = 3) -> EventOrder[str]:
+    return EventOrder(ORIGINS, generation, HOLD, SLACK)
+
+
+def add(events: EventOrder[str], item: str, origin: str, at: int, now: float = 0.0) -> None:
+    events.add(item, origin, at, WRITTEN, now)
+
+
+def caught_up(*origins: str, quiet: bool = False) -> dict[str, OriginProgress]:
+    return {o: OriginProgress(None, caught_up=True, quiet=quiet) for o in origins}
+
+
+def test_an_event_waits_until_every_origin_has_passed_its_time() -> None:
+    events = order()
+    add(events, "b", "sim-activations/1", 200)
+    assert events.ready(0.0) == []
+    add(events, "a", "sim-activations/0", 100)
+    assert events.ready(0.0) == []  # account-opens/0 not heard of yet
+    add(events, "c", "account-opens/0", 300)
+    assert events.ready(0.0) == ["a"]  # sim-activations/0 has only come to 100
+    add(events, "d", "sim-activations/0", 250)
+    assert events.ready(0.0) == ["b"]  # sim-activations/1 has only come to 200
+    assert len(events) == 2
+
+
+def test_a_caught_up_origin_lets_go_only_of_events_written_a_slack_before_the_report() -> None:
+    events = order()
+    add(events, "a", "sim-activations/0", 100)
+    events.report(3, WRITTEN, {"sim-activations/1": OriginProgress(50, caught_up=False)})
+    events.report(3, WRITTEN + SLACK, caught_up("account-opens/0"))
+    assert events.ready(0.0) == []  # sim-activations/1 is at 50 and not caught up
+    events.report(3, WRITTEN + SLACK - 1, caught_up("sim-activations/1"))
+    assert events.ready(0.0) == []  # caught up too soon after the event was written
+    events.report(3, WRITTEN + SLACK, caught_up("sim-activations/1"))
+    assert events.ready(0.0) == ["a"]
+
+
+def test_a_quiet_origin_holds_nothing_back() -> None:
+    events = order()
+    add(events, "a", "sim-activations/0", 100)
+    events.report(3, 0, caught_up("sim-activations/1", "account-opens/0", quiet=True))
+    assert events.ready(0.0) == ["a"]
+
+
+def test_reports_are_believed_only_from_the_current_generation() -> None:
+    events = order(generation=3)
+    add(events, "a", "sim-activations/0", 100)
+    events.report(2, WRITTEN * 2, caught_up(*ORIGINS[1:], quiet=True))  # before the rebalance
+    assert events.ready(0.0) == []
+    events.report(2, WRITTEN * 2, {"sim-activations/1": OriginProgress(120, caught_up=True)})
+    events.report(4, WRITTEN * 2, caught_up("account-opens/0"))
+    assert events.ready(0.0) == ["a"]  # the newest time of an old report is still a fact
+
+
+def test_events_waiting_too_long_go_in_order_with_those_before_them() -> None:
+    events = order()
+    add(events, "late", "sim-activations/0", 500, now=0.0)
+    add(events, "early", "sim-activations/1", 100, now=1.0)
+    add(events, "later", "sim-activations/1", 600, now=2.0)
+    assert events.ready(HOLD - 0.1) == []
+    assert events.ready(HOLD) == ["early", "late"]
+    assert events.ready(HOLD + 2.0) == ["later"]
+
+
+def test_drain_gives_everything_in_event_time_order() -> None:
+    events = order()
+    for item, at in (("c", 300), ("a", 100), ("b", 200)):
+        add(events, item, "sim-activations/0", at)
+    assert events.drain() == ["a", "b", "c"]
+    assert len(events) == 0 and events.ready(HOLD * 2) == []
+
+
+@given(st.integers(0, 2**32), st.integers(2, 5))
+def test_interleaved_ordered_streams_come_out_in_event_time_order(seed: int, readers: int) -> None:
+    """Each origin in order, the origins interleaved at random, as several workers write
+    them: what is released is in event-time order, and once all are quiet everything is."""
+    rng = random.Random(seed)
+    origins = [f"transfers/{i}" for i in range(readers)]
+    streams = {o: sorted(rng.sample(range(1000), 20)) for o in origins}
+    events: EventOrder[int] = EventOrder(origins, 1, HOLD, SLACK)
+    released: list[int] = []
+    while any(streams.values()):
+        origin = rng.choice([o for o, s in streams.items() if s])
+        at = streams[origin].pop(0)
+        events.add(at, origin, at, WRITTEN, now=0.0)
+        released += events.ready(0.0)
+    events.report(1, 0, {o: OriginProgress(None, caught_up=True, quiet=True) for o in origins})
+    released += events.ready(0.0)
+    assert released == sorted(released) and len(released) == 20 * readers
