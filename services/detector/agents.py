@@ -185,7 +185,7 @@ async def _ingest(detector: Detector, topic: InputTopic, message: Any) -> None:
                 TOPIC_HEADER: topic.encode(),
                 PARTITION_HEADER: str(message.partition).encode(),
                 STREAM_HEADER: address.stream.encode(),
-                RECEIVED_HEADER: str(round(message.timestamp * 1000)).encode(),
+                RECEIVED_HEADER: str(_timestamp_ms(message)).encode(),
             },
         )
     at = event_time(admitted)
@@ -197,6 +197,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     """Take one subject-topic message: a progress report, an expiry request, or an event to
     hold for its turn; then apply what is due."""
     message = received.message
+    now = time.monotonic()
     headers = {name: value.decode() for name, value in (message.headers or ())}
     order = detector.order(kind, message.partition)
     due: list[Pending] = []
@@ -220,19 +221,24 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
                 due.append(pending)
             else:
                 origin = origin_of(pending.topic, pending.partition)
-                order.add(pending, origin, at, pending.written, time.monotonic())
-    await release(detector, kind, [*order.ready(time.monotonic()), *due])
+                order.add(pending, origin, at, pending.written, now)
+    await release(detector, kind, [*order.ready(now), *due])
 
 
 async def _take_report(order: EventOrder[Pending], headers: dict[str, str], message: Any) -> None:
-    written = round(message.timestamp * 1000)
+    written = _timestamp_ms(message)
     order.report(int(headers[GENERATION_HEADER]), written, decode_report(message.value))
+
+
+def _timestamp_ms(message: Any) -> int:
+    """A Kafka message's timestamp, epoch ms (Faust gives seconds)."""
+    return round(float(message.timestamp) * 1000)
 
 
 def _written(message: Any, headers: dict[str, str]) -> int:
     """When the event was written to its input topic (epoch ms)."""
     stamp = headers.get(RECEIVED_HEADER)  # absent on records of older versions
-    return round(message.timestamp * 1000) if stamp is None else int(stamp)
+    return _timestamp_ms(message) if stamp is None else int(stamp)
 
 
 def _pending(received: Any, headers: dict[str, str]) -> Pending:
