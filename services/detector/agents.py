@@ -47,21 +47,23 @@ from services.detector.headers import (
     TOPIC_HEADER,
 )
 from services.detector.progress import decode_report
-from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
 
 log = logging.getLogger(__name__)
 
-MAX_HOLD_S = 5.0
+MAX_HOLD_S = 30.0
 """The longest a subject event waits for its turn in event-time order (`core.ordering`):
-for a reader gone, or far behind. Well under the stuck-commit check's 15 s, which would
-take a partition held back by an unacknowledged event for one that lost a message."""
-CAUGHT_UP_SLACK_MS = 100
-"""How much later than an event a report that its reader caught up must be written to let
-the event go: the time a reader may take to learn of a newly written message (its high
-watermark comes with each fetch)."""
+for a reader gone, or far behind. A worker taking input partitions over after a rebalance
+reads them from their last commit, and on a busy worker that backlog takes more than a few
+seconds: with 5 s, events were let go before older ones of that backlog (2,700 of 30,000
+in one rebalance run here, and an alert with another trigger than replay's)."""
+CAUGHT_UP_SLACK_MS = 500
+"""How much later than an event its reader must have fetched a high watermark to count as
+past it when caught up (`core.ordering`): the time from a producer stamping a message to
+the broker appending it, plus from the broker answering a fetch to the reader taking the
+answer. Milliseconds when all is well; a loaded machine stretches both."""
 RELEASE_INTERVAL_S = 0.1
 """How often held events are checked for having waited `MAX_HOLD_S`."""
 
@@ -124,12 +126,10 @@ def register(detector: Detector) -> None:
 
     app.task(release_held)
 
-    kinds_by_topic = {subject_events_topic(settings, kind): kind for kind in SUBJECT_KINDS}
-
     async def forget_partitions(app: Any, revoked: Any, **kwargs: Any) -> None:
         """A partition handed to another worker is tracked afresh if it comes back."""
         for tp in revoked:
-            kind = kinds_by_topic.get(tp.topic)
+            kind = detector.subject_kind(tp.topic)
             if kind is not None:
                 detector.watermarks.pop((kind, tp.partition), None)
                 detector.orders.pop((kind, tp.partition), None)
@@ -199,7 +199,8 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     message = received.message
     now = time.monotonic()
     headers = {name: value.decode() for name, value in (message.headers or ())}
-    order = detector.order(kind, message.partition)
+    order = detector.order(kind, message.partition, detector.app.consumer.highwater(message.tp))
+    order.read(message.offset)
     due: list[Pending] = []
     marker = headers.get(STREAM_HEADER)
     if marker == PROGRESS:
@@ -226,8 +227,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
 
 
 async def _take_report(order: EventOrder[Pending], headers: dict[str, str], message: Any) -> None:
-    written = _timestamp_ms(message)
-    order.report(int(headers[GENERATION_HEADER]), written, decode_report(message.value))
+    order.report(int(headers[GENERATION_HEADER]), decode_report(message.value))
 
 
 def _timestamp_ms(message: Any) -> int:
@@ -271,9 +271,11 @@ async def release(detector: Detector, kind: SubjectKind, due: list[Pending]) -> 
 async def _requeue(detector: Detector, kind: SubjectKind, held: list[Pending]) -> None:
     """Send held events again to the end of their partition, and acknowledge them: the
     partition's offsets can be committed past them and past the events applied after them
-    (so none of those is applied again), and whoever holds the partition next puts them in
-    order with what it reads. Should the worker die before that commit, they are read
-    twice and the second is recognised as a duplicate."""
+    (so none of those is applied again). They now stand behind later events of their own
+    input partitions, so whoever holds the partition next applies nothing before it has
+    read up to the partition's end as it found it (`EventOrder.read`), then puts them in
+    order with the rest. Should the worker die before that commit, they are read twice and
+    the second is recognised as a duplicate."""
     for pending in held:
         message = pending.received.message
         await detector.subject_events[kind].send(
@@ -283,6 +285,7 @@ async def _requeue(detector: Detector, kind: SubjectKind, held: list[Pending]) -
             headers=message.headers,
         )
         pending.received.ack()
+    detector.metrics.released.labels("requeued").inc(len(held))
 
 
 def _applied(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome | DecodeError:

@@ -6,6 +6,7 @@ from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP
 
 from schemas.alerts import SubjectKind
 from services.detector import agents, commit_gaps, merge, producer, progress, sweeper, web
@@ -72,9 +73,12 @@ class Detector:
             watermark = self.watermarks[(kind, partition)] = Watermark(self._input_partitions())
         return watermark
 
-    def order(self, kind: SubjectKind, partition: int) -> EventOrder[agents.Pending]:
+    def order(
+        self, kind: SubjectKind, partition: int, end: int | None
+    ) -> EventOrder[agents.Pending]:
         """The event-time order of a partition of `kind`'s subject topic: fed by every
-        partition of the topics feeding the kind, in this consumer-group generation."""
+        partition of the topics feeding the kind, in this consumer-group generation; `end`
+        is the partition's end offset (its high watermark) if the order is new."""
         order = self.orders.get((kind, partition))
         if order is None:
             partitions = self._input_partitions()
@@ -84,10 +88,30 @@ class Detector:
                 for p in range(partitions[topic])
             ]
             generation = self.app.consumer_generation_id
+            released = self.metrics.released
             order = self.orders[(kind, partition)] = EventOrder(
-                origins, generation, agents.MAX_HOLD_S, agents.CAUGHT_UP_SLACK_MS
+                origins,
+                generation,
+                agents.MAX_HOLD_S,
+                agents.CAUGHT_UP_SLACK_MS,
+                backlog_end=end,
+                released=lambda reason: released.labels(reason).inc(),
             )
         return order
+
+    def subject_kind(self, topic: str) -> SubjectKind | None:
+        """The subject kind whose events `topic` carries; None for other topics."""
+        for kind in SUBJECT_KINDS:
+            if subject_events_topic(self.settings, kind) == topic:
+                return kind
+        return None
+
+    def holds(self, tp: TP, offset: int) -> bool:
+        """Whether the message at `offset` of `tp` is a subject event held for its turn (so
+        not acknowledged yet, and not lost)."""
+        kind = self.subject_kind(tp.topic)
+        order = None if kind is None else self.orders.get((kind, tp.partition))
+        return order is not None and any(p.received.message.offset == offset for p in order)
 
     def _input_partitions(self) -> dict[str, int]:
         """Per input topic, its partition count as the consumer knows it (the configured

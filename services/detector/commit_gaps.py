@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL = 5.0
 STUCK_AFTER = 15.0
 """Seconds a gap must last before the partition is read again. A partition's messages are
-acknowledged in order, so a gap is already a sign of a dropped message, and everything after
+acknowledged in order, except subject events held for their turn in event-time order (which
+the check knows and leaves alone: `Detector.holds`), so a gap is already a sign of a dropped
+message, and everything after
 it is processed again (its alerts sent again): the wait is short. The re-read message must
 queue behind what was already fetched, so each further seek from the same offset waits
 twice as long as the one before: a backlog cannot make the check seek over and over."""
@@ -41,13 +43,18 @@ twice as long as the one before: a backlog cannot make the check seek over and o
 def guard_commits() -> None:
     """Hold a partition's commit back while a message before its first acknowledged one is
     missing, unless Faust knows that offset is a gap in the topic (compaction, transaction
-    markers). Idempotent."""
+    markers); and during a rebalance, while Faust does not know the committed offset: it
+    forgets it for a revoked partition before the app's last commit at revocation, and
+    would then commit the first run of offsets acknowledged since, past any message before
+    them still unacknowledged (subject events left to be read again). Idempotent."""
     original = Consumer._new_offset
     if getattr(original, "guarded", False):
         return
 
     def _new_offset(self: Any, tp: Any) -> int | None:
         committed = self._committed_offset[tp]
+        if committed is None and self.app.rebalancing:
+            return None  # revoked: Faust forgot what was committed, so any gap is unseen
         _without_repeats(self._acked[tp], committed)
         if _missing_head(self._acked[tp], committed) and not self._gap[tp].overlaps(committed):
             return None
@@ -85,7 +92,11 @@ def register(detector: Detector) -> None:
             return
         consumer: Any = app.consumer
         now = time.monotonic()
-        stalled = stalled_partitions(consumer)
+        stalled = [
+            (tp, committed)
+            for tp, committed in stalled_partitions(consumer)
+            if not detector.holds(tp, committed)
+        ]
         for tp, committed in stalled:
             entry = stuck.get(tp)
             if entry is None or entry[0] != committed:

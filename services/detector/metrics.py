@@ -32,6 +32,9 @@ class Metrics:
     expiry_requests: Counter
     watchlisted: Gauge
     held: Gauge
+    released: Counter
+    """`reason`: why held events were let go (`core.ordering.Reason`), or requeued when
+    their partition was given up first."""
 
 
 def create_metrics() -> Metrics:
@@ -90,6 +93,13 @@ def create_metrics() -> Metrics:
         held=Gauge(
             "duanka_held_events",
             "Subject events waiting for their turn in event-time order.",
+            registry=registry,
+        ),
+        released=Counter(
+            "duanka_released_events",
+            "Held subject events let go, by reason: in_order, caught_up, overdue "
+            "(order given up after waiting too long), requeued (partition given up first).",
+            ["reason"],
             registry=registry,
         ),
     )

@@ -2,20 +2,22 @@
 
 Every subject-topic partition puts the events it receives back in event-time order
 (`core.ordering`), and must know how far every input partition feeding it has come, also
-those read by other workers and those that brought it nothing lately. So every
-`REPORT_INTERVAL_S` each worker writes a report of the input partitions it holds to every
-partition of every subject topic: per partition, its newest forwarded event time, whether
-it is caught up (everything up to its high watermark forwarded), and whether it is quiet
-(caught up, and nothing forwarded for `QUIET_AFTER_S`). A report follows the events
-forwarded before it into each partition (one producer keeps a partition's order), so what
-it says of them is true when it is read. Reports are written while a partition is caught
-up but not quiet (a caught-up report counts for the events written before it), and
-otherwise only when the report or the consumer-group generation changed: an idle worker
-writes nothing.
+those read by other workers and those that brought it nothing lately. So each worker writes
+reports of the input partitions it holds to every partition of every subject topic: per
+partition, its newest forwarded event time, and, if it is caught up (everything up to its
+high watermark forwarded), when that high watermark was fetched. A report follows the
+events forwarded before it into each partition (one producer keeps a partition's order), so
+what it says of them is true when it is read.
+
+A report is written every `REPORT_INTERVAL_S` while this worker forwards input, whenever a
+partition's newest event time or caught-up state changes, and otherwise every
+`IDLE_REPORT_S` while a fetch brought a newer high watermark: an event of another worker
+waits for an idle worker's next report, so at most about that long (`ReportSchedule`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -34,10 +36,11 @@ if TYPE_CHECKING:
 
 REPORT_INTERVAL_S = 0.1
 """How often progress is reported: the latency paid for applying events in order."""
-QUIET_AFTER_S = 1.0
-"""How long a caught-up input partition must have forwarded nothing to be reported quiet."""
 REPORTED_TOPICS: frozenset[InputTopic] = frozenset(t for ts in FEEDING_TOPICS.values() for t in ts)
 """Input topics whose events carry an event time."""
+IDLE_REPORT_S = 1.0
+"""How often a worker that forwarded nothing for as long reports fresher fetches: how long
+an event of another worker may wait on its input partitions."""
 
 
 @dataclass(slots=True)
@@ -48,14 +51,18 @@ class InputProgress:
     """The newest event time forwarded (epoch ms)."""
     done: dict[TP, int] = field(default_factory=dict)
     """The offset after the last message handled (forwarded or dead-lettered)."""
-    last_forwarded: dict[TP, float] = field(default_factory=dict)
+    last_forwarded: float = -math.inf
     """When an event was last forwarded (monotonic s)."""
 
     def forwarded(self, tp: TP, at: int) -> None:
         """An event at `at` of `tp` was forwarded to every subject it concerns."""
         if at > self.newest.get(tp, at - 1):
             self.newest[tp] = at
-        self.last_forwarded[tp] = time.monotonic()
+        self.last_forwarded = time.monotonic()
+
+    def busy(self, now: float) -> bool:
+        """Whether an event was forwarded in the last `IDLE_REPORT_S`."""
+        return now - self.last_forwarded < IDLE_REPORT_S
 
     def handled(self, tp: TP, offset: int) -> None:
         """The message at `offset` of `tp` is done with."""
@@ -66,26 +73,67 @@ class InputProgress:
         for tp in tps:
             self.newest.pop(tp, None)
             self.done.pop(tp, None)
-            self.last_forwarded.pop(tp, None)
 
     def report(
         self, consumer: Any, topic_kinds: dict[str, InputTopic]
     ) -> dict[str, OriginProgress]:
         """The progress of every input partition assigned to `consumer`, by origin."""
         report = {}
-        now = time.monotonic()
         for tp in consumer.assignment():
             topic = topic_kinds.get(tp.topic)
             if topic not in REPORTED_TOPICS:
                 continue
-            highwater = consumer.highwater(tp)
+            try:
+                fetched = fetched_at(consumer, tp)  # first: a fetch may land in between
+                highwater = consumer.highwater(tp)
+            except AssertionError:  # no longer assigned: a rebalance began
+                continue
             position = self.done.get(tp, max(consumer._committed_offset.get(tp) or 0, 0))
             caught_up = highwater is not None and position >= highwater
-            quiet = caught_up and now - self.last_forwarded.get(tp, -QUIET_AFTER_S) >= QUIET_AFTER_S
             report[origin_of(topic, tp.partition)] = OriginProgress(
-                self.newest.get(tp), caught_up, quiet
+                self.newest.get(tp), fetched if caught_up else None
             )
         return report
+
+
+def fetched_at(consumer: Any, tp: TP) -> int | None:
+    """When Faust's `consumer` last fetched the high watermark of `tp` (epoch ms; None
+    before its first fetch). aiokafka sets it after the high watermark, from another
+    thread: read it first, and a high watermark read after it is at least as new. Both
+    assert that `tp` is still assigned."""
+    stamp: int | None = consumer._thread._ensure_consumer().last_poll_timestamp(tp)
+    return stamp
+
+
+@dataclass(slots=True)
+class ReportSchedule:
+    """Which reports are worth writing: one that tells something new of a partition's
+    newest event time or caught-up state, or of the consumer-group generation, at once; one
+    that only brings fresher fetches, while the worker is busy, or `IDLE_REPORT_S` after
+    the last. So an idle worker writes a report about every second, and a busy one every
+    `REPORT_INTERVAL_S`."""
+
+    last: dict[str, OriginProgress] = field(default_factory=dict)
+    generation: int = -1
+    written_at: float = -math.inf
+    """When the last report was written (monotonic s)."""
+
+    def due(
+        self, report: dict[str, OriginProgress], generation: int, now: float, busy: bool
+    ) -> bool:
+        """Whether `report` should be written now; if so, it counts as written."""
+        if not report or (report == self.last and generation == self.generation):
+            return False
+        news = generation != self.generation or _states(report) != _states(self.last)
+        if not (news or busy or now - self.written_at >= IDLE_REPORT_S):
+            return False
+        self.last, self.generation, self.written_at = report, generation, now
+        return True
+
+
+def _states(report: dict[str, OriginProgress]) -> dict[str, tuple[int | None, bool]]:
+    """Per origin, its newest event time and whether it is caught up."""
+    return {o: (p.newest, p.caught_up_at is not None) for o, p in report.items()}
 
 
 def encode_report(report: dict[str, OriginProgress]) -> bytes:
@@ -93,25 +141,29 @@ def encode_report(report: dict[str, OriginProgress]) -> bytes:
 
 
 def decode_report(value: bytes) -> dict[str, OriginProgress]:
-    return {origin: OriginProgress(*progress) for origin, progress in orjson.loads(value).items()}
+    """A report as `encode_report` wrote it. One of the earlier form (newest, caught up,
+    quiet), still on a subject topic during an upgrade, says nothing of when a high
+    watermark was fetched: only its newest event times count."""
+    return {
+        origin: OriginProgress(progress[0], progress[1] if len(progress) == 2 else None)
+        for origin, progress in orjson.loads(value).items()
+    }
 
 
 def register(detector: Detector) -> None:
     """Report this worker's input progress to every subject-topic partition."""
     app, settings = detector.app, detector.settings
     topic_kinds: dict[str, InputTopic] = {settings.topic(t): t for t in REPORTED_TOPICS}
-    last: tuple[dict[str, OriginProgress], int] = ({}, -1)
+    schedule = ReportSchedule()
 
     async def send_report() -> None:
-        nonlocal last
         if app.rebalancing:
             return
         report = detector.input_progress.report(app.consumer, topic_kinds)
         generation = app.consumer_generation_id
-        settling = any(p.caught_up and not p.quiet for p in report.values())
-        if not report or ((report, generation) == last and not settling):
+        now = time.monotonic()
+        if not schedule.due(report, generation, now, detector.input_progress.busy(now)):
             return
-        last = (report, generation)
         value = encode_report(report)
         headers = {
             STREAM_HEADER: PROGRESS.encode(),

@@ -25,6 +25,7 @@ from schemas.alerts import Alert
 from schemas.codec import decode
 
 BOOTSTRAP = os.environ.get("DUANKA_TEST_BOOTSTRAP", "127.0.0.1:9092")
+SUBJECTS_DRAIN_WITHIN_S = 60.0
 
 
 def require_broker() -> None:
@@ -233,7 +234,10 @@ async def kafka() -> AsyncIterator[Kafka]:
 
 
 async def drained(prefix: str, group: str) -> bool:
-    """Whether the worker's group has committed every message of every topic it reads."""
+    """Whether the worker's group has committed every message of the input topics it reads,
+    and of its subject topics everything written up to then: workers keep writing progress
+    reports to those while idle, so they never stand still. Waits up to
+    `SUBJECTS_DRAIN_WITHIN_S` for the subject topics once the inputs are done."""
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
     await admin.start()
@@ -242,13 +246,21 @@ async def drained(prefix: str, group: str) -> bool:
         committed = await admin.list_consumer_group_offsets(group)
         read = [tp for tp in committed if tp.topic.startswith(prefix)]
         ends = await consumer.end_offsets(read) if read else {}
-        subject_topics = {tp.topic for tp in read if tp.topic.endswith("-events")}
-        inputs = {tp.topic for tp in read} - subject_topics
-        return (
-            len(inputs) >= 3
-            and len(subject_topics) == 4
-            and all(committed[tp].offset == ends[tp] for tp in read)
-        )
+        subjects = [tp for tp in read if tp.topic.endswith("-events")]
+        inputs = [tp for tp in read if tp not in subjects]
+        if not (
+            len({tp.topic for tp in inputs}) >= 3
+            and len({tp.topic for tp in subjects}) == 4
+            and all(committed[tp].offset == ends[tp] for tp in inputs)
+        ):
+            return False
+        deadline = time.monotonic() + SUBJECTS_DRAIN_WITHIN_S
+        while time.monotonic() < deadline:
+            committed = await admin.list_consumer_group_offsets(group)
+            if all(committed[tp].offset >= ends[tp] for tp in subjects):
+                return True
+            await asyncio.sleep(0.5)
+        return False
     finally:
         await consumer.stop()
         await admin.close()

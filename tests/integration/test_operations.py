@@ -94,6 +94,9 @@ async def test_metrics_count_events_alerts_and_dead_letters_without_personal_dat
     listed = sample(body, "duanka_events_consumed_total", topic="watchlist", outcome="ok")
     assert listed == 1  # the farmer's self-listing, read back from `watchlist`
     assert sample(body, "duanka_batch_processing_seconds_count", agent="ingest") == 7
+    reasons = ("in_order", "caught_up", "overdue")
+    released = sum(sample(body, "duanka_released_events_total", reason=r) for r in reasons)
+    assert released >= 5  # each activation, to its identity at least, in event-time order
     assert b"faust_topic_partition_end_offset" in body
     assert b"faust_consumer_commit_latency" in body
     for personal in (identity("metered-farmer"), farmer[0].msisdn):

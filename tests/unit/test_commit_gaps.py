@@ -1,21 +1,31 @@
 """Faust's commit bookkeeping, guarded: a message missing before the first acknowledged one
 holds the commit back (Faust alone commits past a single missing message), while gaps Faust
-knows of in the topic still let it through, and offsets acknowledged twice do not slow it."""
+knows of in the topic still let it through, and offsets acknowledged twice do not slow it;
+and the stuck-commit check tells a lost message from a subject event held for its turn."""
 
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.types import tuples
 from intervaltree import IntervalTree
 
+from services.detector.app import create_detector
 from services.detector.commit_gaps import guard_commits, stalled_partitions
+from services.detector.core.ordering import EventOrder
+from services.settings import Settings
+from services.topics import subject_events_topic
 
 TP = ("transfers", 4)
 
 
 def consumer(
-    acked: list[int], committed: int, gap: tuple[int, int] | None = None, assigned: bool = True
+    acked: list[int],
+    committed: int | None,
+    gap: tuple[int, int] | None = None,
+    assigned: bool = True,
+    rebalancing: bool = False,
 ) -> Any:
     gaps: defaultdict[Any, IntervalTree] = defaultdict(IntervalTree)
     if gap is not None:
@@ -26,6 +36,7 @@ def consumer(
         _committed_offset={TP: committed},
         _gap=gaps,
         assignment=lambda: {TP} if assigned else set(),
+        app=SimpleNamespace(rebalancing=rebalancing),
     )
 
 
@@ -43,6 +54,15 @@ def test_contiguous_acknowledgements_and_known_gaps_commit() -> None:
     assert Consumer._new_offset(consumer([7, 8, 9], 7), TP) == 10
     assert Consumer._new_offset(consumer([9, 10], 7, gap=(7, 9)), TP) == 11
     assert Consumer._new_offset(consumer([0, 1], -1), TP) == 2  # never committed before
+
+
+def test_a_revoked_partition_is_not_committed_past_a_message_left_unacknowledged() -> None:
+    faust_alone = getattr(Consumer._new_offset, "__wrapped__", Consumer._new_offset)
+    # Faust forgot the committed offset at revocation; 12 was left to be read again
+    assert faust_alone(consumer([13, 14], None, rebalancing=True), TP) == 15
+    guard_commits()
+    assert Consumer._new_offset(consumer([13, 14], None, rebalancing=True), TP) is None
+    assert Consumer._new_offset(consumer([0, 1], None), TP) == 2  # never committed before
 
 
 def test_offsets_acknowledged_twice_or_already_committed_do_not_slow_the_commit() -> None:
@@ -63,3 +83,17 @@ def test_stalled_partitions_are_those_acknowledged_beyond_the_commit() -> None:
 def test_a_partition_no_longer_assigned_is_not_stalled() -> None:
     """Faust keeps the bookkeeping of revoked partitions; seeking one crashes the app."""
     assert stalled_partitions(consumer([9, 10], 7, assigned=False)) == []
+
+
+def test_an_event_held_for_its_turn_is_not_taken_for_a_lost_message() -> None:
+    settings = Settings(topic_prefix="t-")
+    detector = create_detector(settings)
+    order: EventOrder[Any] = EventOrder(["transfers/0"], 1, 30.0, 100)
+    held = SimpleNamespace(received=SimpleNamespace(message=SimpleNamespace(offset=41)))
+    order.add(held, "transfers/0", 1_000, 1_000, 0.0)
+    detector.orders[("account", 3)] = order
+    topic = subject_events_topic(settings, "account")
+    assert detector.holds(tuples.TP(topic, 3), 41)
+    assert not detector.holds(tuples.TP(topic, 3), 40)
+    assert not detector.holds(tuples.TP(topic, 2), 41)
+    assert not detector.holds(tuples.TP(settings.topic("transfers"), 3), 41)

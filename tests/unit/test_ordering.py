@@ -23,8 +23,9 @@ def add(events: EventOrder[str], item: str, origin: str, at: int, now: float = 0
     events.add(item, origin, at, WRITTEN, now)
 
 
-def caught_up(*origins: str, quiet: bool = False) -> dict[str, OriginProgress]:
-    return {o: OriginProgress(None, caught_up=True, quiet=quiet) for o in origins}
+def caught_up(*origins: str, at: int = WRITTEN + SLACK) -> dict[str, OriginProgress]:
+    """Origins caught up as of a high watermark fetched `at` (epoch ms)."""
+    return {o: OriginProgress(None, caught_up_at=at) for o in origins}
 
 
 def test_an_event_waits_until_every_origin_has_passed_its_time() -> None:
@@ -40,32 +41,28 @@ def test_an_event_waits_until_every_origin_has_passed_its_time() -> None:
     assert len(events) == 2
 
 
-def test_a_caught_up_origin_lets_go_only_of_events_written_a_slack_before_the_report() -> None:
+def test_a_caught_up_origin_lets_go_only_of_events_written_a_slack_before_its_fetch() -> None:
     events = order()
     add(events, "a", "sim-activations/0", 100)
-    events.report(3, WRITTEN, {"sim-activations/1": OriginProgress(50, caught_up=False)})
-    events.report(3, WRITTEN + SLACK, caught_up("account-opens/0"))
+    events.report(3, {"sim-activations/1": OriginProgress(50, caught_up_at=None)})
+    events.report(3, caught_up("account-opens/0"))
     assert events.ready(0.0) == []  # sim-activations/1 is at 50 and not caught up
-    events.report(3, WRITTEN + SLACK - 1, caught_up("sim-activations/1"))
-    assert events.ready(0.0) == []  # caught up too soon after the event was written
-    events.report(3, WRITTEN + SLACK, caught_up("sim-activations/1"))
+    events.report(3, caught_up("sim-activations/1", at=WRITTEN + SLACK - 1))
+    assert events.ready(0.0) == []  # its high watermark may predate the event
+    events.report(3, caught_up("sim-activations/1"))
     assert events.ready(0.0) == ["a"]
-
-
-def test_a_quiet_origin_holds_nothing_back() -> None:
-    events = order()
-    add(events, "a", "sim-activations/0", 100)
-    events.report(3, 0, caught_up("sim-activations/1", "account-opens/0", quiet=True))
-    assert events.ready(0.0) == ["a"]
+    add(events, "b", "sim-activations/0", 200)
+    events.report(3, {"account-opens/0": OriginProgress(None, caught_up_at=None)})
+    assert events.ready(0.0) == []  # a caught-up report holds only until the next one
 
 
 def test_reports_are_believed_only_from_the_current_generation() -> None:
     events = order(generation=3)
     add(events, "a", "sim-activations/0", 100)
-    events.report(2, WRITTEN * 2, caught_up(*ORIGINS[1:], quiet=True))  # before the rebalance
+    events.report(2, caught_up(*ORIGINS[1:]))  # before the rebalance
     assert events.ready(0.0) == []
-    events.report(2, WRITTEN * 2, {"sim-activations/1": OriginProgress(120, caught_up=True)})
-    events.report(4, WRITTEN * 2, caught_up("account-opens/0"))
+    events.report(2, {"sim-activations/1": OriginProgress(120, caught_up_at=WRITTEN * 2)})
+    events.report(4, caught_up("account-opens/0"))
     assert events.ready(0.0) == ["a"]  # the newest time of an old report is still a fact
 
 
@@ -90,7 +87,8 @@ def test_drain_gives_everything_in_event_time_order() -> None:
 @given(st.integers(0, 2**32), st.integers(2, 5))
 def test_interleaved_ordered_streams_come_out_in_event_time_order(seed: int, readers: int) -> None:
     """Each origin in order, the origins interleaved at random, as several workers write
-    them: what is released is in event-time order, and once all are quiet everything is."""
+    them: what is released is in event-time order, and once all are caught up everything
+    is."""
     rng = random.Random(seed)
     origins = [f"transfers/{i}" for i in range(readers)]
     streams = {o: sorted(rng.sample(range(1000), 20)) for o in origins}
@@ -101,6 +99,41 @@ def test_interleaved_ordered_streams_come_out_in_event_time_order(seed: int, rea
         at = streams[origin].pop(0)
         events.add(at, origin, at, WRITTEN, now=0.0)
         released += events.ready(0.0)
-    events.report(1, 0, {o: OriginProgress(None, caught_up=True, quiet=True) for o in origins})
+    events.report(1, {o: OriginProgress(None, caught_up_at=WRITTEN + SLACK) for o in origins})
     released += events.ready(0.0)
     assert released == sorted(released) and len(released) == 20 * readers
+
+
+def test_each_event_let_go_is_counted_by_how_surely_it_was_passed() -> None:
+    reasons: list[str] = []
+    events = EventOrder(ORIGINS, 3, HOLD, SLACK, released=reasons.append)
+    for origin in ORIGINS:
+        add(events, f"first {origin}", origin, 100)
+    add(events, "a", "sim-activations/0", 200)
+    events.report(3, caught_up("sim-activations/1", "account-opens/0"))
+    add(events, "b", "sim-activations/1", 300, now=1.0)
+    assert events.ready(1.0) == [*(f"first {o}" for o in ORIGINS), "a"]
+    assert reasons == ["in_order"] * 3 + ["caught_up"]
+    events.report(3, {"account-opens/0": OriginProgress(None, caught_up_at=None)})
+    assert events.ready(1.0 + HOLD) == ["b"]
+    assert reasons[-1] == "overdue"
+
+
+def test_a_partition_taken_over_applies_nothing_before_reading_to_its_end() -> None:
+    events = EventOrder(ORIGINS, 3, HOLD, SLACK, backlog_end=10)
+    events.report(3, caught_up(*ORIGINS))
+    events.read(7)
+    add(events, "later", "sim-activations/0", 300)
+    assert events.ready(0.0) == []  # the last holder may have sent held events to the end
+    events.read(8)
+    add(events, "requeued", "sim-activations/0", 100)
+    events.read(9)  # the end as it was found
+    assert events.ready(0.0) == ["requeued", "later"]
+
+
+def test_a_partition_taken_over_still_lets_go_of_what_waited_too_long() -> None:
+    events = EventOrder(ORIGINS, 3, HOLD, SLACK, backlog_end=10)
+    events.report(3, caught_up(*ORIGINS))
+    events.read(5)
+    add(events, "a", "sim-activations/0", 100)
+    assert events.ready(HOLD) == ["a"]
