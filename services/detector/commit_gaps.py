@@ -46,7 +46,7 @@ def guard_commits() -> None:
     markers); and during a rebalance, while Faust does not know the committed offset: it
     forgets it for a revoked partition before the app's last commit at revocation, and
     would then commit the first run of offsets acknowledged since, past any message before
-    them still unacknowledged (subject events left to be read again). Idempotent."""
+    them not acknowledged yet (one an agent is still working on). Idempotent."""
     original = Consumer._new_offset
     if getattr(original, "guarded", False):
         return
@@ -54,7 +54,7 @@ def guard_commits() -> None:
     def _new_offset(self: Any, tp: Any) -> int | None:
         committed = self._committed_offset[tp]
         if committed is None and self.app.rebalancing:
-            return None  # revoked: Faust forgot what was committed, so any gap is unseen
+            return None  # revoked: Faust forgot what was committed, so a gap is unseen
         _without_repeats(self._acked[tp], committed)
         if _missing_head(self._acked[tp], committed) and not self._gap[tp].overlaps(committed):
             return None

@@ -58,7 +58,7 @@ def test_contiguous_acknowledgements_and_known_gaps_commit() -> None:
 
 def test_a_revoked_partition_is_not_committed_past_a_message_left_unacknowledged() -> None:
     faust_alone = getattr(Consumer._new_offset, "__wrapped__", Consumer._new_offset)
-    # Faust forgot the committed offset at revocation; 12 was left to be read again
+    # Faust forgot the committed offset at revocation; 12 is still being processed
     assert faust_alone(consumer([13, 14], None, rebalancing=True), TP) == 15
     guard_commits()
     assert Consumer._new_offset(consumer([13, 14], None, rebalancing=True), TP) is None
