@@ -9,7 +9,16 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 
 from schemas.alerts import SubjectKind
-from services.detector import agents, commit_gaps, merge, producer, progress, sweeper, web
+from services.detector import (
+    agents,
+    commit_gaps,
+    merge,
+    producer,
+    progress,
+    stall_watch,
+    sweeper,
+    web,
+)
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.ordering import EventOrder
@@ -214,6 +223,7 @@ def create_detector(settings: Settings) -> Detector:
     progress.register(detector)
     sweeper.register(detector)
     commit_gaps.register(detector)
+    stall_watch.register(detector)
     merge.register(app, frozenset(settings.topic(t) for t in INPUT_TOPICS))
     web.register(detector)
     return detector

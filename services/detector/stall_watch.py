@@ -1,0 +1,95 @@
+"""A warning, with what the consumer knows, when a partition stops being read.
+
+Once, after a rebalance, a worker stopped reading input partitions it had taken over while
+messages were left on them (README, Guarantees: Not met yet): no error, no stuck commit
+(nothing was acknowledged past the commit), nothing held for event-time order. This check
+does not repair anything; it says when it happens and gives what is needed to find out
+why: whether Faust has the partition paused or inactive, how many of its records the merge
+holds, and Faust's read offset against the commit and the high watermark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from faust.types import TP
+
+from services.detector.merge import TimestampMerge
+
+if TYPE_CHECKING:
+    from services.detector.app import Detector
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL_S = 10.0
+STALLED_AFTER_S = 60.0
+"""How long a partition's commit may stay put with messages left before it is reported:
+far longer than anything held on purpose (30 s for event-time order)."""
+
+
+class _Seen(NamedTuple):
+    committed: int | None
+    since: float
+    reported: bool
+
+
+def stalled(
+    consumer: Any, seen: dict[TP, _Seen], now: float, after: float = STALLED_AFTER_S
+) -> list[TP]:
+    """The assigned partitions whose commit has not moved for `after` seconds while their
+    high watermark is past it, each once per stall; updates `seen`."""
+    found = []
+    assigned = consumer.assignment()
+    for tp in set(seen) - assigned:
+        del seen[tp]
+    for tp in assigned:
+        committed = consumer._committed_offset.get(tp)
+        highwater = consumer.highwater(tp)
+        behind = highwater is not None and (committed or 0) < highwater
+        previous = seen.get(tp)
+        if not behind or previous is None or previous.committed != committed:
+            seen[tp] = _Seen(committed, now, reported=False)
+        elif not previous.reported and now - previous.since >= after:
+            seen[tp] = previous._replace(reported=True)
+            found.append(tp)
+    return found
+
+
+def describe(consumer: Any, tp: TP) -> str:
+    """What the consumer knows of `tp`, for the warning."""
+    scheduler = consumer.scheduler
+    held = len(scheduler._held.get(tp, ())) if isinstance(scheduler, TimestampMerge) else None
+    active = consumer._active_partitions
+    return (
+        f"committed {consumer._committed_offset.get(tp)}, read offset "
+        f"{consumer._read_offset.get(tp)}, high watermark {consumer.highwater(tp)}, "
+        f"paused {tp in consumer._paused_partitions}, "
+        f"active {active is None or tp in active}, held by the merge {held}"
+    )
+
+
+def register(detector: Detector) -> None:
+    """Check every `CHECK_INTERVAL_S` on every worker."""
+    app = detector.app
+    seen: dict[TP, _Seen] = {}
+
+    async def check() -> None:
+        if app.rebalancing:
+            seen.clear()
+            return
+        consumer = app.consumer
+        try:
+            for tp in stalled(consumer, seen, time.monotonic()):
+                log.warning(
+                    "%s[%d] not read for %.0f s with messages left: %s",
+                    tp.topic,
+                    tp.partition,
+                    STALLED_AFTER_S,
+                    describe(consumer, tp),
+                )
+        except AssertionError:  # a partition revoked under the check: next time
+            seen.clear()
+
+    app.timer(CHECK_INTERVAL_S, name="stall-watch")(check)
