@@ -4,8 +4,11 @@ Once, after a rebalance, a worker stopped reading input partitions it had taken 
 messages were left on them (README, Guarantees: Not met yet): no error, no stuck commit
 (nothing was acknowledged past the commit), nothing held for event-time order. This check
 does not repair anything; it says when it happens and gives what is needed to find out
-why: whether Faust has the partition paused or inactive, how many of its records the merge
-holds, and Faust's read offset against the commit and the high watermark.
+why: whether Faust has the partition paused or inactive or its flow stopped, how many of
+its records the merge holds, and Faust's read offset against the commit and the high
+watermark. The first warnings (a rebalance run here) named input partitions of a worker
+that had just joined: not paused, active, Faust's read offset a few below the commit, and
+about 900 records each held by the merge.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faust.types import TP
 
+from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.merge import TimestampMerge
+from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -36,12 +42,17 @@ class _Seen(NamedTuple):
 
 
 def stalled(
-    consumer: Any, seen: dict[TP, _Seen], now: float, after: float = STALLED_AFTER_S
+    consumer: Any,
+    topics: set[str],
+    seen: dict[TP, _Seen],
+    now: float,
+    after: float = STALLED_AFTER_S,
 ) -> list[TP]:
-    """The assigned partitions whose commit has not moved for `after` seconds while their
-    high watermark is past it, each once per stall; updates `seen`."""
+    """The assigned partitions of `topics` whose commit has not moved for `after` seconds
+    while their high watermark is past it, each once per stall; updates `seen`. (Faust
+    also assigns the tables' changelogs, which it keeps paused outside recovery.)"""
     found = []
-    assigned = consumer.assignment()
+    assigned = {tp for tp in consumer.assignment() if tp.topic in topics}
     for tp in set(seen) - assigned:
         del seen[tp]
     for tp in assigned:
@@ -66,13 +77,17 @@ def describe(consumer: Any, tp: TP) -> str:
         f"committed {consumer._committed_offset.get(tp)}, read offset "
         f"{consumer._read_offset.get(tp)}, high watermark {consumer.highwater(tp)}, "
         f"paused {tp in consumer._paused_partitions}, "
-        f"active {active is None or tp in active}, held by the merge {held}"
+        f"active {active is None or tp in active}, held by the merge {held}, "
+        f"flow active {consumer.flow_active}"
     )
 
 
 def register(detector: Detector) -> None:
     """Check every `CHECK_INTERVAL_S` on every worker."""
-    app = detector.app
+    app, settings = detector.app, detector.settings
+    topics = {settings.topic(t) for t in INPUT_TOPICS} | {
+        subject_events_topic(settings, kind) for kind in SUBJECT_KINDS
+    }
     seen: dict[TP, _Seen] = {}
 
     async def check() -> None:
@@ -81,7 +96,7 @@ def register(detector: Detector) -> None:
             return
         consumer = app.consumer
         try:
-            for tp in stalled(consumer, seen, time.monotonic()):
+            for tp in stalled(consumer, topics, seen, time.monotonic()):
                 log.warning(
                     "%s[%d] not read for %.0f s with messages left: %s",
                     tp.topic,
