@@ -199,7 +199,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     message = received.message
     now = time.monotonic()
     headers = {name: value.decode() for name, value in (message.headers or ())}
-    order = detector.order(kind, message.partition, detector.app.consumer.highwater(message.tp))
+    order = detector.order(kind, message.partition)
     order.read(message.offset)
     due: list[Pending] = []
     marker = headers.get(STREAM_HEADER)

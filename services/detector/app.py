@@ -82,14 +82,16 @@ class Detector:
             watermark = self.watermarks[(kind, partition)] = Watermark(self._input_partitions())
         return watermark
 
-    def order(
-        self, kind: SubjectKind, partition: int, end: int | None
-    ) -> EventOrder[agents.Pending]:
+    def order(self, kind: SubjectKind, partition: int) -> EventOrder[agents.Pending]:
         """The event-time order of a partition of `kind`'s subject topic: fed by every
-        partition of the topics feeding the kind, in this consumer-group generation; `end`
-        is the partition's end offset (its high watermark) if the order is new."""
+        partition of the topics feeding the kind, in this consumer-group generation, and
+        holding everything back until the partition is read up to its end (its high
+        watermark) as it was when the order was made."""
         order = self.orders.get((kind, partition))
         if order is None:
+            end = self.app.consumer.highwater(
+                TP(subject_events_topic(self.settings, kind), partition)
+            )
             partitions = self._input_partitions()
             origins = [
                 origin_of(topic, p)
