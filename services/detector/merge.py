@@ -28,15 +28,14 @@ given for those.
 Held records must not outlive a seek. Faust reads a partition on from where it last read
 (its read offset) and takes a record beyond the next offset as the end of a gap in the
 topic: it counts the offsets in between as done, and drops the records of those offsets
-when they are fetched again. So a record fetched before a seek back (the stuck-commit
-check's, or a rebalance's), and handed over after it, would lose every message in between
-and leave the partition's commits stuck for good. The stuck-commit check tells the merge of
-its seeks (`seek`); the held records are dropped at once. Other seeks (Faust's own, to the
-committed offsets) show as a read offset that is no longer that of the record last handed
-over: the merge then hands nothing over until the partition is fetched again from its new
-position, which drops what it held, or for at most BEHIND_WAIT_S: Faust also leaves a read
-offset behind when it drops a record handed over during a rebalance, and then no new fetch
-comes.
+when they are fetched again. So a record fetched before a seek back, and handed over after
+it, would lose every message in between and leave the partition's commits stuck for good.
+Every seek is told to the merge (`seek`): the stuck-commit check's, and Faust's own to the
+committed offsets (`Consumer.perform_seek`, at the end of every recovery: `tell_seeks`).
+The held records of a partition sought are dropped at once; it is fetched again from where
+it was sought to. A partition with no offset committed is not sought at all (aiokafka
+seeks only to a committed offset, while Faust forgets its read offset), so what is held
+for it stays and is handed over as usual.
 
 Only the input topics are merged (`attach`): the worker's own subject topics are written as
 it goes, with current timestamps, and each subject is read from one partition, so holding
@@ -50,6 +49,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.types.transports import SchedulingStrategyT
 
@@ -98,14 +98,6 @@ class TimestampMerge(SchedulingStrategyT):
         self.highwater: Callable[[TP], int | None] = lambda tp: None
         """A partition's high watermark as of its last fetch (None: unknown); set by
         `attach`."""
-        self.read_offset: Callable[[TP], int | None] | None = None
-        """Faust's read offset of a partition, moved by every seek (None: not known, as in
-        tests of the merge alone); set by `attach`."""
-        self._handed_over: dict[TP, int] = {}
-        """Per partition, the offset of the record last handed over since it was fetched
-        from its current position."""
-        self._sought_at: dict[TP, float] = {}
-        """Per partition whose read offset moved without a seek noted here, since when."""
         self.set_read_offset: Callable[[TP, int], None] | None = None
         """Sets Faust's read offset of a partition; set by `attach`."""
         self._sought_to: dict[TP, int] = {}
@@ -143,12 +135,6 @@ class TimestampMerge(SchedulingStrategyT):
                 heapq.heappop(heads)
                 self._held.pop(tp, None)
                 continue
-            if self._sought(tp):
-                since = self._sought_at.setdefault(tp, now)
-                if now - since < self._behind_wait:
-                    return  # sought: the partition is fetched again from its new position
-                self._sought_at.pop(tp)  # not re-fetched: Faust dropped the last one
-                self._handed_over.pop(tp)
             waited = now - queue[0][0]
             if (timestamp > frontier.behind and waited < self._behind_wait) or (
                 timestamp > frontier.live and waited < self._wait
@@ -159,21 +145,11 @@ class TimestampMerge(SchedulingStrategyT):
             restart = self._sought_to.pop(tp, None)
             if restart is not None and self.set_read_offset is not None:
                 self.set_read_offset(tp, restart)
-            self._handed_over[tp] = record.offset
             yield tp, record
             if queue:
                 heapq.heappush(heads, (queue[0][1].timestamp, order[tp], tp))
             elif self._held.get(tp) is queue:
                 del self._held[tp]
-
-    def _sought(self, tp: TP) -> bool:
-        """Whether Faust's read offset of `tp` moved since the last record handed over."""
-        handed_over = self._handed_over.get(tp)
-        return (
-            self.read_offset is not None
-            and handed_over is not None
-            and self.read_offset(tp) != handed_over
-        )
 
     def seek(self, tp: TP, offset: int) -> None:
         """Note that `tp` was just sought to `offset`. Faust sets its read offset there, but
@@ -184,13 +160,19 @@ class TimestampMerge(SchedulingStrategyT):
         self._drop(tp)
         self._sought_to[tp] = offset
 
+    def sought_to_committed(self, committed: Mapping[TP, int | None]) -> None:
+        """Note Faust's seek of every assigned partition to its committed offset (None or 0:
+        nothing committed, and aiokafka did not seek it)."""
+        merged = self.merged_topics
+        for tp, offset in committed.items():
+            if offset and (merged is None or tp.topic in merged):
+                self.seek(tp, offset)
+
     def _drop(self, tp: TP) -> None:
         """Forget `tp`'s held records and position: it is fetched again from where it was
         sought to (or, revoked, not here any more)."""
         self._held.pop(tp, None)
         self._fetched_up_to.pop(tp, None)
-        self._handed_over.pop(tp, None)
-        self._sought_at.pop(tp, None)
 
     def _take(
         self, records: Mapping[TP, list[Any]], now: float, deliverable: set[TP] | None
@@ -235,7 +217,8 @@ class TimestampMerge(SchedulingStrategyT):
 
 def register(app: Any, merged_topics: frozenset[str]) -> None:
     """Attach the merge of `merged_topics` to the app's consumer once it exists (at the
-    first assignment), and forget revoked partitions."""
+    first assignment), forget revoked partitions, and tell it of Faust's seeks."""
+    tell_seeks()
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         attach(app.consumer, merged_topics)
@@ -249,10 +232,34 @@ def register(app: Any, merged_topics: frozenset[str]) -> None:
     app.on_partitions_revoked.connect(on_revoked)
 
 
+def tell_seeks() -> None:
+    """Tell the merge of Faust's seeks of every assigned partition to its committed offset
+    (`Consumer.perform_seek`: at the end of every recovery, and when records come while the
+    flow is stopped). Once Faust has set its read offsets to the committed ones, and before
+    anything else runs, the merge drops what it holds for the partitions sought. (It used to
+    infer seeks from Faust's read offsets instead, which a seek to no commit clears, and
+    waited up to BEHIND_WAIT_S for each such partition in turn, blocking all others: a
+    restarted or rebalanced worker read nothing for two to three minutes.) Idempotent."""
+    original = Consumer.perform_seek
+    if getattr(original, "tells_merge", False):
+        return
+
+    async def perform_seek(self: Any) -> None:
+        await original(self)
+        scheduler = self.scheduler
+        if isinstance(scheduler, TimestampMerge):
+            read = self._read_offset
+            scheduler.sought_to_committed({tp: read.get(tp) for tp in self.assignment()})
+
+    perform_seek.tells_merge = True  # type: ignore[attr-defined]
+    perform_seek.__wrapped__ = original  # type: ignore[attr-defined]
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+
+
 def attach(consumer: Any, merged_topics: frozenset[str]) -> None:
     """Let the consumer's `TimestampMerge` merge `merged_topics`, and see which partitions
     Faust takes records of (those active, assigned and not paused, or merely buffer-full,
-    as `Consumer.getmany` checks), their high watermarks, and Faust's read offsets."""
+    as `Consumer.getmany` checks), their high watermarks, and set Faust's read offsets."""
     scheduler = consumer.scheduler
     if isinstance(scheduler, TimestampMerge):
 
@@ -262,6 +269,5 @@ def attach(consumer: Any, merged_topics: frozenset[str]) -> None:
 
         scheduler.deliverable = deliverable
         scheduler.highwater = consumer.highwater
-        scheduler.read_offset = consumer._read_offset.get
         scheduler.set_read_offset = consumer._read_offset.__setitem__
         scheduler.merged_topics = merged_topics

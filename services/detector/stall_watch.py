@@ -1,14 +1,11 @@
 """A warning, with what the consumer knows, when a partition stops being read.
 
-Once, after a rebalance, a worker stopped reading input partitions it had taken over while
-messages were left on them (README, Guarantees: Not met yet): no error, no stuck commit
-(nothing was acknowledged past the commit), nothing held for event-time order. This check
-does not repair anything; it says when it happens and gives what is needed to find out
-why: whether Faust has the partition paused or inactive or its flow stopped, how many of
-its records the merge holds, and Faust's read offset against the commit and the high
-watermark. The first warnings (a rebalance run here) named input partitions of a worker
-that had just joined: not paused, active, Faust's read offset a few below the commit, and
-about 900 records each held by the merge.
+Workers once stopped reading their input for minutes after a restart or a rebalance, with
+no error: the record merge waited for each partition Faust had sought in turn
+(`merge.tell_seeks` fixed it). This check says when a partition's commit stays put with
+messages left, and gives what is needed to find out why: whether Faust has the partition
+paused or inactive or its flow stopped, how many of its records the merge holds, and
+Faust's read offset against the commit and the high watermark. It repairs nothing.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ partition behind its high watermark may precede a little longer."""
 
 from typing import NamedTuple
 
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from services.detector.merge import TimestampMerge
+from services.detector.merge import TimestampMerge, tell_seeks
 
-A, B = TP("sim-activations", 0), TP("transfers", 3)
+A, B, C = TP("sim-activations", 0), TP("transfers", 3), TP("account-opens", 1)
 WAIT = 0.1
 BEHIND_WAIT = 5.0
 
@@ -164,40 +165,6 @@ def test_a_revoked_partition_is_forgotten() -> None:
     assert delivered(merge, {}) == [("s", 20)]  # once
 
 
-def read_by_faust(
-    merge: TimestampMerge, records: dict[TP, list[Record]], read: dict[TP, int]
-) -> list[tuple[str, int]]:
-    """Delivered records, with Faust's read offsets moved as Faust moves them."""
-    out = []
-    for tp, record in merge.iterate(records):
-        read[tp] = record.offset
-        out.append((tp.topic[0], record.offset))
-    return out
-
-
-def test_records_held_when_faust_seeks_their_partition_back_are_never_handed_over() -> None:
-    read: dict[TP, int] = {}
-    merge = TimestampMerge(WAIT, Clock())
-    merge.read_offset = read.get
-    merge.highwater = {A: 10, B: 1}.get
-    first = read_by_faust(merge, {A: fetch(5, 10, 20, 30), B: fetch(0, 15)}, read)
-    assert first == [("s", 5), ("t", 0)]  # A's offsets 6 and 7 held for B
-    read[A] = 3  # the stuck-commit check seeks A back to offset 3
-    assert read_by_faust(merge, {}, read) == []  # 6 would make Faust skip 3 to 5
-    assert read_by_faust(merge, {}, read) == []  # until A is fetched again from 3
-    again = read_by_faust(merge, {A: fetch(3, 1, 2, 10, 20, 30)}, read)
-    again += read_by_faust(merge, {}, read)
-    assert again == [("s", 3), ("s", 4), ("s", 5), ("s", 6), ("s", 7)]
-
-
-def test_a_partition_faust_reads_on_from_is_not_taken_for_sought() -> None:
-    read: dict[TP, int] = {}
-    merge = TimestampMerge(WAIT, Clock())
-    merge.read_offset = read.get
-    read_by_faust(merge, {A: fetch(5, 10, 20, 30), B: fetch(0, 15)}, read)
-    assert read_by_faust(merge, {}, read) == [("s", 6), ("s", 7)]
-
-
 class FaustReader:
     """Faust's consumer loop as far as read offsets go: a record below a partition's read
     offset is dropped, one further than the next offset marks a gap."""
@@ -206,7 +173,6 @@ class FaustReader:
         self.read: dict[TP, int] = {}
         self.processed: list[int] = []
         self.gaps: list[tuple[int, int]] = []
-        merge.read_offset = self.read.get
         merge.set_read_offset = self.read.__setitem__
         self.merge = merge
 
@@ -243,14 +209,62 @@ def test_a_seek_while_a_record_is_in_flight_still_reads_again_from_its_offset() 
     assert faust.gaps == []
 
 
-def test_a_record_faust_dropped_holds_its_partition_only_for_the_behind_wait() -> None:
+def test_records_held_when_a_partition_is_sought_back_are_never_handed_over() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    faust = FaustReader(merge)
+    faust.consume({A: fetch(5, 10, 20, 30), B: fetch(0, 15)})  # A's offsets 6 and 7 held for B
+    faust.read[A] = 3  # the stuck-commit check seeks A back to offset 3
+    merge.seek(A, 3)
+    faust.consume({})  # 6 would make Faust skip 3 to 5
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30)})
+    faust.consume({})
+    assert faust.processed == [5, 0, 3, 4, 5, 6, 7]
+    assert faust.gaps == []
+
+
+class SeekingConsumer:
+    """What Faust's `Consumer.perform_seek` uses of its consumer: the committed offsets of
+    the assigned partitions, and its read and committed offsets."""
+
+    def __init__(self, merge: TimestampMerge, faust: FaustReader, committed: dict[TP, int | None]):
+        self.scheduler = merge
+        self._read_offset = faust.read
+        self._committed_offset: dict[TP, int | None] = {}
+        self._committed = committed
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return self._committed
+
+    def assignment(self) -> set[TP]:
+        return set(self._committed)
+
+
+async def test_faust_seeking_to_the_committed_offsets_drops_what_is_held_for_those_sought() -> None:
+    tell_seeks()
     clock = Clock()
-    read: dict[TP, int] = {}
     merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
-    merge.read_offset = read.get
-    records = merge.iterate({A: fetch(5, 10, 20, 30)})
-    next(records)  # offset 5 handed over, then dropped by Faust (a rebalance began)
-    read[A] = 4
-    assert read_by_faust(merge, {}, read) == []  # as if sought: waits to be fetched again
-    clock.now = BEHIND_WAIT
-    assert read_by_faust(merge, {}, read) == [("s", 6), ("s", 7)]
+    faust = FaustReader(merge)
+    faust.consume({A: fetch(5, 10, 20, 30), B: fetch(0, 15, 25), C: fetch(0, 12)})
+    assert faust.processed == [5, 0]  # A's 5 and C's 0; A's 6 and 7, B's 0 and 1 held
+    # recovery ends: A has offset 3 committed and is sought there; B has nothing committed,
+    # so aiokafka reads on where it was and Faust forgets its read offset
+    seeking = SeekingConsumer(merge, faust, {A: 3, B: None, C: 1})
+    await Consumer.perform_seek(seeking)  # type: ignore[arg-type]
+    assert faust.read == {A: 3, B: None, C: 1}
+    faust.consume({})  # B's at once, not after a wait per partition
+    assert faust.processed == [5, 0, 0, 1]
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30)})
+    faust.consume({})
+    assert faust.processed == [5, 0, 0, 1, 3, 4, 5, 6, 7]
+    assert faust.gaps == []
+    assert clock.now == 0
+
+
+def test_partitions_not_merged_are_left_to_faust_when_sought() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    merge.merged_topics = frozenset({A.topic})
+    subject = TP("duanka-identity-events", 0)
+    merge.sought_to_committed({subject: 7})
+    faust = FaustReader(merge)
+    faust.consume({subject: fetch(9, 1)})
+    assert faust.read == {subject: 9}
