@@ -268,3 +268,37 @@ def test_partitions_not_merged_are_left_to_faust_when_sought() -> None:
     faust = FaustReader(merge)
     faust.consume({subject: fetch(9, 1)})
     assert faust.read == {subject: 9}
+
+
+class RefetchingConsumer(SeekingConsumer):
+    """One whose partitions are fetched again from their committed offsets before the seek
+    of all of them ends, as aiokafka does: it seeks them one after the other."""
+
+    def __init__(
+        self,
+        merge: TimestampMerge,
+        faust: FaustReader,
+        committed: dict[TP, int | None],
+        refetched: dict[TP, list[Record]],
+    ):
+        super().__init__(merge, faust, committed)
+        self._faust, self._refetched = faust, refetched
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        self._faust.consume(self._refetched)
+        return self._committed
+
+
+async def test_records_fetched_again_before_faust_s_seek_ends_are_kept() -> None:
+    tell_seeks()
+    merge = TimestampMerge(WAIT, Clock(), BEHIND_WAIT)
+    faust = FaustReader(merge)
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30), B: fetch(0, 15)})  # A's 6 and 7 held for B
+    refetch = {A: fetch(3, 1, 2, 10, 20, 30), B: fetch(1, 25)}
+    seeking = RefetchingConsumer(merge, faust, {A: 3, B: None}, refetch)
+    await Consumer.perform_seek(seeking)  # type: ignore[arg-type]
+    faust.consume({})  # aiokafka reads A on from offset 8: 6 and 7 come from the merge only
+    faust.consume({A: fetch(8, 40)})
+    faust.consume({})
+    assert {3, 4, 5, 6, 7, 8} <= set(faust.processed)
+    assert faust.gaps == []  # Faust's read offset is back at 6 when 7 is handed over
