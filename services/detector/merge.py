@@ -32,10 +32,12 @@ when they are fetched again. So a record fetched before a seek back, and handed 
 it, would lose every message in between and leave the partition's commits stuck for good.
 Every seek is told to the merge (`seek`): the stuck-commit check's, and Faust's own to the
 committed offsets (`Consumer.perform_seek`, at the end of every recovery: `tell_seeks`).
-The held records of a partition sought are dropped at once; it is fetched again from where
-it was sought to. A partition with no offset committed is not sought at all (aiokafka
-seeks only to a committed offset, while Faust forgets its read offset), so what is held
-for it stays and is handed over as usual.
+The held records of a partition sought are dropped; it is fetched again from where it was
+sought to. aiokafka seeks the partitions one by one while fetching goes on, so when Faust's
+seek to the committed offsets ends, a partition may already have been fetched again: what
+was fetched since its seek stays. A partition with no offset committed is not sought at
+all (aiokafka seeks only to a committed offset, while Faust forgets its read offset), so
+what is held for it stays too.
 
 Only the input topics are merged (`attach`): the worker's own subject topics are written as
 it goes, with current timestamps, and each subject is read from one partition, so holding
