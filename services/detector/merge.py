@@ -31,13 +31,10 @@ topic: it counts the offsets in between as done, and drops the records of those 
 when they are fetched again. So a record fetched before a seek back, and handed over after
 it, would lose every message in between and leave the partition's commits stuck for good.
 Every seek is told to the merge (`seek`): the stuck-commit check's, and Faust's own to the
-committed offsets (`Consumer.perform_seek`, at the end of every recovery: `tell_seeks`).
+committed offsets (`Consumer.perform_seek`, at the end of every recovery).
 The held records of a partition sought are dropped; it is fetched again from where it was
-sought to. aiokafka seeks the partitions one by one while fetching goes on, so when Faust's
-seek to the committed offsets ends, a partition may already have been fetched again: what
-was fetched since its seek stays. A partition with no offset committed is not sought at
-all (aiokafka seeks only to a committed offset, while Faust forgets its read offset), so
-what is held for it stays too.
+sought to. Faust's own seek to the committed offsets is followed by a seek of every merged
+partition to its committed offset once more (`tell_seeks`), which tells the merge.
 
 Only the input topics are merged (`attach`): the worker's own subject topics are written as
 it goes, with current timestamps, and each subject is read from one partition, so holding
@@ -100,18 +97,11 @@ class TimestampMerge(SchedulingStrategyT):
         self.highwater: Callable[[TP], int | None] = lambda tp: None
         """A partition's high watermark as of its last fetch (None: unknown); set by
         `attach`."""
-        self._handed_over: dict[TP, int] = {}
-        """Per partition, the offset of the record last handed over."""
         self.set_read_offset: Callable[[TP, int], None] | None = None
         """Sets Faust's read offset of a partition; set by `attach`."""
         self._sought_to: dict[TP, int] = {}
         """Per partition sought by `seek`, the offset it reads from again: Faust's read
         offset is set to it again as the first record from there is handed over."""
-        self._fetched_before_seek: dict[TP, int] = {}
-        """Per partition, the offset after the last record fetched when Faust began to seek
-        every partition to its committed offset (`begin_seek_to_committed`)."""
-        self._read_again: set[TP] = set()
-        """The partitions fetched again from an earlier offset since then."""
         self.merged_topics: frozenset[str] | None = None
         """The topics whose records are merged (None: all); others are delivered as
         fetched. Set by `attach`."""
@@ -154,7 +144,6 @@ class TimestampMerge(SchedulingStrategyT):
             restart = self._sought_to.pop(tp, None)
             if restart is not None and self.set_read_offset is not None:
                 self.set_read_offset(tp, restart)
-            self._handed_over[tp] = record.offset
             yield tp, record
             if queue:
                 heapq.heappush(heads, (queue[0][1].timestamp, order[tp], tp))
@@ -170,45 +159,15 @@ class TimestampMerge(SchedulingStrategyT):
         self._drop(tp)
         self._sought_to[tp] = offset
 
-    def begin_seek_to_committed(self) -> None:
-        """Note that Faust begins to seek every assigned partition to its committed offset.
-        aiokafka seeks them one after the other while records are still being fetched, so
-        a partition may be fetched again from its committed offset before the seek ends."""
-        self._fetched_before_seek = dict(self._fetched_up_to)
-        self._read_again = set()
-
-    def sought_to_committed(self, committed: Mapping[TP, int | None]) -> None:
-        """Note that Faust sought every assigned partition to its committed offset (None or
-        0: nothing committed, and aiokafka did not seek it). Held records before the
-        committed offset are dropped (Faust would drop them). Those after it are dropped
-        too if they were fetched before the seek: a partition sought back that was not
-        fetched again from there yet (it will be). Records fetched since the seek are
-        kept, as aiokafka will not fetch them again, and Faust's read offset is set back to
-        the last one handed over: Faust would otherwise count those in between as a gap in
-        the topic, done before its agents are."""
-        merged = self.merged_topics
-        for tp, offset in committed.items():
-            if not offset or (merged is not None and tp.topic not in merged):
-                continue
-            fetched = self._fetched_before_seek.get(tp)
-            if fetched is not None and offset < fetched and tp not in self._read_again:
-                self.seek(tp, offset)
-                continue
-            queue = self._held.get(tp)
-            while queue and queue[0][1].offset < offset:
-                queue.popleft()
-            handed_over = self._handed_over.get(tp)
-            if handed_over is not None and handed_over >= offset and self.set_read_offset:
-                self.set_read_offset(tp, handed_over)
-        self._fetched_before_seek = {}
-        self._read_again = set()
+    def merges(self, tp: TP) -> bool:
+        """Whether records of `tp` are merged (held here) rather than delivered as fetched."""
+        return self.merged_topics is None or tp.topic in self.merged_topics
 
     def _drop(self, tp: TP) -> None:
         """Forget `tp`'s held records and position: it is fetched again from where it was
         sought to (or, revoked, not here any more)."""
         self._held.pop(tp, None)
         self._fetched_up_to.pop(tp, None)
-        self._handed_over.pop(tp, None)
 
     def _take(
         self, records: Mapping[TP, list[Any]], now: float, deliverable: set[TP] | None
@@ -225,7 +184,6 @@ class TimestampMerge(SchedulingStrategyT):
             fetched = True
             if batch[0].offset < self._fetched_up_to.get(tp, batch[0].offset):
                 self._drop(tp)
-                self._read_again.add(tp)
             self._held.setdefault(tp, deque()).extend((now, record) for record in batch)
             self._fetched_up_to[tp] = batch[-1].offset + 1
             newest = max(record.timestamp for record in batch)
@@ -270,27 +228,34 @@ def register(app: Any, merged_topics: frozenset[str]) -> None:
 
 
 def tell_seeks() -> None:
-    """Tell the merge of Faust's seeks of every assigned partition to its committed offset
+    """Make Faust's seek of every assigned partition to its committed offset
     (`Consumer.perform_seek`: at the end of every recovery, and when records come while the
-    flow is stopped). Once Faust has set its read offsets to the committed ones, and before
-    anything else runs, the merge drops what it holds of the partitions sought that is
-    stale (`sought_to_committed`). (It used to
-    infer seeks from Faust's read offsets instead, which a seek to no commit clears, and
-    waited up to BEHIND_WAIT_S for each such partition in turn, blocking all others: a
-    restarted or rebalanced worker read nothing for two to three minutes.) Idempotent."""
+    flow is stopped) safe for the merge. aiokafka seeks the partitions one after the other
+    (about a second for a hundred) while fetching goes on, so when the seek ends the merge
+    may hold records fetched before a partition's seek, or already fetched again after it,
+    and Faust may have dropped some of those below its read offset. So every merged
+    partition with an offset committed is sought there once more at once, and told to the
+    merge with it (`seek`): nothing can be fetched between the two, so everything from the
+    committed offset on is fetched and handed over again, once. A partition with nothing
+    committed is not sought (aiokafka reads on where it was, Faust forgets its read
+    offset), and the merge keeps what it holds of it. (The merge used to infer seeks from
+    Faust's read offsets instead, and then waited up to BEHIND_WAIT_S for each partition in
+    turn, blocking all others: a restarted or rebalanced worker read nothing for two to
+    three minutes.) Idempotent."""
     original = Consumer.perform_seek
     if getattr(original, "tells_merge", False):
         return
 
     async def perform_seek(self: Any) -> None:
-        scheduler = self.scheduler
-        merge = scheduler if isinstance(scheduler, TimestampMerge) else None
-        if merge is not None:
-            merge.begin_seek_to_committed()
         await original(self)
-        if merge is not None:
+        merge = self.scheduler
+        if isinstance(merge, TimestampMerge):
             read = self._read_offset
-            merge.sought_to_committed({tp: read.get(tp) for tp in self.assignment()})
+            for tp in self.assignment():
+                offset = read.get(tp)
+                if offset and merge.merges(tp):
+                    await self.seek(tp, offset)  # aiokafka's seek: returns without waiting
+                    merge.seek(tp, offset)
 
     perform_seek.tells_merge = True  # type: ignore[attr-defined]
     perform_seek.__wrapped__ = original  # type: ignore[attr-defined]

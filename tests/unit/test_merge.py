@@ -223,82 +223,57 @@ def test_records_held_when_a_partition_is_sought_back_are_never_handed_over() ->
 
 
 class SeekingConsumer:
-    """What Faust's `Consumer.perform_seek` uses of its consumer: the committed offsets of
-    the assigned partitions, and its read and committed offsets."""
-
-    def __init__(self, merge: TimestampMerge, faust: FaustReader, committed: dict[TP, int | None]):
-        self.scheduler = merge
-        self._read_offset = faust.read
-        self._committed_offset: dict[TP, int | None] = {}
-        self._committed = committed
-
-    async def seek_to_committed(self) -> dict[TP, int | None]:
-        return self._committed
-
-    def assignment(self) -> set[TP]:
-        return set(self._committed)
-
-
-async def test_faust_seeking_to_the_committed_offsets_drops_what_is_held_for_those_sought() -> None:
-    tell_seeks()
-    clock = Clock()
-    merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
-    faust = FaustReader(merge)
-    faust.consume({A: fetch(5, 10, 20, 30), B: fetch(0, 15, 25), C: fetch(0, 12)})
-    assert faust.processed == [5, 0]  # A's 5 and C's 0; A's 6 and 7, B's 0 and 1 held
-    # recovery ends: A has offset 3 committed and is sought there; B has nothing committed,
-    # so aiokafka reads on where it was and Faust forgets its read offset
-    seeking = SeekingConsumer(merge, faust, {A: 3, B: None, C: 1})
-    await Consumer.perform_seek(seeking)  # type: ignore[arg-type]
-    assert faust.read == {A: 3, B: None, C: 1}
-    faust.consume({})  # B's at once, not after a wait per partition
-    assert faust.processed == [5, 0, 0, 1]
-    faust.consume({A: fetch(3, 1, 2, 10, 20, 30)})
-    faust.consume({})
-    assert faust.processed == [5, 0, 0, 1, 3, 4, 5, 6, 7]
-    assert faust.gaps == []
-    assert clock.now == 0
-
-
-def test_partitions_not_merged_are_left_to_faust_when_sought() -> None:
-    merge = TimestampMerge(WAIT, Clock())
-    merge.merged_topics = frozenset({A.topic})
-    subject = TP("duanka-identity-events", 0)
-    merge.sought_to_committed({subject: 7})
-    faust = FaustReader(merge)
-    faust.consume({subject: fetch(9, 1)})
-    assert faust.read == {subject: 9}
-
-
-class RefetchingConsumer(SeekingConsumer):
-    """One whose partitions are fetched again from their committed offsets before the seek
-    of all of them ends, as aiokafka does: it seeks them one after the other."""
+    """What Faust's `Consumer.perform_seek` and `seek` use of the consumer: the committed
+    offsets of the assigned partitions, its read and committed offsets, and aiokafka's
+    seek (recorded). `refetched` is fetched while aiokafka seeks the partitions one after
+    the other."""
 
     def __init__(
         self,
-        merge: TimestampMerge,
         faust: FaustReader,
         committed: dict[TP, int | None],
-        refetched: dict[TP, list[Record]],
+        refetched: dict[TP, list[Record]] | None = None,
     ):
-        super().__init__(merge, faust, committed)
-        self._faust, self._refetched = faust, refetched
+        self.scheduler = faust.merge
+        self._read_offset = faust.read
+        self._committed_offset: dict[TP, int | None] = {}
+        self._committed = committed
+        self._faust, self._refetched = faust, refetched or {}
+        self.sought: dict[TP, int] = {}
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
         self._faust.consume(self._refetched)
         return self._committed
 
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.sought[tp] = offset
+        self._read_offset[tp] = offset
 
-async def test_records_fetched_again_before_faust_s_seek_ends_are_kept() -> None:
+    def assignment(self) -> set[TP]:
+        return set(self._committed)
+
+
+async def test_faust_s_seek_to_the_committed_offsets_reads_merged_partitions_again() -> None:
     tell_seeks()
-    merge = TimestampMerge(WAIT, Clock(), BEHIND_WAIT)
+    clock = Clock()
+    merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
+    merge.merged_topics = frozenset({A.topic, B.topic})
     faust = FaustReader(merge)
-    faust.consume({A: fetch(3, 1, 2, 10, 20, 30), B: fetch(0, 15)})  # A's 6 and 7 held for B
-    refetch = {A: fetch(3, 1, 2, 10, 20, 30), B: fetch(1, 25)}
-    seeking = RefetchingConsumer(merge, faust, {A: 3, B: None}, refetch)
+    subject = TP("duanka-identity-events", 0)
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30), B: fetch(0, 15, 40)})
+    assert faust.processed == [3, 4, 5, 0, 6, 7]  # B's 1 held
+    # while aiokafka seeks, A is fetched again from its committed offset 3, and the merge
+    # hands that over (Faust drops what is below its read offset); B has nothing
+    # committed: aiokafka reads on where it was, and Faust forgets its read offset
+    refetched = {A: fetch(3, 1, 2, 10, 20, 30)}
+    seeking = SeekingConsumer(faust, {A: 3, B: None, subject: 7}, refetched)
     await Consumer.perform_seek(seeking)  # type: ignore[arg-type]
-    faust.consume({})  # aiokafka reads A on from offset 8: 6 and 7 come from the merge only
-    faust.consume({A: fetch(8, 40)})
+    assert seeking.sought == {A: 3}  # once more, now that nothing is in flight
+    faust.processed.clear()
+    faust.consume({})  # B's 1 at once, not after a wait per partition
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30)})
+    faust.consume({A: fetch(8, 50)})
     faust.consume({})
-    assert {3, 4, 5, 6, 7, 8} <= set(faust.processed)
-    assert faust.gaps == []  # Faust's read offset is back at 6 when 7 is handed over
+    assert faust.processed == [1, 3, 4, 5, 6, 7, 8]
+    assert faust.gaps == []
+    assert clock.now == 0
