@@ -112,9 +112,9 @@ def register(detector: Detector) -> None:
                     committed,
                 )
                 stuck[tp] = (committed, now, seeks + 1)
-                await consumer.seek(tp, committed)
                 if isinstance(consumer.scheduler, TimestampMerge):
                     consumer.scheduler.seek(tp, committed)
+                await consumer.seek_wait({tp: committed})  # in aiokafka's thread
         for tp in set(stuck) - {tp for tp, _ in stalled}:
             del stuck[tp]
 

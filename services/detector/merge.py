@@ -99,6 +99,10 @@ class TimestampMerge(SchedulingStrategyT):
         `attach`."""
         self.set_read_offset: Callable[[TP, int], None] | None = None
         """Sets Faust's read offset of a partition; set by `attach`."""
+        self._refetch_from: dict[TP, tuple[int, float]] = {}
+        """Per partition sought by `seek`, the offset it is fetched again from and when it
+        was sought: until a fetch from there comes, fetches from the old position are
+        dropped (aiokafka may still deliver some)."""
         self._sought_to: dict[TP, int] = {}
         """Per partition sought by `seek`, the offset it reads from again: Faust's read
         offset is set to it again as the first record from there is handed over."""
@@ -151,13 +155,16 @@ class TimestampMerge(SchedulingStrategyT):
                 del self._held[tp]
 
     def seek(self, tp: TP, offset: int) -> None:
-        """Note that `tp` was just sought to `offset`. Faust sets its read offset there, but
-        a record it was handing over when the seek came sets it back to that record's
-        offset when done, and Faust would then drop the re-read records up to it. So what is
-        held is dropped now, and the read offset is set to `offset` again when the first
-        record read from there is handed over (no earlier record can be in flight then)."""
+        """Note that `tp` is being sought to `offset`: what is held is dropped, and so are
+        fetches from the old position that still come (their first offset is past
+        `offset` + 1, a transaction marker's room), for up to BEHIND_WAIT_S. Faust sets its
+        read offset to `offset`, but a record it was handing over when the seek came sets
+        it back to that record's offset when done, and Faust would then drop the re-read
+        records up to it; so the read offset is set to `offset` again as the first record
+        read from there is handed over (no earlier record can be in flight then)."""
         self._drop(tp)
         self._sought_to[tp] = offset
+        self._refetch_from[tp] = (offset, self._clock())
 
     def merges(self, tp: TP) -> bool:
         """Whether records of `tp` are merged (held here) rather than delivered as fetched."""
@@ -181,6 +188,12 @@ class TimestampMerge(SchedulingStrategyT):
         for tp, batch in records.items():
             if not batch:
                 continue
+            refetch = self._refetch_from.get(tp)
+            if refetch is not None:
+                offset, sought_at = refetch
+                if batch[0].offset > offset + 1 and now - sought_at < self._behind_wait:
+                    continue  # fetched before the seek: fetched again from `offset`
+                del self._refetch_from[tp]
             fetched = True
             if batch[0].offset < self._fetched_up_to.get(tp, batch[0].offset):
                 self._drop(tp)
@@ -208,6 +221,7 @@ class TimestampMerge(SchedulingStrategyT):
             self._drop(tp)
             self._newest.pop(tp, None)
             self._sought_to.pop(tp, None)
+            self._refetch_from.pop(tp, None)
 
 
 def register(app: Any, merged_topics: frozenset[str]) -> None:
@@ -234,11 +248,12 @@ def tell_seeks() -> None:
     (about a second for a hundred) while fetching goes on, so when the seek ends the merge
     may hold records fetched before a partition's seek, or already fetched again after it,
     and Faust may have dropped some of those below its read offset. So every merged
-    partition with an offset committed is sought there once more at once, and told to the
-    merge with it (`seek`): nothing can be fetched between the two, so everything from the
-    committed offset on is fetched and handed over again, once. A partition with nothing
-    committed is not sought (aiokafka reads on where it was, Faust forgets its read
-    offset), and the merge keeps what it holds of it. (The merge used to infer seeks from
+    partition with an offset committed is told to the merge (`seek`) and sought there once
+    more, in aiokafka's thread (a seek from the worker's own thread raced with aiokafka's
+    fetching and crashed it): everything from the committed offset on is fetched and
+    handed over again, once; what comes from before that seek is dropped. A partition
+    with nothing committed is not sought (aiokafka reads on where it was, Faust forgets
+    its read offset), and the merge keeps what it holds of it. (The merge used to infer seeks from
     Faust's read offsets instead, and then waited up to BEHIND_WAIT_S for each partition in
     turn, blocking all others: a restarted or rebalanced worker read nothing for two to
     three minutes.) Idempotent."""
@@ -251,11 +266,12 @@ def tell_seeks() -> None:
         merge = self.scheduler
         if isinstance(merge, TimestampMerge):
             read = self._read_offset
-            for tp in self.assignment():
-                offset = read.get(tp)
-                if offset and merge.merges(tp):
-                    await self.seek(tp, offset)  # aiokafka's seek: returns without waiting
-                    merge.seek(tp, offset)
+            again = {tp: read.get(tp) for tp in self.assignment() if merge.merges(tp)}
+            sought = {tp: offset for tp, offset in again.items() if offset}
+            for tp, offset in sought.items():
+                merge.seek(tp, offset)
+            if sought:
+                await self.seek_wait(sought)  # in aiokafka's thread, which fetches
 
     perform_seek.tells_merge = True  # type: ignore[attr-defined]
     perform_seek.__wrapped__ = original  # type: ignore[attr-defined]

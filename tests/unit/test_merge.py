@@ -245,9 +245,9 @@ class SeekingConsumer:
         self._faust.consume(self._refetched)
         return self._committed
 
-    async def seek(self, tp: TP, offset: int) -> None:
-        self.sought[tp] = offset
-        self._read_offset[tp] = offset
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.sought.update(partitions)
+        self._read_offset.update(partitions)
 
     def assignment(self) -> set[TP]:
         return set(self._committed)
@@ -277,3 +277,28 @@ async def test_faust_s_seek_to_the_committed_offsets_reads_merged_partitions_aga
     assert faust.processed == [1, 3, 4, 5, 6, 7, 8]
     assert faust.gaps == []
     assert clock.now == 0
+
+
+def test_fetches_from_before_a_seek_are_dropped_until_the_partition_is_fetched_again() -> None:
+    clock = Clock()
+    merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
+    faust = FaustReader(merge)
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30), B: fetch(0, 15)})  # A's 6 and 7 held
+    faust.read[A] = 3
+    merge.seek(A, 3)
+    faust.consume({A: fetch(8, 40, 50)})  # fetched before aiokafka's seek: dropped
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30), B: fetch(1, 60)})
+    faust.consume({A: fetch(8, 40, 50)})
+    faust.consume({})
+    assert [o for o in faust.processed if o not in (0, 1)][3:] == [3, 4, 5, 6, 7, 8, 9]
+    assert faust.gaps == []
+
+
+def test_a_partition_sought_to_a_transaction_marker_is_read_on_after_it() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    faust = FaustReader(merge)
+    faust.consume({A: fetch(3, 1, 2)})
+    faust.read[A] = 5
+    merge.seek(A, 5)  # offset 5 is a transaction's marker: the first record is at 6
+    faust.consume({A: fetch(6, 10)})
+    assert faust.processed == [3, 4, 6]
