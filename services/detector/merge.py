@@ -30,11 +30,11 @@ Held records must not outlive a seek. Faust reads a partition on from where it l
 topic: it counts the offsets in between as done, and drops the records of those offsets
 when they are fetched again. So a record fetched before a seek back, and handed over after
 it, would lose every message in between and leave the partition's commits stuck for good.
-Every seek is told to the merge (`seek`): the stuck-commit check's, and Faust's own to the
-committed offsets (`Consumer.perform_seek`, at the end of every recovery).
-The held records of a partition sought are dropped; it is fetched again from where it was
-sought to. Faust's own seek to the committed offsets is followed by a seek of every merged
-partition to its committed offset once more (`tell_seeks`), which tells the merge.
+So the merge is told of every seek of a merged partition (`seek`), before aiokafka seeks
+it: it drops what it holds, and fetches from the old position that still come, until the
+partition is fetched from where it was sought to. The stuck-commit check seeks this way;
+Faust's own seek of every partition to its committed offset, at the end of every recovery,
+is followed by a seek of every merged partition there once more, this way (`tell_seeks`).
 
 Only the input topics are merged (`attach`): the worker's own subject topics are written as
 it goes, with current timestamps, and each subject is read from one partition, so holding
