@@ -9,7 +9,7 @@ when more are missing. `guard_commits` makes any unexplained gap at the head hol
 commit back, and every `CHECK_INTERVAL` a partition held back for `STUCK_AFTER` (doubling
 for each further seek from the same offset) is sought back to its committed offset, so the
 missing messages are fetched and processed again (the record merge is told, so that
-Faust's read offset stays where the seek put it: `merge.TimestampMerge.seek`).
+Faust's read offset stays where the seek put it: `merge.seek_partitions`).
 Re-processing is safe: every agent is idempotent (events are recognised by producer and
 event id, and the same alert keeps the same id).
 """
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from faust.transport.consumer import Consumer
 
-from services.detector.merge import TimestampMerge
+from services.detector.merge import seek_partitions
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -112,9 +112,7 @@ def register(detector: Detector) -> None:
                     committed,
                 )
                 stuck[tp] = (committed, now, seeks + 1)
-                if isinstance(consumer.scheduler, TimestampMerge):
-                    consumer.scheduler.seek(tp, committed)
-                await consumer.seek_wait({tp: committed})  # in aiokafka's thread
+                await seek_partitions(consumer, {tp: committed})
         for tp in set(stuck) - {tp for tp, _ in stalled}:
             del stuck[tp]
 

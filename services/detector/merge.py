@@ -30,11 +30,12 @@ Held records must not outlive a seek. Faust reads a partition on from where it l
 topic: it counts the offsets in between as done, and drops the records of those offsets
 when they are fetched again. So a record fetched before a seek back, and handed over after
 it, would lose every message in between and leave the partition's commits stuck for good.
-So the merge is told of every seek of a merged partition (`seek`), before aiokafka seeks
-it: it drops what it holds, and fetches from the old position that still come, until the
-partition is fetched from where it was sought to. The stuck-commit check seeks this way;
-Faust's own seek of every partition to its committed offset, at the end of every recovery,
-is followed by a seek of every merged partition there once more, this way (`tell_seeks`).
+The merge is therefore told of every seek of a merged partition (`seek`) before aiokafka
+seeks it (`seek_partitions`): it drops what it holds, and fetches from the old position
+that still come, until the partition is fetched from where it was sought to. The
+stuck-commit check seeks this way; Faust's own seek of every partition to its committed
+offset, at the end of every recovery, is followed by a seek of every merged partition
+there once more, this way (`tell_seeks`).
 
 Only the input topics are merged (`attach`): the worker's own subject topics are written as
 it goes, with current timestamps, and each subject is read from one partition, so holding
@@ -241,6 +242,18 @@ def register(app: Any, merged_topics: frozenset[str]) -> None:
     app.on_partitions_revoked.connect(on_revoked)
 
 
+async def seek_partitions(consumer: Any, offsets: Mapping[TP, int]) -> None:
+    """Seek partitions of `consumer` to `offsets`: its merge is told first (it drops what it
+    holds of them, and what still comes from before the seek), then aiokafka seeks them in
+    its own thread, which fetches (a seek from the worker's thread raced with aiokafka's
+    fetching and crashed it)."""
+    merge = consumer.scheduler
+    if isinstance(merge, TimestampMerge):
+        for tp, offset in offsets.items():
+            merge.seek(tp, offset)
+    await consumer.seek_wait(offsets)
+
+
 def tell_seeks() -> None:
     """Make Faust's seek of every assigned partition to its committed offset
     (`Consumer.perform_seek`: at the end of every recovery, and when records come while the
@@ -248,15 +261,13 @@ def tell_seeks() -> None:
     (about a second for a hundred) while fetching goes on, so when the seek ends the merge
     may hold records fetched before a partition's seek, or already fetched again after it,
     and Faust may have dropped some of those below its read offset. So every merged
-    partition with an offset committed is told to the merge (`seek`) and sought there once
-    more, in aiokafka's thread (a seek from the worker's own thread raced with aiokafka's
-    fetching and crashed it): everything from the committed offset on is fetched and
-    handed over again, once; what comes from before that seek is dropped. A partition
-    with nothing committed is not sought (aiokafka reads on where it was, Faust forgets
-    its read offset), and the merge keeps what it holds of it. (The merge used to infer seeks from
-    Faust's read offsets instead, and then waited up to BEHIND_WAIT_S for each partition in
-    turn, blocking all others: a restarted or rebalanced worker read nothing for two to
-    three minutes.) Idempotent."""
+    partition with an offset committed is sought there once more (`seek_partitions`):
+    everything from the committed offset on is fetched and handed over again, once. A
+    partition with nothing committed is not sought (aiokafka reads on where it was, Faust
+    forgets its read offset), and the merge keeps what it holds of it. (The merge used to
+    infer seeks from Faust's read offsets instead, and then waited up to BEHIND_WAIT_S for
+    each partition in turn, blocking all others: a restarted or rebalanced worker read
+    nothing for two to three minutes.) Idempotent."""
     original = Consumer.perform_seek
     if getattr(original, "tells_merge", False):
         return
@@ -265,13 +276,12 @@ def tell_seeks() -> None:
         await original(self)
         merge = self.scheduler
         if isinstance(merge, TimestampMerge):
-            read = self._read_offset
-            again = {tp: read.get(tp) for tp in self.assignment() if merge.merges(tp)}
-            sought = {tp: offset for tp, offset in again.items() if offset}
-            for tp, offset in sought.items():
-                merge.seek(tp, offset)
-            if sought:
-                await self.seek_wait(sought)  # in aiokafka's thread, which fetches
+            read = self._read_offset  # the committed offsets now; None: nothing committed
+            committed = {
+                tp: read[tp] for tp in self.assignment() if merge.merges(tp) and read.get(tp)
+            }
+            if committed:
+                await seek_partitions(self, committed)
 
     perform_seek.tells_merge = True  # type: ignore[attr-defined]
     perform_seek.__wrapped__ = original  # type: ignore[attr-defined]
