@@ -57,7 +57,10 @@ class History(Generic[R]):
 
     def has(self, source: str, event_id: str) -> bool:
         """Whether this producer's event is already recorded (a re-delivery)."""
-        return any(r.event_id == event_id and r.source == source for r in self.records)
+        for record in self.records:
+            if record.event_id == event_id and record.source == source:
+                return True
+        return False
 
     def within(self, start: int, end: int) -> list[R]:
         """Records in the half-open event-time interval (start, end]."""
@@ -72,7 +75,9 @@ class History(Generic[R]):
 
     def forget_before(self, horizon: int) -> None:
         """Drop records at or before `horizon`."""
-        del self.records[: bisect.bisect_right(self.records, horizon, key=_event_time)]
+        records = self.records
+        if records and records[0].at <= horizon:
+            del records[: bisect.bisect_right(records, horizon, key=_event_time)]
 
     def to_json(self) -> list[list[Any]]:
         """Records as JSON arrays."""

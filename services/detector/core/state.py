@@ -172,11 +172,13 @@ class SubjectState:
 
     def forget_sent_before(self, horizon: int) -> None:
         """Drop what events at or before `horizon` sent, as records are dropped."""
-        self.sent = {key: sent for key, sent in self.sent.items() if sent.at > horizon}
+        if any(sent.at <= horizon for sent in self.sent.values()):
+            self.sent = {key: sent for key, sent in self.sent.items() if sent.at > horizon}
 
     def forget_suppressions_before(self, horizon: int) -> None:
         """Drop suppressions that ended at or before `horizon`."""
-        self.suppressions = {r: s for r, s in self.suppressions.items() if s[1] > horizon}
+        if any(span[1] <= horizon for span in self.suppressions.values()):
+            self.suppressions = {r: s for r, s in self.suppressions.items() if s[1] > horizon}
 
     def histories(self) -> tuple[History[Any], ...]:
         """The subject's record histories."""
