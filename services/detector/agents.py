@@ -1,12 +1,13 @@
 """Agents: decode and admit input, re-key it by subject, apply the engine, publish results.
 
-Two stages. `ingest` reads the input topics as producers partitioned them, rejects bad
-messages to `dead-letters`, and forwards the original bytes once per subject the event
-concerns (`routing.route`) to that subject kind's own topic, keyed by the subject. One agent
-per subject kind consumes its topic, so every event of a subject reaches the partition that
-holds the subject's state, whatever partitioner produced it. There each event waits for its
-turn in event-time order (`core.ordering`, fed by `progress` reports) and is then applied
-to its subject's state; only then is it acknowledged.
+Two stages. `ingest` reads the input topics as producers partitioned them, a batch at a
+time, rejects bad messages to `dead-letters`, and forwards the original bytes once per
+subject the event concerns (`routing.route`) to that subject kind's own topic, on the
+partition of the subject, in bundles (`bundle`). One agent per subject kind consumes its
+topic, so every event of a subject reaches the partition that holds the subject's state,
+whatever partitioner produced it. There each event waits for its turn in event-time order
+(`core.ordering`, fed by `progress` reports) and is then applied to its subject's state; a
+bundle is acknowledged once every event in it has been.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from faust.streams import _current_event
 
 from schemas.alerts import Alert, SubjectKind
 from schemas.codec import DecodeError, encode
+from services.detector.bundle import (
+    BUNDLE,
+    Forward,
+    decode_bundle,
+    encode_bundles,
+    legacy_forward,
+    partition_of,
+)
 from services.detector.core.engine import STATE_TYPES, Outcome
 from services.detector.core.intake import (
     INPUT_TOPICS,
@@ -34,18 +43,10 @@ from services.detector.core.intake import (
     decode_admitted,
 )
 from services.detector.core.ordering import EventOrder
-from services.detector.core.routing import SUBJECT_KINDS, Address, Stream, route
+from services.detector.core.routing import SUBJECT_KINDS, Address, route
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import event_time, origin_of
-from services.detector.headers import (
-    EXPIRE,
-    GENERATION_HEADER,
-    PARTITION_HEADER,
-    PROGRESS,
-    RECEIVED_HEADER,
-    STREAM_HEADER,
-    TOPIC_HEADER,
-)
+from services.detector.headers import EXPIRE, GENERATION_HEADER, PROGRESS, STREAM_HEADER
 from services.detector.progress import decode_report
 
 if TYPE_CHECKING:
@@ -66,20 +67,40 @@ the broker appending it, plus from the broker answering a fetch to the reader ta
 answer. Milliseconds when all is well; a loaded machine stretches both."""
 RELEASE_INTERVAL_S = 0.1
 """How often held events are checked for having waited `MAX_HOLD_S`."""
+FORWARD_BATCH = 1000
+"""The most input messages forwarded together: per subject-topic partition, their events
+go in one bundle."""
+FORWARD_WITHIN_S = 0.02
+"""The longest an input message waits for its batch to fill."""
+
+
+class Delivery:
+    """A subject-topic message as Faust delivered it, acknowledged once each event it
+    brought has been applied, dead-lettered or sent on."""
+
+    __slots__ = ("event", "left")
+
+    def __init__(self, event: Any, events: int) -> None:
+        self.event = event
+        self.left = events
+        if events == 0:
+            event.ack()
+
+    def done(self) -> None:
+        """One of its events is finished with."""
+        self.left -= 1
+        if self.left == 0:
+            self.event.ack()
 
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A subject event waiting for its turn: the Faust event, acknowledged once it has been
-    applied, and what it is to the subject."""
+    """A subject event waiting for its turn: the message it came in, what it is to the
+    subject, and the event itself."""
 
-    received: Any
+    delivery: Delivery
+    forward: Forward
     event: Admitted
-    topic: InputTopic
-    partition: int
-    stream: Stream
-    written: int
-    """When the event was written to its input topic (epoch ms)."""
 
 
 def register(detector: Detector) -> None:
@@ -91,13 +112,9 @@ def register(detector: Detector) -> None:
     @app.agent(detector.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
         processing = detector.metrics.processing.labels("ingest")
-        async for event in stream.events():
-            message = event.message
-            topic = topic_kinds[message.topic]
+        async for events in stream.take_events(FORWARD_BATCH, within=FORWARD_WITHIN_S):
             with processing.time():
-                admitted = await _guarded(detector, message, _ingest(detector, topic, message))
-            detector.input_progress.handled(message.tp, message.offset)
-            detector.metrics.events.labels(topic, "ok" if admitted else "invalid").inc()
+                await _ingest(detector, topic_kinds, [event.message for event in events])
 
     for kind in SUBJECT_KINDS:
         _register_subject_agent(detector, kind)
@@ -114,10 +131,10 @@ def register(detector: Detector) -> None:
             give_up = app.rebalancing or app.should_stop
             now = time.monotonic()
             try:
-                for (kind, _), order in list(detector.orders.items()):
+                for (kind, partition), order in list(detector.orders.items()):
                     if order:
                         if give_up:
-                            await _requeue(detector, kind, order.drain())
+                            await _requeue(detector, kind, partition, order.drain())
                         else:
                             await release(detector, kind, order.ready(now))
             except Exception:
@@ -146,19 +163,24 @@ def _register_subject_agent(detector: Detector, kind: SubjectKind) -> None:
                 await _receive(detector, kind, received)
 
 
-async def _guarded(detector: Detector, message: Any, work: Coroutine[Any, Any, None]) -> bool:
-    """Run one message's work; whatever goes wrong, the message ends in `dead-letters` with
-    the reason, and the agent goes on with the next one (Faust would otherwise restart the
-    agent and skip the message without a trace). Returns whether the work succeeded."""
+async def _guarded(
+    detector: Detector,
+    message: Any,
+    work: Coroutine[Any, Any, None],
+    forward: Forward | None = None,
+) -> None:
+    """Run one message's work (or one forwarded event's, of a bundle); whatever goes wrong,
+    it ends in `dead-letters` with the reason, and the agent goes on with the next one
+    (Faust would otherwise restart the agent and skip the message without a trace)."""
     try:
         await work
-    except DecodeError as exc:
-        await _dead_letter(detector, message, exc)
     except Exception as exc:
-        await _dead_letter(detector, message, _internal_error(message, exc))
-    else:
-        return True
-    return False
+        await _dead_letter(detector, message, _error_of(message, exc), forward)
+
+
+def _error_of(message: Any, exc: Exception) -> DecodeError:
+    """A rejection as it is, anything else as an internal error."""
+    return exc if isinstance(exc, DecodeError) else _internal_error(message, exc)
 
 
 def _internal_error(message: Any, exc: Exception) -> DecodeError:
@@ -172,30 +194,76 @@ def _internal_error(message: Any, exc: Exception) -> DecodeError:
     return DecodeError("internal_error", repr(exc))
 
 
-async def _ingest(detector: Detector, topic: InputTopic, message: Any) -> None:
-    """Admit one input message and forward it to every subject it concerns."""
-    admitted = admit(
-        topic, message.key, message.value, datetime.now(UTC), detector.settings.max_clock_skew
+async def _ingest(
+    detector: Detector, topic_kinds: dict[str, InputTopic], messages: list[Any]
+) -> None:
+    """Admit a batch of input messages and forward each to every subject it concerns, in
+    one bundle per subject-topic partition; what is rejected goes to `dead-letters`."""
+    bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
+    forwarded: list[tuple[Any, InputTopic, Admitted]] = []
+    for message in messages:
+        topic = topic_kinds[message.topic]
+        try:
+            admitted = admit(
+                topic,
+                message.key,
+                message.value,
+                datetime.now(UTC),
+                detector.settings.max_clock_skew,
+            )
+            forwards = [_forward(detector, address, topic, message) for address in route(admitted)]
+        except Exception as exc:
+            await _reject(detector, message, topic, exc)
+        else:
+            for kind, partition, forward in forwards:
+                bundles.setdefault((kind, partition), []).append(forward)
+            forwarded.append((message, topic, admitted))
+    try:
+        await _send_bundles(detector, bundles)
+    except Exception as exc:
+        for message, topic, _ in forwarded:
+            await _reject(detector, message, topic, exc)
+        forwarded = []
+    for message, topic, admitted in forwarded:
+        detector.metrics.events.labels(topic, "ok").inc()
+        at = event_time(admitted)
+        if at is not None:
+            detector.input_progress.forwarded(message.tp, at)
+    for message in messages:
+        detector.input_progress.handled(message.tp, message.offset)
+
+
+def _forward(
+    detector: Detector, address: Address, topic: InputTopic, message: Any
+) -> tuple[SubjectKind, int, Forward]:
+    """An input message forwarded to one subject, and the subject-topic partition it goes
+    to."""
+    key = address.id.encode()
+    forward = Forward(
+        key, address.stream, topic, message.partition, _timestamp_ms(message), message.value
     )
-    for address in route(admitted):
-        await detector.subject_events[address.kind].send(
-            key=address.id.encode(),
-            value=message.value,
-            headers={
-                TOPIC_HEADER: topic.encode(),
-                PARTITION_HEADER: str(message.partition).encode(),
-                STREAM_HEADER: address.stream.encode(),
-                RECEIVED_HEADER: str(_timestamp_ms(message)).encode(),
-            },
-        )
-    at = event_time(admitted)
-    if at is not None:
-        detector.input_progress.forwarded(message.tp, at)
+    return address.kind, partition_of(key, detector.settings.partitions), forward
+
+
+async def _send_bundles(
+    detector: Detector, bundles: dict[tuple[SubjectKind, int], list[Forward]]
+) -> None:
+    for (kind, partition), forwards in bundles.items():
+        for value in encode_bundles(forwards):
+            await detector.subject_events[kind].send(
+                value=value, partition=partition, headers={STREAM_HEADER: BUNDLE.encode()}
+            )
+
+
+async def _reject(detector: Detector, message: Any, topic: InputTopic, exc: Exception) -> None:
+    await _dead_letter(detector, message, _error_of(message, exc))
+    detector.metrics.events.labels(topic, "invalid").inc()
 
 
 async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None:
-    """Take one subject-topic message: a progress report, an expiry request, or an event to
-    hold for its turn; then apply what is due."""
+    """Take one subject-topic message: a progress report, an expiry request, or a bundle of
+    events (one event, written by an earlier version) to hold for their turn; then apply
+    what is due."""
     message = received.message
     now = time.monotonic()
     headers = {name: value.decode() for name, value in (message.headers or ())}
@@ -211,18 +279,31 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
         received.ack()
     else:
         try:
-            pending = _pending(received, headers)
+            if marker == BUNDLE:
+                forwards = decode_bundle(message.value)
+            else:
+                forwards = [
+                    legacy_forward(message.key, message.value, headers, _timestamp_ms(message))
+                ]
         except Exception as exc:
-            error = exc if isinstance(exc, DecodeError) else _internal_error(message, exc)
-            await _dead_letter(detector, message, error)
+            await _dead_letter(detector, message, _error_of(message, exc))
             received.ack()
         else:
-            at = event_time(pending.event)
-            if at is None:  # a watchlist record: no time to wait for
-                due.append(pending)
-            else:
-                origin = origin_of(pending.topic, pending.partition)
-                order.add(pending, origin, at, pending.written, now)
+            delivery = Delivery(received, len(forwards))
+            for forward in forwards:
+                try:
+                    event = decode_admitted(forward.topic, forward.key, forward.value)
+                except Exception as exc:
+                    await _dead_letter(detector, message, _error_of(message, exc), forward)
+                    delivery.done()
+                    continue
+                pending = Pending(delivery, forward, event)
+                at = event_time(event)
+                if at is None:  # a watchlist record: no time to wait for
+                    due.append(pending)
+                else:
+                    origin = origin_of(forward.topic, forward.partition)
+                    order.add(pending, origin, at, forward.written, now)
     await release(detector, kind, [*order.ready(now), *due])
 
 
@@ -235,40 +316,24 @@ def _timestamp_ms(message: Any) -> int:
     return round(float(message.timestamp) * 1000)
 
 
-def _written(message: Any, headers: dict[str, str]) -> int:
-    """When the event was written to its input topic (epoch ms)."""
-    stamp = headers.get(RECEIVED_HEADER)  # absent on records of older versions
-    return _timestamp_ms(message) if stamp is None else int(stamp)
-
-
-def _pending(received: Any, headers: dict[str, str]) -> Pending:
-    message = received.message
-    topic = cast(InputTopic, headers[TOPIC_HEADER])
-    return Pending(
-        received,
-        decode_admitted(topic, message.key, message.value),
-        topic,
-        int(headers[PARTITION_HEADER]),
-        cast(Stream, headers[STREAM_HEADER]),
-        _written(message, headers),
-    )
-
-
 async def release(detector: Detector, kind: SubjectKind, due: list[Pending]) -> None:
     """Apply events in the order given, then publish what they caused and acknowledge them.
     All are applied before anything is published, so that the order holds when the agent
     and the release loop release events of one partition at the same time."""
     outcomes = [(pending, _applied(detector, kind, pending)) for pending in due]
     for pending, outcome in outcomes:
-        message = pending.received.message
+        message = pending.delivery.event.message
         if isinstance(outcome, DecodeError):
-            await _dead_letter(detector, message, outcome)
+            await _dead_letter(detector, message, outcome, pending.forward)
         else:
-            await _guarded(detector, message, _publish_outcome(detector, pending, outcome))
-        pending.received.ack()
+            work = _publish_outcome(detector, pending, outcome)
+            await _guarded(detector, message, work, pending.forward)
+        pending.delivery.done()
 
 
-async def _requeue(detector: Detector, kind: SubjectKind, held: list[Pending]) -> None:
+async def _requeue(
+    detector: Detector, kind: SubjectKind, partition: int, held: list[Pending]
+) -> None:
     """Send held events again to the end of their partition, and acknowledge them: the
     partition's offsets can be committed past them and past the events applied after them
     (so none of those is applied again). They now stand behind later events of their own
@@ -276,50 +341,44 @@ async def _requeue(detector: Detector, kind: SubjectKind, held: list[Pending]) -
     read up to the partition's end as it found it (`EventOrder.read`), then puts them in
     order with the rest. Should the worker die before that commit, they are read twice and
     the second is recognised as a duplicate."""
+    await _send_bundles(detector, {(kind, partition): [pending.forward for pending in held]})
     for pending in held:
-        message = pending.received.message
-        await detector.subject_events[kind].send(
-            key=message.key,
-            value=message.value,
-            partition=message.partition,
-            headers=message.headers,
-        )
-        pending.received.ack()
+        pending.delivery.done()
     detector.metrics.released.labels("requeued").inc(len(held))
 
 
 def _applied(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome | DecodeError:
     """Apply one event as its own Faust event: table writes go to the partition of the
     current event, and the release loop has none."""
-    token = _current_event.set(weakref.ref(pending.received))
+    token = _current_event.set(weakref.ref(pending.delivery.event))
     try:
         return _apply(detector, kind, pending)
     except Exception as exc:
-        return _internal_error(pending.received.message, exc)
+        return _internal_error(pending.delivery.event.message, exc)
     finally:
         _current_event.reset(token)
 
 
 def _apply(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome:
     """Apply one re-keyed event to its subject's state."""
-    message = pending.received.message
-    key: bytes = message.key
+    forward = pending.forward
+    key = forward.key
     table = detector.tables[kind]
     stored = table.get(key)
     state = None if stored is None else STATE_TYPES[kind].from_json(stored)
-    watermark = detector.watermark(kind, message.partition)
-    watermark.observe(pending.event, pending.partition)
+    watermark = detector.watermark(kind, pending.delivery.event.message.partition)
+    watermark.observe(pending.event, forward.partition)
     outcome = detector.engine.apply(
-        Address(kind, key.decode(), pending.stream),
+        Address(kind, key.decode(), forward.stream),
         state,
         pending.event,
         datetime.now(UTC),
-        origin=origin_of(pending.topic, pending.partition),
+        origin=origin_of(forward.topic, forward.partition),
         watermark=watermark.value(kind),
     )
     if outcome.duplicate or outcome.late:
         label = "duplicate" if outcome.duplicate else "late"
-        detector.metrics.events.labels(pending.topic, label).inc()
+        detector.metrics.events.labels(forward.topic, label).inc()
     if not outcome.duplicate:
         encoded = None if outcome.state is None else outcome.state.to_json()
         _store(table, key, encoded, existed=stored is not None)
@@ -328,7 +387,7 @@ def _apply(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome:
 
 async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcome) -> None:
     """Publish the alerts and watchlist entries an event caused."""
-    received = pending.written / 1000
+    received = pending.forward.written / 1000
     for alert in outcome.alerts:
         await _publish(detector, alert)
         detector.metrics.latency.observe(max(0.0, time.time() - received))
@@ -380,18 +439,17 @@ async def _publish(detector: Detector, alert: Alert) -> None:
     detector.metrics.alerts.labels(alert.rule, alert.severity).inc()
 
 
-async def _dead_letter(detector: Detector, message: Any, error: DecodeError) -> None:
+async def _dead_letter(
+    detector: Detector, message: Any, error: DecodeError, forward: Forward | None = None
+) -> None:
+    """Dead-letter a message, or one forwarded event of a bundle (with the bundle's
+    position, and the event's subject and original bytes)."""
+    key, raw = (message.key, message.value) if forward is None else (forward.key, forward.value)
     letter = dead_letter(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        error,
-        datetime.now(UTC),
+        message.topic, message.partition, message.offset, key, raw, error, datetime.now(UTC)
     )
     log.info(
         "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
     )
     detector.metrics.dead_letters.labels(error.reason).inc()
-    await detector.dead_letters.send(key=message.key, value=encode(letter))
+    await detector.dead_letters.send(key=key, value=encode(letter))

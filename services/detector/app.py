@@ -122,7 +122,7 @@ class Detector:
         not acknowledged yet, and not lost)."""
         kind = self.subject_kind(tp.topic)
         order = None if kind is None else self.orders.get((kind, tp.partition))
-        return order is not None and any(p.received.message.offset == offset for p in order)
+        return order is not None and any(p.delivery.event.message.offset == offset for p in order)
 
     def _input_partitions(self) -> dict[str, int]:
         """Per input topic, its partition count as the consumer knows it (the configured

@@ -89,7 +89,9 @@ def test_an_event_held_for_its_turn_is_not_taken_for_a_lost_message() -> None:
     settings = Settings(topic_prefix="t-")
     detector = create_detector(settings)
     order: EventOrder[Any] = EventOrder(["transfers/0"], 1, 30.0, 100)
-    held = SimpleNamespace(received=SimpleNamespace(message=SimpleNamespace(offset=41)))
+    held = SimpleNamespace(
+        delivery=SimpleNamespace(event=SimpleNamespace(message=SimpleNamespace(offset=41)))
+    )
     order.add(held, "transfers/0", 1_000, 1_000, 0.0)
     detector.orders[("account", 3)] = order
     topic = subject_events_topic(settings, "account")

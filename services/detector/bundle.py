@@ -1,0 +1,135 @@
+"""Bundles: the events forwarded to one subject-topic partition, many to a message.
+
+Forwarding an event once per subject as a message of its own made the subject topics carry
+two to four messages per input event, and Faust's cost per message consumed (its stream,
+acks and sensors) outweighed everything the detection does with it. So the ingest agent
+forwards a batch of input messages at a time: per subject-topic partition, one message
+holding every event of the batch bound for it, in input order. The partition is chosen from
+the subject id by Kafka's default partitioner, as a message keyed by the subject would
+have been, so a subject's events and state stay on the partition the query API looks in.
+"""
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from schemas.codec import DecodeError
+from services.detector.core.intake import INPUT_TOPICS, InputTopic
+from services.detector.core.routing import Stream
+from services.detector.headers import (
+    PARTITION_HEADER,
+    RECEIVED_HEADER,
+    STREAM_HEADER,
+    TOPIC_HEADER,
+)
+
+BUNDLE = "bundle"
+"""The `STREAM_HEADER` value of a bundle message."""
+MAX_BUNDLE_BYTES = 512 * 1024
+"""The most a bundle's forwarded values may add up to; more go into the next bundle.
+Kafka's default message size limit is 1 MiB."""
+STREAMS: frozenset[str] = frozenset(("sim", "open", "listing", "out", "in"))
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """One input event forwarded to one subject: its original bytes and where they came
+    from."""
+
+    key: bytes
+    """The subject id."""
+    stream: Stream
+    topic: InputTopic
+    partition: int
+    """The input partition it was read from."""
+    written: int
+    """When it was written to its input topic (epoch ms)."""
+    value: bytes | None
+    """The input message's value (None: a watchlist tombstone)."""
+
+    def as_json(self) -> list[Any]:
+        return [
+            self.key.decode(),
+            self.stream,
+            self.topic,
+            self.partition,
+            self.written,
+            None if self.value is None else self.value.decode(),
+        ]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a message keyed `key`."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+def encode_bundles(forwards: list[Forward]) -> list[bytes]:
+    """The forwards as bundle values, in order, each at most about `MAX_BUNDLE_BYTES`."""
+    bundles: list[bytes] = []
+    chunk: list[list[Any]] = []
+    size = 0
+    for forward in forwards:
+        if chunk and size >= MAX_BUNDLE_BYTES:
+            bundles.append(orjson.dumps(chunk))
+            chunk, size = [], 0
+        chunk.append(forward.as_json())
+        size += len(forward.value or b"")
+    if chunk:
+        bundles.append(orjson.dumps(chunk))
+    return bundles
+
+
+def decode_bundle(value: bytes | None) -> list[Forward]:
+    """The forwards of a bundle value; raises `DecodeError` if it is not one."""
+    try:
+        entries = orjson.loads(value or b"")
+        if not isinstance(entries, list):
+            raise TypeError("not a list")
+        return [_forward(entry) for entry in entries]
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise DecodeError("invalid", f"not a bundle of forwarded events: {exc}") from None
+
+
+def legacy_forward(
+    key: bytes | None, value: bytes | None, headers: dict[str, str], timestamp_ms: int
+) -> Forward:
+    """The one event of a subject-topic message written by a version before bundles: keyed
+    by the subject, its value the input value, the rest in headers. Raises `DecodeError`
+    if it is not one."""
+    try:
+        written = headers.get(RECEIVED_HEADER)  # absent on the oldest versions' records
+        entry = [
+            (key or b"").decode(),
+            headers[STREAM_HEADER],
+            headers[TOPIC_HEADER],
+            int(headers[PARTITION_HEADER]),
+            timestamp_ms if written is None else int(written),
+            None if value is None else value.decode(),
+        ]
+        return _forward(entry)
+    except (KeyError, ValueError) as exc:
+        raise DecodeError("invalid", f"not a forwarded event: {exc!r}") from None
+
+
+def _forward(entry: Any) -> Forward:
+    key, stream, topic, partition, written, value = entry
+    if (
+        not isinstance(key, str)
+        or stream not in STREAMS
+        or topic not in INPUT_TOPICS
+        or not isinstance(partition, int)
+        or not isinstance(written, int)
+        or not (value is None or isinstance(value, str))
+    ):
+        raise ValueError(f"malformed entry {entry!r:.200}")
+    return Forward(
+        key.encode(),
+        cast(Stream, stream),
+        cast(InputTopic, topic),
+        partition,
+        written,
+        None if value is None else value.encode(),
+    )
