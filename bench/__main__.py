@@ -3,7 +3,7 @@
 The core runs in this process; end to end, scale-out, memory and latency run workers against
 the local broker, which `make bench` starts. Lengths, all environment variables:
 DUANKA_BENCH_EVENTS for the core (default 1,000,000), DUANKA_BENCH_E2E_EVENTS for end to end
-and scale-out (default 20,000, since a worker handles hundreds of events a second here), and
+and scale-out (default 100,000: a worker handles a few thousand events a second here), and
 DUANKA_BENCH_LATENCY_SECONDS for each paced latency run (default 10)."""
 
 import os
@@ -22,7 +22,7 @@ LATENCY_RATES = (2_000, 10_000)
 
 def main() -> int:
     core_events = int(os.environ.get("DUANKA_BENCH_EVENTS", "1000000"))
-    e2e_events = int(os.environ.get("DUANKA_BENCH_E2E_EVENTS", "20000"))
+    e2e_events = int(os.environ.get("DUANKA_BENCH_E2E_EVENTS", "100000"))
     latency_seconds = float(os.environ.get("DUANKA_BENCH_LATENCY_SECONDS", "10"))
     cores = os.cpu_count()
 
