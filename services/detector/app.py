@@ -16,6 +16,7 @@ from services.detector import (
     producer,
     progress,
     stall_watch,
+    store_memory,
     sweeper,
     web,
 )
@@ -41,7 +42,11 @@ ROCKSDB_OPTIONS = {
     "write_buffer_size": 8 * 1024 * 1024,
     "max_write_buffer_number": 2,
 }
-"""Per partition database; Faust's default block cache is 2 GiB per partition."""
+"""Per partition database; Faust's default block cache is 2 GiB per partition. The cache
+itself is shared (`ROCKSDB_MEMORY`)."""
+ROCKSDB_MEMORY = 128 * 1024 * 1024
+"""What all of a worker's RocksDB databases may hold in memory together: block cache and,
+half of it at most, memtables (`store_memory`)."""
 PRODUCER_LINGER_S = 0.01
 """Each event becomes several messages (one per subject, one changelog record per subject
 state); waiting up to 10 ms to batch them means fewer produce requests, less CPU for the
@@ -191,7 +196,10 @@ def create_detector(settings: Settings) -> Detector:
     setup_prometheus_sensors(
         app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
     )
-    options = ROCKSDB_OPTIONS if settings.store.startswith("rocksdb") else None
+    options = None
+    if settings.store.startswith("rocksdb"):
+        store_memory.install(ROCKSDB_MEMORY)
+        options = ROCKSDB_OPTIONS
     detector = Detector(
         settings=settings,
         app=app,
