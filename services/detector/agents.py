@@ -211,7 +211,11 @@ async def _ingest(
                 datetime.now(UTC),
                 detector.settings.max_clock_skew,
             )
-            forwards = [_forward(detector, address, topic, message) for address in route(admitted)]
+            written = _timestamp_ms(message)
+            forwards = [
+                _forward(detector, address, topic, message.partition, written, message.value)
+                for address in route(admitted)
+            ]
         except Exception as exc:
             await _reject(detector, message, topic, exc)
         else:
@@ -234,14 +238,17 @@ async def _ingest(
 
 
 def _forward(
-    detector: Detector, address: Address, topic: InputTopic, message: Any
+    detector: Detector,
+    address: Address,
+    topic: InputTopic,
+    partition: int,
+    written: int,
+    value: bytes | None,
 ) -> tuple[SubjectKind, int, Forward]:
     """An input message forwarded to one subject, and the subject-topic partition it goes
     to."""
     key = address.id.encode()
-    forward = Forward(
-        key, address.stream, topic, message.partition, _timestamp_ms(message), message.value
-    )
+    forward = Forward(key, address.stream, topic, partition, written, value)
     return address.kind, partition_of(key, detector.settings.partitions), forward
 
 

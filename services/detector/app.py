@@ -38,12 +38,11 @@ from services.topics import (
 )
 
 ROCKSDB_OPTIONS = {
-    "block_cache_size": 16 * 1024 * 1024,
     "write_buffer_size": 8 * 1024 * 1024,
     "max_write_buffer_number": 2,
 }
-"""Per partition database; Faust's default block cache is 2 GiB per partition. The cache
-itself is shared (`ROCKSDB_MEMORY`)."""
+"""Per partition database. Its block cache is not its own: every database shares one
+(`ROCKSDB_MEMORY`), instead of Faust's default of 2 GiB each."""
 ROCKSDB_MEMORY = 128 * 1024 * 1024
 """What all of a worker's RocksDB databases may hold in memory together: block cache and,
 half of it at most, memtables (`store_memory`)."""

@@ -10,10 +10,10 @@ have been, so a subject's events and state stay on the partition the query API l
 """
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import orjson
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.codec import DecodeError
 from services.detector.core.intake import INPUT_TOPICS, InputTopic
@@ -30,7 +30,7 @@ BUNDLE = "bundle"
 MAX_BUNDLE_BYTES = 512 * 1024
 """The most a bundle's forwarded values may add up to; more go into the next bundle.
 Kafka's default message size limit is 1 MiB."""
-STREAMS: frozenset[str] = frozenset(("sim", "open", "listing", "out", "in"))
+STREAMS: frozenset[str] = frozenset(get_args(Stream))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +62,8 @@ class Forward:
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a message keyed `key`."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    partition: int = DefaultPartitioner()(key, range(partitions), [])
+    return partition
 
 
 def encode_bundles(forwards: list[Forward]) -> list[bytes]:

@@ -8,35 +8,35 @@ charges its memtables to it, so RocksDB stays within one limit however many part
 keys there are.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import rocksdict
 from faust.stores import rocksdb as faust_rocksdb
 
-_installed: dict[str, Any] = {}
-
 
 class SharedBudgetOptions(faust_rocksdb.RocksDBOptions):
-    """Faust's RocksDB options, with the shared cache and write-buffer manager."""
+    """Faust's RocksDB options, with the shared cache and write-buffer manager; the table
+    factory is built again as Faust builds it, around the shared cache."""
+
+    cache: ClassVar[rocksdict.Cache]
+    manager: ClassVar[rocksdict.WriteBufferManager]
 
     def as_options(self) -> Any:
         options = super().as_options()
-        cache, manager = _installed["cache"], _installed["manager"]
         table = rocksdict.BlockBasedOptions()
         table.set_bloom_filter(self.bloom_filter_size, block_based=True)
-        table.set_block_cache(cache)
+        table.set_block_cache(self.cache)
         table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
         options.set_block_based_table_factory(table)
-        options.set_write_buffer_manager(manager)
+        options.set_write_buffer_manager(self.manager)
         return options
 
 
 def install(budget_bytes: int) -> None:
     """Make every RocksDB table opened from now on share `budget_bytes` of block cache,
     memtables included."""
-    cache = rocksdict.Cache(budget_bytes)
-    _installed["cache"] = cache
-    _installed["manager"] = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
+    cache = SharedBudgetOptions.cache = rocksdict.Cache(budget_bytes)
+    SharedBudgetOptions.manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
         budget_bytes // 2, False, cache
     )
     faust_rocksdb.RocksDBOptions = SharedBudgetOptions  # type: ignore[misc]

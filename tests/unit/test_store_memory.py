@@ -12,7 +12,7 @@ def test_databases_charge_their_memtables_to_the_one_shared_cache(tmp_path: Path
     original = faust_rocksdb.RocksDBOptions
     try:
         store_memory.install(64 * 1024 * 1024)
-        cache = store_memory._installed["cache"]
+        cache = store_memory.SharedBudgetOptions.cache
         before = cache.get_usage()
         databases = [
             faust_rocksdb.RocksDBOptions(use_rocksdict=True).open(tmp_path / f"db-{n}")
