@@ -11,7 +11,7 @@ help:
 	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
 	@echo "make chaos      crash, lost disk, rebalance, broker outage, hostile input, burst (~15 min)"
-	@echo "make bench      core, end to end, scale-out, memory, latency (~11 min) -> bench/results.json"
+	@echo "make bench      core, end to end, scale-out, latency, memory (~35 min) -> bench/results.json"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 
 $(INSTALLED): requirements.lock pyproject.toml

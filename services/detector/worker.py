@@ -6,6 +6,7 @@ import logging
 import faust
 from aiokafka.errors import KafkaError
 
+from services.detector import allocator
 from services.detector.app import create_detector
 from services.settings import Settings
 from services.topics import ensure_topics
@@ -17,6 +18,7 @@ def run(settings: Settings) -> int:
     """Block running one worker; returns its exit status after SIGTERM/SIGINT and a clean
     shutdown, or at once when Kafka cannot be reached or refuses the credentials."""
     logging.basicConfig(level=settings.log_level.upper())
+    allocator.tune()
     try:
         created = asyncio.run(ensure_topics(settings))
     except (KafkaError, OSError) as exc:

@@ -105,6 +105,16 @@ class Scenario:
                 self._rng.choice(pool)(now)
             yield self._background(now)
 
+    def newcomers(self, count: int) -> Iterator[SimulatedMessage]:
+        """`count` SIM activations in a store by as many people, one each, at the
+        scenario's pace: a population's first contact, so every identity (and number and
+        device) is new. No pattern is injected."""
+        step = timedelta(seconds=self.config.seconds_per_event)
+        for index in range(count):
+            who = pop.person(index)
+            carrier = self._rng.choice(pop.MNOS)
+            yield self._activation(self.config.start + index * step, who, carrier, "store")
+
     def pending(self) -> Iterator[SimulatedMessage]:
         """The injected messages scheduled after the last one taken, in event-time order:
         take them to complete every injected pattern (and so the truth)."""

@@ -4,7 +4,7 @@ latencies come from alerts the paced events raised."""
 
 import pytest
 
-from bench import e2e, latency
+from bench import e2e, latency, memory
 from tests.integration.conftest import require_broker
 
 pytestmark = pytest.mark.integration
@@ -15,9 +15,17 @@ def test_end_to_end_drains_the_backlog_and_reads_the_ceiling() -> None:
     result = e2e.run(1_500)
     assert result.events > 1_500  # background events and the patterns they started
     assert 0 < result.events_per_s < result.ceiling_events_per_s
-    assert result.subjects["identity"] > 0
     assert result.drain.store_bytes > 0 and min(result.drain.rss_mib) > 10
     assert result.as_json()["workers"] == 1
+
+
+def test_memory_is_measured_after_every_newcomer_is_held() -> None:
+    require_broker()
+    result = memory.run(identities=2_000)
+    assert result.subjects == {"identity": 2_000, "account": 0, "device": 2_000, "msisdn": 2_000}
+    assert result.rss_mib > 10
+    assert 0 < result.bytes_per_key < result.drain.store_bytes
+    assert result.as_json()["identities"] == 2_000
 
 
 def test_latency_comes_from_the_alerts_of_paced_events() -> None:

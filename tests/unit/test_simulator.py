@@ -71,6 +71,17 @@ def test_the_core_finds_exactly_the_injected_patterns() -> None:
     assert found == scenario.truth
 
 
+def test_newcomers_are_distinct_people_on_new_numbers_and_devices_raising_nothing() -> None:
+    scenario = Scenario(ScenarioConfig(5, START, seconds_per_event=1.0))
+    messages = list(scenario.newcomers(3000))
+    events = [admitted(message) for message in messages]
+    assert [m.at for m in messages] == [START + timedelta(seconds=n) for n in range(3000)]
+    for field in ("identity", "msisdn", "device"):
+        assert len({getattr(event, field) for event in events}) == 3000
+    replayer = Replayer(Engine(Policy()))
+    assert [alert for event in events for alert in replayer.apply(event)] == []
+
+
 def test_record_timestamps_never_repeat_even_within_a_millisecond() -> None:
     stamp = DistinctTimestamps()
     stamps = [stamp.next() for _ in range(1000)]
