@@ -4,6 +4,7 @@ the other over the same messages, so each figure has the whole run as its sample
 
 import itertools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -15,7 +16,7 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import InputTopic, validate_document
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
-from services.simulator.scenario import Scenario, ScenarioConfig
+from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
 SEED = 7
 BATCH = 1000
@@ -50,7 +51,13 @@ def simulated(events: int) -> list[tuple[InputTopic, bytes, bytes]]:
     (topic, key, value) a worker reads."""
     start = datetime.now(UTC) - timedelta(days=400)
     scenario = Scenario(ScenarioConfig(SEED, start, seconds_per_event=5.0))
-    messages = itertools.chain(itertools.islice(scenario.messages(), events), scenario.pending())
+    return as_read(
+        itertools.chain(itertools.islice(scenario.messages(), events), scenario.pending())
+    )
+
+
+def as_read(messages: Iterable[SimulatedMessage]) -> list[tuple[InputTopic, bytes, bytes]]:
+    """Simulated messages as the (topic, key, value) a worker reads."""
     return [(cast(InputTopic, m.topic), m.key.encode(), orjson.dumps(m.value)) for m in messages]
 
 

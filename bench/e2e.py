@@ -10,7 +10,8 @@ the first is ready, and its joining moves half the partitions."""
 import asyncio
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,16 +159,25 @@ def distinct_subjects(messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> di
     return {kind: len(ids) for kind, ids in seen.items()}
 
 
-def run(events: int, workers: int = 1) -> E2eResult:
-    """Preload `events` simulated events, measure the ceiling, then `workers` workers."""
+@contextmanager
+def preloaded(messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> Iterator[Settings]:
+    """Topics of a fresh prefix, the messages in its input topics; the settings of a worker
+    reading them. The topics are deleted afterwards."""
     prefix = broker.new_prefix()
     settings = Settings(broker=f"kafka://{broker.BOOTSTRAP}", topic_prefix=prefix)
-    messages = simulated(events)
     asyncio.run(ensure_topics(settings))
     try:
         asyncio.run(preload(prefix, messages))
-        ceiling = asyncio.run(read_and_decode(prefix, settings.partitions, len(messages)))
-        drained_by = drain(prefix, workers)
+        yield settings
     finally:
         asyncio.run(broker.delete_topics(prefix))
+
+
+def run(events: int, workers: int = 1) -> E2eResult:
+    """Preload `events` simulated events, measure the ceiling, then `workers` workers."""
+    messages = simulated(events)
+    with preloaded(messages) as settings:
+        prefix = settings.topic_prefix
+        ceiling = asyncio.run(read_and_decode(prefix, settings.partitions, len(messages)))
+        drained_by = drain(prefix, workers)
     return E2eResult(len(messages), settings.partitions, drained_by, ceiling)

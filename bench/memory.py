@@ -4,20 +4,13 @@ preloaded in the input topic, one worker drains them, and then its resident memo
 RocksDB directory are measured; bytes per key are the directory's size over the subjects
 the events concern."""
 
-import asyncio
-import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-import orjson
-
-from bench import broker
-from bench.e2e import Drain, distinct_subjects, drain, preload
+from bench.core import as_read
+from bench.e2e import Drain, distinct_subjects, drain, preloaded
 from services.detector.core.intake import InputTopic
-from services.settings import Settings
 from services.simulator.scenario import Scenario, ScenarioConfig
-from services.topics import ensure_topics
 
 SEED = 13
 NEWCOMER_SECONDS = 0.25
@@ -58,21 +51,12 @@ def newcomers(identities: int) -> list[tuple[InputTopic, bytes, bytes]]:
     """The activations of `identities` newcomers, as the (topic, key, value) a worker reads."""
     start = datetime.now(UTC) - timedelta(days=30)
     scenario = Scenario(ScenarioConfig(SEED, start, seconds_per_event=NEWCOMER_SECONDS))
-    return [
-        (cast(InputTopic, m.topic), m.key.encode(), orjson.dumps(m.value))
-        for m in itertools.islice(scenario.newcomers(identities), identities)
-    ]
+    return as_read(scenario.newcomers(identities))
 
 
 def run(identities: int) -> MemoryResult:
     """Preload the activations of `identities` newcomers; drain them with one worker."""
-    prefix = broker.new_prefix()
-    settings = Settings(broker=f"kafka://{broker.BOOTSTRAP}", topic_prefix=prefix)
     messages = newcomers(identities)
-    asyncio.run(ensure_topics(settings))
-    try:
-        asyncio.run(preload(prefix, messages))
-        drained_by = drain(prefix, workers=1, input_topics=1)
-    finally:
-        asyncio.run(broker.delete_topics(prefix))
+    with preloaded(messages) as settings:
+        drained_by = drain(settings.topic_prefix, workers=1, input_topics=1)
     return MemoryResult(len(messages), drained_by, distinct_subjects(messages))
