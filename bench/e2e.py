@@ -20,7 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import broker
 from bench.core import simulated
-from services.detector.core.intake import INPUT_TOPICS, InputTopic
+from schemas.codec import parse_json
+from services.detector.core.intake import INPUT_TOPICS, InputTopic, validate_document
+from services.detector.core.routing import SUBJECT_KINDS, route
 from services.settings import Settings
 from services.topics import ensure_topics
 
@@ -122,9 +124,9 @@ async def read_and_decode(prefix: str, partition_count: int, count: int) -> floa
         await consumer.stop()
 
 
-def drain(prefix: str, workers: int) -> Drain:
+def drain(prefix: str, workers: int, input_topics: int = 3) -> Drain:
     """Start `workers` workers, each once the one before is ready, and time them until the
-    backlog is committed."""
+    backlog (on `input_topics` of the input topics) is committed."""
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         began = time.perf_counter()
@@ -133,7 +135,7 @@ def drain(prefix: str, workers: int) -> Drain:
             for n in range(workers)
         ]
         try:
-            asyncio.run(broker.until_drained(prefix))
+            asyncio.run(broker.until_drained(prefix, input_topics))
             seconds = time.perf_counter() - began
             memory = [broker.rss_mib(worker.process.pid) for worker in running]
             stored = sum(
@@ -146,6 +148,15 @@ def drain(prefix: str, workers: int) -> Drain:
             for worker in running:
                 broker.stop_worker(worker)
     return Drain(workers, seconds, memory, stored)
+
+
+def distinct_subjects(messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> dict[str, int]:
+    """How many subjects of each kind the messages concern."""
+    seen: dict[str, set[str]] = {kind: set() for kind in SUBJECT_KINDS}
+    for topic, key, value in messages:
+        for address in route(validate_document(topic, key, parse_json(value))):
+            seen[address.kind].add(address.id)
+    return {kind: len(ids) for kind, ids in seen.items()}
 
 
 @contextmanager

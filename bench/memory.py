@@ -4,15 +4,12 @@ preloaded in the input topic, one worker drains them, and then its resident memo
 RocksDB directory are measured; bytes per key are the directory's size over the subjects
 the events concern."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bench.core import as_read
-from bench.e2e import Drain, drain, preloaded
-from schemas.codec import parse_json
-from services.detector.core.intake import InputTopic, validate_document
-from services.detector.core.routing import SUBJECT_KINDS, route
+from bench.e2e import Drain, distinct_subjects, drain, preloaded
+from services.detector.core.intake import InputTopic
 from services.simulator.scenario import Scenario, ScenarioConfig
 
 SEED = 13
@@ -61,14 +58,5 @@ def run(identities: int) -> MemoryResult:
     """Preload the activations of `identities` newcomers; drain them with one worker."""
     messages = newcomers(identities)
     with preloaded(messages) as settings:
-        drained_by = drain(settings.topic_prefix, workers=1)
+        drained_by = drain(settings.topic_prefix, workers=1, input_topics=1)
     return MemoryResult(len(messages), drained_by, distinct_subjects(messages))
-
-
-def distinct_subjects(messages: Sequence[tuple[InputTopic, bytes, bytes]]) -> dict[str, int]:
-    """How many subjects of each kind the messages concern."""
-    seen: dict[str, set[str]] = {kind: set() for kind in SUBJECT_KINDS}
-    for topic, key, value in messages:
-        for address in route(validate_document(topic, key, parse_json(value))):
-            seen[address.kind].add(address.id)
-    return {kind: len(ids) for kind, ids in seen.items()}
