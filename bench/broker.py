@@ -20,13 +20,12 @@ DRAIN_WITHIN_S = 3600.0
 DRAIN_POLL_S = 1.0
 
 
-async def until_drained(prefix: str, input_topics: int = 3) -> None:
-    """Poll the group's committed offsets until they reach the end of every topic it reads,
-    `input_topics` of the input topics at least (workers expose no completion signal);
-    fails after an hour."""
+async def until_drained(prefix: str) -> None:
+    """Poll the group's committed offsets until they reach the end of every partition it
+    reads (workers expose no completion signal); fails after an hour."""
     deadline = time.monotonic() + DRAIN_WITHIN_S
     while True:
-        if await drained(prefix, f"{prefix}duanka", input_topics):
+        if await drained(prefix, f"{prefix}duanka"):
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the workers did not drain within {DRAIN_WITHIN_S:.0f} s")

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-import orjson
-
 from schemas.codec import parse_json
 from services.detector.core.engine import Engine
-from services.detector.core.intake import InputTopic, validate_document
+from services.detector.core.intake import InputTopic, decode_admitted, validate_document
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
+ReadMessage = tuple[InputTopic, bytes, bytes | None]
+"""An input message as a worker reads it: topic, key, value (None: a tombstone)."""
 SEED = 7
 BATCH = 1000
 """Events applied between expiry sweeps, as `duanka replay` does."""
@@ -46,7 +46,7 @@ class CoreResult:
         }
 
 
-def simulated(events: int) -> list[tuple[InputTopic, bytes, bytes]]:
+def simulated(events: int) -> list[ReadMessage]:
     """`events` background events of the simulated world (and what they start), as the
     (topic, key, value) a worker reads."""
     start = datetime.now(UTC) - timedelta(days=400)
@@ -56,18 +56,21 @@ def simulated(events: int) -> list[tuple[InputTopic, bytes, bytes]]:
     )
 
 
-def as_read(messages: Iterable[SimulatedMessage]) -> list[tuple[InputTopic, bytes, bytes]]:
+def as_read(messages: Iterable[SimulatedMessage]) -> list[ReadMessage]:
     """Simulated messages as the (topic, key, value) a worker reads."""
-    return [(cast(InputTopic, m.topic), m.key.encode(), orjson.dumps(m.value)) for m in messages]
+    return [(cast(InputTopic, m.topic), m.key.encode(), m.encoded_value()) for m in messages]
 
 
 def run(events: int) -> CoreResult:
     """Measure the core over `events` simulated events."""
     messages = simulated(events)
     began = time.perf_counter()
-    documents = [(topic, key, parse_json(raw)) for topic, key, raw in messages]
+    documents = [(t, k, None if raw is None else parse_json(raw)) for t, k, raw in messages]
     decoded = time.perf_counter()
-    admitted = [validate_document(*message) for message in documents]
+    admitted = [
+        decode_admitted(t, k, None) if document is None else validate_document(t, k, document)
+        for t, k, document in documents
+    ]
     validated = time.perf_counter()
     replayer = Replayer(Engine(Policy()))
     alerts = 0

@@ -85,11 +85,11 @@ async def send_paced(prefix: str, messages: list[SimulatedMessage], rate: int) -
             stamp = int(time.time() * 1000)
             await producer.send(
                 f"{prefix}{message.topic}",
-                orjson.dumps(message.value),
+                message.encoded_value(),
                 key=message.key.encode(),
                 timestamp_ms=stamp,
             )
-            event_id = message.value.get("event_id")  # watchlist entries have none
+            event_id = (message.value or {}).get("event_id")  # watchlist records have none
             if event_id is not None:
                 sent[event_id] = stamp
         await producer.flush()

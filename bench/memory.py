@@ -7,9 +7,8 @@ the events concern."""
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bench.core import as_read
+from bench.core import ReadMessage, as_read
 from bench.e2e import Drain, distinct_subjects, drain, preloaded
-from services.detector.core.intake import InputTopic
 from services.simulator.scenario import Scenario, ScenarioConfig
 
 SEED = 13
@@ -47,7 +46,7 @@ class MemoryResult:
         }
 
 
-def newcomers(identities: int) -> list[tuple[InputTopic, bytes, bytes]]:
+def newcomers(identities: int) -> list[ReadMessage]:
     """The activations of `identities` newcomers, as the (topic, key, value) a worker reads."""
     start = datetime.now(UTC) - timedelta(days=30)
     scenario = Scenario(ScenarioConfig(SEED, start, seconds_per_event=NEWCOMER_SECONDS))
@@ -58,5 +57,5 @@ def run(identities: int) -> MemoryResult:
     """Preload the activations of `identities` newcomers; drain them with one worker."""
     messages = newcomers(identities)
     with preloaded(messages) as settings:
-        drained_by = drain(settings.topic_prefix, workers=1, input_topics=1)
+        drained_by = drain(settings.topic_prefix, workers=1)
     return MemoryResult(len(messages), drained_by, distinct_subjects(messages))

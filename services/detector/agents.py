@@ -230,9 +230,7 @@ async def _ingest(
         forwarded = []
     for message, topic, admitted in forwarded:
         detector.metrics.events.labels(topic, "ok").inc()
-        at = event_time(admitted)
-        if at is not None:
-            detector.input_progress.forwarded(message.tp, at)
+        detector.input_progress.forwarded(message.tp, event_time(admitted), _timestamp_ms(message))
     for message in messages:
         detector.input_progress.handled(message.tp, message.offset)
 
@@ -276,7 +274,6 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     headers = {name: value.decode() for name, value in (message.headers or ())}
     order = detector.order(kind, message.partition)
     order.read(message.offset)
-    due: list[Pending] = []
     marker = headers.get(STREAM_HEADER)
     if marker == PROGRESS:
         await _guarded(detector, message, _take_report(order, headers, message))
@@ -305,13 +302,13 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
                     delivery.done()
                     continue
                 pending = Pending(delivery, forward, event)
+                origin = origin_of(forward.topic, forward.partition)
                 at = event_time(event)
-                if at is None:  # a watchlist record: no time to wait for
-                    due.append(pending)
+                if at is None:  # a watchlist record: in order by when it was written
+                    order.add_record(pending, origin, forward.written, now)
                 else:
-                    origin = origin_of(forward.topic, forward.partition)
                     order.add(pending, origin, at, forward.written, now)
-    await release(detector, kind, [*order.ready(now), *due])
+    await release(detector, kind, order.ready(now))
 
 
 async def _take_report(order: EventOrder[Pending], headers: dict[str, str], message: Any) -> None:

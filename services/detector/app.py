@@ -24,7 +24,7 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.core.watermark import FEEDING_TOPICS, Watermark, origin_of
+from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, Watermark, origin_of
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.detector.progress import InputProgress
 from services.settings import Settings
@@ -88,7 +88,8 @@ class Detector:
 
     def order(self, kind: SubjectKind, partition: int) -> EventOrder[agents.Pending]:
         """The event-time order of a partition of `kind`'s subject topic: fed by every
-        partition of the topics feeding the kind, in this consumer-group generation, and
+        partition of the topics feeding the kind (and, in write time, of the watchlist for
+        identities), in this consumer-group generation, and
         holding everything back until the partition is read up to its end (its high
         watermark) as it was when the order was made."""
         order = self.orders.get((kind, partition))
@@ -97,18 +98,18 @@ class Detector:
                 TP(subject_events_topic(self.settings, kind), partition)
             )
             partitions = self._input_partitions()
-            origins = [
-                origin_of(topic, p)
-                for topic in FEEDING_TOPICS[kind]
-                for p in range(partitions[topic])
-            ]
+
+            def origins(topics: tuple[str, ...]) -> list[str]:
+                return [origin_of(topic, p) for topic in topics for p in range(partitions[topic])]
+
             generation = self.app.consumer_generation_id
             released = self.metrics.released
             order = self.orders[(kind, partition)] = EventOrder(
-                origins,
+                origins(FEEDING_TOPICS[kind]),
                 generation,
                 agents.MAX_HOLD_S,
                 agents.CAUGHT_UP_SLACK_MS,
+                record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
                 backlog_end=end,
                 released=lambda reason: released.labels(reason).inc(),
             )

@@ -28,7 +28,7 @@ from faust.types import TP
 from services.detector.core.intake import InputTopic
 from services.detector.core.ordering import OriginProgress
 from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.core.watermark import FEEDING_TOPICS, origin_of
+from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, origin_of
 from services.detector.headers import GENERATION_HEADER, PROGRESS, STREAM_HEADER
 
 if TYPE_CHECKING:
@@ -36,8 +36,10 @@ if TYPE_CHECKING:
 
 REPORT_INTERVAL_S = 0.1
 """How often progress is reported: the latency paid for applying events in order."""
-REPORTED_TOPICS: frozenset[InputTopic] = frozenset(t for ts in FEEDING_TOPICS.values() for t in ts)
-"""Input topics whose events carry an event time."""
+REPORTED_TOPICS: frozenset[InputTopic] = frozenset(
+    t for kinds in (FEEDING_TOPICS, UNTIMED_TOPICS) for ts in kinds.values() for t in ts
+)
+"""Input topics whose records subject partitions put in order."""
 IDLE_REPORT_S = 1.0
 """How often a worker that forwarded nothing for as long reports fresher fetches: how long
 an event of another worker may wait on its input partitions."""
@@ -49,15 +51,18 @@ class InputProgress:
 
     newest: dict[TP, int] = field(default_factory=dict)
     """The newest event time forwarded (epoch ms)."""
+    written: dict[TP, int] = field(default_factory=dict)
+    """When the newest record forwarded was written (epoch ms)."""
     done: dict[TP, int] = field(default_factory=dict)
     """The offset after the last message handled (forwarded or dead-lettered)."""
     last_forwarded: float = -math.inf
     """When an event was last forwarded (monotonic s)."""
 
-    def forwarded(self, tp: TP, at: int) -> None:
-        """An event at `at` of `tp` was forwarded to every subject it concerns."""
-        if at > self.newest.get(tp, at - 1):
-            self.newest[tp] = at
+    def forwarded(self, tp: TP, at: int | None, written: int) -> None:
+        """A record of `tp`, an event at `at` (None: a watchlist record) written at
+        `written`, was forwarded to every subject it concerns."""
+        _advance(self.newest, tp, at)
+        _advance(self.written, tp, written)
         self.last_forwarded = time.monotonic()
 
     def busy(self, now: float) -> bool:
@@ -72,6 +77,7 @@ class InputProgress:
         """Partitions handed to another worker start afresh if they come back."""
         for tp in tps:
             self.newest.pop(tp, None)
+            self.written.pop(tp, None)
             self.done.pop(tp, None)
 
     def report(
@@ -91,9 +97,14 @@ class InputProgress:
             position = self.done.get(tp, max(consumer._committed_offset.get(tp) or 0, 0))
             caught_up = highwater is not None and position >= highwater
             report[origin_of(topic, tp.partition)] = OriginProgress(
-                self.newest.get(tp), fetched if caught_up else None
+                self.newest.get(tp), fetched if caught_up else None, self.written.get(tp)
             )
         return report
+
+
+def _advance(newest: dict[TP, int], tp: TP, at: int | None) -> None:
+    if at is not None and at > newest.get(tp, at - 1):
+        newest[tp] = at
 
 
 def fetched_at(consumer: Any, tp: TP) -> int | None:
@@ -141,13 +152,17 @@ def encode_report(report: dict[str, OriginProgress]) -> bytes:
 
 
 def decode_report(value: bytes) -> dict[str, OriginProgress]:
-    """A report as `encode_report` wrote it. One of the earlier form (newest, caught up,
-    quiet), still on a subject topic during an upgrade, says nothing of when a high
-    watermark was fetched: only its newest event times count."""
-    return {
-        origin: OriginProgress(progress[0], progress[1] if len(progress) == 2 else None)
-        for origin, progress in orjson.loads(value).items()
-    }
+    """A report as `encode_report` wrote it. One of an earlier form, still on a subject
+    topic during an upgrade, counts for what it says: (newest, caught up at) says nothing of
+    write times; (newest, caught up, quiet), with a boolean second, only of newest event
+    times."""
+    return {origin: _progress(progress) for origin, progress in orjson.loads(value).items()}
+
+
+def _progress(fields: list[Any]) -> OriginProgress:
+    if len(fields) == 3 and isinstance(fields[1], bool):
+        return OriginProgress(fields[0], None)
+    return OriginProgress(*fields)
 
 
 def register(detector: Detector) -> None:

@@ -17,10 +17,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.settings import Settings
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from services.simulator.scenario import PATTERN_SPAN, Scenario, ScenarioConfig, SimulatedMessage
 
 DELIVERY_TIMEOUT_MS = 120_000
 """How long a message may wait for the brokers before the run fails."""
+ENDLESS_START = timedelta(days=30)
+"""How far back an endless run starts: at an hour a second it reaches the present after
+about 12 minutes, and goes on in real time."""
 
 
 class DistinctTimestamps:
@@ -57,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--start",
         type=datetime.fromisoformat,
         default=None,
-        help="simulated start time, RFC 3339 (default: 30 days ago)",
+        help="simulated start time, RFC 3339 (default: so that a run of --events or "
+        "--duration ends now; an endless run starts 30 days ago)",
     )
     parser.add_argument(
         "--injection-rate",
@@ -87,13 +91,27 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if not 0 <= args.injection_rate <= 1:
         print("duanka simulate: --injection-rate must be within [0, 1]", file=sys.stderr)
         return 2
-    start = args.start or datetime.now(UTC) - timedelta(days=30)
-    if start.tzinfo is None:
+    seconds_per_event = args.speed / args.rate
+    span = simulated_span(args.events, args.duration, args.speed, seconds_per_event)
+    now = datetime.now(UTC)
+    if args.start is None:
+        start = now - ENDLESS_START if span is None else now - span
+    elif args.start.tzinfo is None:
         print("duanka simulate: --start needs an explicit UTC offset", file=sys.stderr)
         return 2
+    else:
+        start = args.start
+        if args.out is not None and span is not None and start + span > now:
+            print(
+                f"duanka simulate: --start {start.isoformat()} with this many events ends "
+                f"{(start + span - now).total_seconds() / 86400:.1f} days after now, and "
+                "replay rejects events from the future; start earlier, or leave --start out",
+                file=sys.stderr,
+            )
+            return 2
     seed = args.seed if args.seed is not None else int(time.time())
     config = ScenarioConfig(
-        seed, start, seconds_per_event=args.speed / args.rate, injection_rate=args.injection_rate
+        seed, start, seconds_per_event=seconds_per_event, injection_rate=args.injection_rate
     )
     scenario = Scenario(config)
     limit = args.events
@@ -117,6 +135,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 out.write(orjson.dumps({"rule": rule, "kind": kind, "id": subject}) + b"\n")
     print(f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns", file=sys.stderr)
     return 0
+
+
+def simulated_span(
+    events: int | None, duration: float | None, speed: float, seconds_per_event: float
+) -> timedelta | None:
+    """How much simulated time a run may cover, with the injected patterns it starts
+    completed (None: endless). With both limits, the shorter one."""
+    spans = []
+    if events is not None:
+        spans.append(events * seconds_per_event)
+    if duration is not None:
+        spans.append(duration * speed)
+    return timedelta(seconds=min(spans)) + PATTERN_SPAN if spans else None
 
 
 def _complete(scenario: Scenario, background_events: int) -> Iterator[SimulatedMessage]:
@@ -155,7 +186,7 @@ async def _produce(
             delivery = await producer.send(
                 settings.topic(message.topic),
                 key=message.key.encode(),
-                value=orjson.dumps(message.value),
+                value=message.encoded_value(),
                 timestamp_ms=stamp.next(),
             )
             deliveries.append(delivery)

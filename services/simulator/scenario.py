@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from services.simulator import population as pop
 
 Truth = tuple[str, str, str]
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+PATTERN_SPAN = timedelta(days=30)
+"""No injected pattern lasts longer: every message it schedules comes at most this long
+after the background event it was injected at (shell companies take up to 25 days, a lifted
+listing's returner up to 21)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +38,16 @@ class SimulatedMessage:
     at: datetime
     topic: str
     key: str
-    value: dict[str, Any]
+    value: dict[str, Any] | None
+    """None: a watchlist tombstone."""
 
     def as_replay_line(self) -> dict[str, Any]:
         """`{"topic", "key", "value"}`, as `duanka replay` reads it."""
         return {"topic": self.topic, "key": self.key, "value": self.value}
+
+    def encoded_value(self) -> bytes | None:
+        """The value as a producer writes it to Kafka (None stays None: a tombstone)."""
+        return None if self.value is None else orjson.dumps(self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,7 @@ class Scenario:
             self._near_fan_in,
             self._near_pass_through,
             self._own_phone,
+            self._lifted_listing,
         ]
 
     def messages(self) -> Iterator[SimulatedMessage]:
@@ -285,9 +297,9 @@ class Scenario:
         """Someone activates a number; within 1-20 days another identity opens an account
         with it."""
         owner, holder = self._person(), self._person()
-        activation = self._activation(now, owner, self._rng.choice(pop.MNOS), "store")
-        number = activation.value["msisdn"]
-        self._schedule(activation)
+        carrier = self._rng.choice(pop.MNOS)
+        number = pop.mobile_number(self._rng)
+        self._schedule(self._activation(now, owner, carrier, "store", msisdn=number))
         self._schedule(
             self._account_open(
                 now + timedelta(days=self._rng.uniform(1, 20)),
@@ -303,28 +315,39 @@ class Scenario:
         """An authority's listing, then 1-2 activations or account openings."""
         who = self._person()
         listed_at = now - timedelta(days=self._rng.uniform(10, 400))
-        self._schedule(
-            SimulatedMessage(
-                now,
-                "watchlist",
-                who.identity,
-                {
-                    "identity": who.identity,
-                    "reason": "sold SIM cards to a fraud ring; simulated case",
-                    "listed_at": listed_at.isoformat(),
-                    "expires_at": (listed_at + timedelta(days=5 * 365)).isoformat(),
-                    "source": pop.AUTHORITY,
-                },
-            )
-        )
+        expires_at = listed_at + timedelta(days=5 * 365)
+        self._schedule(self._listing(now, who, listed_at, expires_at, "sold SIM cards"))
+        self._return(who, now, timedelta(hours=1), timedelta(hours=48))
+        self.truth.add(("watchlisted_identity", "identity", who.identity))
+
+    def _return(self, who: pop.Person, now: datetime, after: timedelta, within: timedelta) -> None:
+        """1-2 activations or account openings by `who`, between `after` and `within` from
+        `now`."""
         for _ in range(self._rng.randint(1, 2)):
-            at = now + timedelta(hours=self._rng.uniform(1, 48))
+            at = now + after + (within - after) * self._rng.random()
             if self._rng.random() < 0.5:
                 self._schedule(self._activation(at, who, self._rng.choice(pop.CARRIERS), "store"))
             else:
                 bank = self._rng.choice(pop.BANKS)
                 self._schedule(self._account_open(at, who, self._new_account(bank), "personal"))
-        self.truth.add(("watchlisted_identity", "identity", who.identity))
+
+    def _listing(
+        self,
+        at: datetime,
+        who: pop.Person,
+        listed_at: datetime,
+        expires_at: datetime | None,
+        reason: str,
+    ) -> SimulatedMessage:
+        value: dict[str, Any] = {
+            "identity": who.identity,
+            "reason": f"{reason}; simulated case",
+            "listed_at": listed_at.isoformat(),
+            "source": pop.AUTHORITY,
+        }
+        if expires_at is not None:
+            value["expires_at"] = expires_at.isoformat()
+        return SimulatedMessage(at, "watchlist", who.identity, value)
 
     # -- near misses: each one step short of a threshold -----------------------------------
 
@@ -378,17 +401,23 @@ class Scenario:
 
     def _own_phone(self, now: datetime) -> None:
         who = self._person()
-        activation = self._activation(now, who, self._rng.choice(pop.MNOS), "store")
-        self._schedule(activation)
+        carrier = self._rng.choice(pop.MNOS)
+        number = pop.mobile_number(self._rng)
+        self._schedule(self._activation(now, who, carrier, "store", msisdn=number))
         self._schedule(
-            self._account_open(
-                now + DAY,
-                who,
-                self._new_account("icbc"),
-                "personal",
-                msisdn=activation.value["msisdn"],
-            )
+            self._account_open(now + DAY, who, self._new_account("icbc"), "personal", msisdn=number)
         )
+
+    def _lifted_listing(self, now: datetime) -> None:
+        """An authority lists someone without an end, lifts the listing (a tombstone) 1-60
+        minutes later, on appeal, and days to weeks later the person activates SIMs or
+        opens accounts again: nothing to alert, the listing was lifted before."""
+        who = self._person()
+        listed_at = now - timedelta(days=self._rng.uniform(1, 30))
+        self._schedule(self._listing(now, who, listed_at, None, "appeal pending"))
+        lifted = now + timedelta(minutes=self._rng.uniform(1, 60))
+        self._schedule(SimulatedMessage(lifted, "watchlist", who.identity, None))
+        self._return(who, now, timedelta(days=2), timedelta(days=21))
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -411,6 +440,7 @@ class Scenario:
         carrier: str,
         channel: str,
         on_device: str | None = None,
+        msisdn: str | None = None,
     ) -> SimulatedMessage:
         rng = self._rng
         value: dict[str, Any] = {
@@ -418,7 +448,7 @@ class Scenario:
             "occurred_at": at.isoformat(timespec="milliseconds"),
             "source": carrier,
             "identity": who.identity,
-            "msisdn": pop.mobile_number(rng),
+            "msisdn": msisdn or pop.mobile_number(rng),
             "sim_kind": pop.sim_kind(carrier),
             "channel": channel,
             "outlet": pop.outlet(rng, carrier),

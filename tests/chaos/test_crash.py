@@ -1,7 +1,8 @@
 """A worker killed with SIGKILL in the middle of a paced stream, or losing its local state
 while down, loses no alert: after a restart, the alerts on `alerts` are exactly those that
 replay of the same stream raises, by `alert_id`; an alert appears twice only with the same
-id and content (at-least-once; README, Guarantees).
+id and content (at-least-once; docs/guarantees.md); and no listing lifted in the stream
+denies anyone service, also when the watchlist is read again after the restart.
 
 The SIGKILL run is the fast subset `make test` keeps (3,000 events); `make chaos` runs it at
 DUANKA_CHAOS_EVENTS (100,000) and adds the lost-disk run."""
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import assert_same_alerts, drain, finish, paced_stream
+from tests.chaos.conftest import drain, finish, paced_stream
 from tests.integration.conftest import (
+    assert_no_lifted_listing_alerted,
+    assert_same_alerts,
     delete_topics,
     new_prefix,
     require_broker,
@@ -56,3 +59,4 @@ async def test_a_killed_worker_restarts_and_loses_no_alert(tmp_path: Path, lose_
         stop_worker(worker)
         await delete_topics(prefix)
     assert_same_alerts(found, stream.expected, repeats_allowed=True)
+    assert_no_lifted_listing_alerted(found, stream.lifted)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import assert_same_alerts, drain, finish, paced_stream
+from tests.chaos.conftest import drain, finish, paced_stream
 from tests.integration.conftest import (
+    assert_same_alerts,
     delete_topics,
     new_prefix,
     require_broker,

@@ -12,17 +12,22 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.alerts import Alert
 from schemas.codec import decode
+from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.routing import SUBJECT_KINDS
+from services.settings import Settings
+from services.topics import subject_events_topic
 
 BOOTSTRAP = os.environ.get("DUANKA_TEST_BOOTSTRAP", "127.0.0.1:9092")
 SUBJECTS_DRAIN_WITHIN_S = 60.0
@@ -233,38 +238,53 @@ async def kafka() -> AsyncIterator[Kafka]:
     await client.producer.stop()
 
 
-async def drained(prefix: str, group: str, input_topics: int = 3) -> bool:
-    """Whether the worker's group has committed every message of the input topics it reads
-    (at least `input_topics` of them with messages: a group commits nothing for a topic it
-    has read nothing of), and of its subject topics everything written up to then: workers
-    keep writing progress reports to those while idle, so they never stand still. Waits up
-    to `SUBJECTS_DRAIN_WITHIN_S` for the subject topics once the inputs are done."""
+async def drained(prefix: str, group: str) -> bool:
+    """Whether the worker group has committed every message of the input topics, and of
+    its subject topics everything written up to then: workers keep writing progress reports
+    to those while idle, so they never stand still. The partitions are the broker's
+    (`topic_partitions`), so a partition the group never committed counts. Waits up to
+    `SUBJECTS_DRAIN_WITHIN_S` for the subject topics once the inputs are done."""
+    settings = Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
     await admin.start()
     await consumer.start()
     try:
+        inputs = await topic_partitions(admin, [settings.topic(t) for t in INPUT_TOPICS])
+        subjects = await topic_partitions(
+            admin, [subject_events_topic(settings, kind) for kind in SUBJECT_KINDS]
+        )
+        ends = await consumer.end_offsets([*inputs, *subjects])
+        starts = await consumer.beginning_offsets(inputs)
+        holding = [tp for tp in inputs if ends[tp] > starts[tp]]
         committed = await admin.list_consumer_group_offsets(group)
-        read = [tp for tp in committed if tp.topic.startswith(prefix)]
-        ends = await consumer.end_offsets(read) if read else {}
-        subjects = [tp for tp in read if tp.topic.endswith("-events")]
-        inputs = [tp for tp in read if tp not in subjects]
-        if not (
-            len({tp.topic for tp in inputs}) >= input_topics
-            and len({tp.topic for tp in subjects}) == 4
-            and all(committed[tp].offset == ends[tp] for tp in inputs)
-        ):
+        if not all(tp in committed and committed[tp].offset >= ends[tp] for tp in holding):
             return False
         deadline = time.monotonic() + SUBJECTS_DRAIN_WITHIN_S
         while time.monotonic() < deadline:
             committed = await admin.list_consumer_group_offsets(group)
-            if all(committed[tp].offset >= ends[tp] for tp in subjects):
+            if all(tp in committed and committed[tp].offset >= ends[tp] for tp in subjects):
                 return True
             await asyncio.sleep(0.5)
         return False
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics, as the broker describes them; fails for a topic that
+    is missing or has none (a drained check must never pass with nothing to check)."""
+    described = await admin.describe_topics(topics)
+    found = {
+        (topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in topic["partitions"]
+    }
+    missing = set(topics) - {topic for topic, _ in found}
+    assert not missing, f"the broker describes no partitions of {sorted(missing)}"
+    return [TopicPartition(topic, partition) for topic, partition in sorted(found)]
 
 
 async def all_alerts(topic: str) -> list[Alert]:
@@ -284,3 +304,47 @@ async def all_alerts(topic: str) -> list[Alert]:
                 return alerts
     finally:
         await consumer.stop()
+
+
+def assert_same_patterns(found: list[Alert], expected: list[Alert]) -> None:
+    """Every (rule, subject) replay alerts, and no other."""
+    pairs_found = {(a.rule, a.subject.id) for a in found}
+    pairs_expected = {(a.rule, a.subject.id) for a in expected}
+    missing, extra = pairs_expected - pairs_found, pairs_found - pairs_expected
+    assert not missing and not extra, f"missing {sorted(missing)}, extra {sorted(extra)}"
+
+
+def assert_same_alerts(found: list[Alert], expected: list[Alert], repeats_allowed: bool) -> None:
+    """Every expected alert, by id and content, nothing else; a repeat only of the very
+    same alert, and only if `repeats_allowed` (docs/guarantees.md)."""
+    assert_same_patterns(found, expected)
+    ids_found, ids_expected = {a.alert_id for a in found}, {a.alert_id for a in expected}
+    assert ids_found == ids_expected, "\n".join(
+        f"{'found' if a.alert_id in ids_found else 'replay'}: {a.rule} {a.subject.id} "
+        f"trigger {a.trigger_event_id} window {a.window.start}..{a.window.end}"
+        for a in sorted(
+            [x for x in found if x.alert_id not in ids_expected]
+            + [x for x in expected if x.alert_id not in ids_found],
+            key=lambda x: (x.rule, x.subject.id),
+        )
+    )
+    by_id = {a.alert_id: a.model_dump(exclude={"detected_at"}) for a in expected}
+    for alert in found:
+        assert alert.model_dump(exclude={"detected_at"}) == by_id[alert.alert_id]
+    repeats = Counter(a.alert_id for a in found) - Counter(a.alert_id for a in expected)
+    print(f"{len(found)} alerts, {sum(repeats.values())} repeated after the disruption")
+    assert repeats_allowed or not repeats, f"{sum(repeats.values())} alerts repeated"
+
+
+def lifted_identities(history: bytes) -> set[str]:
+    """The identities a replay file lifts a listing of (a tombstone on `watchlist`)."""
+    lines = [orjson.loads(line) for line in history.splitlines()]
+    return {line["key"] for line in lines if line["topic"] == "watchlist" and line["value"] is None}
+
+
+def assert_no_lifted_listing_alerted(found: list[Alert], lifted: set[str]) -> None:
+    """No `watchlisted_identity` for a person whose listing was lifted (the simulated ones
+    are lifted before they come back); the stream must hold some."""
+    assert len(lifted) >= 2, "too few lifted listings in the stream to show anything"
+    wrong = [a for a in found if a.rule == "watchlisted_identity" and a.subject.id in lifted]
+    assert not wrong, "\n".join(a.summary for a in wrong)

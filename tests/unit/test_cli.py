@@ -2,16 +2,20 @@
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
 import orjson
 import pytest
 
+from schemas.alerts import RuleName
 from schemas.export import MESSAGES, SCHEMA_DIR, file_name
 from services.cli import main
 from services.pseudonym import pseudonymize
 
 KEY = "consortium-key-for-tests"
+RULES = tuple(get_args(RuleName))
 
 
 def duanka(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
@@ -89,3 +93,40 @@ def test_invalid_settings_stop_with_a_clear_error(name: str, value: str) -> None
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr
     assert name.removeprefix("DUANKA_").split("__")[-1].lower() in result.stderr.lower()
+
+
+def test_a_default_simulation_file_ends_before_now_and_replays_clean(tmp_path: Path) -> None:
+    history, truth = tmp_path / "history.jsonl", tmp_path / "truth.jsonl"
+    alerts, letters = tmp_path / "alerts.jsonl", tmp_path / "dead.jsonl"
+    began = datetime.now(UTC)
+    simulated = duanka(
+        "simulate",
+        *("--events", "20000", "--seed", "3", "--injection-rate", "0.05"),
+        *("--out", str(history), "--truth", str(truth)),
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    lines = [orjson.loads(line) for line in history.read_bytes().splitlines()]
+    times = [
+        datetime.fromisoformat(line["value"]["occurred_at"])
+        for line in lines
+        if line["value"] is not None and "occurred_at" in line["value"]
+    ]
+    assert max(times) <= began
+    assert any(line["value"] is None for line in lines)  # lifted listings are in the mix
+    replayed = duanka("replay", str(history), "--out", str(alerts), "--dead-letters", str(letters))
+    assert replayed.returncode == 0, replayed.stderr
+    assert letters.read_bytes() == b""
+    evaluated = duanka("evaluate", "--truth", str(truth), "--alerts", str(alerts))
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    recalls = [line.split() for line in evaluated.stdout.splitlines() if line.startswith(RULES)]
+    assert recalls and all(row[4:6] == ["1.000", "1.000"] for row in recalls), evaluated.stdout
+
+
+def test_a_simulation_file_that_would_pass_now_is_refused(tmp_path: Path) -> None:
+    start = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    result = duanka(
+        "simulate", "--events", "1000", "--start", start, "--out", str(tmp_path / "h.jsonl")
+    )
+    assert result.returncode == 2
+    assert "days after now" in result.stderr
+    assert not (tmp_path / "h.jsonl").exists()

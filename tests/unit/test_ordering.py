@@ -137,3 +137,59 @@ def test_a_partition_taken_over_still_lets_go_of_what_waited_too_long() -> None:
     events.read(5)
     add(events, "a", "sim-activations/0", 100)
     assert events.ready(HOLD) == ["a"]
+
+
+RECORDS = ("watchlist/0",)
+
+
+def with_records() -> EventOrder[str]:
+    """An identity partition's order: events, and watchlist records in write time."""
+    return EventOrder(ORIGINS, 3, HOLD, SLACK, record_origins=RECORDS)
+
+
+def test_an_event_waits_until_the_watchlist_has_passed_the_time_it_was_written() -> None:
+    events = with_records()
+    events.report(3, caught_up(*ORIGINS))
+    events.add("sim", "sim-activations/0", 100, WRITTEN, 0.0)
+    assert events.ready(0.0) == []  # a tombstone written just before may still come
+    events.report(3, caught_up(*RECORDS, at=WRITTEN + SLACK - 1))
+    assert events.ready(0.0) == []
+    events.report(3, {RECORDS[0]: OriginProgress(None, None, written=WRITTEN)})
+    assert events.ready(0.0) == ["sim"]
+
+
+def test_a_watchlist_record_goes_after_the_events_written_before_it_and_before_later_ones() -> None:
+    events = with_records()
+    events.add("before", "sim-activations/0", 100, WRITTEN, 0.0)
+    events.add_record("lift", RECORDS[0], WRITTEN + 1, 0.0)
+    events.add("same ms", "sim-activations/1", 200, WRITTEN + 1, 0.0)
+    assert events.ready(0.0) == []  # account-opens/0 may still bring an event before 100
+    events.report(3, {"account-opens/0": OriginProgress(150, None, WRITTEN + 1)})
+    assert events.ready(0.0) == ["before"]  # sim-activations/0 may bring one before the lift
+    events.report(3, {"sim-activations/0": OriginProgress(100, None, WRITTEN + 1)})
+    assert events.ready(0.0) == ["lift"]  # sim-activations/0 may bring one before 200
+    events.add("after", "account-opens/0", 300, WRITTEN + 2, 0.0)
+    events.report(3, caught_up(*ORIGINS, *RECORDS, at=WRITTEN + 2 + SLACK))
+    assert events.ready(0.0) == ["same ms", "after"]
+
+
+def test_a_watchlist_record_waits_for_an_event_written_before_it_that_is_held() -> None:
+    events = with_records()
+    events.report(3, caught_up(*ORIGINS, *RECORDS, at=WRITTEN + 10 + SLACK))
+    events.add("held", "sim-activations/0", 500, WRITTEN, 0.0)
+    events.add("older", "sim-activations/1", 400, WRITTEN + 5, 0.0)
+    events.add_record("listing", RECORDS[0], WRITTEN + 10, 0.0)
+    assert events.ready(0.0) == ["older", "held", "listing"]
+
+
+def test_records_and_events_waiting_too_long_go_and_drain_gives_records_last() -> None:
+    events = with_records()
+    events.add_record("listing", RECORDS[0], WRITTEN, 0.0)
+    events.add("sim", "sim-activations/0", 100, WRITTEN + 1, 1.0)
+    assert events.ready(HOLD - 0.1) == []
+    assert events.ready(HOLD) == ["listing"]
+    assert events.ready(HOLD + 1.0) == ["sim"]
+    events.add_record("lift", RECORDS[0], WRITTEN + 2, 2.0)
+    events.add("open", "account-opens/0", 200, WRITTEN + 3, 2.0)
+    assert len(events) == 2 and set(events) == {"lift", "open"}
+    assert events.drain() == ["open", "lift"]

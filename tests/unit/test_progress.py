@@ -1,5 +1,6 @@
-"""What a worker reports of the input partitions it reads: newest forwarded event time, and
-when it was caught up as of; when it writes a report; and the report's wire form."""
+"""What a worker reports of the input partitions it reads: newest forwarded event time, when
+it was caught up as of, and when its newest forwarded record was written; when it writes a
+report; and the report's wire form."""
 
 from types import SimpleNamespace
 from typing import Any
@@ -37,22 +38,27 @@ def consumer(
 def test_a_partition_is_caught_up_as_of_the_fetch_of_the_high_watermark_it_reached() -> None:
     reads = InputProgress()
     assert reads.report(consumer(None, fetched_at=None), TOPIC_KINDS) == {
-        "transfers/2": OriginProgress(None, caught_up_at=None)
-    }  # not fetched yet: unknown; the watchlist carries no event time and is left out
+        "transfers/2": OriginProgress(None, caught_up_at=None),
+        "watchlist/0": OriginProgress(None, caught_up_at=None),
+    }  # not fetched yet: unknown
     assert reads.report(consumer(5, committed=5), TOPIC_KINDS)["transfers/2"].caught_up_at == 5_000
-    reads.forwarded(TRANSFERS, 700)
+    reads.forwarded(TRANSFERS, 700, 4_000)
     reads.handled(TRANSFERS, 5)
-    assert reads.report(consumer(7), TOPIC_KINDS)["transfers/2"] == OriginProgress(700, None)
-    reads.forwarded(TRANSFERS, 650)  # newest stays the newest
+    reads.forwarded(WATCHLIST, None, 4_100)  # a watchlist record: no event time
+    assert reads.report(consumer(7), TOPIC_KINDS) == {
+        "transfers/2": OriginProgress(700, None, written=4_000),
+        "watchlist/0": OriginProgress(None, None, written=4_100),
+    }
+    reads.forwarded(TRANSFERS, 650, 4_050)  # newest stays the newest
     reads.handled(TRANSFERS, 6)
     assert reads.report(consumer(7, fetched_at=6_000), TOPIC_KINDS)["transfers/2"] == (
-        OriginProgress(700, caught_up_at=6_000)
+        OriginProgress(700, caught_up_at=6_000, written=4_050)
     )
 
 
 def test_a_partition_given_up_starts_afresh_from_its_commit() -> None:
     reads = InputProgress()
-    reads.forwarded(TRANSFERS, 700)
+    reads.forwarded(TRANSFERS, 700, 4_000)
     reads.handled(TRANSFERS, 8)
     reads.forget({TRANSFERS})
     assert reads.report(consumer(9, committed=2), TOPIC_KINDS)["transfers/2"] == (
@@ -62,15 +68,17 @@ def test_a_partition_given_up_starts_afresh_from_its_commit() -> None:
 
 def test_a_report_reads_back_as_written() -> None:
     report = {
-        "transfers/2": OriginProgress(700, caught_up_at=1_795_000_000_000),
+        "transfers/2": OriginProgress(700, caught_up_at=1_795_000_000_000, written=1_794_000),
         "sim-activations/0": OriginProgress(None, caught_up_at=None),
     }
     assert decode_report(encode_report(report)) == report
 
 
-def test_a_report_of_the_earlier_form_counts_only_for_its_newest_event_times() -> None:
-    earlier = b'{"transfers/2": [700, true, true]}'
-    assert decode_report(earlier) == {"transfers/2": OriginProgress(700, caught_up_at=None)}
+def test_a_report_of_an_earlier_form_counts_for_what_it_says() -> None:
+    earliest = b'{"transfers/2": [700, true, true]}'
+    assert decode_report(earliest) == {"transfers/2": OriginProgress(700, caught_up_at=None)}
+    earlier = b'{"transfers/2": [700, 5000]}'
+    assert decode_report(earlier) == {"transfers/2": OriginProgress(700, 5_000, written=None)}
 
 
 def test_a_partition_revoked_while_reporting_is_left_out() -> None:
@@ -103,6 +111,6 @@ def test_a_worker_is_busy_for_a_while_after_it_forwarded_an_event(
     monkeypatch.setattr(progress.time, "monotonic", lambda: 100.0)
     reads = InputProgress()
     assert not reads.busy(100.0)
-    reads.forwarded(TRANSFERS, 700)
+    reads.forwarded(TRANSFERS, 700, 4_000)
     assert reads.busy(100.0 + IDLE_REPORT_S - 0.01)
     assert not reads.busy(100.0 + IDLE_REPORT_S)

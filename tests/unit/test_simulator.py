@@ -4,8 +4,6 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import cast, get_args
 
-import orjson
-
 from schemas.alerts import RuleName
 from services.detector.core.engine import Engine
 from services.detector.core.intake import Admitted, InputTopic, admit
@@ -30,7 +28,7 @@ def simulate(seed: int, events: int) -> tuple[Scenario, list[SimulatedMessage]]:
 def admitted(message: SimulatedMessage) -> Admitted:
     """The message as the worker would admit it (raises if it would be dead-lettered)."""
     topic = cast(InputTopic, message.topic)
-    return admit(topic, message.key.encode(), orjson.dumps(message.value), NOW, SKEW)
+    return admit(topic, message.key.encode(), message.encoded_value(), NOW, SKEW)
 
 
 def test_people_have_valid_distinct_id_numbers() -> None:
@@ -54,7 +52,7 @@ def test_messages_are_valid_and_in_event_time_order() -> None:
         admitted = admit(
             message.topic,
             message.key.encode(),  # type: ignore[arg-type]
-            orjson.dumps(message.value),
+            message.encoded_value(),
             NOW,
             Policy().allowed_lateness,
         )

@@ -69,6 +69,15 @@ def test_version_3_state_has_sent_nothing() -> None:
     assert DeviceState.from_json(state.to_json()) == state
 
 
+def test_version_4_state_has_lifted_no_listing() -> None:
+    v4 = [4, "identity", {}, {}, [], {}, [], [], [10, None, "mps-afc", "sold cards"]]
+    state = IdentityState.from_json(v4)
+    assert state.lifted == [] and state.listing is not None
+    assert IdentityState.from_json(state.to_json()) == state
+    v4_device = [4, "device", {}, {}, [], {}, [[10, "e1", "cmcc", "a", None, "cmcc"]]]
+    assert [u.event_id for u in DeviceState.from_json(v4_device).uses] == ["e1"]
+
+
 def test_unknown_version_or_kind_is_refused() -> None:
     data = IdentityState().to_json()
     with pytest.raises(ValueError, match="version 99"):

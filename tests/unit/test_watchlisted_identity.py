@@ -6,7 +6,7 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
-from services.detector.core.state import IdentityState, SubjectState
+from services.detector.core.state import MAX_LIFTED, IdentityState, SubjectState
 from tests.factories import (
     NOW,
     T0,
@@ -74,8 +74,45 @@ def test_listing_ends_at_expiry() -> None:
 
 def test_tombstone_lifts_the_listing() -> None:
     state = set_listing(ENGINE, listed("mallory", T0 - timedelta(days=1)), "mallory", None)
-    assert state is None  # nothing left to keep
+    assert state is not None and state.listing is None
     assert rules(state, activation("mallory", T0)) == []
+
+
+def test_a_lifted_listing_delivered_again_is_not_set_again() -> None:
+    """Read again after a crash, behind the tombstone that lifted it: still lifted, and
+    what the person did since is not alerted."""
+    entry = listing("mallory", T0 - timedelta(days=1))
+    state = set_listing(ENGINE, set_listing(ENGINE, None, "mallory", entry), "mallory", None)
+    state = at_identity(ENGINE, state, activation("mallory", T0)).state
+    update = WatchlistUpdate(identity("mallory"), entry)
+    again = ENGINE.apply(Address("identity", identity("mallory"), "listing"), state, update, NOW)
+    assert again.duplicate and again.alerts == []
+    assert isinstance(again.state, IdentityState) and again.state.listing is None
+    assert rules(again.state, activation("mallory", T0 + timedelta(hours=1), n=2)) == []
+
+
+def test_duankas_own_listing_coming_back_after_it_was_lifted_lists_nobody() -> None:
+    """duanka sets its own listing at once, and publishes it to `watchlist`, from where
+    it comes back later: after an authority lifted it meanwhile, it is not set again."""
+    state: SubjectState | None = None
+    listings = []
+    for event in burst("alice", 5):
+        outcome = at_identity(ENGINE, state, event)
+        state, listings = outcome.state, listings + outcome.listings
+    [own] = listings
+    state = set_listing(ENGINE, state, "alice", None)
+    state = set_listing(ENGINE, state, "alice", own)
+    assert state is not None and state.listing is None
+    assert rules(state, activation("alice", T0 + timedelta(days=1), n=6)) == []
+
+
+def test_an_identity_remembers_only_its_latest_lifted_listings() -> None:
+    state: IdentityState | None = None
+    for days in range(MAX_LIFTED + 2):
+        state = set_listing(ENGINE, state, "mallory", listing("mallory", T0 + timedelta(days)))
+        state = set_listing(ENGINE, state, "mallory", None)
+    assert state is not None and len(state.lifted) == MAX_LIFTED
+    assert state.lifted[-1].listed_at > state.lifted[0].listed_at
 
 
 def test_tombstone_keeps_the_activation_history() -> None:

@@ -283,9 +283,15 @@ class Engine:
         now: datetime,
         origin: str,
     ) -> Outcome:
-        """Set or lift the listing from a watchlist record (None: a tombstone)."""
-        listing = None if event.entry is None else _listing_of(event.entry)
-        if listing == state.listing:
+        """Set or lift the listing from a watchlist record (None: a tombstone). A listing
+        in force, or one lifted before, is not set again: the record was delivered again."""
+        if event.entry is None:
+            if state.listing is None:
+                return Outcome(state, duplicate=True)
+            state.lift()
+            return Outcome(state)
+        listing = _listing_of(event.entry)
+        if listing == state.listing or listing in state.lifted:
             return Outcome(state, duplicate=True)
         return Outcome(state, self._list(state, address.id, listing, now))
 
@@ -293,7 +299,7 @@ class Engine:
         self,
         state: IdentityState,
         identity: str,
-        listing: Listing | None,
+        listing: Listing,
         now: datetime,
         trigger_event_id: str | None = None,
     ) -> list[Alert]:
@@ -305,7 +311,7 @@ class Engine:
         listing may have been set by a later event of a burst than in-order processing would
         have, so what it covered is checked against the alerts already raised."""
         old, state.listing = state.listing, listing
-        if listing is None or listing == old:
+        if listing == old:
             return []
         raised = {a.alert_id for a in state.recent_alerts}
         checked_by_old = old is not None and old.source != self.policy.watchlist_source

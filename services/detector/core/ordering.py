@@ -27,6 +27,17 @@ A worker giving a partition up sends the events it still holds to the partition'
 later events of their own origins; so a new holder applies nothing (but what waited too
 long) until it has read everything written to the partition before it got it.
 
+Watchlist records carry no event time. Their place in a subject's order is their place in
+the input as it was written: a record is applied after every event written to the input
+before it, and before every event written after it, by Kafka record timestamp (and before
+an event written in the same millisecond). Written in the order things happened, as replay
+reads a file, that is replay's order. So an identity partition also counts the watchlist
+partitions among its origins, in write time only: an event waits until every watchlist
+origin has passed the time it was written (its newest forwarded record written at or after
+it, or its reader caught up with a high watermark fetched `slack` ms after), and no record
+written before it is still held; a record waits until every event origin has passed the
+time it was written, and no event written before it is still held.
+
 Reports are only believed from readers of the current consumer-group generation: reports
 written before a rebalance, read again after it, tell of an assignment that is gone. An
 origin not reported since, and one that holds an event for longer than `max_hold` (its
@@ -51,36 +62,46 @@ origin only by its reader's report that it was caught up; it waited too long."""
 
 class OriginProgress(NamedTuple):
     """What a reader reports of one origin: its newest forwarded event time (epoch ms; None
-    before the first), and if it has forwarded everything up to its high watermark, when
-    that high watermark was fetched (epoch ms; None while it has not)."""
+    before the first, and for a watchlist partition), if it has forwarded everything up to
+    its high watermark, when that high watermark was fetched (epoch ms; None while it has
+    not), and when the newest record it forwarded was written (epoch ms; None before the
+    first)."""
 
     newest: int | None
     caught_up_at: int | None
+    written: int | None = None
 
 
 class _Held(NamedTuple, Generic[T]):
-    at: int
+    key: int
+    """What it is ordered by: an event's time, a watchlist record's write time."""
     seq: int
     written: int
-    """When the event was written to its input topic (epoch ms)."""
+    """When it was written to its input topic (epoch ms)."""
     item: T
 
 
 class EventOrder(Generic[T]):
-    """The events of one subject-topic partition, held until they can go in time order."""
+    """The events and watchlist records of one subject-topic partition, held until they
+    can go in order."""
 
     __slots__ = (
         "_arrivals",
         "_backlog_end",
         "_caught_up_at",
+        "_events_written",
         "_generation",
         "_held",
         "_max_hold",
         "_newest",
         "_origins",
+        "_record_origins",
+        "_records",
         "_released",
         "_seq",
         "_slack",
+        "_unheld",
+        "_written",
     )
 
     def __init__(
@@ -90,11 +111,14 @@ class EventOrder(Generic[T]):
         max_hold: float,
         slack: int,
         *,
+        record_origins: Iterable[str] = (),
         backlog_end: int | None = None,
         released: Callable[[Reason], None] = lambda reason: None,
     ) -> None:
         self._origins = tuple(sorted(set(origins)))
-        """Every origin feeding the partition."""
+        """Every origin of events (with an event time) feeding the partition."""
+        self._record_origins = tuple(sorted(set(record_origins)))
+        """Every origin of watchlist records feeding the partition."""
         self._generation = generation
         self._max_hold = max_hold
         self._slack = slack
@@ -103,29 +127,47 @@ class EventOrder(Generic[T]):
         self._released = released
         """Told why each event is let go (a metric: how often order rests on reports)."""
         self._newest: dict[str, int] = {}
+        """Per origin, the newest event time it has brought."""
+        self._written: dict[str, int] = {}
+        """Per origin, when the newest message it has brought was written."""
         self._caught_up_at: dict[str, int | None] = {}
         """Per origin, its reader's last report in this generation of when it was caught
         up (`OriginProgress.caught_up_at`)."""
         self._held: list[_Held[T]] = []
-        """A heap by event time, then arrival."""
-        self._arrivals: deque[tuple[float, int, int]] = deque()
-        """(when, event time, seq) of the held events, in arrival order."""
+        """The events, a heap by event time, then arrival."""
+        self._records: list[_Held[T]] = []
+        """The watchlist records, a heap by write time, then arrival."""
+        self._events_written: list[tuple[int, int]] = []
+        """(written, seq) of the held events, a heap; those in `_unheld` are gone."""
+        self._unheld: set[int] = set()
+        self._arrivals: deque[tuple[float, bool, int, int]] = deque()
+        """(when, is a record, key, seq) of everything held, in arrival order."""
         self._seq = itertools.count()
 
     def __len__(self) -> int:
-        return len(self._held)
+        return len(self._held) + len(self._records)
 
     def __iter__(self) -> Iterator[T]:
-        """The held events, in no particular order."""
-        return (held.item for held in self._held)
+        """The held events and records, in no particular order."""
+        return (held.item for held in itertools.chain(self._held, self._records))
 
     def add(self, item: T, origin: str, at: int, written: int, now: float) -> None:
         """Hold an event of `origin` at event time `at`, written to its input topic at
         `written` (epoch ms), that arrived here at `now` (monotonic s)."""
-        self._advance(origin, at)
+        self._advance(self._newest, origin, at)
+        self._advance(self._written, origin, written)
         seq = next(self._seq)
         heapq.heappush(self._held, _Held(at, seq, written, item))
-        self._arrivals.append((now, at, seq))
+        heapq.heappush(self._events_written, (written, seq))
+        self._arrivals.append((now, False, at, seq))
+
+    def add_record(self, item: T, origin: str, written: int, now: float) -> None:
+        """Hold a watchlist record of `origin`, written to its topic at `written` (epoch
+        ms), that arrived here at `now` (monotonic s)."""
+        self._advance(self._written, origin, written)
+        seq = next(self._seq)
+        heapq.heappush(self._records, _Held(written, seq, written, item))
+        self._arrivals.append((now, True, written, seq))
 
     def read(self, offset: int) -> None:
         """The partition's message at `offset` (event, report or other) has been read."""
@@ -137,52 +179,121 @@ class EventOrder(Generic[T]):
         current = generation >= self._generation
         for origin, progress in origins.items():
             if progress.newest is not None:
-                self._advance(origin, progress.newest)
+                self._advance(self._newest, origin, progress.newest)
+            if progress.written is not None:
+                self._advance(self._written, origin, progress.written)
             if current:
                 self._caught_up_at[origin] = progress.caught_up_at
 
     def ready(self, now: float) -> list[T]:
-        """The held events that can be applied now, in event-time order."""
-        overdue = self._overdue(now)
+        """The held events and records that can be applied now, in order."""
+        overdue_events, overdue_records = self._overdue(now)
         released = []
-        while self._held:
-            reason = None if self._backlog_end is not None else self._passing(self._held[0])
-            if reason is None and self._held[0][:2] <= overdue:
-                reason = "overdue"
-            if reason is None:
-                break
-            released.append(heapq.heappop(self._held).item)
-            self._released(reason)
-        return released
+        while True:
+            if self._records:
+                record = self._records[0]
+                reason = self._record_passing(record)
+                if reason is None and record[:2] <= overdue_records:
+                    reason = "overdue"
+                if reason is not None:
+                    released.append(heapq.heappop(self._records).item)
+                    self._released(reason)
+                    continue
+            if self._held:
+                event = self._held[0]
+                reason = self._event_passing(event)
+                if reason is None and event[:2] <= overdue_events:
+                    reason = "overdue"
+                if reason is not None:
+                    released.append(self._pop_event().item)
+                    self._released(reason)
+                    continue
+            return released
 
     def drain(self) -> list[T]:
-        """Every held event, in event-time order (the partition is being given up)."""
-        released = [heapq.heappop(self._held).item for _ in range(len(self._held))]
+        """Every held event in event-time order, then every watchlist record in write-time
+        order (the partition is being given up)."""
+        held = [
+            heapq.heappop(heap).item
+            for heap in (self._held, self._records)
+            for _ in range(len(heap))
+        ]
+        self._events_written.clear()
+        self._unheld.clear()
         self._arrivals.clear()
-        return released
+        return held
 
-    def _advance(self, origin: str, at: int) -> None:
-        if at > self._newest.get(origin, -1):
-            self._newest[origin] = at
+    @staticmethod
+    def _advance(newest: dict[str, int], origin: str, at: int) -> None:
+        if at > newest.get(origin, -1):
+            newest[origin] = at
 
-    def _passing(self, held: _Held[T]) -> Reason | None:
+    def _pop_event(self) -> _Held[T]:
+        event = heapq.heappop(self._held)
+        self._unheld.add(event.seq)
+        return event
+
+    def _oldest_event_written(self) -> int | None:
+        """When the earliest written of the held events was written."""
+        heap = self._events_written
+        while heap and heap[0][1] in self._unheld:
+            self._unheld.discard(heapq.heappop(heap)[1])
+        return heap[0][0] if heap else None
+
+    def _event_passing(self, held: _Held[T]) -> Reason | None:
         """Whether every origin has passed a held event: if so, how surely; None if some
-        origin has not."""
+        origin has not, or a watchlist record written before it is still held."""
+        if self._backlog_end is not None:
+            return None
+        if self._records and self._records[0].written <= held.written:
+            return None
         reason: Reason = "in_order"
         for origin in self._origins:
-            if self._newest.get(origin, -1) >= held.at:
+            if self._newest.get(origin, -1) >= held.key:
                 continue
-            caught_up_at = self._caught_up_at.get(origin)
-            if caught_up_at is None or caught_up_at < held.written + self._slack:
+            if not self._caught_up_past(origin, held.written):
+                return None
+            reason = "caught_up"
+        return self._passed_in_write_time(self._record_origins, held.written, reason)
+
+    def _record_passing(self, held: _Held[T]) -> Reason | None:
+        """Whether every origin of events has passed the time a held watchlist record was
+        written, and no event written before it is still held."""
+        if self._backlog_end is not None:
+            return None
+        oldest = self._oldest_event_written()
+        if oldest is not None and oldest < held.written:
+            return None
+        return self._passed_in_write_time(self._origins, held.written, "in_order")
+
+    def _passed_in_write_time(
+        self, origins: Iterable[str], written: int, reason: Reason
+    ) -> Reason | None:
+        """Whether `origins` have brought everything written before `written`."""
+        for origin in origins:
+            if self._written.get(origin, -1) >= written:
+                continue
+            if not self._caught_up_past(origin, written):
                 return None
             reason = "caught_up"
         return reason
 
-    def _overdue(self, now: float) -> tuple[float, float]:
-        """The (event time, seq) up to which events are released for having waited too long:
-        the latest of those held `max_hold` or more, so that order is kept among the rest."""
-        overdue: tuple[float, float] = (-math.inf, -math.inf)
+    def _caught_up_past(self, origin: str, written: int) -> bool:
+        """Whether the origin's reader was caught up with a high watermark fetched at least
+        `slack` ms after `written`."""
+        caught_up_at = self._caught_up_at.get(origin)
+        return caught_up_at is not None and caught_up_at >= written + self._slack
+
+    def _overdue(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The (event time, seq) up to which events, and the (write time, seq) up to which
+        records, are released for having waited too long: the latest of those held
+        `max_hold` or more, so that order is kept among the rest."""
+        events: tuple[float, float] = (-math.inf, -math.inf)
+        records: tuple[float, float] = (-math.inf, -math.inf)
         while self._arrivals and now - self._arrivals[0][0] >= self._max_hold:
-            _, at, seq = self._arrivals.popleft()
-            overdue = max(overdue, (at, seq))
-        return overdue
+            _, is_record, key, seq = self._arrivals.popleft()
+            if is_record:
+                records = max(records, (key, seq))
+            else:
+                events = max(events, (key, seq))
+        return events, records

@@ -13,8 +13,10 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from services.detector.core.history import History
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 MAX_RECENT_ALERTS = 20
+MAX_LIFTED = 8
+"""The most lifted listings an identity remembers (`IdentityState.lifted`)."""
 
 
 class RecentAlert(NamedTuple):
@@ -214,6 +216,8 @@ class SubjectState:
             data = _v2_to_v3(data)
         if data and data[0] == 3:
             data = _v3_to_v4(data)
+        if data and data[0] == 4:
+            data = _v4_to_v5(data)
         version, kind, newest, suppressions, alerts, sent, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
@@ -245,34 +249,51 @@ class IdentityState(SubjectState):
     sims: History[SimRecord] = field(default_factory=History)
     opens: History[OpenRecord] = field(default_factory=History)
     listing: Listing | None = None
+    lifted: list[Listing] = field(default_factory=list)
+    """The listings tombstones lifted, newest last, at most MAX_LIFTED: a listing record
+    equal to one of them is one delivered again (read again after a crash, or duanka's own
+    listing coming back through the `watchlist` topic after it was lifted), not a new one."""
 
     def histories(self) -> tuple[History[Any], ...]:
         return (self.sims, self.opens)
 
     def is_empty(self) -> bool:
-        return self.listing is None and SubjectState.is_empty(self)
+        return self.listing is None and not self.lifted and SubjectState.is_empty(self)
+
+    def lift(self) -> None:
+        """Lift the listing in force (a tombstone), and remember it."""
+        if self.listing is not None:
+            self.lifted = [*self.lifted, self.listing][-MAX_LIFTED:]
+            self.listing = None
 
     def forget_listing_ended_by(self, horizon: int) -> None:
-        """Drop a listing that ended at or before `horizon`."""
-        listing = self.listing
-        if listing is not None and listing.expires_at is not None and listing.expires_at <= horizon:
+        """Drop a listing, in force or lifted, that ended at or before `horizon`."""
+        if self.listing is not None and _ended_by(self.listing, horizon):
             self.listing = None
+        if any(_ended_by(listing, horizon) for listing in self.lifted):
+            self.lifted = [listing for listing in self.lifted if not _ended_by(listing, horizon)]
 
     def _own_json(self) -> list[Any]:
         return [
             self.sims.to_json(),
             self.opens.to_json(),
             None if self.listing is None else list(self.listing),
+            [list(listing) for listing in self.lifted],
         ]
 
     @classmethod
     def _from_own_json(cls, own: list[Any]) -> "IdentityState":
-        sims, opens, listing = own
+        sims, opens, listing, lifted = own
         return cls(
             sims=History([SimRecord(*r) for r in sims]),
             opens=History([OpenRecord(*r) for r in opens]),
             listing=None if listing is None else Listing(*listing),
+            lifted=[Listing(*entry) for entry in lifted],
         )
+
+
+def _ended_by(listing: Listing, horizon: int) -> bool:
+    return listing.expires_at is not None and listing.expires_at <= horizon
 
 
 @dataclass(slots=True)
@@ -378,3 +399,9 @@ def _v3_to_v4(data: list[Any]) -> list[Any]:
     upgrade."""
     _, kind, newest, suppressions, alerts, *own = data
     return [4, kind, newest, suppressions, alerts, {}, *own]
+
+
+def _v4_to_v5(data: list[Any]) -> list[Any]:
+    """Version 4 did not remember lifted listings: none is known as lifted."""
+    _, kind, *rest = data
+    return [5, kind, *rest, []] if kind == "identity" else [5, kind, *rest]

@@ -32,6 +32,9 @@ FEEDING_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {
     "msisdn": ("sim-activations", "account-opens"),
 }
 """The topics whose events a subject kind records (watchlist records carry no event time)."""
+UNTIMED_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {"identity": ("watchlist",)}
+"""The topics whose records a subject kind applies without an event time: they take their
+place among its events by the time they were written (`ordering`)."""
 TOPIC_OF: dict[type, InputTopic] = {
     SimActivation: "sim-activations",
     AccountOpen: "account-opens",
