@@ -65,6 +65,11 @@ CAUGHT_UP_SLACK_MS = 500
 past it when caught up (`core.ordering`): the time from a producer stamping a message to
 the broker appending it, plus from the broker answering a fetch to the reader taking the
 answer. Milliseconds when all is well; a loaded machine stretches both."""
+WATCHLIST_LEAD_MS = 500
+"""How much earlier than its record timestamp a watchlist record counts as written, in an
+identity's order (`core.ordering`). One producer per input topic, each fed from one stream
+in order, stamped tombstones up to 300 ms after activations written after them here, in a
+backlog loaded at full speed; a worker's caught-up slack holds each event about as long."""
 RELEASE_INTERVAL_S = 0.1
 """How often held events are checked for having waited `MAX_HOLD_S`."""
 FORWARD_BATCH = 1000

@@ -110,6 +110,7 @@ class Detector:
                 agents.MAX_HOLD_S,
                 agents.CAUGHT_UP_SLACK_MS,
                 record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
+                lead=agents.WATCHLIST_LEAD_MS,
                 backlog_end=end,
                 released=lambda reason: released.labels(reason).inc(),
             )

@@ -1,15 +1,20 @@
-"""A simulated history through the real broker, written in order by an independent
-producer (librdkafka's partitioner: CRC32 of the key, not Kafka's murmur2), read by one
-worker and by two, as a backlog loaded before they start and paced while they run: they
-publish exactly the alerts in-order replay raises, by id and content; and none for a person
-whose listing was lifted before they came back. One worker publishes each alert once; two
-may publish one again, with the same id and content, when the second one's start moves
-partitions the first had not committed yet (at-least-once: docs/guarantees.md)."""
+"""A simulated history through the real broker, written in order by independent producers
+(librdkafka's partitioner: CRC32 of the key, not Kafka's murmur2): one producer for every
+topic; one per topic, the watchlist's clock a quarter second ahead; or one kcat per topic
+fed line by line from the one stream (each stamps what it writes a little apart from the
+others). Read by one worker and by two, as a backlog loaded
+before they start and paced while they run, the workers publish exactly the alerts
+in-order replay raises, by id and content; and none for a person whose listing was lifted
+before they came back. One worker publishes each alert once; two may publish one again,
+with the same id and content, when the second one's start moves partitions the first had
+not committed yet (at-least-once: docs/guarantees.md)."""
 
 import asyncio
 import itertools
+import shutil
 import time
 import zlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.alerts import Alert
 from services.detector.core.engine import Engine
+from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
 from services.settings import Settings
@@ -43,16 +49,19 @@ pytestmark = pytest.mark.integration
 EVENTS = 8_000
 PACED_RATE = 1_000.0
 """Messages per second of the paced runs."""
+SKEW_MS = 250
+"""How far ahead of the other producers' clocks the watchlist producer's runs, where
+producers are one per topic."""
 DRAIN_WITHIN_S = 300
 
 
 def backlog() -> list[SimulatedMessage]:
-    """Nine days of a dense little world and the patterns it set going, ending before now."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=45)
+    """Four weeks of a dense little world and the patterns it set going, ending before now."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=70)
     config = ScenarioConfig(
         seed=23,
         start=start,
-        seconds_per_event=100.0,
+        seconds_per_event=300.0,
         injection_rate=0.05,
         merchants=20,
         employers=10,
@@ -77,23 +86,82 @@ def crc32_partitioner(key: bytes, partitions: list[int], available: list[int]) -
     return partitions[zlib.crc32(key) % len(partitions)]
 
 
-async def load(prefix: str, messages: list[SimulatedMessage], rate: float | None = None) -> None:
-    """Write the messages in order, at `rate` per second (None: as fast as they go)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=BOOTSTRAP, linger_ms=5, partitioner=crc32_partitioner
-    )
-    await producer.start()
+async def paced(
+    messages: list[SimulatedMessage], rate: float | None
+) -> AsyncIterator[SimulatedMessage]:
+    """The messages in order, at `rate` per second (None: as fast as they go)."""
     began = time.monotonic()
+    for number, message in enumerate(messages):
+        if rate is not None and (wait := began + number / rate - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        yield message
+
+
+async def load(prefix: str, messages: list[SimulatedMessage], rate: float | None = None) -> None:
+    """Write the messages in order with one producer."""
+    await load_per_topic(prefix, messages, rate, per_topic=False)
+
+
+async def load_skewed(
+    prefix: str, messages: list[SimulatedMessage], rate: float | None = None
+) -> None:
+    """Write the messages in order with one producer per topic, the watchlist's with a
+    clock `SKEW_MS` ahead of the others'."""
+    await load_per_topic(prefix, messages, rate, per_topic=True)
+
+
+async def load_per_topic(
+    prefix: str, messages: list[SimulatedMessage], rate: float | None, per_topic: bool
+) -> None:
+    producers = {
+        topic: AIOKafkaProducer(
+            bootstrap_servers=BOOTSTRAP, linger_ms=5, partitioner=crc32_partitioner
+        )
+        for topic in (INPUT_TOPICS if per_topic else INPUT_TOPICS[:1])
+    }
+    for producer in producers.values():
+        await producer.start()
     try:
-        for number, message in enumerate(messages):
-            if rate is not None and (wait := began + number / rate - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
+        async for message in paced(messages, rate):
+            producer = producers.get(message.topic) or producers[INPUT_TOPICS[0]]
+            skew = SKEW_MS if per_topic and message.topic == "watchlist" else 0
             await producer.send(
-                f"{prefix}{message.topic}", message.encoded_value(), key=message.key.encode()
+                f"{prefix}{message.topic}",
+                message.encoded_value(),
+                key=message.key.encode(),
+                timestamp_ms=time.time_ns() // 1_000_000 + skew,
             )
-        await producer.flush()
+        for producer in producers.values():
+            await producer.flush()
     finally:
-        await producer.stop()
+        for producer in producers.values():
+            await producer.stop()
+
+
+async def load_with_kcat(
+    prefix: str, messages: list[SimulatedMessage], rate: float | None = None
+) -> None:
+    """Write the messages in order with one kcat per topic, each fed its lines as the
+    stream comes to them (`-Z`: an empty value is a tombstone)."""
+    kcats = {
+        topic: await asyncio.create_subprocess_exec(
+            *("kcat", "-P", "-b", BOOTSTRAP, "-t", f"{prefix}{topic}", "-K", "\t", "-Z"),
+            stdin=asyncio.subprocess.PIPE,
+        )
+        for topic in INPUT_TOPICS
+    }
+    async for message in paced(messages, rate):
+        feed = kcats[message.topic].stdin
+        assert feed is not None
+        feed.write(b"%s\t%s\n" % (message.key.encode(), message.encoded_value() or b""))
+        await feed.drain()
+    for kcat in kcats.values():
+        assert kcat.stdin is not None
+        kcat.stdin.close()
+        assert await asyncio.wait_for(kcat.wait(), 60) == 0
+
+
+LOADERS = {"one-producer": load, "skewed-producers": load_skewed, "kcat-per-topic": load_with_kcat}
 
 
 @pytest.fixture(scope="module")
@@ -101,25 +169,36 @@ def history() -> list[SimulatedMessage]:
     return backlog()
 
 
-@pytest.mark.parametrize("paced", [False, True], ids=["backlog", "paced"])
-@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
+@pytest.mark.parametrize(
+    ("producers", "live", "workers"),
+    [
+        pytest.param("one-producer", False, 1, id="backlog-one-worker"),
+        pytest.param("skewed-producers", False, 1, id="skewed-backlog-one-worker"),
+        pytest.param("kcat-per-topic", True, 1, id="kcat-paced-one-worker"),
+        pytest.param("one-producer", False, 2, id="backlog-two-workers"),
+        pytest.param("one-producer", True, 2, id="paced-two-workers"),
+    ],
+)
 async def test_the_workers_publish_exactly_replays_alerts(
-    history: list[SimulatedMessage], tmp_path: Path, paced: bool, workers: int
+    history: list[SimulatedMessage], tmp_path: Path, producers: str, live: bool, workers: int
 ) -> None:
     require_broker()
+    if producers == "kcat-per-topic" and shutil.which("kcat") is None:
+        pytest.skip("kcat is not installed (deploy/local/tools.sh installs it as root)")
+    load_messages = LOADERS[producers]
     expected = replayed(history)
     assert len({a.rule for a in expected}) >= 8  # the world exercises nearly every rule
     prefix = new_prefix()
     await ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix))
-    if not paced:
-        await load(prefix, history)
+    if not live:
+        await load_messages(prefix, history)
     running = []
     try:
         for n in range(workers):
             log = tmp_path / f"worker-{n}.log"
             running.append(await asyncio.to_thread(start_worker, prefix, tmp_path / f"{n}", log))
-        if paced:
-            await load(prefix, history, PACED_RATE)
+        if live:
+            await load_messages(prefix, history, PACED_RATE)
         deadline = time.monotonic() + DRAIN_WITHIN_S
         while not await drained(prefix, f"{prefix}duanka"):
             assert time.monotonic() < deadline, running[0].log_tail()

@@ -193,3 +193,14 @@ def test_records_and_events_waiting_too_long_go_and_drain_gives_records_last() -
     events.add("open", "account-opens/0", 200, WRITTEN + 3, 2.0)
     assert len(events) == 2 and set(events) == {"lift", "open"}
     assert events.drain() == ["open", "lift"]
+
+
+def test_a_watchlist_record_counts_as_written_its_lead_before_its_timestamp() -> None:
+    """Producers of different topics stamp what they write a little apart: a tombstone
+    stamped 300 ms after an activation written after it still lifts the listing first."""
+    events = EventOrder(ORIGINS, 3, HOLD, SLACK, record_origins=RECORDS, lead=500)
+    events.add("long before", "sim-activations/0", 100, WRITTEN - 600, 0.0)
+    events.add("just before", "sim-activations/1", 200, WRITTEN - 300, 0.0)
+    events.add_record("lift", RECORDS[0], WRITTEN, 0.0)
+    events.report(3, caught_up(*ORIGINS, *RECORDS, at=WRITTEN + SLACK))
+    assert events.ready(0.0) == ["long before", "lift", "just before"]

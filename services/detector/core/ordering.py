@@ -28,15 +28,19 @@ later events of their own origins; so a new holder applies nothing (but what wai
 long) until it has read everything written to the partition before it got it.
 
 Watchlist records carry no event time. Their place in a subject's order is their place in
-the input as it was written: a record is applied after every event written to the input
-before it, and before every event written after it, by Kafka record timestamp (and before
-an event written in the same millisecond). Written in the order things happened, as replay
-reads a file, that is replay's order. So an identity partition also counts the watchlist
-partitions among its origins, in write time only: an event waits until every watchlist
-origin has passed the time it was written (its newest forwarded record written at or after
-it, or its reader caught up with a high watermark fetched `slack` ms after), and no record
+the input as it was written, by Kafka record timestamp, with a lead: a record counts as
+written `lead` ms before its timestamp, so it is applied after every event written before
+that and before every event written after it. Producers of different topics stamp what
+they write a little apart (a tombstone written just before an activation can carry the
+later timestamp), and the lead keeps a lifted listing from denying service to someone who
+came back just after it was lifted. Written in the order things happened, more than the
+lead apart where a tombstone and the same person's event follow each other, that is
+replay's order. So an identity partition also counts the watchlist partitions among its
+origins, in write time only: an event waits until every watchlist origin has passed the
+time it was written (its newest forwarded record written at or after it, or its reader
+caught up with a high watermark fetched `slack` ms after), and no record counting as
 written before it is still held; a record waits until every event origin has passed the
-time it was written, and no event written before it is still held.
+time it counts as written, and no event written before that is still held.
 
 Reports are only believed from readers of the current consumer-group generation: reports
 written before a rebalance, read again after it, tell of an assignment that is gone. An
@@ -74,7 +78,8 @@ class OriginProgress(NamedTuple):
 
 class _Held(NamedTuple, Generic[T]):
     key: int
-    """What it is ordered by: an event's time, a watchlist record's write time."""
+    """What it is ordered by: an event's time; for a watchlist record, when it counts as
+    written (its write time less the lead)."""
     seq: int
     written: int
     """When it was written to its input topic (epoch ms)."""
@@ -92,6 +97,7 @@ class EventOrder(Generic[T]):
         "_events_written",
         "_generation",
         "_held",
+        "_lead",
         "_max_hold",
         "_newest",
         "_origins",
@@ -112,6 +118,7 @@ class EventOrder(Generic[T]):
         slack: int,
         *,
         record_origins: Iterable[str] = (),
+        lead: int = 0,
         backlog_end: int | None = None,
         released: Callable[[Reason], None] = lambda reason: None,
     ) -> None:
@@ -119,6 +126,8 @@ class EventOrder(Generic[T]):
         """Every origin of events (with an event time) feeding the partition."""
         self._record_origins = tuple(sorted(set(record_origins)))
         """Every origin of watchlist records feeding the partition."""
+        self._lead = lead
+        """How much earlier than its timestamp a watchlist record counts as written (ms)."""
         self._generation = generation
         self._max_hold = max_hold
         self._slack = slack
@@ -136,7 +145,7 @@ class EventOrder(Generic[T]):
         self._held: list[_Held[T]] = []
         """The events, a heap by event time, then arrival."""
         self._records: list[_Held[T]] = []
-        """The watchlist records, a heap by write time, then arrival."""
+        """The watchlist records, a heap by when they count as written, then arrival."""
         self._events_written: list[tuple[int, int]] = []
         """(written, seq) of the held events, a heap; those in `_unheld` are gone."""
         self._unheld: set[int] = set()
@@ -166,8 +175,9 @@ class EventOrder(Generic[T]):
         ms), that arrived here at `now` (monotonic s)."""
         self._advance(self._written, origin, written)
         seq = next(self._seq)
-        heapq.heappush(self._records, _Held(written, seq, written, item))
-        self._arrivals.append((now, True, written, seq))
+        counts_as = written - self._lead
+        heapq.heappush(self._records, _Held(counts_as, seq, written, item))
+        self._arrivals.append((now, True, counts_as, seq))
 
     def read(self, offset: int) -> None:
         """The partition's message at `offset` (event, report or other) has been read."""
@@ -245,7 +255,7 @@ class EventOrder(Generic[T]):
         origin has not, or a watchlist record written before it is still held."""
         if self._backlog_end is not None:
             return None
-        if self._records and self._records[0].written <= held.written:
+        if self._records and self._records[0].key <= held.written:
             return None
         reason: Reason = "in_order"
         for origin in self._origins:
@@ -257,14 +267,14 @@ class EventOrder(Generic[T]):
         return self._passed_in_write_time(self._record_origins, held.written, reason)
 
     def _record_passing(self, held: _Held[T]) -> Reason | None:
-        """Whether every origin of events has passed the time a held watchlist record was
-        written, and no event written before it is still held."""
+        """Whether every origin of events has passed the time a held watchlist record counts
+        as written, and no event written before that is still held."""
         if self._backlog_end is not None:
             return None
         oldest = self._oldest_event_written()
-        if oldest is not None and oldest < held.written:
+        if oldest is not None and oldest < held.key:
             return None
-        return self._passed_in_write_time(self._origins, held.written, "in_order")
+        return self._passed_in_write_time(self._origins, held.key, "in_order")
 
     def _passed_in_write_time(
         self, origins: Iterable[str], written: int, reason: Reason
@@ -285,8 +295,8 @@ class EventOrder(Generic[T]):
         return caught_up_at is not None and caught_up_at >= written + self._slack
 
     def _overdue(self, now: float) -> tuple[tuple[float, float], tuple[float, float]]:
-        """The (event time, seq) up to which events, and the (write time, seq) up to which
-        records, are released for having waited too long: the latest of those held
+        """The (event time, seq) up to which events, and the (counted write time, seq) up to
+        which records, are released for having waited too long: the latest of those held
         `max_hold` or more, so that order is kept among the rest."""
         events: tuple[float, float] = (-math.inf, -math.inf)
         records: tuple[float, float] = (-math.inf, -math.inf)
