@@ -14,7 +14,7 @@ from services.settings import PolicyFileError, Settings
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run one subcommand; returns the exit status."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `duanka` command and its subcommands (docs/operations.md lists them)."""
     parser = argparse.ArgumentParser(
         prog="duanka", description="Catch SIM-card and bank-account supply to fraud gangs."
     )

@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     answers 503. At least 16 characters."""
 
     policy: Policy = Policy()
-    """Detection thresholds and windows (see the README's rule table)."""
+    """Detection thresholds and windows (docs/rules.md)."""
 
     @classmethod
     def settings_customise_sources(

@@ -1,6 +1,6 @@
 """A burst at ten times the sustained rate: the worker neither crashes nor runs out of
 memory, its lag drains afterwards, and the alerts are exactly replay's. The drain time
-and peak memory are printed (README, Guarantees)."""
+and peak memory are printed (docs/guarantees.md)."""
 
 import time
 from pathlib import Path
@@ -11,12 +11,12 @@ from tests.chaos.conftest import (
     MAX_RSS_MIB,
     RATE,
     RssSampler,
-    assert_same_alerts,
     drain,
     finish,
     paced_stream,
 )
 from tests.integration.conftest import (
+    assert_same_alerts,
     delete_topics,
     new_prefix,
     require_broker,

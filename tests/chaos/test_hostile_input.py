@@ -27,7 +27,6 @@ from services.simulator.cli import DistinctTimestamps
 from tests.chaos.conftest import (
     MAX_RSS_MIB,
     RssSampler,
-    assert_same_alerts,
     drain,
     simulated_history,
 )
@@ -35,6 +34,7 @@ from tests.factories import activation, identity
 from tests.integration.conftest import (
     BOOTSTRAP,
     Kafka,
+    assert_same_alerts,
     delete_topics,
     new_prefix,
     require_broker,

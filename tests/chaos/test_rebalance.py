@@ -3,7 +3,7 @@ started again later. Each move of partitions is a rebalance: the alerts are repl
 and content. Each worker forwards the input partitions it holds, and each subject-topic
 partition applies what both write in event-time order (`core.ordering`). An alert may be
 sent again, with the same id and content, for events read again after a rebalance
-(README, Guarantees): such repeats are counted and printed."""
+(docs/guarantees.md): such repeats are counted and printed."""
 
 import asyncio
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The Dockerfile passes hadolint and keeps the promises the README makes of the image; the
+"""The Dockerfile passes hadolint and keeps the promises docs/operations.md makes of the image; the
 Compose file points at files that exist and at pinned images."""
 
 import re

@@ -196,29 +196,18 @@ class EventOrder(Generic[T]):
                 self._caught_up_at[origin] = progress.caught_up_at
 
     def ready(self, now: float) -> list[T]:
-        """The held events and records that can be applied now, in order."""
+        """The held events and records that can be applied now, in order: a record whenever
+        one can go, else an event."""
         overdue_events, overdue_records = self._overdue(now)
         released = []
         while True:
-            if self._records:
-                record = self._records[0]
-                reason = self._record_passing(record)
-                if reason is None and record[:2] <= overdue_records:
-                    reason = "overdue"
-                if reason is not None:
-                    released.append(heapq.heappop(self._records).item)
-                    self._released(reason)
-                    continue
-            if self._held:
-                event = self._held[0]
-                reason = self._event_passing(event)
-                if reason is None and event[:2] <= overdue_events:
-                    reason = "overdue"
-                if reason is not None:
-                    released.append(self._pop_event().item)
-                    self._released(reason)
-                    continue
-            return released
+            if reason := _releasable(self._records, self._record_passing, overdue_records):
+                released.append(heapq.heappop(self._records).item)
+            elif reason := _releasable(self._held, self._event_passing, overdue_events):
+                released.append(self._pop_event().item)
+            else:
+                return released
+            self._released(reason)
 
     def drain(self) -> list[T]:
         """Every held event in event-time order, then every watchlist record in write-time
@@ -307,3 +296,16 @@ class EventOrder(Generic[T]):
             else:
                 events = max(events, (key, seq))
         return events, records
+
+
+def _releasable(
+    heap: list[_Held[T]],
+    passing: Callable[[_Held[T]], Reason | None],
+    overdue: tuple[float, float],
+) -> Reason | None:
+    """Why the first of `heap` can go: passed, or waited too long; None if it cannot, or
+    nothing is held."""
+    if not heap:
+        return None
+    head = heap[0]
+    return passing(head) or ("overdue" if head[:2] <= overdue else None)
