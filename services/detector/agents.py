@@ -205,7 +205,7 @@ async def _ingest(
     """Admit a batch of input messages and forward each to every subject it concerns, in
     one bundle per subject-topic partition; what is rejected goes to `dead-letters`."""
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
-    forwarded: list[tuple[Any, InputTopic, Admitted]] = []
+    forwarded: list[tuple[Any, InputTopic, Admitted, int]] = []
     for message in messages:
         topic = topic_kinds[message.topic]
         try:
@@ -226,16 +226,16 @@ async def _ingest(
         else:
             for kind, partition, forward in forwards:
                 bundles.setdefault((kind, partition), []).append(forward)
-            forwarded.append((message, topic, admitted))
+            forwarded.append((message, topic, admitted, written))
     try:
         await _send_bundles(detector, bundles)
     except Exception as exc:
-        for message, topic, _ in forwarded:
+        for message, topic, _, _ in forwarded:
             await _reject(detector, message, topic, exc)
         forwarded = []
-    for message, topic, admitted in forwarded:
+    for message, topic, admitted, written in forwarded:
         detector.metrics.events.labels(topic, "ok").inc()
-        detector.input_progress.forwarded(message.tp, event_time(admitted), _timestamp_ms(message))
+        detector.input_progress.forwarded(message.tp, event_time(admitted), written)
     for message in messages:
         detector.input_progress.handled(message.tp, message.offset)
 

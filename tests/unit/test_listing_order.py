@@ -18,6 +18,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.detector.agents import WATCHLIST_LEAD_MS
 from services.detector.core.engine import Engine
 from services.detector.core.intake import Admitted, InputTopic, decode_admitted
 from services.detector.core.ordering import EventOrder, OriginProgress
@@ -69,13 +70,14 @@ class Message:
         return Address("identity", self.key, STREAMS[self.topic])
 
 
-def story(steps: list[Step]) -> list[Message]:
-    """The steps as input messages, an hour apart in event time, in the order given."""
+def story(steps: list[Step], spacing: int = 1) -> list[Message]:
+    """The steps as input messages, an hour apart in event time and `spacing` ms apart in
+    write time, in the order given."""
     messages = []
     for number, (who, what) in enumerate(steps):
         identity = person(10**9 + who).identity
         at = START + timedelta(hours=number)
-        written = WRITTEN + number
+        written = WRITTEN + number * spacing
         if what in ("list", "list_until"):
             value: dict[str, Any] | None = {
                 "identity": identity,
@@ -120,13 +122,13 @@ def replayed(messages: list[Message]) -> Raised:
     return found
 
 
-def streamed(messages: list[Message], rng: random.Random) -> Raised:
+def streamed(messages: list[Message], rng: random.Random, lead: int = 0) -> Raised:
     """The identity alerts of one identity-topic partition fed by the input partitions
     read in a random interleaving, each in its own order; readers report themselves caught
     up now and then once they have read everything."""
     engine = Engine(Policy())
     order: EventOrder[Message] = EventOrder(
-        EVENT_ORIGINS, 1, max_hold=3600.0, slack=SLACK, record_origins=RECORD_ORIGINS
+        EVENT_ORIGINS, 1, max_hold=3600.0, slack=SLACK, record_origins=RECORD_ORIGINS, lead=lead
     )
     queues = {o: [m for m in messages if m.origin == o] for o in (*EVENT_ORIGINS, *RECORD_ORIGINS)}
     states: dict[str, IdentityState] = {}
@@ -149,6 +151,7 @@ def streamed(messages: list[Message], rng: random.Random) -> Raised:
             if not outcome.duplicate:
                 found.update((a.rule, a.alert_id) for a in outcome.alerts)
 
+    caught_up = max(m.written for m in messages) + SLACK
     while any(queues.values()):
         origin = rng.choice(sorted(o for o, q in queues.items() if q))
         for message in queues[origin][: rng.randint(1, 3)]:
@@ -159,11 +162,10 @@ def streamed(messages: list[Message], rng: random.Random) -> Raised:
             else:
                 order.add(message, origin, at, message.written, 0.0)
         idle = [o for o, q in queues.items() if not q and rng.random() < 0.3]
-        caught_up = WRITTEN + len(messages) + SLACK
         order.report(1, {o: OriginProgress(None, caught_up) for o in idle})
         apply(order.ready(0.0))
     every = (*EVENT_ORIGINS, *RECORD_ORIGINS)
-    order.report(1, {o: OriginProgress(None, WRITTEN + len(messages) + SLACK) for o in every})
+    order.report(1, {o: OriginProgress(None, caught_up) for o in every})
     apply(order.ready(0.0))
     assert len(order) == 0
     return found
@@ -183,6 +185,18 @@ def test_the_worker_order_raises_replays_alerts_for_any_story(
 ) -> None:
     messages = story(steps)
     assert streamed(messages, random.Random(shuffle)) == replayed(messages)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=steps, shuffle=st.integers(0, 2**32 - 1))
+def test_with_the_workers_lead_stories_written_a_second_apart_raise_replays_alerts(
+    steps: list[Step], shuffle: int
+) -> None:
+    """The worker counts a watchlist record as written 500 ms before its timestamp: for
+    input written more than that apart, the order is still replay's."""
+    messages = story(steps, spacing=1_000)
+    expected = replayed(messages)
+    assert streamed(messages, random.Random(shuffle), lead=WATCHLIST_LEAD_MS) == expected
 
 
 @settings(max_examples=100, deadline=None)
