@@ -66,21 +66,20 @@ class Message:
 
 
 def valid_stream(tmp_path: Path) -> list[Message]:
-    """A simulated stream, one message per event, as `duanka simulate --out` writes it."""
+    """A simulated stream, one message per event (a null value is a tombstone), as
+    `duanka simulate --out` writes it."""
     _, history = simulated_history(tmp_path, VALID_EVENTS, seed=53)
-    messages = []
+    messages: list[Message] = []
     for line in history.read_bytes().splitlines():
         record = orjson.loads(line)
         value = record["value"]
         key = record.get("key")
-        messages.append(
-            Message(
-                record["topic"],
-                None if key is None else key.encode(),
-                orjson.dumps(value),
-                datetime.fromisoformat(value.get("occurred_at") or value["listed_at"]),
-            )
-        )
+        if value is None:  # a tombstone: no time of its own, that of the message before it
+            raw, at = None, messages[-1].at
+        else:
+            raw = orjson.dumps(value)
+            at = datetime.fromisoformat(value.get("occurred_at") or value["listed_at"])
+        messages.append(Message(record["topic"], None if key is None else key.encode(), raw, at))
     return messages
 
 
