@@ -235,6 +235,7 @@ def create_detector(settings: Settings) -> Detector:
     sweeper.register(detector)
     commit_gaps.register(detector)
     stall_watch.register(detector)
-    merge.register(app, frozenset(settings.topic(t) for t in INPUT_TOPICS))
+    timed = frozenset(t for topics in FEEDING_TOPICS.values() for t in topics)
+    merge.register(app, frozenset(settings.topic(t) for t in timed))
     web.register(detector)
     return detector

@@ -37,9 +37,12 @@ stuck-commit check seeks this way; Faust's own seek of every partition to its co
 offset, at the end of every recovery, is followed by a seek of every merged partition
 there once more, this way (`tell_seeks`).
 
-Only the input topics are merged (`attach`): the worker's own subject topics are written as
-it goes, with current timestamps, and each subject is read from one partition, so holding
-them back would only add latency.
+Only the input topics whose events carry an event time are merged (`attach`). The worker's
+own subject topics are written as it goes, with current timestamps, and each subject is read
+from one partition, so holding them back would only add latency. Watchlist records are put
+in order at their identity's partition, by when they were written (`core.ordering`); the
+worker writes its own listings to `watchlist` as it goes, and merged, those would hold the
+watchlist back behind any backlog, and with it every identity event waiting for it.
 """
 
 import heapq
