@@ -316,7 +316,9 @@ class Scenario:
         who = self._person()
         listed_at = now - timedelta(days=self._rng.uniform(10, 400))
         expires_at = listed_at + timedelta(days=5 * 365)
-        self._schedule(self._listing(now, who, listed_at, expires_at, "sold SIM cards"))
+        self._schedule(
+            self._listing(now, who, listed_at, expires_at, "sold SIM cards to a fraud ring")
+        )
         self._return(who, now, timedelta(hours=1), timedelta(hours=48))
         self.truth.add(("watchlisted_identity", "identity", who.identity))
 
