@@ -204,3 +204,14 @@ def test_a_watchlist_record_counts_as_written_its_lead_before_its_timestamp() ->
     events.add_record("lift", RECORDS[0], WRITTEN, 0.0)
     events.report(3, caught_up(*ORIGINS, *RECORDS, at=WRITTEN + SLACK))
     assert events.ready(0.0) == ["long before", "lift", "just before"]
+
+
+def test_what_events_were_written_is_forgotten_as_they_go() -> None:
+    """The write times of released events are not kept: not at all where no watchlist
+    record can come, and not once nothing is held where one can."""
+    for events in (order(), with_records()):
+        events.report(3, caught_up(*ORIGINS, *RECORDS, at=WRITTEN + 10_000))
+        for n in range(100):
+            add(events, str(n), "sim-activations/0", n)
+        assert len(events.ready(0.0)) == 100
+        assert events._events_written == [] and events._unheld == set()

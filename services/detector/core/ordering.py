@@ -147,7 +147,9 @@ class EventOrder(Generic[T]):
         self._records: list[_Held[T]] = []
         """The watchlist records, a heap by when they count as written, then arrival."""
         self._events_written: list[tuple[int, int]] = []
-        """(written, seq) of the held events, a heap; those in `_unheld` are gone."""
+        """(written, seq) of the held events, a heap, kept where watchlist records are held
+        too; those in `_unheld` are gone (dropped once at the top, all when nothing is
+        held)."""
         self._unheld: set[int] = set()
         self._arrivals: deque[tuple[float, bool, int, int]] = deque()
         """(when, is a record, key, seq) of everything held, in arrival order."""
@@ -167,7 +169,8 @@ class EventOrder(Generic[T]):
         self._advance(self._written, origin, written)
         seq = next(self._seq)
         heapq.heappush(self._held, _Held(at, seq, written, item))
-        heapq.heappush(self._events_written, (written, seq))
+        if self._record_origins:  # only records wait for the earliest written event
+            heapq.heappush(self._events_written, (written, seq))
         self._arrivals.append((now, False, at, seq))
 
     def add_record(self, item: T, origin: str, written: int, now: float) -> None:
@@ -229,7 +232,12 @@ class EventOrder(Generic[T]):
 
     def _pop_event(self) -> _Held[T]:
         event = heapq.heappop(self._held)
-        self._unheld.add(event.seq)
+        if not self._held:
+            self._events_written.clear()
+            self._unheld.clear()
+        elif self._record_origins:
+            self._unheld.add(event.seq)
+            self._oldest_event_written()  # drops what is gone from its top
         return event
 
     def _oldest_event_written(self) -> int | None:
