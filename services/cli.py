@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from services import gc_tuning
 from services.settings import PolicyFileError, Settings
 
 
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, PolicyFileError) as exc:
         print(f"duanka: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    gc_tuning.tune()
     result: int = args.run(settings, args)
     return result
 

@@ -59,6 +59,9 @@ class Replayer:
     stats: ReplayStats = field(default_factory=ReplayStats)
     watermark: Watermark = field(default_factory=Watermark)
     _since_sweep: int = field(default=0, init=False)
+    _touched: dict[SubjectKind, dict[str, int | None]] = field(default_factory=dict, init=False)
+    """Per kind, each subject's watermark when it was last applied to (or swept), oldest
+    first: a sweep looks only at subjects untouched for the kind's retention."""
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""
@@ -103,8 +106,9 @@ class Replayer:
         self.watermark.observe(event, partition)
         origin = topic_origin(event, partition)
         alerts: list[Alert] = []
+        now = datetime.now(UTC)
         for address in route(event):
-            outcome = self._apply_at(address, event, origin)
+            outcome = self._apply_at(address, event, origin, now)
             if not outcome.duplicate:  # a duplicate's first sends are in this output already
                 alerts += outcome.alerts
         for alert in alerts:
@@ -117,28 +121,44 @@ class Replayer:
             self.sweep()
 
     def sweep(self) -> None:
-        """Expire every subject against its kind's watermark."""
+        """Expire the subjects of each kind untouched for the kind's retention, against the
+        kind's watermark. A subject touched since then was settled at its own events; one
+        that still holds something (a listing in force, a corporate opening, records ahead
+        of the watermark) is looked at again after another retention."""
         self._since_sweep = 0
-        for slot, state in list(self.states.items()):
-            kind = slot[0]
-            if self.engine.expire(kind, state, self.watermark.value(kind)) is None:
-                del self.states[slot]
-                self.stats.expired += 1
+        for kind, touched in self._touched.items():
+            watermark = self.watermark.value(kind)
+            if watermark is None:
+                continue
+            horizon = watermark - self.engine.retention(kind)
+            due = []
+            for subject, at in touched.items():
+                if at is not None and at > horizon:
+                    break
+                due.append(subject)
+            for subject in due:
+                del touched[subject]
+                slot = (kind, subject)
+                if self.engine.expire(kind, self.states[slot], watermark) is None:
+                    del self.states[slot]
+                    self.stats.expired += 1
+                else:
+                    touched[subject] = watermark
 
-    def _apply_at(self, address: Address, event: Admitted, origin: str) -> Outcome:
-        slot = (address.kind, address.id)
+    def _apply_at(self, address: Address, event: Admitted, origin: str, now: datetime) -> Outcome:
+        kind = address.kind
+        slot = (kind, address.id)
+        watermark = self.watermark.value(kind)
         outcome = self.engine.apply(
-            address,
-            self.states.get(slot),
-            event,
-            datetime.now(UTC),
-            origin=origin,
-            watermark=self.watermark.value(address.kind),
+            address, self.states.get(slot), event, now, origin=origin, watermark=watermark
         )
+        touched = self._touched.setdefault(kind, {})
+        touched.pop(address.id, None)
         if outcome.state is None:
             self.states.pop(slot, None)
         else:
             self.states[slot] = outcome.state
+            touched[address.id] = watermark
         self.stats.late += outcome.late
         self.stats.duplicates += outcome.duplicate
         return outcome

@@ -60,9 +60,14 @@ def find_burst(
     history: History[R],
     window: int,
     crossed: Callable[[list[R]], bool],
+    at_least: int,
 ) -> Burst[R] | None:
     """The first unsuppressed window of `history` holding `new` whose records cross the
-    threshold (`crossed`), for the counting rules, where any record can end a window."""
+    threshold (`crossed`), for the counting rules, where any record can end a window.
+    `at_least` is how many records a crossing window holds at least: a history with fewer
+    cannot cross, and most subjects have only a few records, so it is looked at no further."""
+    if len(history) < at_least:
+        return None
     trigger = first_crossing(
         state,
         rule,

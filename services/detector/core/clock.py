@@ -17,5 +17,12 @@ def from_ms(ms: int) -> datetime:
 
 
 def duration_ms(duration: timedelta) -> int:
-    """A timedelta in whole milliseconds."""
-    return duration // _MS
+    """A timedelta in whole milliseconds (rules ask for their policy's windows at every
+    event, and there are only a few)."""
+    ms = _DURATIONS.get(duration)
+    if ms is None:
+        ms = _DURATIONS[duration] = duration // _MS
+    return ms
+
+
+_DURATIONS: dict[timedelta, int] = {}

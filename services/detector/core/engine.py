@@ -8,6 +8,7 @@ what no window reaches any more. Rules only decide.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from schemas.alerts import Alert, SubjectKind
 from schemas.codec import validate
@@ -73,6 +74,17 @@ class Outcome:
     sends may have been lost in a crash); replay, which cannot have lost them, skips them."""
 
 
+class _Horizons(NamedTuple):
+    """What is forgotten at one watermark of one kind: per history, records at or before
+    its horizon; suppressions and listings ended by `settled`; what events sent, at or
+    before `sent`."""
+
+    watermark: int
+    histories: tuple[tuple[str, int], ...]
+    settled: int
+    sent: int
+
+
 class Engine:
     """Applies events to subject state under one validated policy."""
 
@@ -106,6 +118,8 @@ class Engine:
         self._sent_kept = {kind: max(kept.values()) for kind, kept in self._kept.items()}
         """Per kind, how far behind the watermark what events sent is kept: as long as any
         of the subject's records, so as long as a re-delivery is recognised."""
+        self._horizons: dict[SubjectKind, _Horizons] = {}
+        """Per kind, what `_settle` forgets before at the watermark it last saw."""
         self._appliers: dict[tuple[SubjectKind, str], Callable[..., Outcome]] = {
             ("identity", "sim"): self._identity_sim,
             ("identity", "open"): self._identity_open,
@@ -118,6 +132,10 @@ class Engine:
             ("account", "out"): self._account_leg,
             ("account", "in"): self._account_leg,
         }
+
+    def retention(self, kind: SubjectKind) -> int:
+        """How far behind the watermark (ms) anything a subject of `kind` records is kept."""
+        return self._sent_kept[kind]
 
     def apply(
         self,
@@ -185,18 +203,34 @@ class Engine:
     def _settle(self, kind: SubjectKind, state: SubjectState, watermark: int | None) -> None:
         """Drop, in place, the records no window of an event at or after `watermark` minus
         the lateness can reach, the suppressions and listings that ended before it, and
-        openings too old to matter."""
+        openings too old to matter. Runs after every event, so it checks before it works."""
         if watermark is None:
             return
-        for history, kept in self._kept[kind].items():
-            getattr(state, history).forget_before(watermark - kept)
-        settled = watermark - self._lateness
-        state.forget_suppressions_before(settled)
-        state.forget_sent_before(watermark - self._sent_kept[kind])
+        horizons = self._horizons.get(kind)
+        if horizons is None or horizons.watermark != watermark:
+            horizons = self._horizons[kind] = self._horizons_at(kind, watermark)
+        for history, horizon in horizons.histories:
+            records = getattr(state, history).records
+            if records and records[0].at <= horizon:
+                getattr(state, history).forget_before(horizon)
+        settled = horizons.settled
+        if state.suppressions:
+            state.forget_suppressions_before(settled)
+        if state.sent:
+            state.forget_sent_before(horizons.sent)
         if isinstance(state, IdentityState):
-            state.forget_listing_ended_by(settled)
+            if state.listing is not None or state.lifted:
+                state.forget_listing_ended_by(settled)
         elif isinstance(state, AccountState):
             self._forget_opening(state, settled)
+
+    def _horizons_at(self, kind: SubjectKind, watermark: int) -> "_Horizons":
+        return _Horizons(
+            watermark,
+            tuple((history, watermark - kept) for history, kept in self._kept[kind].items()),
+            watermark - self._lateness,
+            watermark - self._sent_kept[kind],
+        )
 
     # -- identity -------------------------------------------------------------------------
 

@@ -5,12 +5,13 @@ binary searches, and forgetting what no window can reach any more keeps state bo
 """
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 
 class Timed(Protocol):
-    """A record of one event: its event time (epoch ms), producer and event id first."""
+    """A record of one event: its event time (epoch ms) and event id first, then its producer."""
 
     @property
     def at(self) -> int: ...
@@ -23,12 +24,15 @@ class Timed(Protocol):
 
     def __iter__(self) -> Iterator[Any]: ...
 
+    def __getitem__(self, index: int) -> Any: ...
+
 
 R = TypeVar("R", bound=Timed)
 
 
-def _event_time(record: Timed) -> int:
-    return record.at
+_event_time: Callable[[Timed], int] = itemgetter(0)
+"""A record's `at` (a C-level key for bisect: a window query is two binary searches)."""
+_event_id: Callable[[Timed], str] = itemgetter(1)
 
 
 class History(Generic[R]):
@@ -56,11 +60,12 @@ class History(Generic[R]):
         self.records.insert(bisect.bisect_right(self.records, record.at, key=_event_time), record)
 
     def has(self, source: str, event_id: str) -> bool:
-        """Whether this producer's event is already recorded (a re-delivery)."""
-        for record in self.records:
-            if record.event_id == event_id and record.source == source:
-                return True
-        return False
+        """Whether this producer's event is already recorded (a re-delivery). The ids are
+        compared first, in C; the source only for a record with the same id."""
+        records = self.records
+        if event_id not in map(_event_id, records):
+            return False
+        return any(r.event_id == event_id and r.source == source for r in records)
 
     def within(self, start: int, end: int) -> list[R]:
         """Records in the half-open event-time interval (start, end]."""

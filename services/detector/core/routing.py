@@ -4,8 +4,7 @@ The worker sends each event once per address onto that subject kind's topic (key
 subject id); replay applies it to each address in memory. Both use this one function.
 """
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from schemas.alerts import SubjectKind
 from schemas.events import AccountOpen, SimActivation, Transfer
@@ -18,9 +17,9 @@ record, or a transfer leaving or entering the account."""
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("identity", "account", "device", "msisdn")
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
-    """One subject an event is applied to, and as what."""
+class Address(NamedTuple):
+    """One subject an event is applied to, and as what (a tuple: two to four are made per
+    event)."""
 
     kind: SubjectKind
     id: str

@@ -36,6 +36,7 @@ def check(
         History([r for r in state.opens if r.account_kind in COUNTED_KINDS]),
         duration_ms(policy.window),
         lambda burst: len(burst) >= policy.min_accounts,
+        policy.min_accounts,
     )
     if found is None:
         return None

@@ -35,6 +35,7 @@ def check(
         History([r for r in state.opens if r.account_kind == "corporate"]),
         duration_ms(policy.window),
         lambda burst: len(_companies(burst)) >= policy.min_companies,
+        policy.min_companies,
     )
     if found is None:
         return None

@@ -33,6 +33,7 @@ def check(
         state.sims,
         duration_ms(policy.window),
         lambda burst: len(burst) >= policy.min_activations,
+        policy.min_activations,
     )
     if found is None:
         return None

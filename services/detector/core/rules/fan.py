@@ -32,6 +32,7 @@ def check(
         legs,
         duration_ms(policy.window),
         lambda burst: len(_counterparties(burst)) >= policy.min_counterparties,
+        policy.min_counterparties,
     )
     if found is None:
         return None

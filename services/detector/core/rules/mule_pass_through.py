@@ -32,6 +32,8 @@ def check(
 ) -> Alert | None:
     """At an outgoing transfer at t (the new one, or a later one that a late leg completes):
     incoming within (t - window, t] >= the minimum, outgoing >= the ratio of it."""
+    if not state.incoming or not state.outgoing:
+        return None  # the threshold needs money in and some of it out
     window = duration_ms(policy.window)
 
     def sums(end: int) -> tuple[int, int]:

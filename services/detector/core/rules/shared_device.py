@@ -28,6 +28,7 @@ def check(
         state.uses,
         duration_ms(policy.window),
         lambda burst: len(_identities(burst)) >= policy.min_identities,
+        policy.min_identities,
     )
     if found is None:
         return None
