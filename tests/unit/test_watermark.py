@@ -4,8 +4,12 @@ while a partition that stops delivering does not hold it back for ever."""
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.alerts import SubjectKind
 from services.detector.core.clock import to_ms
-from services.detector.core.watermark import Watermark
+from services.detector.core.watermark import FEEDING_TOPICS, Watermark
 from tests.factories import T0, account_open, activation, transfer
 
 HOUR = timedelta(hours=1)
@@ -67,3 +71,56 @@ def test_a_feeding_topic_never_seen_stops_blocking_after_as_many_messages() -> N
         assert watermark.value("device") is None
     watermark.observe(activation(at=T0 + 2 * HOUR), partition=0)
     assert watermark.value("device") == to_ms(T0 + HOUR)
+
+
+def _by_definition(
+    observed: list[tuple[str, int, int]], kind: SubjectKind, partitions: dict[str, int], idle: int
+) -> int | None:
+    """The watermark computed afresh from every message so far (topic, partition, time)."""
+    origins: dict[tuple[str, int], tuple[int, int]] = {}
+    for number, (topic, partition, at) in enumerate(observed, start=1):
+        newest = origins.get((topic, partition), (at, 0))[0]
+        origins[(topic, partition)] = (max(newest, at), number)
+    feeding = FEEDING_TOPICS[kind]
+    seen = len(observed)
+    delivered = {t: sum(1 for (topic, _) in origins if topic == t) for t in feeding}
+    if seen < idle and any(delivered[t] < partitions.get(t, 1) for t in feeding):
+        return None
+    live = [n for (t, _), (n, last) in origins.items() if t in feeding and seen - last < idle]
+    return min(live) if live else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    messages=st.lists(
+        st.tuples(
+            st.sampled_from(["sim-activations", "account-opens", "transfers"]),
+            st.integers(0, 2),
+            st.integers(0, 40),
+            st.booleans(),
+        ),
+        max_size=60,
+    ),
+    idle=st.integers(1, 12),
+)
+def test_values_kept_between_messages_equal_the_definition(
+    messages: list[tuple[str, int, int, bool]], idle: int
+) -> None:
+    """The watermark keeps each kind's value while messages cannot have changed it; asked
+    at any point, it equals the value computed afresh."""
+    partitions = {"sim-activations": 3, "account-opens": 2, "transfers": 3}
+    watermark = Watermark(partitions, idle_after=idle)
+    builders = {
+        "sim-activations": lambda at: activation(at=at),
+        "account-opens": lambda at: account_open(at=at),
+        "transfers": lambda at: transfer("a", "b", 100, at=at),
+    }
+    observed: list[tuple[str, int, int]] = []
+    for topic, partition, hours, asked in messages:
+        partition %= partitions[topic]
+        event = builders[topic](T0 + hours * HOUR)
+        watermark.observe(event, partition)
+        observed.append((topic, partition, to_ms(T0 + hours * HOUR)))
+        if asked:
+            for kind in FEEDING_TOPICS:
+                assert watermark.value(kind) == _by_definition(observed, kind, partitions, idle)

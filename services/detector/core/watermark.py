@@ -41,6 +41,11 @@ TOPIC_OF: dict[type, InputTopic] = {
     Transfer: "transfers",
     WatchlistUpdate: "watchlist",
 }
+FED_BY: dict[InputTopic, tuple[SubjectKind, ...]] = {
+    topic: tuple(kind for kind, topics in FEEDING_TOPICS.items() if topic in topics)
+    for topic in TOPIC_OF.values()
+}
+"""Per input topic, the subject kinds whose watermark its events move."""
 IDLE_AFTER = 100_000
 """Messages without one from an origin after which it no longer holds the watermark back.
 Far more than pass between two fetches of a partition that still has a backlog."""
@@ -66,7 +71,15 @@ class Watermark:
     """The event-time watermark of one stream of subject events: one partition of a subject
     topic in the worker (of one kind), or replay's single sequence (of every kind)."""
 
-    __slots__ = ("_delivered", "_idle_after", "_origins", "_partitions", "_seen", "_values")
+    __slots__ = (
+        "_delivered",
+        "_idle_after",
+        "_origins",
+        "_partitions",
+        "_seen",
+        "_stale_at",
+        "_values",
+    )
 
     def __init__(
         self, partitions: Mapping[str, int] | None = None, idle_after: int = IDLE_AFTER
@@ -81,38 +94,64 @@ class Watermark:
         self._delivered: Counter[str] = Counter()
         """Per topic, how many of its partitions have delivered."""
         self._values: dict[SubjectKind, int | None] = {}
-        """Per kind, the value since the last message."""
+        """Per kind, the value as last computed, while no message has changed it."""
+        self._stale_at = 0
+        """The message number from which some value kept may be stale because an origin
+        went idle (or a partition that never delivered stopped counting)."""
 
     def observe(self, event: Admitted, partition: int = 0) -> None:
         """Count one message read from `partition` of the event's topic. Watchlist records
-        carry no event time and do not count."""
+        carry no event time and do not count. A value kept stays while the message cannot
+        have changed it: an origin that was not the oldest moving on."""
         at = event_time(event)
         if at is None:
             return
-        self._seen += 1
-        origin = (TOPIC_OF[type(event)], partition)
+        seen = self._seen = self._seen + 1
+        topic = TOPIC_OF[type(event)]
+        origin = (topic, partition)
         known = self._origins.get(origin)
         if known is None:
-            self._delivered[origin[0]] += 1
-        newest = at if known is None or at > known[0] else known[0]
-        self._origins[origin] = (newest, self._seen)
-        self._values.clear()
+            self._delivered[topic] += 1
+            self._origins[origin] = (at, seen)
+            self._values.clear()
+            return
+        newest, last = known
+        if at > newest:
+            self._origins[origin] = (at, seen)
+            values = self._values
+            for kind in FED_BY[topic]:
+                if kind in values:
+                    value = values[kind]
+                    if value is None or value >= newest:
+                        del values[kind]
+        else:
+            self._origins[origin] = (newest, seen)
+            if seen - last >= self._idle_after:  # an idle origin counts again
+                for kind in FED_BY[topic]:
+                    self._values.pop(kind, None)
+        if seen >= self._stale_at:
+            self._values.clear()
 
     def value(self, kind: SubjectKind) -> int | None:
         """The watermark (epoch ms) for subjects of `kind`, from the origins of the topics
         feeding it; None while it is not known."""
-        if kind not in self._values:
-            self._values[kind] = self._compute(FEEDING_TOPICS[kind])
-        return self._values[kind]
+        values = self._values
+        if kind not in values:
+            if not values:
+                self._stale_at = self._seen + self._idle_after
+            values[kind] = self._compute(FEEDING_TOPICS[kind])
+        return values[kind]
 
     def _compute(self, feeding: tuple[str, ...]) -> int | None:
-        if self._seen < self._idle_after and any(
+        seen, idle_after = self._seen, self._idle_after
+        if seen < idle_after and any(
             self._delivered[t] < self._partitions.get(t, 1) for t in feeding
         ):
+            self._stale_at = min(self._stale_at, idle_after)
             return None  # no origin can be idle yet, and one has not delivered
-        live = [
-            newest
-            for (topic, _), (newest, last) in self._origins.items()
-            if topic in feeding and self._seen - last < self._idle_after
-        ]
+        live = []
+        for (topic, _), (newest, last) in self._origins.items():
+            if topic in feeding and seen - last < idle_after:
+                live.append(newest)
+                self._stale_at = min(self._stale_at, last + idle_after)
         return min(live) if live else None
