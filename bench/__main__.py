@@ -23,7 +23,7 @@ import orjson
 from bench import core, e2e, latency, memory
 
 RESULTS = Path(__file__).parent / "results.json"
-LATENCY_RATES = (2_000, 10_000)
+LATENCY_RATES = (2_000, 5_000)
 
 
 def main() -> int:
@@ -36,7 +36,7 @@ def main() -> int:
 
     measured = core.run(core_events)
     one = e2e.run(e2e_events, workers=1)
-    scale = [e2e.run(scale_events, workers=n) for n in (1, 2)]
+    scale = [e2e.run(scale_events, workers=n, ceilings=False) for n in (1, 2)]
     paced = {rate: latency.run(rate, latency_seconds) for rate in LATENCY_RATES}
     held = memory.run(identities)
 
@@ -56,7 +56,7 @@ def main() -> int:
             "events": scale[0].events,
             "one_worker_events_per_s": round(scale[0].events_per_s),
             "two_workers_events_per_s": round(scale[1].events_per_s),
-            "speedup": round(scale[1].events_per_s / scale[0].events_per_s, 2),
+            "ratio": round(scale[1].events_per_s / scale[0].events_per_s, 2),
         },
     }
     RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
@@ -69,6 +69,13 @@ def main() -> int:
         (f"e2e: events/s, one worker ({one.events:,} events)", f"{one.events_per_s:,.0f}"),
         ("e2e: ceiling, aiokafka read + decode, events/s", f"{one.ceiling_events_per_s:,.0f}"),
         ("e2e: worker / ceiling", f"{one.ratio:.4f}"),
+        ("e2e: ceiling, no-op Faust agent, events/s", f"{one.faust_noop_events_per_s or 0:,.0f}"),
+        ("e2e: worker / no-op Faust agent", f"{one.faust_noop_ratio or 0:.3f}"),
+        (
+            "e2e: ceiling, core in an aiokafka loop, events/s",
+            f"{one.core_consumer_events_per_s or 0:,.0f}",
+        ),
+        ("e2e: worker RSS after the run, MiB", f"{max(one.drain.rss_mib):,.0f}"),
         (
             f"scale-out: events/s, one worker ({scale[0].events:,} events)",
             f"{scale[0].events_per_s:,.0f}",

@@ -66,7 +66,7 @@ def run(events: int) -> CoreResult:
     """Measure the core over `events` simulated events, a batch at a time as replay reads
     them; each stage's time is summed over the batches."""
     messages = simulated(events)
-    gc_tuning.tune()  # as the `duanka` command does
+    gc_tuning.tune()  # as `duanka replay` does
     replayer = Replayer(Engine(Policy()))
     alerts = 0
     stages = [0.0, 0.0, 0.0]

@@ -1,18 +1,23 @@
 """End to end: simulated events preloaded in the input topics of the real broker, then
 workers from their start until the last of them is processed; and, over the same messages,
-the ceiling: a plain aiokafka consumer that only reads and decodes them. Afterwards, what
-the workers hold: resident memory and RocksDB bytes.
+the ceilings: a plain aiokafka consumer that only reads and decodes them, a no-op Faust
+agent (`faust_noop`: the framework's own cost), and duanka's core in a plain consumer loop
+(admit and every rule, as replay runs them, without Faust). Afterwards, what the workers
+hold: resident memory and RocksDB bytes.
 
 The time includes starting the workers (joining the group, restoring nothing), a few
 seconds, as an operator starting them on a backlog would see it; a second worker starts once
 the first is ready, and its joining moves half the partitions."""
 
 import asyncio
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -20,10 +25,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import broker
 from bench.core import ReadMessage, simulated
-from services.detector.core.intake import INPUT_TOPICS, decode_admitted
+from services.detector.core.engine import Engine
+from services.detector.core.intake import INPUT_TOPICS, admit, decode_admitted
+from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS, route
+from services.replay.replayer import Replayer
 from services.settings import Settings
 from services.topics import ensure_topics
+
+NOOP_WITHIN_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -38,13 +48,26 @@ class Drain:
 
 
 @dataclass(frozen=True)
+class Ceilings:
+    """Seconds other readers take over the same preloaded messages."""
+
+    faust_noop_seconds: float
+    """A no-op Faust agent, from its start until it has read every message."""
+    core_consumer_seconds: float
+    """One aiokafka consumer applying duanka's core to every message it reads."""
+
+
+@dataclass(frozen=True)
 class E2eResult:
-    """Workers against the aiokafka ceiling over the same preloaded messages."""
+    """Workers against the ceilings over the same preloaded messages."""
 
     events: int
     partitions: int
     drain: Drain
     ceiling_seconds: float
+    """A plain aiokafka consumer reading and JSON-decoding every message."""
+    ceilings: Ceilings | None = None
+    """The Faust and core ceilings (None: not measured, as for scale-out)."""
 
     @property
     def events_per_s(self) -> float:
@@ -58,20 +81,43 @@ class E2eResult:
     def ratio(self) -> float:
         return self.events_per_s / self.ceiling_events_per_s
 
+    @property
+    def faust_noop_events_per_s(self) -> float | None:
+        return None if self.ceilings is None else self.events / self.ceilings.faust_noop_seconds
+
+    @property
+    def faust_noop_ratio(self) -> float | None:
+        """The worker's events per second against the no-op Faust agent's."""
+        noop = self.faust_noop_events_per_s
+        return None if noop is None else self.events_per_s / noop
+
+    @property
+    def core_consumer_events_per_s(self) -> float | None:
+        if self.ceilings is None:
+            return None
+        return self.events / self.ceilings.core_consumer_seconds
+
     def as_json(self) -> dict[str, object]:
+        noop, core = self.faust_noop_events_per_s, self.core_consumer_events_per_s
+        noop_ratio = self.faust_noop_ratio
         return {
             "setup": f"{self.events} simulated events preloaded on {self.partitions} "
             f"partitions per input topic; {self.drain.workers} worker(s), from start until "
-            "the group has committed every input and subject-topic message; ceiling: one "
-            "aiokafka consumer reading and JSON-decoding the same messages",
+            "the group has committed every input and subject-topic message; ceilings over "
+            "the same messages: one aiokafka consumer reading and JSON-decoding them, a "
+            "no-op Faust agent from its start until it has read them all, and the core "
+            "(admit and every rule) in one aiokafka consumer's loop",
             "events": self.events,
             "partitions": self.partitions,
             "workers": self.drain.workers,
             "events_per_s": round(self.events_per_s),
             "ceiling_events_per_s": round(self.ceiling_events_per_s),
             "ratio": round(self.ratio, 4),
+            "faust_noop_events_per_s": None if noop is None else round(noop),
+            "faust_noop_ratio": None if noop_ratio is None else round(noop_ratio, 3),
+            "core_consumer_events_per_s": None if core is None else round(core),
             "worker_seconds": round(self.drain.seconds, 1),
-            "rss_mib": [round(rss, 1) for rss in self.drain.rss_mib],
+            "rss_mib": round(max(self.drain.rss_mib), 1),
         }
 
 
@@ -124,6 +170,81 @@ async def read_and_decode(prefix: str, partition_count: int, count: int) -> floa
         await consumer.stop()
 
 
+async def core_in_consumer(prefix: str, partition_count: int, count: int) -> float:
+    """Seconds one aiokafka consumer takes to read `count` messages of the input topics from
+    the beginning and apply duanka's core to each (admit, route, every rule), as replay
+    does, a fetched batch at a time."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker.BOOTSTRAP,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
+    )
+    replayer = Replayer(Engine(Policy()))
+    skew = timedelta(minutes=5)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(f"{prefix}{topic}", p)
+            for topic in INPUT_TOPICS
+            for p in range(partition_count)
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        began = time.perf_counter()
+        read = 0
+        while read < count:
+            batches = await consumer.getmany(timeout_ms=1000)
+            now = datetime.now(UTC)
+            for tp, records in batches.items():
+                topic = tp.topic.removeprefix(prefix)
+                for record in records:
+                    event = admit(topic, record.key, record.value, now, skew)  # type: ignore[arg-type]
+                    replayer.apply(event, tp.partition)
+                read += len(records)
+        return time.perf_counter() - began
+    finally:
+        await consumer.stop()
+
+
+def faust_noop(prefix: str, count: int) -> float:
+    """Seconds a no-op Faust agent takes from its start until it has read `count` messages
+    of the input topics (`faust_noop`)."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        marker = root / "read"
+        began = time.perf_counter()
+        with (root / "log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.faust_noop",
+                    prefix,
+                    str(count),
+                    str(marker),
+                    directory,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            while not marker.exists():
+                if process.poll() is not None:
+                    tail = (root / "log").read_text(errors="replace")[-4000:]
+                    raise RuntimeError(f"the no-op Faust agent exited:\n{tail}")
+                if time.perf_counter() - began > NOOP_WITHIN_S:
+                    raise TimeoutError("the no-op Faust agent did not read everything")
+                time.sleep(0.1)
+            return time.perf_counter() - began
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def drain(prefix: str, workers: int) -> Drain:
     """Start `workers` workers, each once the one before is ready, and time them until the
     backlog is committed."""
@@ -173,11 +294,19 @@ def preloaded(messages: Sequence[ReadMessage]) -> Iterator[Settings]:
         asyncio.run(broker.delete_topics(prefix))
 
 
-def run(events: int, workers: int = 1) -> E2eResult:
-    """Preload `events` simulated events, measure the ceiling, then `workers` workers."""
+def run(events: int, workers: int = 1, ceilings: bool = True) -> E2eResult:
+    """Preload `events` simulated events, measure the ceilings (the Faust and core ones
+    only if `ceilings`), then `workers` workers."""
     messages = simulated(events)
+    count = len(messages)
     with preloaded(messages) as settings:
-        prefix = settings.topic_prefix
-        ceiling = asyncio.run(read_and_decode(prefix, settings.partitions, len(messages)))
+        prefix, partitions = settings.topic_prefix, settings.partitions
+        ceiling = asyncio.run(read_and_decode(prefix, partitions, count))
+        measured = None
+        if ceilings:
+            measured = Ceilings(
+                faust_noop(prefix, count),
+                asyncio.run(core_in_consumer(prefix, partitions, count)),
+            )
         drained_by = drain(prefix, workers)
-    return E2eResult(len(messages), settings.partitions, drained_by, ceiling)
+    return E2eResult(count, partitions, drained_by, ceiling, measured)

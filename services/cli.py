@@ -22,7 +22,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, PolicyFileError) as exc:
         print(f"duanka: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    gc_tuning.tune()
     result: int = args.run(settings, args)
     return result
 
@@ -142,6 +141,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from services.replay.cli import replay
 
+    gc_tuning.tune()
     return replay(settings, args.input, args.out, args.dead_letters)
 
 

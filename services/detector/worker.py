@@ -6,7 +6,7 @@ import logging
 import faust
 from aiokafka.errors import KafkaError
 
-from services.detector import allocator
+from services.detector import allocator, pins
 from services.detector.app import create_detector
 from services.settings import Settings
 from services.topics import ensure_topics
@@ -16,8 +16,13 @@ log = logging.getLogger(__name__)
 
 def run(settings: Settings) -> int:
     """Block running one worker; returns its exit status after SIGTERM/SIGINT and a clean
-    shutdown, or at once when Kafka cannot be reached or refuses the credentials."""
+    shutdown, or at once when Faust or aiokafka is not the version pinned, or Kafka cannot
+    be reached or refuses the credentials."""
     logging.basicConfig(level=settings.log_level.upper())
+    wrong = pins.mismatches()
+    if wrong:
+        log.error("wrong framework versions: %s", "; ".join(wrong))
+        return 2
     allocator.tune()
     try:
         created = asyncio.run(ensure_topics(settings))

@@ -387,7 +387,7 @@ class Engine:
         now: datetime,
         origin: str,
     ) -> Outcome:
-        carrier = event.source if isinstance(event, SimActivation) else None
+        carrier = event.source if type(event) is SimActivation else None
         record = DeviceUse(
             to_ms(event.occurred_at),
             event.event_id,

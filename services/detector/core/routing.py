@@ -27,8 +27,15 @@ class Address(NamedTuple):
 
 
 def route(event: Admitted) -> list[Address]:
-    """The subjects an admitted event updates, in a fixed order."""
-    if isinstance(event, SimActivation):
+    """The subjects an admitted event updates, in a fixed order. Events are told apart by
+    their exact type, transfers (most of the traffic) first: an isinstance check of a
+    pydantic model goes through its ABC machinery."""
+    if type(event) is Transfer:
+        return [
+            Address("account", event.from_account, "out"),
+            Address("account", event.to_account, "in"),
+        ]
+    if type(event) is SimActivation:
         addresses = [
             Address("identity", event.identity, "sim"),
             Address("msisdn", event.msisdn, "sim"),
@@ -36,7 +43,7 @@ def route(event: Admitted) -> list[Address]:
         if event.device is not None:
             addresses.append(Address("device", event.device, "sim"))
         return addresses
-    if isinstance(event, AccountOpen):
+    if type(event) is AccountOpen:
         addresses = [
             Address("identity", event.identity, "open"),
             Address("account", event.account, "open"),
@@ -46,11 +53,6 @@ def route(event: Admitted) -> list[Address]:
         if event.device is not None:
             addresses.append(Address("device", event.device, "open"))
         return addresses
-    if isinstance(event, Transfer):
-        return [
-            Address("account", event.from_account, "out"),
-            Address("account", event.to_account, "in"),
-        ]
-    if isinstance(event, WatchlistUpdate):
+    if type(event) is WatchlistUpdate:
         return [Address("identity", event.identity, "listing")]
     raise TypeError(f"cannot route {type(event).__name__}")

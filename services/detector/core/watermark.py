@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from schemas.alerts import SubjectKind
-from schemas.events import AccountOpen, InputEvent, SimActivation, Transfer
+from schemas.events import AccountOpen, SimActivation, Transfer
 from services.detector.core.clock import to_ms
 from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate
 
@@ -53,7 +53,7 @@ Far more than pass between two fetches of a partition that still has a backlog."
 
 def event_time(event: Admitted) -> int | None:
     """An event's time (epoch ms); None for a watchlist record, which carries none."""
-    return to_ms(event.occurred_at) if isinstance(event, InputEvent) else None
+    return None if isinstance(event, WatchlistUpdate) else to_ms(event.occurred_at)
 
 
 def origin_of(topic: str, partition: int) -> str:
