@@ -14,19 +14,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from bench import broker
 from bench.core import ReadMessage, simulated
 from services.detector.core.engine import Engine
-from services.detector.core.intake import INPUT_TOPICS, admit, decode_admitted
+from services.detector.core.intake import INPUT_TOPICS, InputTopic, admit, decode_admitted
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS, route
 from services.replay.replayer import Replayer
@@ -142,45 +143,44 @@ async def preload(prefix: str, messages: Sequence[ReadMessage]) -> None:
 async def read_and_decode(prefix: str, partition_count: int, count: int) -> float:
     """Seconds a plain consumer takes to read `count` messages of the input topics from the
     beginning and decode each one's JSON."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=broker.BOOTSTRAP,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 << 20,
-    )
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(f"{prefix}{topic}", p)
-            for topic in INPUT_TOPICS
-            for p in range(partition_count)
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        began = time.perf_counter()
-        read = 0
-        while read < count:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for records in batches.values():
-                for record in records:
-                    if record.value is not None:  # a tombstone has nothing to decode
-                        orjson.loads(record.value)
-                read += len(records)
-        return time.perf_counter() - began
-    finally:
-        await consumer.stop()
+
+    def decode(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            if record.value is not None:  # a tombstone has nothing to decode
+                orjson.loads(record.value)
+
+    return await _timed_read(prefix, partition_count, count, decode)
 
 
 async def core_in_consumer(prefix: str, partition_count: int, count: int) -> float:
     """Seconds one aiokafka consumer takes to read `count` messages of the input topics from
     the beginning and apply duanka's core to each (admit, route, every rule), as replay
     does, a fetched batch at a time."""
+    replayer = Replayer(Engine(Policy()))
+    skew = timedelta(minutes=5)
+
+    def detect(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        topic = cast(InputTopic, tp.topic.removeprefix(prefix))
+        now = datetime.now(UTC)
+        for record in records:
+            replayer.apply(admit(topic, record.key, record.value, now, skew), tp.partition)
+
+    return await _timed_read(prefix, partition_count, count, detect)
+
+
+async def _timed_read(
+    prefix: str,
+    partition_count: int,
+    count: int,
+    handle: Callable[[TopicPartition, list[ConsumerRecord[bytes, bytes]]], None],
+) -> float:
+    """Seconds one aiokafka consumer takes to read `count` messages of the input topics from
+    the beginning, handing each partition's fetched records to `handle`."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=broker.BOOTSTRAP,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 << 20,
     )
-    replayer = Replayer(Engine(Policy()))
-    skew = timedelta(minutes=5)
     await consumer.start()
     try:
         partitions = [
@@ -194,12 +194,8 @@ async def core_in_consumer(prefix: str, partition_count: int, count: int) -> flo
         read = 0
         while read < count:
             batches = await consumer.getmany(timeout_ms=1000)
-            now = datetime.now(UTC)
             for tp, records in batches.items():
-                topic = tp.topic.removeprefix(prefix)
-                for record in records:
-                    event = admit(topic, record.key, record.value, now, skew)  # type: ignore[arg-type]
-                    replayer.apply(event, tp.partition)
+                handle(tp, records)
                 read += len(records)
         return time.perf_counter() - began
     finally:
