@@ -8,13 +8,13 @@ what no window reaches any more. Rules only decide.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from schemas.alerts import Alert, SubjectKind
 from schemas.codec import validate
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
-from services.detector.core.history import Timed
+from services.detector.core.history import History, Timed
 from services.detector.core.intake import Admitted, WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
@@ -209,10 +209,10 @@ class Engine:
         horizons = self._horizons.get(kind)
         if horizons is None or horizons.watermark != watermark:
             horizons = self._horizons[kind] = self._horizons_at(kind, watermark)
-        for history, horizon in horizons.histories:
-            records = getattr(state, history).records
-            if records and records[0].at <= horizon:
-                getattr(state, history).forget_before(horizon)
+        for name, horizon in horizons.histories:
+            history: History[Any] = getattr(state, name)
+            if history.records and history.records[0].at <= horizon:
+                history.forget_before(horizon)
         settled = horizons.settled
         if state.suppressions:
             state.forget_suppressions_before(settled)
@@ -224,7 +224,7 @@ class Engine:
         elif isinstance(state, AccountState):
             self._forget_opening(state, settled)
 
-    def _horizons_at(self, kind: SubjectKind, watermark: int) -> "_Horizons":
+    def _horizons_at(self, kind: SubjectKind, watermark: int) -> _Horizons:
         return _Horizons(
             watermark,
             tuple((history, watermark - kept) for history, kept in self._kept[kind].items()),
