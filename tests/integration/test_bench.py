@@ -26,8 +26,8 @@ def test_end_to_end_drains_the_backlog_and_reads_the_ceilings() -> None:
 
 def test_scale_out_runs_skip_the_ceilings_of_faust_and_the_core() -> None:
     require_broker()
-    summary = e2e.run(500, workers=2, ceilings=False).as_json()
-    assert summary["workers"] == 2
+    summary = e2e.run(500, ceilings=False).as_json()
+    assert summary["events_per_s"] > 0
     assert (
         summary["faust_noop_events_per_s"] is None and summary["core_consumer_events_per_s"] is None
     )
