@@ -7,8 +7,19 @@ _MS = timedelta(milliseconds=1)
 
 
 def to_ms(moment: datetime) -> int:
-    """Epoch milliseconds of an aware datetime (sub-millisecond precision is dropped)."""
-    return (moment - _EPOCH) // _MS
+    """Epoch milliseconds of an aware datetime (sub-millisecond precision is dropped). The
+    last answer is kept: an event's time is asked for once per subject it concerns, and by
+    its watermark, and a datetime never changes."""
+    global _last
+    last = _last  # one read: another thread may replace it
+    if moment is last[0]:
+        return last[1]
+    ms = (moment - _EPOCH) // _MS
+    _last = (moment, ms)
+    return ms
+
+
+_last: tuple[datetime, int] = (_EPOCH, 0)
 
 
 def from_ms(ms: int) -> datetime:
