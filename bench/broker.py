@@ -11,10 +11,19 @@ from tests.integration.conftest import (
     new_prefix,
     rss_mib,
     start_worker,
+    stop_process,
     stop_worker,
 )
 
-__all__ = ["BOOTSTRAP", "delete_topics", "new_prefix", "rss_mib", "start_worker", "stop_worker"]
+__all__ = [
+    "BOOTSTRAP",
+    "delete_topics",
+    "new_prefix",
+    "rss_mib",
+    "start_worker",
+    "stop_process",
+    "stop_worker",
+]
 
 DRAIN_WITHIN_S = 3600.0
 DRAIN_POLL_S = 1.0

@@ -233,12 +233,7 @@ def faust_noop(prefix: str, count: int) -> float:
                 time.sleep(0.1)
             return time.perf_counter() - began
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            broker.stop_process(process)
 
 
 def drain(prefix: str, workers: int) -> Drain:

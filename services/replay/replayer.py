@@ -60,8 +60,9 @@ class Replayer:
     watermark: Watermark = field(default_factory=Watermark)
     _since_sweep: int = field(default=0, init=False)
     _touched: dict[SubjectKind, dict[str, int | None]] = field(default_factory=dict, init=False)
-    """Per kind, each subject's watermark when it was last applied to (or swept), oldest
-    first: a sweep looks only at subjects untouched for the kind's retention."""
+    """Per kind, each subject's watermark when it was last applied to (or swept), in the
+    order they were last touched: a sweep looks only at subjects untouched for the kind's
+    retention, from the front, and stops at the first touched since."""
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""

@@ -114,12 +114,17 @@ def rss_mib(pid: int) -> float:
 
 def stop_worker(worker: RunningWorker) -> None:
     """SIGTERM, then SIGKILL if it does not stop within 30 s."""
-    worker.process.terminate()
+    stop_process(worker.process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not stop within 30 s."""
+    process.terminate()
     try:
-        worker.process.wait(timeout=30)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        worker.process.kill()
-        worker.process.wait()
+        process.kill()
+        process.wait()
 
 
 async def delete_topics(prefix: str) -> None:
