@@ -15,13 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
-
-from faust.streams import _current_event
 
 from schemas.alerts import Alert, SubjectKind
 from schemas.codec import DecodeError, encode
@@ -47,6 +44,7 @@ from services.detector.core.routing import SUBJECT_KINDS, Address, route
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import event_time, origin_of
 from services.detector.headers import EXPIRE, GENERATION_HEADER, PROGRESS, STREAM_HEADER
+from services.detector.patches import current
 from services.detector.progress import decode_report
 
 if TYPE_CHECKING:
@@ -359,13 +357,11 @@ async def _requeue(
 def _applied(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome | DecodeError:
     """Apply one event as its own Faust event: table writes go to the partition of the
     current event, and the release loop has none."""
-    token = _current_event.set(weakref.ref(pending.delivery.event))
     try:
-        return _apply(detector, kind, pending)
+        with current(pending.delivery.event):
+            return _apply(detector, kind, pending)
     except Exception as exc:
         return _internal_error(pending.delivery.event.message, exc)
-    finally:
-        _current_event.reset(token)
 
 
 def _apply(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome:

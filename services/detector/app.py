@@ -13,10 +13,9 @@ from services.detector import (
     agents,
     commit_gaps,
     merge,
-    producer,
+    patches,
     progress,
     stall_watch,
-    store_memory,
     sweeper,
     web,
 )
@@ -45,7 +44,7 @@ ROCKSDB_OPTIONS = {
 (`ROCKSDB_MEMORY`), instead of Faust's default of 2 GiB each."""
 ROCKSDB_MEMORY = 128 * 1024 * 1024
 """What all of a worker's RocksDB databases may hold in memory together: block cache and,
-half of it at most, memtables (`store_memory`)."""
+half of it at most, memtables (`patches.rocksdb_budget`)."""
 PRODUCER_LINGER_S = 0.01
 """Each event becomes several messages (one per subject, one changelog record per subject
 state); waiting up to 10 ms to batch them means fewer produce requests, less CPU for the
@@ -192,15 +191,16 @@ def create_detector(settings: Settings) -> Detector:
         canonical_url=settings.canonical_url,
     )
 
-    producer.install(app)
+    timed = frozenset(t for topics in FEEDING_TOPICS.values() for t in topics)
+    rocksdb = settings.store.startswith("rocksdb")
+    patches.install(
+        app, frozenset(settings.topic(t) for t in timed), ROCKSDB_MEMORY if rocksdb else None
+    )
     metrics = create_metrics()
     setup_prometheus_sensors(
         app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
     )
-    options = None
-    if settings.store.startswith("rocksdb"):
-        store_memory.install(ROCKSDB_MEMORY)
-        options = ROCKSDB_OPTIONS
+    options = ROCKSDB_OPTIONS if rocksdb else None
     detector = Detector(
         settings=settings,
         app=app,
@@ -235,7 +235,6 @@ def create_detector(settings: Settings) -> Detector:
     sweeper.register(detector)
     commit_gaps.register(detector)
     stall_watch.register(detector)
-    timed = frozenset(t for topics in FEEDING_TOPICS.values() for t in topics)
-    merge.register(app, frozenset(settings.topic(t) for t in timed))
+    merge.register(app)
     web.register(detector)
     return detector

@@ -35,11 +35,12 @@ seeks it (`seek_partitions`): it drops what it holds, and fetches from the old p
 that still come, until the partition is fetched from where it was sought to. The
 stuck-commit check seeks this way; Faust's own seek of every partition to its committed
 offset, at the end of every recovery, is followed by a seek of every merged partition
-there once more, this way (`tell_seeks`).
+there once more, this way (`patches.merge_seeks.tell_seeks`).
 
-Only the input topics whose events carry an event time are merged (`attach`). The worker's
-own subject topics are written as it goes, with current timestamps, and each subject is read
-from one partition, so holding them back would only add latency. Watchlist records are put
+Only the input topics whose events carry an event time are merged
+(`patches.merge_seeks.attach`). The worker's own subject topics are written as it goes,
+with current timestamps, and each subject is read from one partition, so holding them back
+would only add latency. Watchlist records are put
 in order at their identity's partition, by when they were written (`core.ordering`); the
 worker writes its own listings to `watchlist` as it goes, and merged, those would hold the
 watchlist back behind any backlog, and with it every identity event waiting for it.
@@ -52,7 +53,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.types.transports import SchedulingStrategyT
 
@@ -97,12 +97,13 @@ class TimestampMerge(SchedulingStrategyT):
         self._fetched_up_to: dict[TP, int] = {}
         """Per partition, the offset after the last record fetched."""
         self.deliverable: Callable[[], set[TP] | None] = lambda: None
-        """The partitions Faust takes records of now (None: all); set by `attach`."""
+        """The partitions Faust takes records of now (None: all); set by
+        `patches.merge_seeks.attach`."""
         self.highwater: Callable[[TP], int | None] = lambda tp: None
         """A partition's high watermark as of its last fetch (None: unknown); set by
-        `attach`."""
+        `patches.merge_seeks.attach`."""
         self.set_read_offset: Callable[[TP, int], None] | None = None
-        """Sets Faust's read offset of a partition; set by `attach`."""
+        """Sets Faust's read offset of a partition; set by `patches.merge_seeks.attach`."""
         self._refetch_from: dict[TP, tuple[int, float]] = {}
         """Per partition sought by `seek`, the offset it is fetched again from and when it
         was sought: until a fetch from there comes, fetches from the old position are
@@ -112,7 +113,7 @@ class TimestampMerge(SchedulingStrategyT):
         offset is set to it again as the first record from there is handed over."""
         self.merged_topics: frozenset[str] | None = None
         """The topics whose records are merged (None: all); others are delivered as
-        fetched. Set by `attach`."""
+        fetched. Set by `patches.merge_seeks.attach`."""
 
     def iterate(self, records: Mapping[TP, list[Any]]) -> Iterator[tuple[TP, Any]]:
         """Records of this fetch and those held from earlier ones, oldest first, as far as
@@ -228,20 +229,15 @@ class TimestampMerge(SchedulingStrategyT):
             self._refetch_from.pop(tp, None)
 
 
-def register(app: Any, merged_topics: frozenset[str]) -> None:
-    """Attach the merge of `merged_topics` to the app's consumer once it exists (at the
-    first assignment), forget revoked partitions, and tell it of Faust's seeks."""
-    tell_seeks()
-
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        attach(app.consumer, merged_topics)
+def register(app: Any) -> None:
+    """Forget revoked partitions. (The merge is attached to the consumer, and told of
+    Faust's seeks, by `patches.merge_seeks`.)"""
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         scheduler = getattr(app.consumer, "scheduler", None)
         if isinstance(scheduler, TimestampMerge):
             scheduler.forget(set(revoked))
 
-    app.on_partitions_assigned.connect(on_assigned)
     app.on_partitions_revoked.connect(on_revoked)
 
 
@@ -255,54 +251,3 @@ async def seek_partitions(consumer: Any, offsets: Mapping[TP, int]) -> None:
         for tp, offset in offsets.items():
             merge.seek(tp, offset)
     await consumer.seek_wait(offsets)
-
-
-def tell_seeks() -> None:
-    """Make Faust's seek of every assigned partition to its committed offset
-    (`Consumer.perform_seek`: at the end of every recovery, and when records come while the
-    flow is stopped) safe for the merge. aiokafka seeks the partitions one after the other
-    (about a second for a hundred) while fetching goes on, so when the seek ends the merge
-    may hold records fetched before a partition's seek, or already fetched again after it,
-    and Faust may have dropped some of those below its read offset. So every merged
-    partition with an offset committed is sought there once more (`seek_partitions`):
-    everything from the committed offset on is fetched and handed over again, once. A
-    partition with nothing committed is not sought (aiokafka reads on where it was, Faust
-    forgets its read offset), and the merge keeps what it holds of it. (The merge used to
-    infer seeks from Faust's read offsets instead, and then waited up to BEHIND_WAIT_S for
-    each partition in turn, blocking all others: a restarted or rebalanced worker read
-    nothing for two to three minutes.) Idempotent."""
-    original = Consumer.perform_seek
-    if getattr(original, "tells_merge", False):
-        return
-
-    async def perform_seek(self: Any) -> None:
-        await original(self)
-        merge = self.scheduler
-        if isinstance(merge, TimestampMerge):
-            read = self._read_offset  # the committed offsets now; None: nothing committed
-            committed = {
-                tp: read[tp] for tp in self.assignment() if merge.merges(tp) and read.get(tp)
-            }
-            if committed:
-                await seek_partitions(self, committed)
-
-    perform_seek.tells_merge = True  # type: ignore[attr-defined]
-    perform_seek.__wrapped__ = original  # type: ignore[attr-defined]
-    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
-
-
-def attach(consumer: Any, merged_topics: frozenset[str]) -> None:
-    """Let the consumer's `TimestampMerge` merge `merged_topics`, and see which partitions
-    Faust takes records of (those active, assigned and not paused, or merely buffer-full,
-    as `Consumer.getmany` checks), their high watermarks, and set Faust's read offsets."""
-    scheduler = consumer.scheduler
-    if isinstance(scheduler, TimestampMerge):
-
-        def deliverable() -> set[TP] | None:
-            active = consumer._active_partitions
-            return None if active is None else active | consumer._buffered_partitions
-
-        scheduler.deliverable = deliverable
-        scheduler.highwater = consumer.highwater
-        scheduler.set_read_offset = consumer._read_offset.__setitem__
-        scheduler.merged_topics = merged_topics

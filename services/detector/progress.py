@@ -30,6 +30,7 @@ from services.detector.core.ordering import OriginProgress
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, origin_of
 from services.detector.headers import GENERATION_HEADER, PROGRESS, STREAM_HEADER
+from services.detector.patches.consumer_state import committed, fetched_at
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -94,7 +95,7 @@ class InputProgress:
                 highwater = consumer.highwater(tp)
             except AssertionError:  # no longer assigned: a rebalance began
                 continue
-            position = self.done.get(tp, max(consumer._committed_offset.get(tp) or 0, 0))
+            position = self.done.get(tp, max(committed(consumer, tp) or 0, 0))
             caught_up = highwater is not None and position >= highwater
             report[origin_of(topic, tp.partition)] = OriginProgress(
                 self.newest.get(tp), fetched if caught_up else None, self.written.get(tp)
@@ -105,15 +106,6 @@ class InputProgress:
 def _advance(newest: dict[TP, int], tp: TP, at: int | None) -> None:
     if at is not None and at > newest.get(tp, at - 1):
         newest[tp] = at
-
-
-def fetched_at(consumer: Any, tp: TP) -> int | None:
-    """When Faust's `consumer` last fetched the high watermark of `tp` (epoch ms; None
-    before its first fetch). aiokafka sets it after the high watermark, from another
-    thread: read it first, and a high watermark read after it is at least as new. Both
-    assert that `tp` is still assigned."""
-    stamp: int | None = consumer._thread._ensure_consumer().last_poll_timestamp(tp)
-    return stamp
 
 
 @dataclass(slots=True)

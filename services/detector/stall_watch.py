@@ -18,7 +18,7 @@ from faust.types import TP
 
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.merge import TimestampMerge
+from services.detector.patches import consumer_state
 from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def stalled(
     for tp in set(seen) - assigned:
         del seen[tp]
     for tp in assigned:
-        committed = consumer._committed_offset.get(tp)
+        committed = consumer_state.committed(consumer, tp)
         highwater = consumer.highwater(tp)
         behind = highwater is not None and (committed or 0) < highwater
         previous = seen.get(tp)
@@ -63,20 +63,6 @@ def stalled(
             seen[tp] = previous._replace(reported=True)
             found.append(tp)
     return found
-
-
-def describe(consumer: Any, tp: TP) -> str:
-    """What the consumer knows of `tp`, for the warning."""
-    scheduler = consumer.scheduler
-    held = len(scheduler._held.get(tp, ())) if isinstance(scheduler, TimestampMerge) else None
-    active = consumer._active_partitions
-    return (
-        f"committed {consumer._committed_offset.get(tp)}, read offset "
-        f"{consumer._read_offset.get(tp)}, high watermark {consumer.highwater(tp)}, "
-        f"paused {tp in consumer._paused_partitions}, "
-        f"active {active is None or tp in active}, held by the merge {held}, "
-        f"flow active {consumer.flow_active}"
-    )
 
 
 def register(detector: Detector) -> None:
@@ -99,7 +85,7 @@ def register(detector: Detector) -> None:
                     tp.topic,
                     tp.partition,
                     STALLED_AFTER_S,
-                    describe(consumer, tp),
+                    consumer_state.describe(consumer, tp),
                 )
         except AssertionError:  # a partition revoked under the check: next time
             seen.clear()

@@ -6,8 +6,9 @@ import logging
 import faust
 from aiokafka.errors import KafkaError
 
-from services.detector import allocator, pins
+from services.detector import allocator
 from services.detector.app import create_detector
+from services.detector.patches import pins
 from services.settings import Settings
 from services.topics import ensure_topics
 

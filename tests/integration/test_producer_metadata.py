@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.detector.app import create_detector
-from services.detector.producer import Producer, track_written_topics
+from services.detector.patches.producer_metadata import Producer, track_written_topics
 from services.settings import Settings
 from tests.integration.conftest import BOOTSTRAP, delete_topics, new_prefix, require_broker
 

@@ -12,8 +12,9 @@ from faust.types import tuples
 from intervaltree import IntervalTree
 
 from services.detector.app import create_detector
-from services.detector.commit_gaps import guard_commits, stalled_partitions
 from services.detector.core.ordering import EventOrder
+from services.detector.patches.commit_head import guard_commits
+from services.detector.patches.consumer_state import stalled_partitions
 from services.settings import Settings
 from services.topics import subject_events_topic
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.detector import pins, worker
+from services.detector import worker
+from services.detector.patches import pins
 from services.settings import Settings
 
 ROOT = Path(__file__).parents[2]

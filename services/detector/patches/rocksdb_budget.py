@@ -6,6 +6,14 @@ worker's memory grows with the partitions it holds and the keys written to them 
 after 40,000 identities). Here every database reads through one shared block cache and
 charges its memtables to it, so RocksDB stays within one limit however many partitions and
 keys there are.
+
+- Patches: replaces `faust.stores.rocksdb.RocksDBOptions` (module attribute) with a
+  subclass.
+- Upstream: none filed (Faust builds each database's options itself; `options=` cannot
+  pass a shared cache object).
+- Proof: `tests/unit/test_rocksdb_budget.py`, and `make bench`'s memory figure.
+- Remove when: duanka writes subject state to its own store, or Faust accepts a shared
+  cache and write-buffer manager.
 """
 
 from typing import Any, ClassVar

@@ -1,8 +1,7 @@
 """The exact Faust and aiokafka versions duanka runs on, checked when a worker starts.
 
-duanka reaches into both (the record merge, the seek after recovery, commits past gaps,
-the producer's metadata, RocksDB options, the current event): what it relies on is not
-their public API, and another version may behave differently without failing any import.
+duanka reaches into both (every module of this package): what it relies on is not their
+public API, and another version may behave differently without failing any import.
 `pyproject.toml` pins the same versions; a worker refuses to start on others.
 """
 

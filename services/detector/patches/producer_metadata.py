@@ -16,6 +16,14 @@ Adding each topic to the set on its first send keeps them all known. The tables'
 topics are in the set from the start: the query API finds the worker holding a key from the
 partitions of its table's changelog as the producer knows them, also on a worker that has
 not written to that changelog yet but has already written elsewhere (progress reports).
+
+- Patches: Faust's aiokafka `Producer` class (`app.transport.Producer`), and wraps
+  `AIOKafkaClient._wait_on_metadata`, seeding `AIOKafkaClient._topics` (private).
+- Upstream: none filed (aiokafka's client narrows its metadata to the topics it tracks
+  once it tracks one).
+- Proof: `tests/integration/test_producer_metadata.py` (a batch queued before a send to a
+  new topic is delivered; with aiokafka alone it is stranded).
+- Remove when: aiokafka tracks every topic it sends to; the second test then fails.
 """
 
 from typing import Any

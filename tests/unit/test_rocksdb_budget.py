@@ -5,14 +5,14 @@ from pathlib import Path
 
 from faust.stores import rocksdb as faust_rocksdb
 
-from services.detector import store_memory
+from services.detector.patches import rocksdb_budget
 
 
 def test_databases_charge_their_memtables_to_the_one_shared_cache(tmp_path: Path) -> None:
     original = faust_rocksdb.RocksDBOptions
     try:
-        store_memory.install(64 * 1024 * 1024)
-        cache = store_memory.SharedBudgetOptions.cache
+        rocksdb_budget.install(64 * 1024 * 1024)
+        cache = rocksdb_budget.SharedBudgetOptions.cache
         before = cache.get_usage()
         databases = [
             faust_rocksdb.RocksDBOptions(use_rocksdict=True).open(tmp_path / f"db-{n}")
