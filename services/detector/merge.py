@@ -40,10 +40,10 @@ there once more, this way (`patches.merge_seeks.tell_seeks`).
 Only the input topics whose events carry an event time are merged
 (`patches.merge_seeks.attach`). The worker's own subject topics are written as it goes,
 with current timestamps, and each subject is read from one partition, so holding them back
-would only add latency. Watchlist records are put
-in order at their identity's partition, by when they were written (`core.ordering`); the
-worker writes its own listings to `watchlist` as it goes, and merged, those would hold the
-watchlist back behind any backlog, and with it every identity event waiting for it.
+would only add latency. Watchlist records are put in order at their identity's partition,
+by when they were written (`core.ordering`); the worker writes its own listings to
+`watchlist` as it goes, and merged, those would hold the watchlist back behind any backlog,
+and with it every identity event waiting for it.
 """
 
 import heapq

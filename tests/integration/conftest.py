@@ -113,7 +113,7 @@ def rss_mib(pid: int) -> float:
 
 
 def stop_worker(worker: RunningWorker) -> None:
-    """SIGTERM, then SIGKILL if it does not stop within 30 s."""
+    """Stop the worker's process (`stop_process`)."""
     stop_process(worker.process)
 
 
