@@ -30,7 +30,7 @@ from services.detector.bundle import (
     legacy_forward,
     partition_of,
 )
-from services.detector.core.engine import STATE_TYPES, Outcome
+from services.detector.core.engine import Outcome
 from services.detector.core.intake import (
     INPUT_TOPICS,
     Admitted,
@@ -44,8 +44,8 @@ from services.detector.core.routing import SUBJECT_KINDS, Address, route
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import event_time, origin_of
 from services.detector.headers import EXPIRE, GENERATION_HEADER, PROGRESS, STREAM_HEADER
-from services.detector.patches import current
 from services.detector.progress import decode_report
+from services.detector.states import Batch, SubjectStates
 
 if TYPE_CHECKING:
     from services.detector.app import Detector
@@ -139,7 +139,7 @@ def register(detector: Detector) -> None:
                         if give_up:
                             await _requeue(detector, kind, partition, order.drain())
                         else:
-                            await release(detector, kind, order.ready(now))
+                            await release(detector, kind, partition, order.ready(now))
             except Exception:
                 log.exception("failed to release held subject events; trying again")
             detector.metrics.held.set(sum(len(order) for order in detector.orders.values()))
@@ -153,6 +153,7 @@ def register(detector: Detector) -> None:
             if kind is not None:
                 detector.watermarks.pop((kind, tp.partition), None)
                 detector.orders.pop((kind, tp.partition), None)
+                detector.states[kind].forget(tp.partition)
 
     app.on_partitions_revoked.connect(cast(Any, forget_partitions))
 
@@ -311,7 +312,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
                     order.add_record(pending, origin, forward.written, now)
                 else:
                     order.add(pending, origin, at, forward.written, now)
-    await release(detector, kind, order.ready(now))
+    await release(detector, kind, message.partition, order.ready(now))
 
 
 async def _take_report(order: EventOrder[Pending], headers: dict[str, str], message: Any) -> None:
@@ -323,19 +324,41 @@ def _timestamp_ms(message: Any) -> int:
     return round(float(message.timestamp) * 1000)
 
 
-async def release(detector: Detector, kind: SubjectKind, due: list[Pending]) -> None:
-    """Apply events in the order given, then publish what they caused and acknowledge them.
-    All are applied before anything is published, so that the order holds when the agent
-    and the release loop release events of one partition at the same time."""
-    outcomes = [(pending, _applied(detector, kind, pending)) for pending in due]
-    for pending, outcome in outcomes:
-        message = pending.delivery.event.message
-        if isinstance(outcome, DecodeError):
-            await _dead_letter(detector, message, outcome, pending.forward)
-        else:
-            work = _publish_outcome(detector, pending, outcome)
-            await _guarded(detector, message, work, pending.forward)
+async def release(
+    detector: Detector, kind: SubjectKind, partition: int, due: list[Pending]
+) -> None:
+    """Apply events of one subject-topic partition in the order given, as one batch of
+    state (`states`); publish what they caused, queue the states they changed on the
+    changelog, and acknowledge them. The batch holds its kind's lock until its changelog
+    records are queued, so that the agent and the release loop, releasing events at the
+    same time, queue them in the order the events were applied."""
+    if not due:
+        return
+    states = detector.states[kind]
+    async with states.lock:
+        batch = states.batch(partition)
+        outcomes = [(pending, _applied(detector, kind, batch, pending)) for pending in due]
+        for pending, outcome in outcomes:
+            message = pending.delivery.event.message
+            if isinstance(outcome, DecodeError):
+                await _dead_letter(detector, message, outcome, pending.forward)
+            else:
+                work = _publish_outcome(detector, pending, outcome)
+                await _guarded(detector, message, work, pending.forward)
+        await _write(detector, states, batch)
+    for pending in due:
         pending.delivery.done()
+
+
+async def _write(detector: Detector, states: SubjectStates, batch: Batch) -> None:
+    """Queue a batch's changed states on the changelog. If that fails, the worker stops
+    before the batch's input can be committed: read again, it writes them again."""
+    try:
+        await states.write(batch)
+    except Exception as exc:
+        log.critical("failed to queue %s changelog records; stopping", states.kind, exc_info=exc)
+        await detector.app.crash(exc)
+        raise
 
 
 async def _requeue(
@@ -354,23 +377,20 @@ async def _requeue(
     detector.metrics.released.labels("requeued").inc(len(held))
 
 
-def _applied(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome | DecodeError:
-    """Apply one event as its own Faust event: table writes go to the partition of the
-    current event, and the release loop has none."""
+def _applied(
+    detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
+) -> Outcome | DecodeError:
     try:
-        with current(pending.delivery.event):
-            return _apply(detector, kind, pending)
+        return _apply(detector, kind, batch, pending)
     except Exception as exc:
         return _internal_error(pending.delivery.event.message, exc)
 
 
-def _apply(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome:
-    """Apply one re-keyed event to its subject's state."""
+def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending) -> Outcome:
+    """Apply one re-keyed event to its subject's state in the batch."""
     forward = pending.forward
     key = forward.key
-    table = detector.tables[kind]
-    stored = table.get(key)
-    state = None if stored is None else STATE_TYPES[kind].from_json(stored)
+    state = batch.state(key)
     watermark = detector.watermark(kind, pending.delivery.event.message.partition)
     watermark.observe(pending.event, forward.partition)
     outcome = detector.engine.apply(
@@ -384,9 +404,8 @@ def _apply(detector: Detector, kind: SubjectKind, pending: Pending) -> Outcome:
     if outcome.duplicate or outcome.late:
         label = "duplicate" if outcome.duplicate else "late"
         detector.metrics.events.labels(forward.topic, label).inc()
-    if not outcome.duplicate:
-        encoded = None if outcome.state is None else outcome.state.to_json()
-        _store(table, key, encoded, existed=stored is not None)
+    changed = not outcome.duplicate and (outcome.state is not None or state is not None)
+    batch.keep(key, outcome.state, changed)
     return outcome
 
 
@@ -401,35 +420,28 @@ async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcom
 
 
 async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:
-    """Expire a quiet subject against its partition's watermark (`sweeper`)."""
+    """Expire a quiet subject against its partition's watermark (`sweeper`), as a batch of
+    its own."""
     key: bytes = message.key
-    table = detector.tables[kind]
-    stored = table.get(key)
-    if stored is not None:
-        quiet = STATE_TYPES[kind].from_json(stored)
-        watermark = detector.watermark(kind, message.partition).value(kind)
-        changed, left = expiry_of(detector, kind, quiet, stored, watermark)
-        if changed:
-            _store(table, key, left, existed=True)
+    states = detector.states[kind]
+    async with states.lock:
+        batch = states.batch(message.partition)
+        quiet = batch.state(key)
+        if quiet is not None:
+            watermark = detector.watermark(kind, message.partition).value(kind)
+            changed, left = expiry_of(detector, kind, quiet, watermark)
+            batch.keep(key, left, changed)
+        await _write(detector, states, batch)
 
 
 def expiry_of(
-    detector: Detector, kind: SubjectKind, state: SubjectState, stored: Any, watermark: int | None
-) -> tuple[bool, Any]:
-    """Expire a state, decoded from `stored`, against a watermark: whether that changes it,
-    and the encoded state left (None: nothing, the key can go)."""
+    detector: Detector, kind: SubjectKind, state: SubjectState, watermark: int | None
+) -> tuple[bool, SubjectState | None]:
+    """Expire a state, in place, against a watermark: whether that changes it, and the
+    state left (None: nothing, the key can go)."""
+    before = state.to_json()
     left = detector.engine.expire(kind, state, watermark)
-    encoded = None if left is None else left.to_json()
-    return encoded != stored, encoded
-
-
-def _store(table: Any, key: bytes, encoded: Any, existed: bool) -> None:
-    """Write a subject's encoded state, or delete the key for None. Reassign: Faust logs
-    only assignments to the changelog."""
-    if encoded is not None:
-        table[key] = encoded
-    elif existed:
-        del table[key]
+    return left is None or left.to_json() != before, left
 
 
 async def _publish(detector: Detector, alert: Alert) -> None:

@@ -26,6 +26,7 @@ from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, Watermark, origin_of
 from services.detector.metrics import FAUST_PREFIX, Metrics, create_metrics
 from services.detector.progress import InputProgress
+from services.detector.states import StoreOnCommit, SubjectStates
 from services.settings import Settings
 from services.topics import (
     MONTH,
@@ -49,6 +50,11 @@ PRODUCER_LINGER_S = 0.01
 """Each event becomes several messages (one per subject, one changelog record per subject
 state); waiting up to 10 ms to batch them means fewer produce requests, less CPU for the
 worker and the brokers, for at most 10 ms more latency per hop."""
+PRODUCER_BATCH_BYTES = 512 * 1024
+"""The largest record batch the producer builds for one partition. A subject batch's
+changelog records go as one record batch (`states`): with aiokafka's 16 KiB, a batch of a
+few hundred states took a dozen, each waiting for the one before it to be sent. Below the
+broker's 1 MiB limit on a batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,7 @@ class Detector:
     engine: Engine
     inputs: Any
     subject_events: dict[SubjectKind, Any]
-    tables: dict[SubjectKind, Any]
+    states: dict[SubjectKind, SubjectStates]
     alerts: Any
     dead_letters: Any
     watchlist: Any
@@ -180,6 +186,7 @@ def create_detector(settings: Settings) -> Detector:
         ConsumerScheduler=merge.TimestampMerge,
         broker_session_timeout=settings.session_timeout.total_seconds(),
         producer_linger=PRODUCER_LINGER_S,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         web_enabled=True,
@@ -215,9 +222,16 @@ def create_detector(settings: Settings) -> Detector:
             )
             for kind in SUBJECT_KINDS
         },
-        tables={
-            kind: app.Table(
-                TABLE_NAMES[kind], partitions=settings.partitions, key_type=bytes, options=options
+        states={
+            kind: SubjectStates(
+                app,
+                kind,
+                app.Table(
+                    TABLE_NAMES[kind],
+                    partitions=settings.partitions,
+                    key_type=bytes,
+                    options=options,
+                ),
             )
             for kind in SUBJECT_KINDS
         },
@@ -230,6 +244,7 @@ def create_detector(settings: Settings) -> Detector:
         orders={},
         input_progress=InputProgress(),
     )
+    app.sensors.add(StoreOnCommit(list(detector.states.values())))
     agents.register(detector)
     progress.register(detector)
     sweeper.register(detector)

@@ -14,7 +14,7 @@ on others (`pins.mismatches`).
 | `producer_metadata` | the producer's client tracks every topic it sends to |
 | `rocksdb_budget` | `RocksDBOptions`: one memory budget for all databases |
 | `consumer_state` | reads the consumer's offsets and fetch times, which Faust keeps private |
-| `current_event` | `faust.streams._current_event` for table writes outside stream iteration |
+| `table_batches` | none: sends record batches through aiokafka, writes table stores per partition |
 """
 
 from typing import Any, cast
@@ -22,9 +22,8 @@ from typing import Any, cast
 import faust
 
 from services.detector.patches import commit_head, merge_seeks, producer_metadata, rocksdb_budget
-from services.detector.patches.current_event import current
 
-__all__ = ["current", "install"]
+__all__ = ["install"]
 
 
 def install(
