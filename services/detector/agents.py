@@ -30,6 +30,7 @@ from services.detector.bundle import (
     legacy_forward,
     partition_of,
 )
+from services.detector.core.compact import document
 from services.detector.core.engine import Outcome
 from services.detector.core.intake import (
     INPUT_TOPICS,
@@ -37,7 +38,6 @@ from services.detector.core.intake import (
     InputTopic,
     admit,
     dead_letter,
-    decode_admitted,
 )
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import SUBJECT_KINDS, Address, route
@@ -98,12 +98,11 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A subject event waiting for its turn: the message it came in, what it is to the
-    subject, and the event itself."""
+    """A subject event waiting for its turn: the message it came in, and the event as
+    forwarded to the subject."""
 
     delivery: Delivery
     forward: Forward
-    event: Admitted
 
 
 def register(detector: Detector) -> None:
@@ -217,7 +216,7 @@ async def _ingest(
             )
             written = _timestamp_ms(message)
             forwards = [
-                _forward(detector, address, topic, message.partition, written, message.value)
+                _forward(detector, address, topic, message.partition, written, admitted)
                 for address in route(admitted)
             ]
         except Exception as exc:
@@ -245,12 +244,12 @@ def _forward(
     topic: InputTopic,
     partition: int,
     written: int,
-    value: bytes | None,
+    event: Admitted,
 ) -> tuple[SubjectKind, int, Forward]:
-    """An input message forwarded to one subject, and the subject-topic partition it goes
+    """An admitted event forwarded to one subject, and the subject-topic partition it goes
     to."""
     key = address.id.encode()
-    forward = Forward(key, address.stream, topic, partition, written, value)
+    forward = Forward(key, address.stream, topic, partition, written, event)
     return address.kind, partition_of(key, detector.settings.partitions), forward
 
 
@@ -299,15 +298,9 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
         else:
             delivery = Delivery(received, len(forwards))
             for forward in forwards:
-                try:
-                    event = decode_admitted(forward.topic, forward.key, forward.value)
-                except Exception as exc:
-                    await _dead_letter(detector, message, _error_of(message, exc), forward)
-                    delivery.done()
-                    continue
-                pending = Pending(delivery, forward, event)
+                pending = Pending(delivery, forward)
                 origin = origin_of(forward.topic, forward.partition)
-                at = event_time(event)
+                at = event_time(forward.event)
                 if at is None:  # a watchlist record: in order by when it was written
                     order.add_record(pending, origin, forward.written, now)
                 else:
@@ -392,11 +385,11 @@ def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
     key = forward.key
     state = batch.state(key)
     watermark = detector.watermark(kind, pending.delivery.event.message.partition)
-    watermark.observe(pending.event, forward.partition)
+    watermark.observe(forward.event, forward.partition)
     outcome = detector.engine.apply(
         Address(kind, key.decode(), forward.stream),
         state,
-        pending.event,
+        forward.event,
         datetime.now(UTC),
         origin=origin_of(forward.topic, forward.partition),
         watermark=watermark.value(kind),
@@ -460,8 +453,11 @@ async def _dead_letter(
     detector: Detector, message: Any, error: DecodeError, forward: Forward | None = None
 ) -> None:
     """Dead-letter a message, or one forwarded event of a bundle (with the bundle's
-    position, and the event's subject and original bytes)."""
-    key, raw = (message.key, message.value) if forward is None else (forward.key, forward.value)
+    position, the event's subject, and the event as JSON)."""
+    if forward is None:
+        key, raw = message.key, message.value
+    else:
+        key, raw = forward.key, document(forward.event)
     letter = dead_letter(
         message.topic, message.partition, message.offset, key, raw, error, datetime.now(UTC)
     )
