@@ -139,3 +139,8 @@ def _forward(entry: Any) -> Forward:
     else:
         admitted = decode_admitted(input_topic, subject, None if event is None else event.encode())
     return Forward(subject, cast(Stream, stream), input_topic, partition, written, admitted)
+
+
+def written_ms(message: Any) -> int:
+    """When a Kafka message was written: its timestamp, epoch ms (Faust gives seconds)."""
+    return round(float(message.timestamp) * 1000)

@@ -5,7 +5,7 @@ request) as one `Batch`: each subject's state is read once, every event of the b
 applied to it in memory, and each changed subject is written once when the batch ends.
 Its writes then go, in this order (`docs/guarantees.md` has the recovery):
 
-1. the batch's alerts, watchlist entries and dead letters are queued for sending (agents);
+1. the batch's alerts, watchlist entries and dead letters are queued for sending (`subjects`);
 2. one changelog record per changed subject is queued on the table's changelog partition,
    all in one record batch (`SubjectStates.write`); until it is stored, a written state is
    read from here;

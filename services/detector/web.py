@@ -19,7 +19,7 @@ from services.detector.core.describe import describe
 from services.detector.core.routing import SUBJECT_KINDS
 
 if TYPE_CHECKING:
-    from services.detector.app import Detector
+    from services.detector.context import Detector
 
 QUERY_PATHS: dict[SubjectKind, str] = {
     "identity": "identities",
