@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -82,11 +83,18 @@ def forget_partitions(detector: Detector, revoked: Any) -> None:
             detector.states[kind].forget(tp.partition)
 
 
-Handler = Callable[
-    ["Detector", SubjectKind, Any, dict[str, str], EventOrder[Pending]], Awaitable[None]
-]
-"""What takes one kind of subject-topic message: the detector, the subject kind, the
-message as Faust delivered it, its headers, and its partition's order."""
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A subject-topic message as Faust delivered it, its headers, and the order of its
+    partition."""
+
+    received: Any
+    headers: dict[str, str]
+    order: EventOrder[Pending]
+
+
+Handler = Callable[["Detector", SubjectKind, Arrival], Awaitable[None]]
+"""What takes one kind of subject-topic message."""
 
 
 async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None:
@@ -96,63 +104,42 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     order = detector.partitions.order(kind, message.partition)
     order.read(message.offset)
     handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
-    await handler(detector, kind, received, headers, order)
+    await handler(detector, kind, Arrival(received, headers, order))
     await release(detector, kind, message.partition, order.ready(time.monotonic()))
 
 
-async def _take_report(
-    detector: Detector,
-    kind: SubjectKind,
-    received: Any,
-    headers: dict[str, str],
-    order: EventOrder[Pending],
-) -> None:
+async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
     """A progress report: how far a worker has forwarded each input partition it reads."""
-    message = received.message
+    message = arrival.received.message
 
     async def take() -> None:
-        order.report(int(headers[GENERATION_HEADER]), decode_report(message.value))
+        generation = int(arrival.headers[GENERATION_HEADER])
+        arrival.order.report(generation, decode_report(message.value))
 
     await letters.guarded(detector, message, take())
-    received.ack()
+    arrival.received.ack()
 
 
-async def _take_expiry(
-    detector: Detector,
-    kind: SubjectKind,
-    received: Any,
-    headers: dict[str, str],
-    order: EventOrder[Pending],
-) -> None:
+async def _take_expiry(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
     """An expiry request for a quiet subject (`sweeper`)."""
-    await letters.guarded(detector, received.message, _expire(detector, kind, received.message))
-    received.ack()
+    message = arrival.received.message
+    await letters.guarded(detector, message, _expire(detector, kind, message))
+    arrival.received.ack()
 
 
-async def _take_bundle(
-    detector: Detector,
-    kind: SubjectKind,
-    received: Any,
-    headers: dict[str, str],
-    order: EventOrder[Pending],
-) -> None:
+async def _take_bundle(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
     """A bundle of events: each held for its turn."""
-    await _hold(detector, received, order, lambda message: decode_bundle(message.value))
+    await _hold(detector, arrival, lambda message: decode_bundle(message.value))
 
 
-async def _take_legacy(
-    detector: Detector,
-    kind: SubjectKind,
-    received: Any,
-    headers: dict[str, str],
-    order: EventOrder[Pending],
-) -> None:
+async def _take_legacy(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
     """One event, as versions before bundles wrote it: held for its turn."""
 
     def forwards(message: Any) -> list[Forward]:
+        headers = arrival.headers
         return [legacy_forward(message.key, message.value, headers, written_ms(message))]
 
-    await _hold(detector, received, order, forwards)
+    await _hold(detector, arrival, forwards)
 
 
 HANDLERS: dict[str | None, Handler] = {
@@ -165,13 +152,11 @@ a version before bundles."""
 
 
 async def _hold(
-    detector: Detector,
-    received: Any,
-    order: EventOrder[Pending],
-    forwards_of: Callable[[Any], list[Forward]],
+    detector: Detector, arrival: Arrival, forwards_of: Callable[[Any], list[Forward]]
 ) -> None:
     """Hold a message's events for their turn; a message whose events cannot be read is
     dead-lettered."""
+    received, order = arrival.received, arrival.order
     message = received.message
     try:
         forwards = forwards_of(message)
