@@ -162,7 +162,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
         patches.attach_merge(app, merged_topics)
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        subjects.forget_partitions(detector, revoked)
+        await subjects.forget_partitions(detector, revoked)
         detector.input_progress.forget(set(revoked))
         merge.forget_partitions(app.consumer, revoked)
 

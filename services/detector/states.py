@@ -153,10 +153,19 @@ class SubjectStates:
                 if key in unstored and unstored[key] == value:
                     del unstored[key]
 
+    async def settle(self) -> None:
+        """Wait until every changelog batch on its way is delivered, then store them all. A
+        rebalance revokes every partition, and those assigned again are not restored from
+        their changelogs: nothing of theirs may stay only in memory. Call with `lock`
+        held, so that no batch is written meanwhile."""
+        deliveries = [delivery for sent in self._sent for delivery in sent.deliveries]
+        if deliveries:
+            await asyncio.wait(deliveries)
+        self.store_delivered()
+
     def forget(self, partition: int) -> None:
-        """Drop what is not stored of a partition given up: whoever takes it over restores
-        it from the changelog, and what was not delivered there is read again from input
-        that was not committed."""
+        """Drop what is still not stored of a partition given up (after `settle`: only what
+        could not be delivered, whose input is read again)."""
         self._unstored.pop(partition, None)
         self._sent = deque(sent for sent in self._sent if sent.partition != partition)
 

@@ -73,14 +73,16 @@ async def release_held(detector: Detector) -> None:
         detector.metrics.held.set(sum(len(order) for order in orders.values()))
 
 
-def forget_partitions(detector: Detector, revoked: Any) -> None:
-    """A partition handed to another worker is tracked afresh if it comes back, and what
-    was not stored of its states is restored from the changelog."""
-    for tp in revoked:
-        kind = subject_kind(detector.settings, tp.topic)
-        if kind is not None:
-            detector.partitions.forget(kind, tp.partition)
-            detector.states[kind].forget(tp.partition)
+async def forget_partitions(detector: Detector, revoked: Any) -> None:
+    """Store every state written so far (`SubjectStates.settle`), then track revoked
+    partitions afresh if they come back."""
+    for kind, states in detector.states.items():
+        async with states.lock:
+            await states.settle()
+            for tp in revoked:
+                if subject_kind(detector.settings, tp.topic) == kind:
+                    detector.partitions.forget(kind, tp.partition)
+                    states.forget(tp.partition)
 
 
 @dataclass(frozen=True, slots=True)
