@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from faust.types import TP
@@ -34,7 +33,7 @@ from services.detector.headers import GENERATION_HEADER, PROGRESS, STREAM_HEADER
 from services.detector.patches.consumer_state import committed, fetched_at
 
 if TYPE_CHECKING:
-    from services.detector.context import Detector
+    from services.detector.app import Detector
 
 REPORT_INTERVAL_S = 0.1
 """How often progress is reported: the latency paid for applying events in order."""
@@ -158,9 +157,8 @@ def _progress(fields: list[Any]) -> OriginProgress:
     return OriginProgress(*fields)
 
 
-def reporter(detector: Detector) -> Callable[[], Awaitable[None]]:
-    """The timer body that reports this worker's input progress to every subject-topic
-    partition, when due (`ReportSchedule`)."""
+def register(detector: Detector) -> None:
+    """Report this worker's input progress to every subject-topic partition."""
     app, settings = detector.app, detector.settings
     topic_kinds: dict[str, InputTopic] = {settings.topic(t): t for t in REPORTED_TOPICS}
     schedule = ReportSchedule()
@@ -184,4 +182,9 @@ def reporter(detector: Detector) -> Callable[[], Awaitable[None]]:
                     key=None, value=value, partition=partition, headers=headers
                 )
 
-    return send_report
+    app.timer(REPORT_INTERVAL_S, name="progress-report")(send_report)
+
+    async def forget(app: Any, revoked: Any, **kwargs: Any) -> None:
+        detector.input_progress.forget(set(revoked))
+
+    app.on_partitions_revoked.connect(cast(Any, forget))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faust.types import TP
@@ -23,7 +22,7 @@ from services.detector.patches import consumer_state
 from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
-    from services.detector.context import Detector
+    from services.detector.app import Detector
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,8 @@ def stalled(
     return found
 
 
-def watcher(detector: Detector) -> Callable[[], Awaitable[None]]:
-    """The timer body of the check, run every `CHECK_INTERVAL_S` on every worker."""
+def register(detector: Detector) -> None:
+    """Check every `CHECK_INTERVAL_S` on every worker."""
     app, settings = detector.app, detector.settings
     topics = {settings.topic(t) for t in INPUT_TOPICS} | {
         subject_events_topic(settings, kind) for kind in SUBJECT_KINDS
@@ -91,4 +90,4 @@ def watcher(detector: Detector) -> Callable[[], Awaitable[None]]:
         except AssertionError:  # a partition revoked under the check: next time
             seen.clear()
 
-    return check
+    app.timer(CHECK_INTERVAL_S, name="stall-watch")(check)
