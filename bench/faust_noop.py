@@ -13,9 +13,9 @@ from typing import Any
 import faust
 
 from bench.broker import BOOTSTRAP
-from services.detector.agents import FORWARD_BATCH, FORWARD_WITHIN_S
 from services.detector.app import PRODUCER_LINGER_S
 from services.detector.core.intake import INPUT_TOPICS
+from services.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
 
 
 def build(prefix: str, count: int, marker: Path, data_dir: Path) -> faust.App:

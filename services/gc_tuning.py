@@ -9,7 +9,7 @@ generation is collected far less often, and what exists at start-up is never exa
 
 Not in the worker: its collections then come rarely but each examines millions of objects,
 and a pause of that length between a fetch's answer and the worker noting when it fetched
-breaks event-time order's caught-up slack (`agents.CAUGHT_UP_SLACK_MS`). With it, two
+breaks event-time order's caught-up slack (`partitions.CAUGHT_UP_SLACK_MS`). With it, two
 workers on a paced stream applied transfers before their corporate account's opening in
 2 of 8 runs of the backlog test; without it, in 1 of 14 (docs/limitations.md).
 """

@@ -7,6 +7,8 @@ forwards a batch of input messages at a time: per subject-topic partition, one m
 holding every event of the batch bound for it, in input order. The partition is chosen from
 the subject id by Kafka's default partitioner, as a message keyed by the subject would
 have been, so a subject's events and state stay on the partition the query API looks in.
+Each event goes in the compact form ingest validated it into (`core.compact`), and comes
+out of the bundle as the event itself: a subject agent does not parse or validate it again.
 """
 
 from dataclasses import dataclass
@@ -16,7 +18,8 @@ import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.codec import DecodeError
-from services.detector.core.intake import INPUT_TOPICS, InputTopic
+from services.detector.core.compact import compact, expand
+from services.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, decode_admitted
 from services.detector.core.routing import Stream
 from services.detector.headers import (
     PARTITION_HEADER,
@@ -28,15 +31,14 @@ from services.detector.headers import (
 BUNDLE = "bundle"
 """The `STREAM_HEADER` value of a bundle message."""
 MAX_BUNDLE_BYTES = 512 * 1024
-"""The most a bundle's forwarded values may add up to; more go into the next bundle.
-Kafka's default message size limit is 1 MiB."""
+"""About the most a bundle may hold; more go into the next bundle. Kafka's default message
+size limit is 1 MiB."""
 STREAMS: frozenset[str] = frozenset(get_args(Stream))
 
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """One input event forwarded to one subject: its original bytes and where they came
-    from."""
+    """One input event forwarded to one subject: the event and where it came from."""
 
     key: bytes
     """The subject id."""
@@ -46,8 +48,8 @@ class Forward:
     """The input partition it was read from."""
     written: int
     """When it was written to its input topic (epoch ms)."""
-    value: bytes | None
-    """The input message's value (None: a watchlist tombstone)."""
+    event: Admitted
+    """The event as ingest admitted it."""
 
     def as_json(self) -> list[Any]:
         return [
@@ -56,7 +58,7 @@ class Forward:
             self.topic,
             self.partition,
             self.written,
-            None if self.value is None else self.value.decode(),
+            compact(self.topic, self.event),
         ]
 
 
@@ -69,16 +71,17 @@ def partition_of(key: bytes, partitions: int) -> int:
 def encode_bundles(forwards: list[Forward]) -> list[bytes]:
     """The forwards as bundle values, in order, each at most about `MAX_BUNDLE_BYTES`."""
     bundles: list[bytes] = []
-    chunk: list[list[Any]] = []
+    chunk: list[bytes] = []
     size = 0
     for forward in forwards:
         if chunk and size >= MAX_BUNDLE_BYTES:
-            bundles.append(orjson.dumps(chunk))
+            bundles.append(b"[" + b",".join(chunk) + b"]")
             chunk, size = [], 0
-        chunk.append(forward.as_json())
-        size += len(forward.value or b"")
+        entry = orjson.dumps(forward.as_json())
+        chunk.append(entry)
+        size += len(entry) + 1
     if chunk:
-        bundles.append(orjson.dumps(chunk))
+        bundles.append(b"[" + b",".join(chunk) + b"]")
     return bundles
 
 
@@ -89,6 +92,8 @@ def decode_bundle(value: bytes | None) -> list[Forward]:
         if not isinstance(entries, list):
             raise TypeError("not a list")
         return [_forward(entry) for entry in entries]
+    except DecodeError:
+        raise
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise DecodeError("invalid", f"not a bundle of forwarded events: {exc}") from None
 
@@ -98,7 +103,7 @@ def legacy_forward(
 ) -> Forward:
     """The one event of a subject-topic message written by a version before bundles: keyed
     by the subject, its value the input value, the rest in headers. Raises `DecodeError`
-    if it is not one."""
+    if it is not one, or its value is not a valid event."""
     try:
         written = headers.get(RECEIVED_HEADER)  # absent on the oldest versions' records
         entry = [
@@ -115,21 +120,27 @@ def legacy_forward(
 
 
 def _forward(entry: Any) -> Forward:
-    key, stream, topic, partition, written, value = entry
+    """A bundle entry's forward. Its event is in compact form, or (written by a version
+    before it) the input message's value as text, validated here (None: a tombstone)."""
+    key, stream, topic, partition, written, event = entry
     if (
         not isinstance(key, str)
         or stream not in STREAMS
         or topic not in INPUT_TOPICS
         or not isinstance(partition, int)
         or not isinstance(written, int)
-        or not (value is None or isinstance(value, str))
+        or not (event is None or isinstance(event, str | list))
     ):
         raise ValueError(f"malformed entry {entry!r:.200}")
-    return Forward(
-        key.encode(),
-        cast(Stream, stream),
-        cast(InputTopic, topic),
-        partition,
-        written,
-        None if value is None else value.encode(),
-    )
+    input_topic = cast(InputTopic, topic)
+    subject = key.encode()
+    if isinstance(event, list):
+        admitted = expand(input_topic, event)
+    else:
+        admitted = decode_admitted(input_topic, subject, None if event is None else event.encode())
+    return Forward(subject, cast(Stream, stream), input_topic, partition, written, admitted)
+
+
+def written_ms(message: Any) -> int:
+    """When a Kafka message was written: its timestamp, epoch ms (Faust gives seconds)."""
+    return round(float(message.timestamp) * 1000)

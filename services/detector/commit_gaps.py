@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from services.detector.merge import seek_partitions
 from services.detector.patches.consumer_state import stalled_partitions
 
 if TYPE_CHECKING:
-    from services.detector.app import Detector
+    from services.detector.context import Detector
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ queue behind what was already fetched, so each further seek from the same offset
 twice as long as the one before: a backlog cannot make the check seek over and over."""
 
 
-def register(detector: Detector) -> None:
-    """Run the check on every worker (the commits are guarded by `patches.commit_head`)."""
+def checker(detector: Detector) -> Callable[[], Awaitable[None]]:
+    """The timer body of the check, run on every worker (the commits are guarded by
+    `patches.commit_head`)."""
     app = detector.app
     stuck: dict[Any, tuple[int, float, int]] = {}
     """Per partition with a gap: its committed offset, since when it was seen there (or last
@@ -51,7 +53,7 @@ def register(detector: Detector) -> None:
         stalled = [
             (tp, committed)
             for tp, committed in stalled_partitions(consumer)
-            if not detector.holds(tp, committed)
+            if not detector.partitions.holds(tp, committed)
         ]
         for tp, committed in stalled:
             entry = stuck.get(tp)
@@ -72,4 +74,4 @@ def register(detector: Detector) -> None:
         for tp in set(stuck) - {tp for tp, _ in stalled}:
             del stuck[tp]
 
-    app.timer(CHECK_INTERVAL, name="commit-gap-check")(unstick)
+    return unstick

@@ -229,16 +229,12 @@ class TimestampMerge(SchedulingStrategyT):
             self._refetch_from.pop(tp, None)
 
 
-def register(app: Any) -> None:
+def forget_partitions(consumer: Any, revoked: Any) -> None:
     """Forget revoked partitions. (The merge is attached to the consumer, and told of
     Faust's seeks, by `patches.merge_seeks`.)"""
-
-    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        scheduler = getattr(app.consumer, "scheduler", None)
-        if isinstance(scheduler, TimestampMerge):
-            scheduler.forget(set(revoked))
-
-    app.on_partitions_revoked.connect(on_revoked)
+    scheduler = getattr(consumer, "scheduler", None)
+    if isinstance(scheduler, TimestampMerge):
+        scheduler.forget(set(revoked))
 
 
 async def seek_partitions(consumer: Any, offsets: Mapping[TP, int]) -> None:

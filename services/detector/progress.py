@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust.types import TP
@@ -33,7 +34,7 @@ from services.detector.headers import GENERATION_HEADER, PROGRESS, STREAM_HEADER
 from services.detector.patches.consumer_state import committed, fetched_at
 
 if TYPE_CHECKING:
-    from services.detector.app import Detector
+    from services.detector.context import Detector
 
 REPORT_INTERVAL_S = 0.1
 """How often progress is reported: the latency paid for applying events in order."""
@@ -157,8 +158,9 @@ def _progress(fields: list[Any]) -> OriginProgress:
     return OriginProgress(*fields)
 
 
-def register(detector: Detector) -> None:
-    """Report this worker's input progress to every subject-topic partition."""
+def reporter(detector: Detector) -> Callable[[], Awaitable[None]]:
+    """The timer body that reports this worker's input progress to every subject-topic
+    partition, when due (`ReportSchedule`)."""
     app, settings = detector.app, detector.settings
     topic_kinds: dict[str, InputTopic] = {settings.topic(t): t for t in REPORTED_TOPICS}
     schedule = ReportSchedule()
@@ -182,9 +184,4 @@ def register(detector: Detector) -> None:
                     key=None, value=value, partition=partition, headers=headers
                 )
 
-    app.timer(REPORT_INTERVAL_S, name="progress-report")(send_report)
-
-    async def forget(app: Any, revoked: Any, **kwargs: Any) -> None:
-        detector.input_progress.forget(set(revoked))
-
-    app.on_partitions_revoked.connect(cast(Any, forget))
+    return send_report

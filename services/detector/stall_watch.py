@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faust.types import TP
@@ -22,7 +23,7 @@ from services.detector.patches import consumer_state
 from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
-    from services.detector.app import Detector
+    from services.detector.context import Detector
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,8 @@ def stalled(
     return found
 
 
-def register(detector: Detector) -> None:
-    """Check every `CHECK_INTERVAL_S` on every worker."""
+def watcher(detector: Detector) -> Callable[[], Awaitable[None]]:
+    """The timer body of the check, run every `CHECK_INTERVAL_S` on every worker."""
     app, settings = detector.app, detector.settings
     topics = {settings.topic(t) for t in INPUT_TOPICS} | {
         subject_events_topic(settings, kind) for kind in SUBJECT_KINDS
@@ -90,4 +91,4 @@ def register(detector: Detector) -> None:
         except AssertionError:  # a partition revoked under the check: next time
             seen.clear()
 
-    app.timer(CHECK_INTERVAL_S, name="stall-watch")(check)
+    return check

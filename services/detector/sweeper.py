@@ -1,11 +1,11 @@
 """Finding subjects that went quiet, so that their state is trimmed or dropped.
 
-Faust lets a table be written only from the stream of the key's partition, so the sweep
-itself only reads: every `expiry_interval` it walks this worker's tables and, for each
-subject the engine would trim or delete against the oldest watermark of its kind's
+A subject's state changes only in its own partition's stream, in turn with its events, so
+the sweep itself only reads: every `expiry_interval` it walks this worker's states and, for
+each subject the engine would trim or delete against the oldest watermark of its kind's
 partitions here, sends an `EXPIRE` message to the subject's own topic. The subject's owner
-then expires it in its stream against its own partition's watermark (`agents._apply`), and
-the changelog follows.
+then expires it against its own partition's watermark, as a batch of its own
+(`subjects._expire`), and the changelog follows.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from schemas.alerts import SubjectKind
-from services.detector.agents import expiry_of
-from services.detector.core.engine import STATE_TYPES
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import IdentityState
 from services.detector.headers import EXPIRE, STREAM_HEADER
+from services.detector.subjects import expiry_of
 
 if TYPE_CHECKING:
-    from services.detector.app import Detector
+    from services.detector.context import Detector
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +29,12 @@ CHUNK = 1000
 """Subjects read between two chances for the event loop to run other work."""
 
 
-def register(detector: Detector) -> None:
-    """Run the sweep on every worker, over the partitions it holds."""
-
-    async def sweep() -> None:
-        for kind in SUBJECT_KINDS:
-            sent = await sweep_kind(detector, kind)
-            if sent:
-                log.info("asked to expire %d %s subjects", sent, kind)
-
-    interval = detector.settings.expiry_interval.total_seconds()
-    detector.app.timer(interval, name="expiry-sweep")(sweep)
+async def sweep(detector: Detector) -> None:
+    """One sweep over every subject kind (a timer, every `expiry_interval`)."""
+    for kind in SUBJECT_KINDS:
+        sent = await sweep_kind(detector, kind)
+        if sent:
+            log.info("asked to expire %d %s subjects", sent, kind)
 
 
 async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
@@ -50,14 +44,13 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
 
     RocksDB iterators read a consistent snapshot, so the walk pauses between chunks to keep
     latency low; a memory table is a dict that must not change while it is walked."""
-    watermark = detector.oldest_watermark(kind)
+    watermark = detector.partitions.oldest_watermark(kind)
     pause = detector.settings.store.startswith("rocksdb")
     sent = held = listed = 0
-    for held, (key, stored) in enumerate(detector.tables[kind].items(), start=1):
-        state = STATE_TYPES[kind].from_json(stored)
+    for held, (key, state) in enumerate(detector.states[kind].items(), start=1):
         listed += isinstance(state, IdentityState) and state.listing is not None
         # with no watermark yet nothing can expire: the walk only counts
-        if watermark is not None and expiry_of(detector, kind, state, stored, watermark)[0]:
+        if watermark is not None and expiry_of(detector, kind, state, watermark)[0]:
             await detector.subject_events[kind].send(
                 key=key, value=b"", headers={STREAM_HEADER: EXPIRE.encode()}
             )

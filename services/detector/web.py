@@ -14,12 +14,12 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from schemas.alerts import SubjectKind
+from services.detector.bundle import partition_of
 from services.detector.core.describe import describe
-from services.detector.core.engine import STATE_TYPES
 from services.detector.core.routing import SUBJECT_KINDS
 
 if TYPE_CHECKING:
-    from services.detector.app import Detector
+    from services.detector.context import Detector
 
 QUERY_PATHS: dict[SubjectKind, str] = {
     "identity": "identities",
@@ -57,17 +57,17 @@ def register(detector: Detector) -> None:
 
 
 def _register_query(detector: Detector, kind: SubjectKind) -> None:
-    app, table = detector.app, detector.tables[kind]
+    app, states = detector.app, detector.states[kind]
 
     @app.page(f"/{QUERY_PATHS[kind]}/{{id}}")
     @_authorized(detector)
-    @app.table_route(table=table, match_info="id")
+    @app.table_route(table=states.table, match_info="id")
     async def subject(web: Any, request: Any, id: str) -> Any:
         """The subject's current state, from the worker that holds it."""
-        stored = table.get(id.encode())
-        if stored is None:
+        key = id.encode()
+        state = states.get(partition_of(key, detector.settings.partitions), key)
+        if state is None:
             return web.json({"error": f"no state for {kind} {id}"}, status=404)
-        state = STATE_TYPES[kind].from_json(stored)
         described = describe(kind, state, detector.settings.policy)
         return web.json({"kind": kind, "id": id, **described})
 

@@ -94,9 +94,9 @@ def test_an_event_held_for_its_turn_is_not_taken_for_a_lost_message() -> None:
         delivery=SimpleNamespace(event=SimpleNamespace(message=SimpleNamespace(offset=41)))
     )
     order.add(held, "transfers/0", 1_000, 1_000, 0.0)
-    detector.orders[("account", 3)] = order
+    detector.partitions.orders[("account", 3)] = order
     topic = subject_events_topic(settings, "account")
-    assert detector.holds(tuples.TP(topic, 3), 41)
-    assert not detector.holds(tuples.TP(topic, 3), 40)
-    assert not detector.holds(tuples.TP(topic, 2), 41)
-    assert not detector.holds(tuples.TP(settings.topic("transfers"), 3), 41)
+    assert detector.partitions.holds(tuples.TP(topic, 3), 41)
+    assert not detector.partitions.holds(tuples.TP(topic, 3), 40)
+    assert not detector.partitions.holds(tuples.TP(topic, 2), 41)
+    assert not detector.partitions.holds(tuples.TP(settings.topic("transfers"), 3), 41)

@@ -18,7 +18,6 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.detector.agents import WATCHLIST_LEAD_MS
 from services.detector.core.engine import Engine
 from services.detector.core.intake import Admitted, InputTopic, decode_admitted
 from services.detector.core.ordering import EventOrder, OriginProgress
@@ -26,6 +25,7 @@ from services.detector.core.policy import Policy
 from services.detector.core.routing import Address, Stream
 from services.detector.core.state import IdentityState
 from services.detector.core.watermark import event_time, origin_of
+from services.detector.partitions import WATCHLIST_LEAD_MS
 from services.replay.replayer import Replayer
 from services.simulator.population import person
 

@@ -19,7 +19,7 @@ from services.topics import COMPACTED, MONTH, TopicSpec, catalogue, changelog_to
 @pytest.mark.parametrize("kind", SUBJECT_KINDS)
 def test_a_changelog_is_named_as_faust_names_it(kind: SubjectKind) -> None:
     settings = Settings(topic_prefix="t-")
-    table = create_detector(settings).tables[kind]
+    table = create_detector(settings).states[kind].table
     assert table.changelog_topic.get_topic_name() == changelog_topic(settings, kind)
 
 

@@ -14,22 +14,17 @@ on others (`pins.mismatches`).
 | `producer_metadata` | the producer's client tracks every topic it sends to |
 | `rocksdb_budget` | `RocksDBOptions`: one memory budget for all databases |
 | `consumer_state` | reads the consumer's offsets and fetch times, which Faust keeps private |
-| `current_event` | `faust.streams._current_event` for table writes outside stream iteration |
+| `table_batches` | none: sends record batches through aiokafka, writes table stores per partition |
 """
-
-from typing import Any, cast
 
 import faust
 
 from services.detector.patches import commit_head, merge_seeks, producer_metadata, rocksdb_budget
-from services.detector.patches.current_event import current
 
-__all__ = ["current", "install"]
+__all__ = ["attach_merge", "install"]
 
 
-def install(
-    app: faust.App, merged_topics: frozenset[str], rocksdb_budget_bytes: int | None
-) -> None:
+def install(app: faust.App, rocksdb_budget_bytes: int | None) -> None:
     """Apply every patch for `app`: before anything has asked it for a producer or a
     consumer, and (with a budget) before any RocksDB table is opened."""
     commit_head.guard_commits()
@@ -38,7 +33,8 @@ def install(
     if rocksdb_budget_bytes is not None:
         rocksdb_budget.install(rocksdb_budget_bytes)
 
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        merge_seeks.attach(app.consumer, merged_topics)
 
-    app.on_partitions_assigned.connect(cast(Any, on_assigned))
+def attach_merge(app: faust.App, merged_topics: frozenset[str]) -> None:
+    """Attach the merge to the consumer's partition bookkeeping (`merge_seeks`): on every
+    assignment, which makes the consumer's bookkeeping afresh."""
+    merge_seeks.attach(app.consumer, merged_topics)

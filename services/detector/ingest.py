@@ -1,0 +1,111 @@
+"""The first stage: admit input, re-key it by subject, forward it.
+
+The ingest agent reads the input topics as producers partitioned them, a batch at a time
+(`FORWARD_BATCH`). It admits each message once (`core.intake`), rejects what is bad to
+`dead-letters`, and forwards each event, in the compact form it was validated into, once
+per subject it concerns (`core.routing`) to that subject kind's topic, on the partition of
+the subject, in one bundle per subject-topic partition (`bundle`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from schemas.alerts import SubjectKind
+from services.detector import letters
+from services.detector.bundle import BUNDLE, Forward, encode_bundles, partition_of, written_ms
+from services.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, admit
+from services.detector.core.routing import Address, route
+from services.detector.core.watermark import event_time
+from services.detector.headers import STREAM_HEADER
+
+if TYPE_CHECKING:
+    from services.detector.context import Detector
+
+FORWARD_BATCH = 1000
+"""The most input messages forwarded together: per subject-topic partition, their events
+go in one bundle."""
+FORWARD_WITHIN_S = 0.02
+"""The longest an input message waits for its batch to fill."""
+
+
+async def run(detector: Detector, stream: Any) -> None:
+    """The ingest agent: batches of input messages, as they come."""
+    topic_kinds: dict[str, InputTopic] = {detector.settings.topic(t): t for t in INPUT_TOPICS}
+    processing = detector.metrics.processing.labels("ingest")
+    async for events in stream.take_events(FORWARD_BATCH, within=FORWARD_WITHIN_S):
+        with processing.time():
+            await _ingest(detector, topic_kinds, [event.message for event in events])
+
+
+async def _ingest(
+    detector: Detector, topic_kinds: dict[str, InputTopic], messages: list[Any]
+) -> None:
+    """Admit a batch of input messages and forward each to every subject it concerns, in
+    one bundle per subject-topic partition; what is rejected goes to `dead-letters`."""
+    bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
+    forwarded: list[tuple[Any, InputTopic, Admitted, int]] = []
+    for message in messages:
+        topic = topic_kinds[message.topic]
+        try:
+            admitted = admit(
+                topic,
+                message.key,
+                message.value,
+                datetime.now(UTC),
+                detector.settings.max_clock_skew,
+            )
+            written = written_ms(message)
+            forwards = [
+                _forward(detector, address, topic, message.partition, written, admitted)
+                for address in route(admitted)
+            ]
+        except Exception as exc:
+            await _reject(detector, message, topic, exc)
+        else:
+            for kind, partition, forward in forwards:
+                bundles.setdefault((kind, partition), []).append(forward)
+            forwarded.append((message, topic, admitted, written))
+    try:
+        await send_bundles(detector, bundles)
+    except Exception as exc:
+        for message, topic, _, _ in forwarded:
+            await _reject(detector, message, topic, exc)
+        forwarded = []
+    for message, topic, admitted, written in forwarded:
+        detector.metrics.events.labels(topic, "ok").inc()
+        detector.input_progress.forwarded(message.tp, event_time(admitted), written)
+    for message in messages:
+        detector.input_progress.handled(message.tp, message.offset)
+
+
+def _forward(
+    detector: Detector,
+    address: Address,
+    topic: InputTopic,
+    partition: int,
+    written: int,
+    event: Admitted,
+) -> tuple[SubjectKind, int, Forward]:
+    """An admitted event forwarded to one subject, and the subject-topic partition it goes
+    to."""
+    key = address.id.encode()
+    forward = Forward(key, address.stream, topic, partition, written, event)
+    return address.kind, partition_of(key, detector.settings.partitions), forward
+
+
+async def send_bundles(
+    detector: Detector, bundles: dict[tuple[SubjectKind, int], list[Forward]]
+) -> None:
+    """Send forwards, in bundles, to their subject-topic partitions."""
+    for (kind, partition), forwards in bundles.items():
+        for value in encode_bundles(forwards):
+            await detector.subject_events[kind].send(
+                value=value, partition=partition, headers={STREAM_HEADER: BUNDLE.encode()}
+            )
+
+
+async def _reject(detector: Detector, message: Any, topic: InputTopic, exc: Exception) -> None:
+    await letters.send(detector, message, letters.error_of(message, exc))
+    detector.metrics.events.labels(topic, "invalid").inc()

@@ -1,0 +1,152 @@
+"""What a worker keeps per subject-topic partition it holds: the events waiting there for
+their turn in event-time order (`core.ordering`), and the partition's watermark.
+
+Both live in memory, and are made afresh when a partition is assigned again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faust.types import TP
+
+from schemas.alerts import SubjectKind
+from services.detector.bundle import Forward
+from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.ordering import EventOrder
+from services.detector.core.routing import SUBJECT_KINDS
+from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, Watermark, origin_of
+from services.settings import Settings
+from services.topics import subject_events_topic
+
+MAX_HOLD_S = 30.0
+"""The longest a subject event waits for its turn in event-time order (`core.ordering`):
+for a reader gone, or far behind. A worker taking input partitions over after a rebalance
+reads them from their last commit, and on a busy worker that backlog takes more than a few
+seconds: with 5 s, events were let go before older ones of that backlog (2,700 of 30,000
+in one rebalance run here, and an alert with another trigger than replay's)."""
+CAUGHT_UP_SLACK_MS = 500
+"""How much later than an event its reader must have fetched a high watermark to count as
+past it when caught up (`core.ordering`): the time from a producer stamping a message to
+the broker appending it, plus from the broker answering a fetch to the reader taking the
+answer. Milliseconds when all is well; a loaded machine stretches both."""
+WATCHLIST_LEAD_MS = 500
+"""How much earlier than its record timestamp a watchlist record counts as written, in an
+identity's order (`core.ordering`). One producer per input topic, each fed from one stream
+in order, stamped tombstones up to 300 ms after activations written after them here, in a
+backlog loaded at full speed; a worker's caught-up slack holds each event about as long."""
+
+
+class Delivery:
+    """A subject-topic message as Faust delivered it, acknowledged once each event it
+    brought has been applied, dead-lettered or sent on."""
+
+    __slots__ = ("event", "left")
+
+    def __init__(self, event: Any, events: int) -> None:
+        self.event = event
+        self.left = events
+        if events == 0:
+            event.ack()
+
+    def done(self) -> None:
+        """One of its events is finished with."""
+        self.left -= 1
+        if self.left == 0:
+            self.event.ack()
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A subject event waiting for its turn: the message it came in, and the event as
+    forwarded to the subject."""
+
+    delivery: Delivery
+    forward: Forward
+
+
+class SubjectPartitions:
+    """Per subject kind and partition of its topic held here: the events waiting for their
+    turn, and how far its input has surely come in event time (for forgetting what no event
+    can count any more)."""
+
+    def __init__(self, app: Any, settings: Settings, released: Callable[[str], None]) -> None:
+        self.app = app
+        self.settings = settings
+        self.released = released
+        """Counts an event let go, by why (`EventOrder`)."""
+        self.watermarks: dict[tuple[SubjectKind, int], Watermark] = {}
+        self.orders: dict[tuple[SubjectKind, int], EventOrder[Pending]] = {}
+
+    def watermark(self, kind: SubjectKind, partition: int) -> Watermark:
+        """The watermark of a partition of `kind`'s subject topic."""
+        watermark = self.watermarks.get((kind, partition))
+        if watermark is None:
+            watermark = self.watermarks[(kind, partition)] = Watermark(self._input_partitions())
+        return watermark
+
+    def order(self, kind: SubjectKind, partition: int) -> EventOrder[Pending]:
+        """The event-time order of a partition of `kind`'s subject topic: fed by every
+        partition of the topics feeding the kind (and, in write time, of the watchlist for
+        identities), in this consumer-group generation, and
+        holding everything back until the partition is read up to its end (its high
+        watermark) as it was when the order was made."""
+        order = self.orders.get((kind, partition))
+        if order is None:
+            end = self.app.consumer.highwater(
+                TP(subject_events_topic(self.settings, kind), partition)
+            )
+            partitions = self._input_partitions()
+
+            def origins(topics: tuple[str, ...]) -> list[str]:
+                return [origin_of(topic, p) for topic in topics for p in range(partitions[topic])]
+
+            order = self.orders[(kind, partition)] = EventOrder(
+                origins(FEEDING_TOPICS[kind]),
+                self.app.consumer_generation_id,
+                MAX_HOLD_S,
+                CAUGHT_UP_SLACK_MS,
+                record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
+                lead=WATCHLIST_LEAD_MS,
+                backlog_end=end,
+                released=self.released,
+            )
+        return order
+
+    def holds(self, tp: TP, offset: int) -> bool:
+        """Whether the message at `offset` of `tp` is a subject event held for its turn (so
+        not acknowledged yet, and not lost)."""
+        kind = subject_kind(self.settings, tp.topic)
+        order = None if kind is None else self.orders.get((kind, tp.partition))
+        return order is not None and any(p.delivery.event.message.offset == offset for p in order)
+
+    def _input_partitions(self) -> dict[str, int]:
+        """Per input topic, its partition count as the consumer knows it (the configured
+        count until it does)."""
+        return {
+            topic: self.app.consumer.topic_partitions(self.settings.topic(topic))
+            or self.settings.partitions
+            for topic in INPUT_TOPICS
+        }
+
+    def oldest_watermark(self, kind: SubjectKind) -> int | None:
+        """The oldest watermark of `kind`'s partitions held here; None unless all are known:
+        what is settled against it is settled on every partition."""
+        values = [w.value(kind) for (k, _), w in self.watermarks.items() if k == kind]
+        known = [v for v in values if v is not None]
+        return min(known) if known and len(known) == len(values) else None
+
+    def forget(self, kind: SubjectKind, partition: int) -> None:
+        """A partition handed to another worker is tracked afresh if it comes back."""
+        self.watermarks.pop((kind, partition), None)
+        self.orders.pop((kind, partition), None)
+
+
+def subject_kind(settings: Settings, topic: str) -> SubjectKind | None:
+    """The subject kind whose events `topic` carries; None for other topics."""
+    for kind in SUBJECT_KINDS:
+        if subject_events_topic(settings, kind) == topic:
+            return kind
+    return None

@@ -1,0 +1,310 @@
+"""The second stage: put each subject partition's events in order, apply them, publish.
+
+One agent per subject kind consumes its topic, so every event of a subject reaches the
+partition that holds the subject's state. A message there is a bundle of events, a progress
+report or an expiry request (`HANDLERS`). Each event waits for its turn in event-time order
+(`core.ordering`, fed by `progress` reports); the events let go together are applied as one
+batch of state (`states`), what they cause is published, and a bundle is acknowledged once
+every event in it has been.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from schemas.alerts import Alert, SubjectKind
+from schemas.codec import DecodeError, encode
+from services.detector import letters
+from services.detector.bundle import BUNDLE, Forward, decode_bundle, legacy_forward, written_ms
+from services.detector.core.engine import Outcome
+from services.detector.core.ordering import EventOrder
+from services.detector.core.routing import Address
+from services.detector.core.state import SubjectState
+from services.detector.core.watermark import event_time, origin_of
+from services.detector.headers import EXPIRE, GENERATION_HEADER, PROGRESS, STREAM_HEADER
+from services.detector.ingest import send_bundles
+from services.detector.partitions import Delivery, Pending, subject_kind
+from services.detector.progress import decode_report
+from services.detector.states import Batch, SubjectStates
+
+if TYPE_CHECKING:
+    from services.detector.context import Detector
+
+log = logging.getLogger(__name__)
+
+RELEASE_INTERVAL_S = 0.1
+"""How often held events are checked for having waited `MAX_HOLD_S`."""
+
+
+async def run(detector: Detector, kind: SubjectKind, stream: Any) -> None:
+    """The agent of one subject kind: its topic's messages, one at a time."""
+    processing = detector.metrics.processing.labels(kind)
+    async for received in stream.noack().events():
+        with processing.time():
+            await _receive(detector, kind, received)
+
+
+async def release_held(detector: Detector) -> None:
+    """Apply held events that waited too long. When the partitions are about to be given
+    up, send every held event to the end of its partition instead: a rebalance or a
+    shutdown waits for every event handed to an agent to be acknowledged, and applying them
+    now could apply them before older events still unread. A loop of its own, not a Faust
+    timer: timers end as soon as the app begins to stop, before that wait."""
+    app, orders = detector.app, detector.partitions.orders
+    while True:
+        await asyncio.sleep(RELEASE_INTERVAL_S)
+        give_up = app.rebalancing or app.should_stop
+        now = time.monotonic()
+        try:
+            for (kind, partition), order in list(orders.items()):
+                if order:
+                    if give_up:
+                        await _requeue(detector, kind, partition, order.drain())
+                    else:
+                        await release(detector, kind, partition, order.ready(now))
+        except Exception:
+            log.exception("failed to release held subject events; trying again")
+        detector.metrics.held.set(sum(len(order) for order in orders.values()))
+
+
+async def forget_partitions(detector: Detector, revoked: Any) -> None:
+    """Store every state written so far (`SubjectStates.settle`), then track revoked
+    partitions afresh if they come back."""
+    for kind, states in detector.states.items():
+        async with states.lock:
+            await states.settle()
+            for tp in revoked:
+                if subject_kind(detector.settings, tp.topic) == kind:
+                    detector.partitions.forget(kind, tp.partition)
+                    states.forget(tp.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A subject-topic message as Faust delivered it, its headers, and the order of its
+    partition."""
+
+    received: Any
+    headers: dict[str, str]
+    order: EventOrder[Pending]
+
+
+Handler = Callable[["Detector", SubjectKind, Arrival], Awaitable[None]]
+"""What takes one kind of subject-topic message."""
+
+
+async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None:
+    """Take one subject-topic message by its kind (`HANDLERS`), then apply what is due."""
+    message = received.message
+    headers = {name: value.decode() for name, value in (message.headers or ())}
+    order = detector.partitions.order(kind, message.partition)
+    order.read(message.offset)
+    handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
+    await handler(detector, kind, Arrival(received, headers, order))
+    await release(detector, kind, message.partition, order.ready(time.monotonic()))
+
+
+async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
+    """A progress report: how far a worker has forwarded each input partition it reads."""
+    message = arrival.received.message
+
+    async def take() -> None:
+        generation = int(arrival.headers[GENERATION_HEADER])
+        arrival.order.report(generation, decode_report(message.value))
+
+    await letters.guarded(detector, message, take())
+    arrival.received.ack()
+
+
+async def _take_expiry(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
+    """An expiry request for a quiet subject (`sweeper`)."""
+    message = arrival.received.message
+    await letters.guarded(detector, message, _expire(detector, kind, message))
+    arrival.received.ack()
+
+
+async def _take_bundle(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
+    """A bundle of events: each held for its turn."""
+    await _hold(detector, arrival, lambda message: decode_bundle(message.value))
+
+
+async def _take_legacy(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
+    """One event, as versions before bundles wrote it: held for its turn."""
+
+    def forwards(message: Any) -> list[Forward]:
+        headers = arrival.headers
+        return [legacy_forward(message.key, message.value, headers, written_ms(message))]
+
+    await _hold(detector, arrival, forwards)
+
+
+HANDLERS: dict[str | None, Handler] = {
+    PROGRESS: _take_report,
+    EXPIRE: _take_expiry,
+    BUNDLE: _take_bundle,
+}
+"""The subject-topic messages by their `STREAM_HEADER`; any other is one event written by
+a version before bundles."""
+
+
+async def _hold(
+    detector: Detector, arrival: Arrival, forwards_of: Callable[[Any], list[Forward]]
+) -> None:
+    """Hold a message's events for their turn; a message whose events cannot be read is
+    dead-lettered."""
+    received, order = arrival.received, arrival.order
+    message = received.message
+    try:
+        forwards = forwards_of(message)
+    except Exception as exc:
+        await letters.send(detector, message, letters.error_of(message, exc))
+        received.ack()
+        return
+    now = time.monotonic()
+    delivery = Delivery(received, len(forwards))
+    for forward in forwards:
+        pending = Pending(delivery, forward)
+        origin = origin_of(forward.topic, forward.partition)
+        at = event_time(forward.event)
+        if at is None:  # a watchlist record: in order by when it was written
+            order.add_record(pending, origin, forward.written, now)
+        else:
+            order.add(pending, origin, at, forward.written, now)
+
+
+async def release(
+    detector: Detector, kind: SubjectKind, partition: int, due: list[Pending]
+) -> None:
+    """Apply events of one subject-topic partition in the order given, as one batch of
+    state (`states`); publish what they caused, queue the states they changed on the
+    changelog, and acknowledge them. The batch holds its kind's lock until its changelog
+    records are queued, so that the agent and the release loop, releasing events at the
+    same time, queue them in the order the events were applied."""
+    if not due:
+        return
+    states = detector.states[kind]
+    async with states.lock:
+        batch = states.batch(partition)
+        outcomes = [(pending, _applied(detector, kind, batch, pending)) for pending in due]
+        for pending, outcome in outcomes:
+            message = pending.delivery.event.message
+            if isinstance(outcome, DecodeError):
+                await letters.send(detector, message, outcome, pending.forward)
+            else:
+                work = _publish_outcome(detector, pending, outcome)
+                await letters.guarded(detector, message, work, pending.forward)
+        await _write(detector, states, batch)
+    for pending in due:
+        pending.delivery.done()
+
+
+async def _write(detector: Detector, states: SubjectStates, batch: Batch) -> None:
+    """Queue a batch's changed states on the changelog. If that fails, the worker stops
+    before the batch's input can be committed: read again, it writes them again."""
+    try:
+        await states.write(batch)
+    except Exception as exc:
+        log.critical("failed to queue %s changelog records; stopping", states.kind, exc_info=exc)
+        await detector.app.crash(exc)
+        raise
+
+
+async def _requeue(
+    detector: Detector, kind: SubjectKind, partition: int, held: list[Pending]
+) -> None:
+    """Send held events again to the end of their partition, and acknowledge them: the
+    partition's offsets can be committed past them and past the events applied after them
+    (so none of those is applied again). They now stand behind later events of their own
+    input partitions, so whoever holds the partition next applies nothing before it has
+    read up to the partition's end as it found it (`EventOrder.read`), then puts them in
+    order with the rest. Should the worker die before that commit, they are read twice and
+    the second is recognised as a duplicate."""
+    await send_bundles(detector, {(kind, partition): [pending.forward for pending in held]})
+    for pending in held:
+        pending.delivery.done()
+    detector.metrics.released.labels("requeued").inc(len(held))
+
+
+def _applied(
+    detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
+) -> Outcome | DecodeError:
+    try:
+        return _apply(detector, kind, batch, pending)
+    except Exception as exc:
+        return letters.internal_error(pending.delivery.event.message, exc)
+
+
+def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending) -> Outcome:
+    """Apply one re-keyed event to its subject's state in the batch."""
+    forward = pending.forward
+    key = forward.key
+    state = batch.state(key)
+    watermark = detector.partitions.watermark(kind, pending.delivery.event.message.partition)
+    watermark.observe(forward.event, forward.partition)
+    outcome = detector.engine.apply(
+        Address(kind, key.decode(), forward.stream),
+        state,
+        forward.event,
+        datetime.now(UTC),
+        origin=origin_of(forward.topic, forward.partition),
+        watermark=watermark.value(kind),
+    )
+    if outcome.duplicate or outcome.late:
+        label = "duplicate" if outcome.duplicate else "late"
+        detector.metrics.events.labels(forward.topic, label).inc()
+    changed = not outcome.duplicate and (outcome.state is not None or state is not None)
+    batch.keep(key, outcome.state, changed)
+    return outcome
+
+
+async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcome) -> None:
+    """Publish the alerts and watchlist entries an event caused."""
+    received = pending.forward.written / 1000
+    for alert in outcome.alerts:
+        await _publish(detector, alert)
+        detector.metrics.latency.observe(max(0.0, time.time() - received))
+    for listing in outcome.listings:
+        await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
+
+
+async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:
+    """Expire a quiet subject against its partition's watermark (`sweeper`), as a batch of
+    its own."""
+    key: bytes = message.key
+    states = detector.states[kind]
+    async with states.lock:
+        batch = states.batch(message.partition)
+        quiet = batch.state(key)
+        if quiet is not None:
+            watermark = detector.partitions.watermark(kind, message.partition).value(kind)
+            changed, left = expiry_of(detector, kind, quiet, watermark)
+            batch.keep(key, left, changed)
+        await _write(detector, states, batch)
+
+
+def expiry_of(
+    detector: Detector, kind: SubjectKind, state: SubjectState, watermark: int | None
+) -> tuple[bool, SubjectState | None]:
+    """Expire a state, in place, against a watermark: whether that changes it, and the
+    state left (None: nothing, the key can go)."""
+    before = state.to_json()
+    left = detector.engine.expire(kind, state, watermark)
+    return left is None or left.to_json() != before, left
+
+
+async def _publish(detector: Detector, alert: Alert) -> None:
+    """To `alerts`, and to `alerts.<institution>` for every institution in its actions."""
+    value = encode(alert)
+    key = alert.subject.id.encode()
+    await detector.alerts.send(key=key, value=value)
+    institutions = sorted({a.institution for a in alert.actions if a.institution is not None})
+    for institution in institutions:
+        topic = await detector.institution_alerts(institution)
+        await topic.send(key=key, value=value)
+    detector.metrics.alerts.labels(alert.rule, alert.severity).inc()

@@ -1,0 +1,62 @@
+"""The compact form ingest forwards events in gives back, unvalidated, exactly the event
+validation gave: every field, with its time zone, and the same JSON."""
+
+from datetime import timedelta, timezone
+
+import orjson
+import pytest
+
+from services.detector.core.compact import compact, expand
+from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate, decode_admitted
+from tests.factories import T0, account_open, activation, listing, transfer
+
+SHANGHAI = timezone(timedelta(hours=8))
+LISTED = listing("cy", T0, T0 + timedelta(days=9))
+
+
+def admitted(topic: InputTopic, event: Admitted) -> Admitted:
+    """The event as ingest admits it: validated from its JSON."""
+    if isinstance(event, WatchlistUpdate):
+        value = None if event.entry is None else event.entry.model_dump_json().encode()
+        return decode_admitted(topic, event.identity.encode(), value)
+    return decode_admitted(topic, None, event.model_dump_json().encode())
+
+
+EVENTS: list[tuple[InputTopic, Admitted]] = [
+    ("sim-activations", activation("ann", T0.astimezone(SHANGHAI), n=3)),
+    ("account-opens", account_open("bob", T0, kind="corporate")),
+    ("transfers", transfer("acct-1", "acct-2", 125_00, T0 + timedelta(microseconds=7))),
+    (
+        "watchlist",
+        WatchlistUpdate(listing("cy", T0).identity, listing("cy", T0, T0 + timedelta(days=9))),
+    ),
+    ("watchlist", WatchlistUpdate(listing("cy", T0).identity, None)),
+]
+
+
+@pytest.mark.parametrize(("topic", "event"), EVENTS)
+def test_an_event_comes_back_as_validation_gave_it(topic: InputTopic, event: Admitted) -> None:
+    validated = admitted(topic, event)
+    expanded = expand(topic, orjson.loads(orjson.dumps(compact(topic, validated))))
+    assert expanded == validated
+    if isinstance(validated, WatchlistUpdate):
+        assert isinstance(expanded, WatchlistUpdate)
+        validated, expanded = validated.entry, expanded.entry  # type: ignore[assignment]
+        if validated is None:
+            return
+    assert expanded.model_dump_json() == validated.model_dump_json()  # type: ignore[union-attr]
+    assert repr(expanded) == repr(validated)
+
+
+@pytest.mark.parametrize(
+    ("topic", "values"),
+    [
+        ("transfers", {"event_id": "e"}),
+        ("transfers", ["e"]),
+        ("watchlist", "someone"),
+        ("watchlist", [None, None]),
+    ],
+)
+def test_what_is_not_a_compact_event_is_refused(topic: InputTopic, values: object) -> None:
+    with pytest.raises(ValueError, match="not a compact"):
+        expand(topic, values)
