@@ -25,17 +25,18 @@ BEHIND_WAIT_S once. Each partition's own order is kept. Records of a partition F
 not take now (paused while a rebalance recovers tables) stay held: Faust drops what it is
 given for those.
 
-Held records must not outlive a seek. Faust reads a partition on from where it last read
+Records must not outlive a seek. Faust reads a partition on from where it last read
 (its read offset) and takes a record beyond the next offset as the end of a gap in the
 topic: it counts the offsets in between as done, and drops the records of those offsets
 when they are fetched again. So a record fetched before a seek back, and handed over after
 it, would lose every message in between and leave the partition's commits stuck for good.
-The merge is therefore told of every seek of a merged partition (`seek`) before aiokafka
-seeks it (`seek_partitions`): it drops what it holds, and fetches from the old position
-that still come, until the partition is fetched from where it was sought to. The
-stuck-commit check seeks this way; Faust's own seek of every partition to its committed
-offset, at the end of every recovery, is followed by a seek of every merged partition
-there once more, this way (`patches.merge_seeks.tell_seeks`).
+The merge is therefore told of every seek (`seek`) before aiokafka seeks the partition
+(`seek_partitions`): it drops what it holds of it, and fetches from the old position that
+still come, until the partition is fetched from where it was sought to; and it stops
+handing over a fetch of a partition sought meanwhile. This holds for partitions not merged
+as well. The stuck-commit check seeks this way; Faust's own seek of every partition to its
+committed offset, at the end of every recovery, is followed by a seek of every partition
+read by an agent there once more, this way (`patches.merge_seeks.tell_seeks`).
 
 Only the input topics whose events carry an event time are merged
 (`patches.merge_seeks.attach`). The worker's own subject topics are written as it goes,
@@ -120,13 +121,12 @@ class TimestampMerge(SchedulingStrategyT):
         every partition that may still deliver older ones has been fetched (or records
         waited long enough); records of topics not merged first, as fetched."""
         merged = self.merged_topics
+        now = self._clock()
         if merged is not None:
             for tp, batch in records.items():
                 if tp.topic not in merged:
-                    for record in batch:
-                        yield tp, record
+                    yield from self._as_fetched(tp, batch, now)
             records = {tp: batch for tp, batch in records.items() if tp.topic in merged}
-        now = self._clock()
         deliverable = self.deliverable()
         frontier = self._take(records, now, deliverable)
         heads = [
@@ -150,14 +150,44 @@ class TimestampMerge(SchedulingStrategyT):
                 return  # a partition may still deliver something older
             heapq.heappop(heads)
             record = queue.popleft()[1]
-            restart = self._sought_to.pop(tp, None)
-            if restart is not None and self.set_read_offset is not None:
-                self.set_read_offset(tp, restart)
+            self._restart(tp)
             yield tp, record
             if queue:
                 heapq.heappush(heads, (queue[0][1].timestamp, order[tp], tp))
             elif self._held.get(tp) is queue:
                 del self._held[tp]
+
+    def _as_fetched(self, tp: TP, batch: list[Any], now: float) -> Iterator[tuple[TP, Any]]:
+        """A fetch of a partition not merged, as fetched; but not what was fetched before
+        the partition's last `seek`, and no more of it once the partition is sought while
+        it is handed over (the generator waits between records)."""
+        if batch and self._fetched_before_seek(tp, batch, now):
+            return
+        for record in batch:
+            if tp in self._refetch_from:
+                return  # sought meanwhile: fetched again from there
+            self._restart(tp)
+            yield tp, record
+
+    def _fetched_before_seek(self, tp: TP, batch: list[Any], now: float) -> bool:
+        """Whether a fetch of `tp` came from before its last `seek` (its first offset is
+        past the offset sought, and a transaction marker's room, for up to BEHIND_WAIT_S);
+        the first one that does not ends the wait."""
+        refetch = self._refetch_from.get(tp)
+        if refetch is None:
+            return False
+        offset, sought_at = refetch
+        if batch[0].offset > offset + 1 and now - sought_at < self._behind_wait:
+            return True
+        del self._refetch_from[tp]
+        return False
+
+    def _restart(self, tp: TP) -> None:
+        """As the first record read from where `tp` was sought is handed over, set Faust's
+        read offset there again (`seek`)."""
+        restart = self._sought_to.pop(tp, None)
+        if restart is not None and self.set_read_offset is not None:
+            self.set_read_offset(tp, restart)
 
     def seek(self, tp: TP, offset: int) -> None:
         """Note that `tp` is being sought to `offset`: what is held is dropped, and so are
@@ -191,14 +221,8 @@ class TimestampMerge(SchedulingStrategyT):
         seek after a rebalance or a stalled commit) are dropped: they were fetched anew."""
         fetched = False
         for tp, batch in records.items():
-            if not batch:
-                continue
-            refetch = self._refetch_from.get(tp)
-            if refetch is not None:
-                offset, sought_at = refetch
-                if batch[0].offset > offset + 1 and now - sought_at < self._behind_wait:
-                    continue  # fetched before the seek: fetched again from `offset`
-                del self._refetch_from[tp]
+            if not batch or self._fetched_before_seek(tp, batch, now):
+                continue  # (before a seek: fetched again from where it was sought)
             fetched = True
             if batch[0].offset < self._fetched_up_to.get(tp, batch[0].offset):
                 self._drop(tp)

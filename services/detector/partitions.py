@@ -79,6 +79,21 @@ class SubjectPartitions:
         """Counts an event let go, by why (`EventOrder`)."""
         self.watermarks: dict[tuple[SubjectKind, int], Watermark] = {}
         self.orders: dict[tuple[SubjectKind, int], EventOrder[Pending]] = {}
+        self.forgotten_in: int | None = None
+        """The rebalance (Faust's `rebalancing_count`) whose revoked partitions were last
+        forgotten (`forget`)."""
+
+    def giving_up(self) -> bool:
+        """Whether the partitions held are being given up: the worker is stopping, or a
+        rebalance has begun and its revoked partitions are not forgotten yet. Events then
+        go back to the end of their partitions instead of being applied (`subjects`).
+        Later in the same rebalance, once the new assignment is recovered, Faust hands
+        over records of the partitions assigned before it has finished seeking them; it
+        does not read those again, so they must be applied as usual."""
+        app = self.app
+        return bool(app.should_stop) or (
+            bool(app.rebalancing) and self.forgotten_in != app.rebalancing_count
+        )
 
     def watermark(self, kind: SubjectKind, partition: int) -> Watermark:
         """The watermark of a partition of `kind`'s subject topic."""
@@ -142,6 +157,11 @@ class SubjectPartitions:
         """A partition handed to another worker is tracked afresh if it comes back."""
         self.watermarks.pop((kind, partition), None)
         self.orders.pop((kind, partition), None)
+
+    def forgotten(self) -> None:
+        """Every partition revoked in this rebalance is forgotten: what arrives from now on
+        belongs to the new assignment."""
+        self.forgotten_in = self.app.rebalancing_count
 
 
 def subject_kind(settings: Settings, topic: str) -> SubjectKind | None:

@@ -52,14 +52,15 @@ async def run(detector: Detector, kind: SubjectKind, stream: Any) -> None:
 
 async def release_held(detector: Detector) -> None:
     """Apply held events that waited too long. When the partitions are about to be given
-    up, send every held event to the end of its partition instead: a rebalance or a
-    shutdown waits for every event handed to an agent to be acknowledged, and applying them
-    now could apply them before older events still unread. A loop of its own, not a Faust
-    timer: timers end as soon as the app begins to stop, before that wait."""
-    app, orders = detector.app, detector.partitions.orders
+    up (`SubjectPartitions.giving_up`), send every held event to the end of its partition
+    instead: a rebalance or a shutdown waits for every event handed to an agent to be
+    acknowledged, and applying them now could apply them before older events still
+    unread. A loop of its own, not a Faust timer: timers end as soon as the app begins to
+    stop, before that wait."""
+    orders = detector.partitions.orders
     while True:
         await asyncio.sleep(RELEASE_INTERVAL_S)
-        give_up = app.rebalancing or app.should_stop
+        give_up = detector.partitions.giving_up()
         now = time.monotonic()
         try:
             for (kind, partition), order in list(orders.items()):
@@ -83,6 +84,7 @@ async def forget_partitions(detector: Detector, revoked: Any) -> None:
                 if subject_kind(detector.settings, tp.topic) == kind:
                     detector.partitions.forget(kind, tp.partition)
                     states.forget(tp.partition)
+    detector.partitions.forgotten()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,8 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     order.read(message.offset)
     handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
     await handler(detector, kind, Arrival(received, headers, order))
-    await release(detector, kind, message.partition, order.ready(time.monotonic()))
+    if not detector.partitions.giving_up():  # else `release_held` sends them on
+        await release(detector, kind, message.partition, order.ready(time.monotonic()))
 
 
 async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:

@@ -2,6 +2,7 @@
 order; what an active partition may still precede is held, but never for long, and what a
 partition behind its high watermark may precede a little longer."""
 
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from faust.transport.consumer import Consumer
@@ -223,11 +224,30 @@ def test_records_held_when_a_partition_is_sought_back_are_never_handed_over() ->
     assert faust.gaps == []
 
 
+def test_a_partition_not_merged_is_handed_over_again_from_where_it_was_sought() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    merge.merged_topics = frozenset({A.topic})
+    faust = FaustReader(merge)
+    subject = TP("duanka-account-events", 3)
+    # offsets 0 to 3 were fetched while Faust recovered tables, and dropped
+    records = merge.iterate({subject: fetch(4, 1, 2, 3, 4)})
+    tp, in_flight = next(records)  # Faust is handing offset 4 over
+    merge.seek(subject, 0)  # meanwhile the partition is sought to 0
+    faust.read.pop(subject, None)
+    faust.handle(tp, in_flight)  # and when done, Faust sets its read offset to 4
+    for tp, record in records:  # the rest of that fetch is not handed over
+        faust.handle(tp, record)
+    faust.consume({subject: fetch(8, 9)})  # fetched before aiokafka's seek: dropped
+    faust.consume({subject: fetch(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)})
+    assert faust.processed == [4, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert faust.gaps == []
+
+
 class SeekingConsumer:
     """What Faust's `Consumer.perform_seek` and `seek` use of the consumer: the committed
-    offsets of the assigned partitions, its read and committed offsets, and aiokafka's
-    seek (recorded). `refetched` is fetched while aiokafka seeks the partitions one after
-    the other."""
+    offsets of the assigned partitions, the earliest ones, its read and committed offsets,
+    and aiokafka's seek (recorded). `refetched` is fetched while aiokafka seeks the
+    partitions one after the other."""
 
     def __init__(
         self,
@@ -236,6 +256,7 @@ class SeekingConsumer:
         refetched: dict[TP, list[Record]] | None = None,
     ):
         self.scheduler = faust.merge
+        self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True))
         self._read_offset = faust.read
         self._committed_offset: dict[TP, int | None] = {}
         self._committed = committed
@@ -246,6 +267,9 @@ class SeekingConsumer:
         self._faust.consume(self._refetched)
         return self._committed
 
+    async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
+        return dict.fromkeys(partitions, 0)
+
     async def seek_wait(self, partitions: dict[TP, int]) -> None:
         self.sought.update(partitions)
         self._read_offset.update(partitions)
@@ -254,7 +278,7 @@ class SeekingConsumer:
         return set(self._committed)
 
 
-async def test_faust_s_seek_to_the_committed_offsets_reads_merged_partitions_again() -> None:
+async def test_faust_s_seek_is_followed_by_a_seek_of_every_partition_through_the_merge() -> None:
     tell_seeks()
     clock = Clock()
     merge = TimestampMerge(WAIT, clock, BEHIND_WAIT)
@@ -265,17 +289,19 @@ async def test_faust_s_seek_to_the_committed_offsets_reads_merged_partitions_aga
     assert faust.processed == [3, 4, 5, 0, 6, 7]  # B's 1 held
     # while aiokafka seeks, A is fetched again from its committed offset 3, and the merge
     # hands that over (Faust drops what is below its read offset); B has nothing
-    # committed: aiokafka reads on where it was, and Faust forgets its read offset
+    # committed, and Faust leaves it where it was
     refetched = {A: fetch(3, 1, 2, 10, 20, 30)}
     seeking = SeekingConsumer(faust, {A: 3, B: None, subject: 7}, refetched)
     await Consumer.perform_seek(seeking)  # type: ignore[arg-type]
-    assert seeking.sought == {A: 3}  # once more, now that nothing is in flight
+    # every partition once more, now that nothing is in flight; B from its earliest offset
+    assert seeking.sought == {A: 3, B: 0, subject: 7}
+    assert seeking._committed_offset == {A: 3, B: 0, subject: 7}
     faust.processed.clear()
-    faust.consume({})  # B's 1 at once, not after a wait per partition
-    faust.consume({A: fetch(3, 1, 2, 10, 20, 30)})
-    faust.consume({A: fetch(8, 50)})
+    faust.consume({B: fetch(5, 90)})  # fetched before B's seek: dropped
+    faust.consume({A: fetch(3, 1, 2, 10, 20, 30), B: fetch(0, 15, 40)})
+    faust.consume({A: fetch(8, 50), subject: fetch(7, 5)})
     faust.consume({})
-    assert faust.processed == [1, 3, 4, 5, 6, 7, 8]
+    assert faust.processed == [3, 4, 5, 0, 6, 7, 7, 1, 8]
     assert faust.gaps == []
     assert clock.now == 0
 

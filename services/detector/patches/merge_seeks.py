@@ -1,7 +1,8 @@
 """The record merge told of Faust's seeks, and shown Faust's view of its partitions.
 
-- Patches: `faust.transport.consumer.Consumer.perform_seek` (wrapped), and reads
-  `Consumer._active_partitions`, `_buffered_partitions`, `_read_offset` (private).
+- Patches: `faust.transport.consumer.Consumer.perform_seek` (wrapped); reads
+  `Consumer._active_partitions`, `_buffered_partitions`, `_read_offset`, and sets
+  `_committed_offset` of partitions with nothing committed (private).
 - Upstream: none filed. Faust's `SchedulingStrategyT` (the `ConsumerScheduler` setting)
   is handed records only; it has no way to learn of seeks or of which partitions Faust
   will take records from.
@@ -24,31 +25,43 @@ from services.detector.merge import TimestampMerge, seek_partitions
 def tell_seeks() -> None:
     """Make Faust's seek of every assigned partition to its committed offset
     (`Consumer.perform_seek`: at the end of every recovery, and when records come while the
-    flow is stopped) safe for the merge. aiokafka seeks the partitions one after the other
-    (about a second for a hundred) while fetching goes on, so when the seek ends the merge
-    may hold records fetched before a partition's seek, or already fetched again after it,
-    and Faust may have dropped some of those below its read offset. So every merged
-    partition with an offset committed is sought there once more (`seek_partitions`):
-    everything from the committed offset on is fetched and handed over again, once. A
-    partition with nothing committed is not sought (aiokafka reads on where it was, Faust
-    forgets its read offset), and the merge keeps what it holds of it. (The merge used to
-    infer seeks from Faust's read offsets instead, and then waited up to BEHIND_WAIT_S for
-    each partition in turn, blocking all others: a restarted or rebalanced worker read
-    nothing for two to three minutes.) Idempotent."""
+    flow is stopped) safe, by seeking every partition an agent reads once more, through
+    the merge (`seek_partitions`).
+
+    aiokafka seeks the partitions one after the other while fetching goes on, and a
+    recovery hands over records of the partitions assigned before it seeks them: when
+    Faust's seek ends, a fetch from before a partition's seek may still be handed over,
+    and Faust may have dropped records of it while it recovered tables (it takes none of a
+    paused partition). Handed over after the seek, such a fetch sets Faust's read offset
+    past the records it dropped, and those are then dropped again when they are fetched
+    anew: lost to a partition with nothing committed, and read only after later ones to a
+    partition whose commit waits for them (`commit_gaps`). Sought through the merge,
+    fetches from before the seek are dropped and everything from the committed offset on is
+    handed over again, in order, once. (The merge used to infer seeks from Faust's read
+    offsets instead, and then waited up to BEHIND_WAIT_S for each partition in turn,
+    blocking all others: a restarted or rebalanced worker read nothing for two to three
+    minutes.)
+
+    A partition its group never committed is not sought by Faust at all: aiokafka reads on
+    from where it was. It is sought to its earliest offset, and Faust is told that is where
+    its group stands, as if the group had committed there (where
+    `consumer_auto_offset_reset="earliest"` starts it anyway), so that the commit guard
+    sees a missing head there too (`patches.commit_head`). Idempotent."""
     original = Consumer.perform_seek
     if getattr(original, "tells_merge", False):
         return
 
     async def perform_seek(self: Any) -> None:
         await original(self)
-        merge = self.scheduler
-        if isinstance(merge, TimestampMerge):
-            read = self._read_offset  # the committed offsets now; None: nothing committed
-            committed = {
-                tp: read[tp] for tp in self.assignment() if merge.merges(tp) and read.get(tp)
-            }
-            if committed:
-                await seek_partitions(self, committed)
+        read = self._read_offset  # the committed offsets now; None: nothing committed
+        consumed = [tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic)]
+        uncommitted = [tp for tp in consumed if read.get(tp) is None]
+        earliest = await self.earliest_offsets(*uncommitted) if uncommitted else {}
+        offsets = {tp: read[tp] for tp in consumed if read.get(tp) is not None} | earliest
+        for tp, offset in offsets.items():
+            self._committed_offset[tp] = offset  # Faust keeps None for 0 too
+        if offsets:
+            await seek_partitions(self, offsets)
 
     perform_seek.tells_merge = True  # type: ignore[attr-defined]
     perform_seek.__wrapped__ = original  # type: ignore[attr-defined]
