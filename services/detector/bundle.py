@@ -11,11 +11,11 @@ Each event goes in the compact form ingest validated it into (`core.compact`), a
 out of the bundle as the event itself: a subject agent does not parse or validate it again.
 """
 
+import struct
 from dataclasses import dataclass
 from typing import Any, cast, get_args
 
 import orjson
-from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.codec import DecodeError
 from services.detector.core.compact import compact, expand
@@ -62,10 +62,32 @@ class Forward:
         ]
 
 
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
 def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a message keyed `key`."""
-    partition: int = DefaultPartitioner()(key, range(partitions), [])
-    return partition
+    """The partition Kafka's default partitioner gives a message keyed `key`: its
+    murmur2 hash, as aiokafka's `DefaultPartitioner` and the Java client compute it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of `data`, four bytes at a time: aiokafka's takes a byte at a
+    time, 11 µs for an identity's 64-character id, two to three times per event."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length // 4
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    tail = data[words * 4 :]
+    if tail:
+        h = ((h ^ int.from_bytes(tail, "little")) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def encode_bundles(forwards: list[Forward]) -> list[bytes]:

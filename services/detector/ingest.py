@@ -9,6 +9,7 @@ the subject, in one bundle per subject-topic partition (`bundle`).
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +74,9 @@ async def _ingest(
         for message, topic, _, _ in forwarded:
             await _reject(detector, message, topic, exc)
         forwarded = []
-    for message, topic, admitted, written in forwarded:
-        detector.metrics.events.labels(topic, "ok").inc()
+    for topic, count in Counter(topic for _, topic, _, _ in forwarded).items():
+        detector.metrics.events.labels(topic, "ok").inc(count)
+    for message, _, admitted, written in forwarded:
         detector.input_progress.forwarded(message.tp, event_time(admitted), written)
     for message in messages:
         detector.input_progress.handled(message.tp, message.offset)

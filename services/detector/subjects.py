@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from schemas.alerts import Alert, SubjectKind
 from schemas.codec import DecodeError, encode
 from services.detector import letters
@@ -126,10 +128,25 @@ async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) 
 
 
 async def _take_expiry(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
-    """An expiry request for a quiet subject (`sweeper`)."""
+    """An expiry request for quiet subjects (`sweeper`)."""
     message = arrival.received.message
     await letters.guarded(detector, message, _expire(detector, kind, message))
     arrival.received.ack()
+
+
+def expiry_keys(key: bytes | None, value: bytes | None) -> list[bytes]:
+    """The subjects an expiry request names: a JSON list of ids in its value, or (as
+    versions before batched requests wrote it) the one subject of its key. Raises
+    `DecodeError` if it names none that way."""
+    if key is not None:
+        return [key]
+    try:
+        ids = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("invalid", f"not an expiry request: {exc}") from None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise DecodeError("invalid", "not an expiry request: not a list of subject ids")
+    return [i.encode() for i in ids]
 
 
 async def _take_bundle(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
@@ -277,17 +294,17 @@ async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcom
 
 
 async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:
-    """Expire a quiet subject against its partition's watermark (`sweeper`), as a batch of
-    its own."""
-    key: bytes = message.key
+    """Expire quiet subjects against their partition's watermark (`sweeper`), as one batch."""
+    keys = expiry_keys(message.key, message.value)
     states = detector.states[kind]
     async with states.lock:
         batch = states.batch(message.partition)
-        quiet = batch.state(key)
-        if quiet is not None:
-            watermark = detector.partitions.watermark(kind, message.partition).value(kind)
-            changed, left = expiry_of(detector, kind, quiet, watermark)
-            batch.keep(key, left, changed)
+        watermark = detector.partitions.watermark(kind, message.partition).value(kind)
+        for key in keys:
+            quiet = batch.state(key)
+            if quiet is not None:
+                changed, left = expiry_of(detector, kind, quiet, watermark)
+                batch.keep(key, left, changed)
         await _write(detector, states, batch)
 
 

@@ -2,9 +2,12 @@
 subject lands on the partition a keyed message would; what is not a bundle is rejected;
 messages and bundles of earlier versions, holding the input values, are read."""
 
+import random
+
 import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
 from schemas.codec import DecodeError
 from services.detector import bundle
@@ -13,6 +16,7 @@ from services.detector.bundle import (
     decode_bundle,
     encode_bundles,
     legacy_forward,
+    murmur2,
     partition_of,
 )
 from services.detector.core.intake import Admitted, WatchlistUpdate
@@ -65,10 +69,15 @@ def test_nothing_to_forward_makes_no_bundle() -> None:
     assert encode_bundles([]) == []
 
 
-def test_a_subject_lands_where_kafka_puts_a_message_keyed_by_it() -> None:
-    for n in range(200):
-        key = f"subject-{n}".encode()
-        assert partition_of(key, 8) == DefaultPartitioner()(key, list(range(8)), [])
+@pytest.mark.parametrize("length", range(0, 70))
+def test_a_subject_lands_where_kafka_puts_a_message_keyed_by_it(length: int) -> None:
+    rng = random.Random(length)
+    for _ in range(20):
+        key = bytes(rng.randrange(256) for _ in range(length))
+        assert murmur2(key) == aiokafka_murmur2(key)
+        for partitions in (1, 8, 12):
+            expected = DefaultPartitioner()(key, list(range(partitions)), [])
+            assert partition_of(key, partitions) == expected
 
 
 @pytest.mark.parametrize(

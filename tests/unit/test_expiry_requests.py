@@ -1,0 +1,24 @@
+"""An expiry request names the quiet subjects of one partition in its value; requests
+written before batching, one per subject in its key, are still read; anything else is a
+clear rejection (a dead letter), not a crash."""
+
+import orjson
+import pytest
+
+from schemas.codec import DecodeError
+from services.detector.subjects import expiry_keys
+
+
+def test_a_request_names_its_subjects_in_its_value() -> None:
+    value = orjson.dumps(["icbc:n1", "boc:n2"])
+    assert expiry_keys(None, value) == [b"icbc:n1", b"boc:n2"]
+
+
+def test_a_request_of_one_subject_in_its_key_is_still_read() -> None:
+    assert expiry_keys(b"icbc:n1", b"") == [b"icbc:n1"]
+
+
+@pytest.mark.parametrize("value", [b"", b"{", b'{"a": 1}', b'["a", 2]', None])
+def test_a_request_naming_no_subjects_is_rejected(value: bytes | None) -> None:
+    with pytest.raises(DecodeError, match="not an expiry request"):
+        expiry_keys(None, value)
