@@ -36,7 +36,8 @@ still come, until the partition is fetched from where it was sought to; and it s
 handing over a fetch of a partition sought meanwhile. This holds for partitions not merged
 as well. The stuck-commit check seeks this way; Faust's own seek of every partition to its
 committed offset, at the end of every recovery, is followed by a seek of every partition
-read by an agent there once more, this way (`patches.merge_seeks.tell_seeks`).
+read by an agent with a commit there once more, this way, and of every partition not
+merged with nothing committed to its earliest offset (`patches.merge_seeks.tell_seeks`).
 
 Only the input topics whose events carry an event time are merged
 (`patches.merge_seeks.attach`). The worker's own subject topics are written as it goes,

@@ -25,8 +25,8 @@ from services.detector.merge import TimestampMerge, seek_partitions
 def tell_seeks() -> None:
     """Make Faust's seek of every assigned partition to its committed offset
     (`Consumer.perform_seek`: at the end of every recovery, and when records come while the
-    flow is stopped) safe, by seeking every partition an agent reads once more, through
-    the merge (`seek_partitions`).
+    flow is stopped) safe, by seeking every partition an agent reads once more (below, for
+    those with nothing committed), through the merge (`seek_partitions`).
 
     aiokafka seeks the partitions one after the other while fetching goes on, and a
     recovery hands over records of the partitions assigned before it seeks them: when
@@ -43,8 +43,11 @@ def tell_seeks() -> None:
     minutes.)
 
     A partition its group never committed is not sought by Faust at all: aiokafka reads on
-    from where it was. It is sought to its earliest offset, and Faust is told that is where
-    its group stands, as if the group had committed there (where
+    from where it was. One the merge merges keeps what the merge holds of it (the merge
+    hands Faust nothing of a paused partition, so Faust dropped none of it; seeking it
+    would only let the others' newer records go first while it is fetched again). One it
+    does not merge is sought to its earliest offset, and Faust is told that is where its
+    group stands, as if the group had committed there (where
     `consumer_auto_offset_reset="earliest"` starts it anyway), so that the commit guard
     sees a missing head there too (`patches.commit_head`). Idempotent."""
     original = Consumer.perform_seek
@@ -54,8 +57,13 @@ def tell_seeks() -> None:
     async def perform_seek(self: Any) -> None:
         await original(self)
         read = self._read_offset  # the committed offsets now; None: nothing committed
+        merge = self.scheduler
         consumed = [tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic)]
-        uncommitted = [tp for tp in consumed if read.get(tp) is None]
+        uncommitted = [
+            tp
+            for tp in consumed
+            if read.get(tp) is None and not (isinstance(merge, TimestampMerge) and merge.merges(tp))
+        ]
         earliest = await self.earliest_offsets(*uncommitted) if uncommitted else {}
         offsets = {tp: read[tp] for tp in consumed if read.get(tp) is not None} | earliest
         for tp, offset in offsets.items():
