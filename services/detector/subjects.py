@@ -79,13 +79,17 @@ async def release_held(detector: Detector) -> None:
 async def forget_partitions(detector: Detector, revoked: Any) -> None:
     """Store every state written so far (`SubjectStates.settle`), then track revoked
     partitions afresh if they come back."""
+    given_up: dict[SubjectKind, list[int]] = {kind: [] for kind in detector.states}
+    for tp in revoked:
+        kind = subject_kind(detector.settings, tp.topic)
+        if kind is not None:
+            given_up[kind].append(tp.partition)
     for kind, states in detector.states.items():
         async with states.lock:
             await states.settle()
-            for tp in revoked:
-                if subject_kind(detector.settings, tp.topic) == kind:
-                    detector.partitions.forget(kind, tp.partition)
-                    states.forget(tp.partition)
+            for partition in given_up[kind]:
+                detector.partitions.forget(kind, partition)
+                states.forget(partition)
     detector.partitions.forgotten()
 
 

@@ -61,11 +61,12 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
         listed += isinstance(state, IdentityState) and state.listing is not None
         # with no watermark yet nothing can expire: the walk only counts
         if watermark is not None and expiry_of(detector, kind, state, watermark)[0]:
-            keys = quiet.setdefault(partition_of(key, partitions), [])
+            partition = partition_of(key, partitions)
+            keys = quiet.setdefault(partition, [])
             keys.append(key.decode())
             sent += 1
             if len(keys) == KEYS_PER_REQUEST:
-                await _request(detector, kind, partition_of(key, partitions), keys)
+                await _request(detector, kind, partition, keys)
                 keys.clear()
         if pause and held % CHUNK == 0:
             await asyncio.sleep(0)
