@@ -47,6 +47,7 @@ def activation(
     event_id: str | None = None,
     msisdn: str | None = None,
     device: str | None = None,
+    outlet: str | None = None,
 ) -> SimActivation:
     """The n-th activation by `who` at `at`, with a number and event id derived from both."""
     return SimActivation(
@@ -58,6 +59,7 @@ def activation(
         sim_kind="mno",
         channel="store",
         device=device,
+        outlet=outlet,
     )
 
 

@@ -1,13 +1,19 @@
 """Building alerts: deterministic ids, evidence caps and readable wording shared by rules."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from schemas.alerts import (
+    ENTITY_FIELDS,
+    MAX_ENTITIES,
     MAX_EVIDENCE_EVENTS,
     Action,
     Alert,
+    Entities,
+    EntityCounts,
+    EntityKind,
     Evidence,
     RuleName,
     Severity,
@@ -17,6 +23,13 @@ from schemas.alerts import (
 )
 from services.detector.core.clock import from_ms
 from services.detector.core.history import Timed
+from services.detector.core.state import Entity, Leg
+
+
+class Evident(Timed, Protocol):
+    """A record an alert counts as evidence: it names the entities of its event."""
+
+    def entities(self) -> Iterator[Entity]: ...
 
 
 def alert_id(rule: RuleName, subject: Subject, trigger: Timed) -> str:
@@ -35,15 +48,18 @@ def build_alert(
     subject: tuple[SubjectKind, str],
     trigger: Timed,
     window: tuple[int, int],
-    evidence: Sequence[Timed],
+    evidence: Sequence[Evident],
     distinct: int,
     actions: Sequence[Action],
     summary: str,
     detected_at: datetime,
     amount_minor: int = 0,
+    holder: str | None = None,
 ) -> Alert:
-    """An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids."""
+    """An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids, and names
+    what its events name (`entities`) and the other ends of its transfers."""
     about = Subject(kind=subject[0], id=subject[1])
+    entities, counts = named_entities(about, evidence)
     return Alert(
         alert_id=alert_id(rule, about, trigger),
         rule=rule,
@@ -56,11 +72,35 @@ def build_alert(
             count=len(evidence),
             distinct=distinct,
             amount_minor=amount_minor,
+            entities=entities,
+            entity_counts=counts,
+            holder=holder,
+            counterparties=sorted({r.counterparty for r in evidence if isinstance(r, Leg)})[
+                :MAX_ENTITIES
+            ],
         ),
         actions=list(actions),
         summary=summary,
         detected_at=detected_at,
     )
+
+
+def named_entities(subject: Subject, evidence: Sequence[Evident]) -> tuple[Entities, EntityCounts]:
+    """The subject and what the evidence names, per kind: sorted and at most MAX_ENTITIES
+    ids (the subject always among them), and the whole counts."""
+    named: dict[EntityKind, set[str]] = {kind: set() for kind in ENTITY_FIELDS}
+    named[subject.kind].add(subject.id)
+    for record in evidence:
+        for kind, id in record.entities():
+            named[kind].add(id)
+    listed = {}
+    for kind, ids in named.items():
+        first = sorted(ids)[:MAX_ENTITIES]
+        if kind == subject.kind and subject.id not in first:
+            first = sorted([subject.id, *first[: MAX_ENTITIES - 1]])
+        listed[ENTITY_FIELDS[kind]] = first
+    counts = {ENTITY_FIELDS[kind]: len(ids) for kind, ids in named.items()}
+    return Entities(**listed), EntityCounts(**counts)
 
 
 def short(token: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from schemas.alerts import Alert, SubjectKind
+from schemas.alerts import Alert, RuleName, SubjectKind
 from schemas.codec import validate
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
@@ -48,6 +48,21 @@ from services.detector.core.state import (
 )
 from services.detector.core.watermark import topic_origin
 
+RULES: tuple[RuleName, ...] = (
+    bulk_sim_opener.RULE,
+    bulk_account_opener.RULE,
+    bulk_company_accounts.RULE,
+    shared_device.RULE,
+    mule_pass_through.RULE,
+    mule_fan_in.RULE,
+    mule_fan_out.RULE,
+    new_account_velocity.RULE,
+    borrowed_phone.RULE,
+    watchlisted_identity.RULE,
+)
+"""The rules the engine runs: every rule of the contract's version 1. Version 2's
+(`payment_to_flagged`, `layering_cycle`, `scatter_gather`, `complicit_outlet`) are named in
+the alert schema and not run yet."""
 STATE_TYPES: dict[SubjectKind, type[SubjectState]] = {
     "identity": IdentityState,
     "account": AccountState,
@@ -242,7 +257,14 @@ class Engine:
         now: datetime,
         origin: str,
     ) -> Outcome:
-        record = SimRecord(to_ms(event.occurred_at), event.event_id, event.source, event.msisdn)
+        record = SimRecord(
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.msisdn,
+            event.device,
+            event.outlet,
+        )
         return self._identity_event(
             state,
             address,
@@ -264,6 +286,8 @@ class Engine:
             event.account,
             event.account_kind,
             event.company,
+            event.msisdn,
+            event.device,
         )
         return self._identity_event(
             state,
@@ -387,15 +411,22 @@ class Engine:
         now: datetime,
         origin: str,
     ) -> Outcome:
-        carrier = event.source if type(event) is SimActivation else None
-        record = DeviceUse(
-            to_ms(event.occurred_at),
-            event.event_id,
-            event.source,
-            event.identity,
-            event.msisdn,
-            carrier,
-        )
+        at, event_id, source = to_ms(event.occurred_at), event.event_id, event.source
+        if isinstance(event, SimActivation):
+            record = DeviceUse(
+                at, event_id, source, event.identity, event.msisdn, source, outlet=event.outlet
+            )
+        else:
+            record = DeviceUse(
+                at,
+                event_id,
+                source,
+                event.identity,
+                event.msisdn,
+                None,
+                account=event.account,
+                company=event.company,
+            )
         skipped = self._record(state, address.stream, record, origin)
         if skipped:
             return skipped
@@ -408,7 +439,12 @@ class Engine:
         self, state: MsisdnState, address: Address, event: SimActivation, now: datetime, origin: str
     ) -> Outcome:
         record = NumberActivation(
-            to_ms(event.occurred_at), event.event_id, event.source, event.identity
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.identity,
+            event.device,
+            event.outlet,
         )
         skipped = self._record(state, address.stream, record, origin)
         if skipped:
@@ -422,7 +458,13 @@ class Engine:
         self, state: MsisdnState, address: Address, event: AccountOpen, now: datetime, origin: str
     ) -> Outcome:
         record = NumberUse(
-            to_ms(event.occurred_at), event.event_id, event.source, event.identity, event.account
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.identity,
+            event.account,
+            event.device,
+            event.company,
         )
         skipped = self._record(state, address.stream, record, origin)
         if skipped:
@@ -440,7 +482,11 @@ class Engine:
         if state.opening is not None:
             return Outcome(state, duplicate=True)  # an account is opened once
         state.opening = Opening(
-            to_ms(event.occurred_at), event.event_id, event.source, event.account_kind
+            to_ms(event.occurred_at),
+            event.event_id,
+            event.source,
+            event.account_kind,
+            event.identity,
         )
         alert = new_account_velocity.check(
             state, state.opening, address.id, self.policy.new_account_velocity, now

@@ -8,12 +8,14 @@ suppression), its recent alerts (for the query API) and what recent events made 
 arrays, not pickle, so that a changelog record is small, readable and safe to decode.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Self
 
+from schemas.alerts import EntityKind
 from services.detector.core.history import History
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 MAX_RECENT_ALERTS = 20
 MAX_LIFTED = 8
 """The most lifted listings an identity remembers (`IdentityState.lifted`)."""
@@ -36,13 +38,29 @@ class Sent(NamedTuple):
     listings: list[dict[str, Any]]
 
 
+Entity = tuple[EntityKind, str]
+"""An identity, number, account, device, outlet or company an event names."""
+
+
+def _named(*entities: tuple[EntityKind, str | None]) -> Iterator[Entity]:
+    return ((kind, id) for kind, id in entities if id is not None)
+
+
 class SimRecord(NamedTuple):
-    """A SIM activation by an identity."""
+    """A SIM activation by an identity. Records end with the entities their event names
+    besides the subject (None when it named none; records of state version 5 and before
+    kept none of them)."""
 
     at: int
     event_id: str
     source: str
     msisdn: str
+    device: str | None = None
+    outlet: str | None = None
+
+    def entities(self) -> Iterator[Entity]:
+        """What the event names besides the identity."""
+        return _named(("msisdn", self.msisdn), ("device", self.device), ("outlet", self.outlet))
 
 
 class OpenRecord(NamedTuple):
@@ -54,11 +72,23 @@ class OpenRecord(NamedTuple):
     account: str
     account_kind: str
     company: str | None
+    msisdn: str | None = None
+    device: str | None = None
+
+    def entities(self) -> Iterator[Entity]:
+        """What the event names besides the identity."""
+        return _named(
+            ("account", self.account),
+            ("company", self.company),
+            ("msisdn", self.msisdn),
+            ("device", self.device),
+        )
 
 
 class DeviceUse(NamedTuple):
     """An identity activating a SIM or opening an account on a device. `carrier` is the
-    activating carrier (None for an account opening, whose number's carrier is unknown)."""
+    activating carrier (None for an account opening, whose number's carrier is unknown).
+    An activation names its outlet; an opening its account and company."""
 
     at: int
     event_id: str
@@ -66,6 +96,19 @@ class DeviceUse(NamedTuple):
     identity: str
     msisdn: str | None
     carrier: str | None
+    account: str | None = None
+    outlet: str | None = None
+    company: str | None = None
+
+    def entities(self) -> Iterator[Entity]:
+        """What the event names besides the device."""
+        return _named(
+            ("identity", self.identity),
+            ("msisdn", self.msisdn),
+            ("account", self.account),
+            ("outlet", self.outlet),
+            ("company", self.company),
+        )
 
 
 class NumberActivation(NamedTuple):
@@ -75,6 +118,12 @@ class NumberActivation(NamedTuple):
     event_id: str
     source: str
     identity: str
+    device: str | None = None
+    outlet: str | None = None
+
+    def entities(self) -> Iterator[Entity]:
+        """What the event names besides the number."""
+        return _named(("identity", self.identity), ("device", self.device), ("outlet", self.outlet))
 
 
 class NumberUse(NamedTuple):
@@ -85,6 +134,17 @@ class NumberUse(NamedTuple):
     source: str
     identity: str
     account: str
+    device: str | None = None
+    company: str | None = None
+
+    def entities(self) -> Iterator[Entity]:
+        """What the event names besides the number."""
+        return _named(
+            ("identity", self.identity),
+            ("account", self.account),
+            ("device", self.device),
+            ("company", self.company),
+        )
 
 
 class Leg(NamedTuple):
@@ -99,14 +159,20 @@ class Leg(NamedTuple):
     counted: bool
     institution: str
 
+    def entities(self) -> Iterator[Entity]:
+        """None besides the account: the counterparty may be a victim's account."""
+        return iter(())
+
 
 class Opening(NamedTuple):
-    """How and when an account was opened."""
+    """How and when an account was opened, and by whom (None in state version 5 and
+    before)."""
 
     at: int
     event_id: str
     source: str
     account_kind: str
+    holder: str | None = None
 
 
 class Listing(NamedTuple):
@@ -218,6 +284,8 @@ class SubjectState:
             data = _v3_to_v4(data)
         if data and data[0] == 4:
             data = _v4_to_v5(data)
+        if data and data[0] == 5:
+            data = _v5_to_v6(data)
         version, kind, newest, suppressions, alerts, sent, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
@@ -362,6 +430,10 @@ class AccountState(SubjectState):
     def is_empty(self) -> bool:
         return self.opening is None and SubjectState.is_empty(self)
 
+    def holder(self) -> str | None:
+        """The identity that opened the account, when its opening is known."""
+        return None if self.opening is None else self.opening.holder
+
     def _own_json(self) -> list[Any]:
         return [
             None if self.opening is None else list(self.opening),
@@ -405,3 +477,10 @@ def _v4_to_v5(data: list[Any]) -> list[Any]:
     """Version 4 did not remember lifted listings: none is known as lifted."""
     _, kind, *rest = data
     return [5, kind, *rest, []] if kind == "identity" else [5, kind, *rest]
+
+
+def _v5_to_v6(data: list[Any]) -> list[Any]:
+    """Version 5 records did not keep the entities their events named besides the ones
+    rules count, nor an opening its holder: they read as None."""
+    _, *rest = data
+    return [6, *rest]

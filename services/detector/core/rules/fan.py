@@ -55,6 +55,7 @@ def check(
             f"within {human_duration(policy.window)}; threshold {policy.min_counterparties}."
         ),
         detected_at=now,
+        holder=state.holder(),
     )
 
 

@@ -72,4 +72,5 @@ def check(
             f"{policy.min_outgoing_ratio:.0%} out."
         ),
         detected_at=now,
+        holder=state.holder(),
     )

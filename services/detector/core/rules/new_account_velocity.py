@@ -73,4 +73,5 @@ def check(
             f"{yuan(policy.min_amount_minor)}."
         ),
         detected_at=now,
+        holder=state.holder(),
     )
