@@ -252,7 +252,8 @@ class Scenario:
     def _mule_ring(self, now: datetime) -> None:
         """Days after a collector account is opened, victims pay it within 50 minutes; the
         collector passes 95% to a pass-through account, which scatters 90% over 10-12
-        cash-out accounts."""
+        cash-out accounts. The victims who pay the collector once a mule rule has flagged
+        it are warned."""
         rng = self._rng
         collector = self._new_account(rng.choice(pop.BANKS))
         relay = self._new_account(rng.choice(pop.BANKS))
@@ -289,6 +290,7 @@ class Scenario:
             ("mule_fan_in", "account", collector),
             ("mule_pass_through", "account", collector),
             ("new_account_velocity", "account", collector),
+            ("payment_to_flagged", "account", collector),  # the victims after the first flag
             ("mule_pass_through", "account", relay),
             ("mule_fan_out", "account", relay),
         }

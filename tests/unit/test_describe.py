@@ -39,6 +39,8 @@ def test_an_account_shows_how_it_was_opened_and_its_legs() -> None:
     assert isinstance(state, AccountState)
     described = describe("account", state, POLICY)
     assert described["opened"]["account_kind"] == "corporate"
+    assert described["opened"]["holder"] == opening.identity
+    assert described["flags"] == []
     assert described["windows"]["mule_fan_in"] == {"window": "P1D", "events": 1}
     assert described["windows"]["mule_pass_through"] == {"window": "PT1H", "events": 1}
     assert described["windows"]["mule_fan_out"] == {"window": "P1D", "events": 0}
@@ -49,3 +51,15 @@ def test_a_subject_with_nothing_in_its_windows() -> None:
     assert described["newest_event_at"] is None
     assert described["watchlist"] is None
     assert all(w["events"] == 0 for w in described["windows"].values())
+
+
+def test_a_flagged_account_shows_its_flags() -> None:
+    mule = "icbc:collector-9"
+    events = [transfer(f"victim-{n}", mule, 1_000, T0 + timedelta(hours=n), n=n) for n in range(10)]
+    engine = Engine(POLICY)
+    state: SubjectState | None = None
+    for event in events:
+        state = engine.apply(Address("account", mule, "in"), state, event, NOW).state
+    assert isinstance(state, AccountState)
+    [flag] = describe("account", state, POLICY)["flags"]
+    assert flag["rule"] == "mule_fan_in" and flag["at"] == "2026-11-01T21:00:00Z"

@@ -45,7 +45,7 @@ def test_a_redelivered_account_opening_sends_its_alert_again() -> None:
         incoming = transfer(f"s{n}", account, 100, T0 + timedelta(hours=1, minutes=n), n=n)
         state = ENGINE.apply(Address("account", account, "in"), state, incoming, NOW).state
     first = ENGINE.apply(address, state, opening, NOW)
-    assert [a.rule for a in first.alerts] == ["new_account_velocity"]
+    assert [a.rule for a in first.alerts] == ["new_account_velocity", "payment_to_flagged"]
     again = ENGINE.apply(address, first.state, opening, NOW)
     assert again.duplicate and again.alerts == first.alerts
 

@@ -55,6 +55,7 @@ def build_alert(
     detected_at: datetime,
     amount_minor: int = 0,
     holder: str | None = None,
+    flag_alert_id: str | None = None,
 ) -> Alert:
     """An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids, and names
     what its events name (`entities`) and the other ends of its transfers."""
@@ -75,6 +76,7 @@ def build_alert(
             entities=entities,
             entity_counts=counts,
             holder=holder,
+            flag_alert_id=flag_alert_id,
             counterparties=sorted({r.counterparty for r in evidence if isinstance(r, Leg)})[
                 :MAX_ENTITIES
             ],

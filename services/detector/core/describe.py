@@ -1,5 +1,6 @@
-"""A subject's state as an analyst reads it: what its windows hold, whether it is listed,
-and what was alerted. The query API returns this; it is plain data, safe to serialize."""
+"""A subject's state as an analyst reads it: what its windows hold, whether it is listed
+or flagged, and what was alerted. The query API returns this; it is plain data, safe to
+serialize."""
 
 from datetime import timedelta
 from typing import Any
@@ -59,12 +60,18 @@ def describe(kind: SubjectKind, state: SubjectState, policy: Policy) -> dict[str
                 "source": listing.source,
                 "reason": listing.reason,
             }
-    if isinstance(state, AccountState) and state.opening is not None:
-        described["opened"] = {
-            "at": _iso(state.opening.at),
-            "account_kind": state.opening.account_kind,
-            "source": state.opening.source,
-        }
+    if isinstance(state, AccountState):
+        if state.opening is not None:
+            described["opened"] = {
+                "at": _iso(state.opening.at),
+                "account_kind": state.opening.account_kind,
+                "source": state.opening.source,
+                "holder": state.opening.holder,
+            }
+        described["flags"] = [
+            {"alert_id": flag.alert_id, "rule": flag.rule, "at": _iso(flag.at)}
+            for flag in state.flags
+        ]
     return described
 
 

@@ -27,6 +27,7 @@ from services.detector.core.rules import (
     mule_fan_out,
     mule_pass_through,
     new_account_velocity,
+    payment_to_flagged,
     shared_device,
     watchlisted_identity,
 )
@@ -59,10 +60,11 @@ RULES: tuple[RuleName, ...] = (
     new_account_velocity.RULE,
     borrowed_phone.RULE,
     watchlisted_identity.RULE,
+    payment_to_flagged.RULE,
 )
-"""The rules the engine runs: every rule of the contract's version 1. Version 2's
-(`payment_to_flagged`, `layering_cycle`, `scatter_gather`, `complicit_outlet`) are named in
-the alert schema and not run yet."""
+"""The rules the engine runs: every rule of the contract's version 1, and
+`payment_to_flagged`. Version 2's `layering_cycle`, `scatter_gather` and
+`complicit_outlet` are named in the alert schema and not run yet."""
 STATE_TYPES: dict[SubjectKind, type[SubjectState]] = {
     "identity": IdentityState,
     "account": AccountState,
@@ -108,6 +110,7 @@ class Engine:
         p = policy
         self._lateness = duration_ms(p.allowed_lateness)
         self._ttl = duration_ms(p.watchlist_ttl)
+        self._flag_ttl = duration_ms(p.payment_to_flagged.flag_ttl)
         windows: dict[tuple[SubjectKind, str], timedelta] = {
             ("identity", "sim"): p.bulk_sim_opener.window,
             ("identity", "open"): max(p.bulk_account_opener.window, p.bulk_company_accounts.window),
@@ -217,8 +220,9 @@ class Engine:
 
     def _settle(self, kind: SubjectKind, state: SubjectState, watermark: int | None) -> None:
         """Drop, in place, the records no window of an event at or after `watermark` minus
-        the lateness can reach, the suppressions and listings that ended before it, and
-        openings too old to matter. Runs after every event, so it checks before it works."""
+        the lateness can reach, the suppressions and listings that ended before it, openings
+        too old to matter and flags no payment in time can reach. Runs after every event, so
+        it checks before it works."""
         if watermark is None:
             return
         horizons = self._horizons.get(kind)
@@ -238,6 +242,8 @@ class Engine:
                 state.forget_listing_ended_by(settled)
         elif isinstance(state, AccountState):
             self._forget_opening(state, settled)
+            if state.flags:
+                state.forget_flags_before(settled - self._flag_ttl)
 
     def _horizons_at(self, kind: SubjectKind, watermark: int) -> _Horizons:
         return _Horizons(
@@ -491,7 +497,8 @@ class Engine:
         alert = new_account_velocity.check(
             state, state.opening, address.id, self.policy.new_account_velocity, now
         )
-        return Outcome(state, [alert] if alert else [])
+        alerts = [alert] if alert else []
+        return Outcome(state, alerts + self._warnings(state, address.id, None, alerts, now))
 
     def _account_leg(
         self, state: AccountState, address: Address, event: Transfer, now: datetime, origin: str
@@ -505,9 +512,13 @@ class Engine:
             event.amount_minor,
             event.currency == self.policy.currency,
             event.from_institution if outgoing else event.to_institution,
+            event.to_institution if outgoing else event.from_institution,
         )
+        incoming = None if outgoing else record
         skipped = self._record(state, address.stream, record, origin)
         if skipped:
+            if skipped.late:  # not counted, but a payment into a flagged account is warned
+                skipped.alerts = self._warnings(state, address.id, incoming, [], now)
             return skipped
         p = self.policy
         found = [
@@ -520,7 +531,22 @@ class Engine:
             found.append(
                 new_account_velocity.check(state, record, address.id, p.new_account_velocity, now)
             )
-        return Outcome(state, [a for a in found if a])
+        alerts = [a for a in found if a]
+        return Outcome(state, alerts + self._warnings(state, address.id, incoming, alerts, now))
+
+    def _warnings(
+        self,
+        state: AccountState,
+        account: str,
+        incoming: Leg | None,
+        raised: list[Alert],
+        now: datetime,
+    ) -> list[Alert]:
+        """`payment_to_flagged` after the account's own rules: what they raised flags the
+        account, and payments into it that a flag reaches are warned."""
+        return payment_to_flagged.check(
+            state, incoming, raised, account, self.policy.payment_to_flagged, now
+        )
 
     def _forget_opening(self, state: AccountState, settled: int) -> None:
         """Keep a corporate opening for good (the fan-in/out exemption needs it); forget any

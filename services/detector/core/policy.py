@@ -81,6 +81,13 @@ class BorrowedPhonePolicy(RulePolicy):
     lookback: PositiveDuration = timedelta(days=180)
 
 
+class PaymentToFlaggedPolicy(RulePolicy):
+    """A payment into an account that a mule rule flagged."""
+
+    flag_ttl: PositiveDuration = timedelta(days=30)
+    """How long a mule rule's alert flags its account, from the alert's window end."""
+
+
 class Policy(RulePolicy):
     """The whole detection policy. Defaults are the contract's."""
 
@@ -106,3 +113,4 @@ class Policy(RulePolicy):
     mule_fan_out: MuleFanPolicy = MuleFanPolicy()
     new_account_velocity: NewAccountVelocityPolicy = NewAccountVelocityPolicy()
     borrowed_phone: BorrowedPhonePolicy = BorrowedPhonePolicy()
+    payment_to_flagged: PaymentToFlaggedPolicy = PaymentToFlaggedPolicy()

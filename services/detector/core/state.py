@@ -8,6 +8,7 @@ suppression), its recent alerts (for the query API) and what recent events made 
 arrays, not pickle, so that a changelog record is small, readable and safe to decode.
 """
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Self
@@ -158,6 +159,8 @@ class Leg(NamedTuple):
     amount_minor: int
     counted: bool
     institution: str
+    counterparty_institution: str | None = None
+    """The institution holding the counterparty (None in state version 5 and before)."""
 
     def entities(self) -> Iterator[Entity]:
         """None besides the account: the counterparty may be a victim's account."""
@@ -173,6 +176,15 @@ class Opening(NamedTuple):
     source: str
     account_kind: str
     holder: str | None = None
+
+
+class Flag(NamedTuple):
+    """A mule rule's alert on an account: payments into it from `at`, its window's end,
+    are warned for the policy's `flag_ttl` (`payment_to_flagged`)."""
+
+    at: int
+    alert_id: str
+    rule: str
 
 
 class Listing(NamedTuple):
@@ -423,12 +435,24 @@ class AccountState(SubjectState):
     opening: Opening | None = None
     incoming: History[Leg] = field(default_factory=History)
     outgoing: History[Leg] = field(default_factory=History)
+    flags: list[Flag] = field(default_factory=list)
+    """The flags in force or still to be reached by an event in time, in time order."""
 
     def histories(self) -> tuple[History[Any], ...]:
         return (self.incoming, self.outgoing)
 
     def is_empty(self) -> bool:
-        return self.opening is None and SubjectState.is_empty(self)
+        return self.opening is None and not self.flags and SubjectState.is_empty(self)
+
+    def flag(self, flag: Flag) -> None:
+        """Keep a flag in time order; one kept already is kept once."""
+        if flag not in self.flags:
+            bisect.insort(self.flags, flag)
+
+    def forget_flags_before(self, horizon: int) -> None:
+        """Drop the flags raised at or before `horizon`."""
+        if self.flags and self.flags[0].at <= horizon:
+            self.flags = [flag for flag in self.flags if flag.at > horizon]
 
     def holder(self) -> str | None:
         """The identity that opened the account, when its opening is known."""
@@ -439,15 +463,17 @@ class AccountState(SubjectState):
             None if self.opening is None else list(self.opening),
             self.incoming.to_json(),
             self.outgoing.to_json(),
+            [list(flag) for flag in self.flags],
         ]
 
     @classmethod
     def _from_own_json(cls, own: list[Any]) -> "AccountState":
-        opening, incoming, outgoing = own
+        opening, incoming, outgoing, flags = own
         return cls(
             opening=None if opening is None else Opening(*opening),
             incoming=History([Leg(*r) for r in incoming]),
             outgoing=History([Leg(*r) for r in outgoing]),
+            flags=[Flag(*flag) for flag in flags],
         )
 
 
@@ -481,6 +507,7 @@ def _v4_to_v5(data: list[Any]) -> list[Any]:
 
 def _v5_to_v6(data: list[Any]) -> list[Any]:
     """Version 5 records did not keep the entities their events named besides the ones
-    rules count, nor an opening its holder: they read as None."""
-    _, *rest = data
-    return [6, *rest]
+    rules count, an opening its holder, nor a leg its counterparty's institution: they read
+    as None. Accounts had no flags."""
+    _, kind, *rest = data
+    return [6, kind, *rest, []] if kind == "account" else [6, kind, *rest]

@@ -1,0 +1,110 @@
+"""`payment_to_flagged`: every incoming payment to an account a mule rule flagged in
+(t - flag_ttl, t] is warned to the sender's institution."""
+
+from datetime import timedelta
+
+import orjson
+
+from services.detector.core.clock import to_ms
+from services.detector.core.engine import Engine
+from services.detector.core.policy import Policy
+from services.detector.core.state import AccountState, Flag
+from tests.factories import T0, account_open, alerts_in_order, rules_of, transfer
+
+COLLECTOR = "icbc:collector-1"
+HOUR = timedelta(hours=1)
+MS = timedelta(milliseconds=1)
+TTL = Policy().payment_to_flagged.flag_ttl
+
+
+def victims(count: int, first: int = 0) -> list:
+    """Payments into the collector, an hour apart from T0: the tenth raises mule_fan_in."""
+    return [
+        transfer(f"victim-{n}", COLLECTOR, 20_000, T0 + n * HOUR, n=n)
+        for n in range(first, first + count)
+    ]
+
+
+def test_the_payment_that_raises_the_flag_and_each_later_one_are_warned() -> None:
+    events = [*victims(10), transfer("victim-late", COLLECTOR, 30_000, T0 + 20 * HOUR, n=99)]
+    alerts = alerts_in_order(events)
+    [flag] = rules_of(alerts, "mule_fan_in")
+    warned = rules_of(alerts, "payment_to_flagged")
+    assert [a.trigger_event_id for a in warned] == [events[9].event_id, events[10].event_id]
+    for alert in warned:
+        assert alert.subject.kind == "account" and alert.subject.id == COLLECTOR
+        assert alert.evidence.flag_alert_id == flag.alert_id
+        assert alert.severity == "high"
+    assert [(a.action, a.target, a.institution) for a in warned[1].actions] == [
+        ("warn_customer", "victim-late", "icbc")
+    ]
+    assert warned[1].evidence.counterparties == ["victim-late"]
+    assert warned[1].evidence.amount_minor == 30_000
+    assert "warn the customer" in warned[1].summary
+
+
+def test_the_flag_lasts_flag_ttl_from_its_window_end_exclusive() -> None:
+    flagged_at = T0 + 9 * HOUR
+    inside = transfer("victim-a", COLLECTOR, 1_000, flagged_at + TTL - MS, n=50)
+    outside = transfer("victim-b", COLLECTOR, 1_000, flagged_at + TTL, n=51)
+    warned = rules_of(alerts_in_order([*victims(10), inside, outside]), "payment_to_flagged")
+    assert [a.trigger_event_id for a in warned][-1] == inside.event_id
+    assert outside.event_id not in {a.trigger_event_id for a in warned}
+
+
+def test_payments_before_the_flag_are_not_warned() -> None:
+    warned = rules_of(alerts_in_order(victims(10)), "payment_to_flagged")
+    assert [a.trigger_event_id for a in warned] == [victims(10)[9].event_id]
+
+
+def test_an_outgoing_flag_reaches_only_payments_after_it() -> None:
+    mule = "icbc:mule-1"
+    minute = timedelta(minutes=1)
+    events = [
+        transfer("victim-1", mule, 300_000, T0, n=1),
+        transfer("victim-2", mule, 300_000, T0 + 10 * minute, n=2),
+        transfer(mule, "cashout-1", 500_000, T0 + 40 * minute, n=3),
+        transfer("victim-3", mule, 100_000, T0 + 50 * minute, n=4),
+    ]
+    alerts = alerts_in_order(events)
+    [flag] = rules_of(alerts, "mule_pass_through")
+    [warned] = rules_of(alerts, "payment_to_flagged")
+    assert warned.trigger_event_id == events[3].event_id
+    assert warned.evidence.flag_alert_id == flag.alert_id
+
+
+def test_a_flag_raised_by_a_later_event_warns_the_payments_already_applied() -> None:
+    """An account's opening read after its first transfers: new_account_velocity then fires
+    at the fifth, and the fifth and sixth, applied before the flag was known, are warned
+    with the ids in-order replay gives them."""
+    minute = timedelta(minutes=1)
+    opening = account_open("holder", T0, account=COLLECTOR)
+    payments = [
+        transfer(f"victim-{n}", COLLECTOR, 20_000, T0 + (n + 1) * minute, n=n) for n in range(6)
+    ]
+    in_order = rules_of(alerts_in_order([opening, *payments]), "payment_to_flagged")
+    opened_late = rules_of(alerts_in_order([*payments, opening]), "payment_to_flagged")
+    assert [a.trigger_event_id for a in in_order] == [p.event_id for p in payments[4:]]
+    assert [a.alert_id for a in opened_late] == [a.alert_id for a in in_order]
+    assert {a.evidence.holder for a in opened_late} == {opening.identity}
+
+
+def test_no_flag_no_warning() -> None:
+    assert rules_of(alerts_in_order(victims(9)), "payment_to_flagged") == []
+
+
+def test_a_flag_keeps_its_account_until_no_payment_in_time_can_reach_it() -> None:
+    engine = Engine(Policy())
+    lateness = to_ms(T0 + Policy().allowed_lateness) - to_ms(T0)
+    state = AccountState(flags=[Flag(to_ms(T0), "0" * 32, "mule_fan_in")])
+    reach = to_ms(T0 + TTL) + lateness  # from here, a payment at T0 + TTL - 1 ms is late
+    assert engine.expire("account", state, reach - 1) is state
+    assert engine.expire("account", state, reach) is None
+
+
+def test_flags_go_through_the_state_encoding() -> None:
+    state = AccountState(
+        flags=[Flag(5, "a" * 32, "mule_fan_in"), Flag(9, "b" * 32, "mule_fan_out")]
+    )
+    decoded = AccountState.from_json(orjson.loads(orjson.dumps(state.to_json())))
+    assert decoded.flags == state.flags and not decoded.is_empty()
