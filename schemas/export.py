@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel
 
 from schemas.alerts import Alert, DeadLetter
+from schemas.cases import Case
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 
 MESSAGES: tuple[type[BaseModel], ...] = (
@@ -20,6 +21,7 @@ MESSAGES: tuple[type[BaseModel], ...] = (
     WatchlistEntry,
     Alert,
     DeadLetter,
+    Case,
 )
 SCHEMA_DIR = Path(__file__).parent / "json"
 

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("input", type=Path, help="replay file ({topic, key, value} per line)")
     replay.add_argument("--out", type=Path, required=True, help="alerts, one JSON per line")
     replay.add_argument("--dead-letters", type=Path, default=None, help="rejected lines")
+    replay.add_argument("--cases", type=Path, default=None, help="case records, one per line")
     replay.set_defaults(run=_replay)
 
     evaluate = commands.add_parser("evaluate", help="precision and recall per rule")
@@ -142,7 +143,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from services.replay.cli import replay
 
     gc_tuning.tune()
-    return replay(settings, args.input, args.out, args.dead_letters)
+    return replay(settings, args.input, args.out, args.dead_letters, args.cases)
 
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:

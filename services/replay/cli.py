@@ -1,13 +1,18 @@
-"""`duanka replay IN --out ALERTS [--dead-letters DL]`: files in, files out, a summary."""
+"""`duanka replay IN --out ALERTS [--dead-letters DL] [--cases CASES]`: files in, files out,
+a summary. With `--cases`, every alert is linked into cases as the worker links them, and
+every case record published is written, in order."""
 
 import contextlib
 import itertools
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from schemas.codec import encode
+from services.detector.core.cases import CaseLinker
+from services.detector.core.clock import duration_ms
 from services.detector.core.engine import Engine
 from services.replay.replayer import Replayer, ReplayStats
 from services.settings import Settings
@@ -16,7 +21,13 @@ PROGRESS_EVERY_S = 0.5
 BATCH_LINES = 1000
 
 
-def replay(settings: Settings, source: Path, out: Path, dead_letters: Path | None) -> int:
+def replay(
+    settings: Settings,
+    source: Path,
+    out: Path,
+    dead_letters: Path | None,
+    cases: Path | None = None,
+) -> int:
     """Replay `source`; returns the exit status (1 when any line was dead-lettered)."""
     try:
         size = source.stat().st_size
@@ -29,12 +40,20 @@ def replay(settings: Settings, source: Path, out: Path, dead_letters: Path | Non
     letters: BinaryIO | contextlib.nullcontext[None] = (
         dead_letters.open("wb") if dead_letters else contextlib.nullcontext()
     )
-    with reader, out.open("wb") as alerts_out, letters as letters_out:
+    case_file: BinaryIO | contextlib.nullcontext[None] = (
+        cases.open("wb") if cases else contextlib.nullcontext()
+    )
+    linker = CaseLinker(duration_ms(settings.policy.case_horizon))
+    with reader, out.open("wb") as alerts_out, letters as letters_out, case_file as cases_out:
         shown = began
         numbered = ((n, line) for n, line in enumerate(reader, start=1) if line.strip())
         while batch := list(itertools.islice(numbered, BATCH_LINES)):
             for alerts, letter in replayer.replay_batch(batch):
                 alerts_out.writelines(encode(alert) + b"\n" for alert in alerts)
+                if cases_out is not None:
+                    now = datetime.now(UTC)
+                    for alert in alerts:
+                        cases_out.writelines(encode(c) + b"\n" for c in linker.link(alert, now))
                 if letter is not None and letters_out is not None:
                     letters_out.write(encode(letter) + b"\n")
             if sys.stderr.isatty() and time.monotonic() - shown > PROGRESS_EVERY_S:
@@ -42,6 +61,8 @@ def replay(settings: Settings, source: Path, out: Path, dead_letters: Path | Non
                 _progress(reader.tell(), size, batch[-1][0])
     elapsed = time.monotonic() - began
     print(summary(replayer.stats, elapsed), file=sys.stderr)
+    if cases is not None:
+        print(f"cases: {linker.case_count()}", file=sys.stderr)
     return 1 if sum(replayer.stats.dead_letters.values()) else 0
 
 

@@ -9,7 +9,8 @@ from typing import get_args
 import orjson
 import pytest
 
-from schemas.alerts import RuleName
+from schemas.alerts import Alert, RuleName
+from schemas.cases import Case
 from schemas.export import MESSAGES, SCHEMA_DIR, file_name
 from services.cli import main
 from services.pseudonym import pseudonymize
@@ -130,3 +131,40 @@ def test_a_simulation_file_that_would_pass_now_is_refused(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "days after now" in result.stderr
     assert not (tmp_path / "h.jsonl").exists()
+
+
+def test_replay_links_the_alerts_into_cases_and_writes_every_case_record(tmp_path: Path) -> None:
+    history, truth = tmp_path / "history.jsonl", tmp_path / "truth.jsonl"
+    alerts_file, cases_file = tmp_path / "alerts.jsonl", tmp_path / "cases.jsonl"
+    simulated = duanka(
+        "simulate",
+        *("--events", "20000", "--seed", "5", "--injection-rate", "0.05"),
+        *("--out", str(history), "--truth", str(truth)),
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    replayed = duanka("replay", str(history), "--out", str(alerts_file), "--cases", str(cases_file))
+    assert replayed.returncode == 0, replayed.stderr
+    alerts = [Alert.model_validate_json(line) for line in alerts_file.read_bytes().splitlines()]
+    records = [Case.model_validate_json(line) for line in cases_file.read_bytes().splitlines()]
+    latest = {record.case_id: record for record in records}
+    case_of = {a: c.case_id for c in latest.values() if c.status == "open" for a in c.alerts}
+    assert set(case_of) == {a.alert_id for a in alerts}  # every alert in one open case
+    assert f"cases: {sum(c.status == 'open' for c in latest.values())}" in replayed.stderr
+    mule_rings = [
+        {a.alert_id for a in alerts if a.rule.startswith("mule_") and a.subject.id in ring}
+        for ring in _mule_rings(alerts)
+    ]
+    assert mule_rings and all(len(ring) >= 4 for ring in mule_rings)  # both accounts' alerts
+    assert all(len({case_of[a] for a in ring}) == 1 for ring in mule_rings)
+
+
+def _mule_rings(alerts: list[Alert]) -> list[set[str]]:
+    """Each relay with its collector: the relay's pass-through names the collector, which
+    paid it, among its counterparties."""
+    collectors = {a.subject.id for a in alerts if a.rule == "mule_fan_in"}
+    return [
+        {a.subject.id, *paid_by}
+        for a in alerts
+        if a.rule == "mule_pass_through"
+        and (paid_by := set(a.evidence.counterparties) & collectors - {a.subject.id})
+    ]

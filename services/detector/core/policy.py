@@ -104,6 +104,9 @@ class Policy(RulePolicy):
     currency: Annotated[str, Field(pattern=CURRENCY_PATTERN)] = "CNY"
     """Money sums count only transfers in this currency."""
 
+    case_horizon: PositiveDuration = timedelta(days=180)
+    """How far apart two alerts' window ends may be and still join one case."""
+
     bulk_sim_opener: BulkSimOpenerPolicy = BulkSimOpenerPolicy()
     bulk_account_opener: BulkAccountOpenerPolicy = BulkAccountOpenerPolicy()
     bulk_company_accounts: BulkCompanyAccountsPolicy = BulkCompanyAccountsPolicy()

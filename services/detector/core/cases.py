@@ -1,0 +1,225 @@
+"""Cases: alerts joined into gangs by what they share (contract version 2).
+
+Two alerts are joined when their window ends are less than the case horizon apart and
+- they name a common identity, number, account, device or company (the subject is always
+  among an alert's entities, so one naming the other's subject is such a case too), or an
+  account's holder is among the other's (or is the other's holder); or
+- a counterparty or an outlet one names is the other's subject (money between two alerted
+  accounts; a complicit outlet).
+
+Counterparties and outlets that no alert is about never join alerts: victims and busy shops
+stay out. A case is everything connected by such joins, so it depends only on the set of
+alerts, not on the order they arrive in, and so does its id: derived from its earliest
+alert (by window end, then alert id). When an alert joins cases, the joined case takes the
+id of the earliest, and each other one is published once more as `merged` into it.
+"""
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, NamedTuple
+
+from schemas.alerts import ENTITY_FIELDS, Alert, EntityKind, RuleName, Severity
+from schemas.cases import MAX_MEMBERS, Case, MemberCounts, Members
+from services.detector.core.alerting import yuan
+from services.detector.core.clock import from_ms, to_ms
+from services.detector.core.rules.payment_to_flagged import FLAGGING
+
+JOINING: Final[frozenset[EntityKind]] = frozenset(
+    {"identity", "msisdn", "account", "device", "company"}
+)
+"""The kinds of entity two alerts join on by naming the same one (not outlets)."""
+SEVERITY_ORDER: Final[dict[Severity, int]] = {"medium": 0, "high": 1, "critical": 2}
+
+Entity = tuple[EntityKind, str]
+
+
+class Linked(NamedTuple):
+    """What the linker keeps of one alert."""
+
+    alert_id: str
+    at: int
+    """The alert's window end (epoch ms)."""
+    rule: RuleName
+    severity: Severity
+    subject: Entity
+    members: tuple[Entity, ...]
+    """Its entities and its account's holder: what it makes members of its case."""
+    references: tuple[Entity, ...]
+    """Its counterparties and outlets: they join only an alert about them."""
+    institutions: tuple[str, ...]
+    amount_minor: int
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """Earliest first: by window end, then alert id."""
+        return (self.at, self.alert_id)
+
+    def joining_keys(self) -> Iterable[Entity]:
+        """What it joins other alerts on by naming the same."""
+        return (member for member in self.members if member[0] in JOINING)
+
+
+def linked(alert: Alert) -> Linked:
+    """What the linker keeps of an alert (a version 1 alert names only its subject)."""
+    evidence = alert.evidence
+    subject: Entity = (alert.subject.kind, alert.subject.id)
+    members = {subject}
+    references: set[Entity] = set()
+    if evidence.entities is not None:
+        for kind, name in ENTITY_FIELDS.items():
+            members.update((kind, id) for id in getattr(evidence.entities, name))
+    if evidence.holder is not None:
+        members.add(("identity", evidence.holder))
+    references.update(("account", id) for id in evidence.counterparties)
+    references.update(member for member in members if member[0] == "outlet")
+    return Linked(
+        alert.alert_id,
+        to_ms(alert.window.end),
+        alert.rule,
+        alert.severity,
+        subject,
+        tuple(sorted(members)),
+        tuple(sorted(references - {subject})),
+        tuple(sorted({a.institution for a in alert.actions if a.institution is not None})),
+        evidence.amount_minor,
+    )
+
+
+def case_id(earliest_alert_id: str) -> str:
+    """The id of a case whose earliest alert has this id."""
+    return hashlib.sha256(earliest_alert_id.encode()).hexdigest()[:32]
+
+
+@dataclass
+class CaseLinker:
+    """Every alert linked so far, indexed by what it joins on, and the cases they form."""
+
+    horizon: int
+    """How far apart (ms) two alerts' window ends may be and still join."""
+    alerts: dict[str, Linked] = field(default_factory=dict)
+    _case_of: dict[str, str] = field(default_factory=dict)
+    """Per alert id, the id of its case's earliest alert."""
+    _cases: dict[str, list[str]] = field(default_factory=dict)
+    """Per case (by its earliest alert's id), its alert ids."""
+    _by_key: dict[Entity, list[str]] = field(default_factory=dict)
+    _by_subject: dict[Entity, list[str]] = field(default_factory=dict)
+    _by_reference: dict[Entity, list[str]] = field(default_factory=dict)
+
+    def link(self, alert: Alert, now: datetime) -> list[Case]:
+        """Join an alert to the cases it connects; the case records to publish: the case it
+        is in, then each case merged into it. An alert linked already changes nothing."""
+        if alert.alert_id in self.alerts:
+            return []
+        new = linked(alert)
+        joined = sorted(
+            {self._case_of[other] for other in self._neighbours(new)},
+            key=lambda a: self.alerts[a].order,
+        )
+        self._index(new)
+        root = joined[0] if joined and self.alerts[joined[0]].order < new.order else new.alert_id
+        merged = [
+            self.record(old, now).model_copy(
+                update={"status": "merged", "merged_into": case_id(root)}
+            )
+            for old in joined
+            if old != root
+        ]
+        members = [new.alert_id, *(a for old in joined for a in self._cases.pop(old))]
+        self._cases[root] = members
+        for alert_id in members:
+            self._case_of[alert_id] = root
+        return [self.record(root, now), *merged]
+
+    def case_count(self) -> int:
+        """How many cases the alerts linked so far form."""
+        return len(self._cases)
+
+    def case_of(self, alert_id: str) -> str | None:
+        """The id of the case an alert is in (None: not linked)."""
+        root = self._case_of.get(alert_id)
+        return None if root is None else case_id(root)
+
+    def record(self, root: str, now: datetime) -> Case:
+        """The record of the case whose earliest alert is `root`."""
+        alerts = sorted((self.alerts[a] for a in self._cases[root]), key=lambda a: a.order)
+        members: dict[EntityKind, set[str]] = {kind: set() for kind in ENTITY_FIELDS}
+        for alert in alerts:
+            for kind, id in alert.members:
+                members[kind].add(id)
+        rules = Counter(alert.rule for alert in alerts)
+        institutions = sorted({i for alert in alerts for i in alert.institutions})
+        through: dict[Entity, int] = {}
+        for alert in alerts:
+            if alert.rule in FLAGGING:
+                through[alert.subject] = max(through.get(alert.subject, 0), alert.amount_minor)
+        amount = sum(through.values())
+        counts = {ENTITY_FIELDS[kind]: len(ids) for kind, ids in members.items()}
+        return Case(
+            case_id=case_id(root),
+            status="open",
+            members=Members(
+                **{ENTITY_FIELDS[k]: sorted(ids)[:MAX_MEMBERS] for k, ids in members.items()}
+            ),
+            member_counts=MemberCounts(**counts),
+            alerts=[alert.alert_id for alert in alerts[:MAX_MEMBERS]],
+            alert_count=len(alerts),
+            rules=dict(sorted(rules.items())),
+            institutions=institutions,
+            amount_minor=amount,
+            severity=max((a.severity for a in alerts), key=SEVERITY_ORDER.__getitem__),
+            first_at=from_ms(alerts[0].at),
+            last_at=from_ms(max(alert.at for alert in alerts)),
+            summary=_summary(counts, amount, len(alerts), len(institutions)),
+            updated_at=now,
+        )
+
+    def _neighbours(self, new: Linked) -> set[str]:
+        """The alerts linked so far that `new` joins."""
+        found: set[str] = set()
+        for key in new.joining_keys():
+            found.update(self._by_key.get(key, ()))
+        for reference in new.references:
+            found.update(self._by_subject.get(reference, ()))
+        found.update(self._by_reference.get(new.subject, ()))
+        return {a for a in found if abs(self.alerts[a].at - new.at) < self.horizon}
+
+    def _index(self, new: Linked) -> None:
+        self.alerts[new.alert_id] = new
+        for key in new.joining_keys():
+            self._by_key.setdefault(key, []).append(new.alert_id)
+        self._by_subject.setdefault(new.subject, []).append(new.alert_id)
+        for reference in new.references:
+            self._by_reference.setdefault(reference, []).append(new.alert_id)
+
+
+def _summary(counts: dict[str, int], amount: int, alerts: int, institutions: int) -> str:
+    """`3 identities on 1 device, 15 numbers, 6 accounts; CNY 12,000.00 through mule
+    accounts; 12 alerts at 5 institutions`."""
+    parts = []
+    if counts["identities"]:
+        people = _count(counts["identities"], "identity", "identities")
+        if counts["devices"]:
+            people += f" on {_count(counts['devices'], 'device', 'devices')}"
+        parts.append(people)
+    elif counts["devices"]:
+        parts.append(_count(counts["devices"], "device", "devices"))
+    for name, one, many in (
+        ("msisdns", "number", "numbers"),
+        ("accounts", "account", "accounts"),
+        ("companies", "company", "companies"),
+        ("outlets", "outlet", "outlets"),
+    ):
+        if counts[name]:
+            parts.append(_count(counts[name], one, many))
+    sentence = ", ".join(parts)
+    if amount:
+        sentence += f"; CNY {yuan(amount)} through mule accounts"
+    alerted = _count(alerts, "alert", "alerts")
+    return f"{sentence}; {alerted} at {_count(institutions, 'institution', 'institutions')}"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
