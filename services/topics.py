@@ -1,15 +1,15 @@
 """duanka's topics: their names, their configuration, and idempotent creation.
 
 The worker never relies on broker auto-creation: `duanka topics` (and the worker at start)
-creates what is missing with the configured partitions, and reports what already exists with
-a different partition count instead of silently using it. That includes the tables'
-changelogs: Faust would declare them itself, but its consumer, fetching metadata at once,
-could then see a changelog without partitions and reject every event of that table for
-minutes (`PartitionsMismatch`). Per-institution alert topics (`alerts.<institution>`) are
-created the first time an alert names the institution (`ensure_topic`), here too rather than
-by Faust, whose declaration of a topic that already exists but is missing from its
-producer's metadata can wait without end (seen after a restart), and returns before the new
-topic has leaders.
+creates what is missing with the configured partitions (the case linker's topics have one),
+and reports what already exists with a different partition count instead of silently
+using it. That includes the tables' changelogs: Faust would declare them itself, but its
+consumer, fetching metadata at once, could then see a changelog without partitions and
+reject every event of that table for minutes (`PartitionsMismatch`). Per-institution alert
+topics (`alerts.<institution>`) are created the first time an alert names the institution
+(`ensure_topic`), here too rather than by Faust, whose declaration of a topic that already
+exists but is missing from its producer's metadata can wait without end (seen after a
+restart), and returns before the new topic has leaders.
 """
 
 import asyncio
@@ -44,12 +44,22 @@ TABLE_NAMES: dict[SubjectKind, str] = {
 """The Faust table holding each subject kind's state."""
 
 
+CASE_ALERTS_TABLE = "case-alerts"
+"""The Faust table holding every alert the case linker has linked, by alert id."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    """One topic: its full name and the configs it is created with."""
+    """One topic: its full name, the configs it is created with, and its partitions (None:
+    the configured count)."""
 
     name: str
     configs: dict[str, str] = field(default_factory=dict)
+    partitions: int | None = None
+
+    def partition_count(self, settings: Settings) -> int:
+        """How many partitions the topic has."""
+        return settings.partitions if self.partitions is None else self.partitions
 
 
 def subject_events_topic(settings: Settings, kind: SubjectKind) -> str:
@@ -60,6 +70,16 @@ def subject_events_topic(settings: Settings, kind: SubjectKind) -> str:
 def changelog_topic(settings: Settings, kind: SubjectKind) -> str:
     """The compacted changelog of a subject kind's table, named as Faust names it."""
     return f"{settings.app_id}-{TABLE_NAMES[kind]}-changelog"
+
+
+def case_alerts_topic(settings: Settings) -> str:
+    """The worker's own topic of every alert, on one partition, for the case linker."""
+    return f"{settings.app_id}-case-alerts"
+
+
+def case_alerts_changelog(settings: Settings) -> str:
+    """The compacted changelog of the case linker's table, named as Faust names it."""
+    return f"{settings.app_id}-{CASE_ALERTS_TABLE}-changelog"
 
 
 def institution_alerts_topic(settings: Settings, institution: str) -> str:
@@ -79,8 +99,11 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec(settings.topic("alerts"), MONTH),
         TopicSpec(settings.topic("dead-letters"), MONTH),
+        TopicSpec(settings.topic("cases"), COMPACTED),
         *(TopicSpec(subject_events_topic(settings, kind), WEEK) for kind in SUBJECT_KINDS),
         *(TopicSpec(changelog_topic(settings, kind), COMPACTED) for kind in SUBJECT_KINDS),
+        TopicSpec(case_alerts_topic(settings), WEEK, partitions=1),
+        TopicSpec(case_alerts_changelog(settings), COMPACTED, partitions=1),
     ]
 
 
@@ -139,12 +162,12 @@ async def _create_missing(
         described = existing.get(spec.name)
         if described is None or described["error_code"]:
             missing.append(spec)
-        elif len(described["partitions"]) != settings.partitions:
+        elif len(described["partitions"]) != spec.partition_count(settings):
             log.warning(
                 "topic %s has %d partitions, not the configured %d",
                 spec.name,
                 len(described["partitions"]),
-                settings.partitions,
+                spec.partition_count(settings),
             )
     if not missing:
         return []
@@ -152,7 +175,7 @@ async def _create_missing(
         [
             NewTopic(
                 spec.name,
-                num_partitions=settings.partitions,
+                num_partitions=spec.partition_count(settings),
                 replication_factor=settings.replication_factor,
                 topic_configs=spec.configs,
             )
@@ -165,23 +188,24 @@ async def _create_missing(
             created.append(name)
         elif code != _TOPIC_ALREADY_EXISTS:
             raise for_code(code)(f"could not create topic {name}: {message}")
-    await _until_ready(admin, [spec.name for spec in missing], settings.partitions)
+    await _until_ready(admin, {spec.name: spec.partition_count(settings) for spec in missing})
     return created
 
 
-async def _until_ready(admin: AIOKafkaAdminClient, names: list[str], partitions: int) -> None:
+async def _until_ready(admin: AIOKafkaAdminClient, partitions: dict[str, int]) -> None:
     """Wait until the cluster's metadata shows every new topic with a leader for each
     partition, so that clients started next find them whole."""
     deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
     while True:
-        described = await admin.describe_topics(names)
+        described = await admin.describe_topics(list(partitions))
         if all(
             not t["error_code"]
-            and len(t["partitions"]) == partitions
+            and len(t["partitions"]) == partitions[t["topic"]]
             and all(p["leader"] >= 0 for p in t["partitions"])
             for t in described
         ):
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"topics not ready after {READY_TIMEOUT_S} s: {', '.join(names)}")
+            names = ", ".join(partitions)
+            raise TimeoutError(f"topics not ready after {READY_TIMEOUT_S} s: {names}")
         await asyncio.sleep(0.2)

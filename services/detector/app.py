@@ -3,7 +3,8 @@ and rebalance hook (`_wire`). No detection logic lives here, and no other module
 this one but the worker's entry point.
 
 The data path has two stages, each a module: `ingest` (admit, route, bundle, send) and
-`subjects` (receive, order, apply, publish). Both take the `context.Detector`.
+`subjects` (receive, order, apply, publish), and the case linker after them (`linking`).
+Each takes the `context.Detector`.
 """
 
 from functools import partial
@@ -16,6 +17,7 @@ from schemas.alerts import SubjectKind
 from services.detector import (
     commit_gaps,
     ingest,
+    linking,
     merge,
     patches,
     progress,
@@ -24,7 +26,9 @@ from services.detector import (
     sweeper,
     web,
 )
+from services.detector.case_links import CaseLinks
 from services.detector.context import Detector, raw_topic
+from services.detector.core.clock import duration_ms
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
@@ -34,7 +38,12 @@ from services.detector.partitions import SubjectPartitions
 from services.detector.progress import InputProgress
 from services.detector.states import StoreOnCommit, SubjectStates
 from services.settings import Settings
-from services.topics import TABLE_NAMES, subject_events_topic
+from services.topics import (
+    CASE_ALERTS_TABLE,
+    TABLE_NAMES,
+    case_alerts_topic,
+    subject_events_topic,
+)
 
 ROCKSDB_OPTIONS = {
     "write_buffer_size": 8 * 1024 * 1024,
@@ -126,6 +135,18 @@ def create_detector(settings: Settings) -> Detector:
             for kind in SUBJECT_KINDS
         },
         alerts=raw_topic(app, settings.topic("alerts")),
+        case_alerts=raw_topic(app, case_alerts_topic(settings), partitions=1, internal=True),
+        cases=raw_topic(app, settings.topic("cases")),
+        case_links=CaseLinks(
+            app.Table(
+                CASE_ALERTS_TABLE,
+                partitions=1,
+                key_type=bytes,
+                value_type=bytes,
+                options=options,
+            ),
+            duration_ms(settings.policy.case_horizon),
+        ),
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),
         metrics=metrics,
@@ -140,7 +161,8 @@ def create_detector(settings: Settings) -> Detector:
 
 def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
     """Everything a worker runs, on one page: the two stages' agents, the release loop,
-    the timers, the rebalance hooks, the store's commit sensor and the web pages."""
+    the case linker, the timers, the rebalance hooks, the store's commit sensor and the web
+    pages."""
     app, settings = detector.app, detector.settings
 
     @app.agent(detector.inputs, name="ingest")
@@ -150,6 +172,10 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
     for kind in SUBJECT_KINDS:
         _subject_stage(detector, kind)
     app.task(partial(subjects.release_held, detector))
+
+    @app.agent(detector.case_alerts, name="case-linker")
+    async def case_stage(stream: Any) -> None:
+        await linking.run(detector, stream)
 
     app.timer(progress.REPORT_INTERVAL_S, name="progress-report")(progress.reporter(detector))
     app.timer(settings.expiry_interval.total_seconds(), name="expiry-sweep")(
@@ -163,6 +189,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         await subjects.forget_partitions(detector, revoked)
+        detector.case_links.forget()
         detector.input_progress.forget(set(revoked))
         merge.forget_partitions(app.consumer, revoked)
 

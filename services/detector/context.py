@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from schemas.alerts import SubjectKind
+from services.detector.case_links import CaseLinks
 from services.detector.core.engine import Engine
 from services.detector.metrics import Metrics
 from services.detector.partitions import SubjectPartitions
@@ -28,6 +29,10 @@ class Detector:
     subject_events: dict[SubjectKind, Any]
     states: dict[SubjectKind, SubjectStates]
     alerts: Any
+    case_alerts: Any
+    """Every alert again, on one partition, for the case linker (`linking`)."""
+    cases: Any
+    case_links: CaseLinks
     dead_letters: Any
     watchlist: Any
     metrics: Metrics

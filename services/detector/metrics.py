@@ -25,6 +25,8 @@ class Metrics:
     """`topic`, `outcome`: ok or invalid when read from an input topic; late or duplicate
     for each subject the event was not counted for."""
     alerts: Counter
+    cases: Counter
+    """`status`: case records published, open or merged."""
     dead_letters: Counter
     latency: Histogram
     processing: Histogram
@@ -52,6 +54,12 @@ def create_metrics() -> Metrics:
             "duanka_alerts",
             "Alerts published, by rule and severity.",
             ["rule", "severity"],
+            registry=registry,
+        ),
+        cases=Counter(
+            "duanka_case_records",
+            "Case records published, by status (open; merged into another case).",
+            ["status"],
             registry=registry,
         ),
         dead_letters=Counter(

@@ -323,10 +323,12 @@ def expiry_of(
 
 
 async def _publish(detector: Detector, alert: Alert) -> None:
-    """To `alerts`, and to `alerts.<institution>` for every institution in its actions."""
+    """To `alerts`, to `alerts.<institution>` for every institution in its actions, and to
+    the case linker (`linking`)."""
     value = encode(alert)
     key = alert.subject.id.encode()
     await detector.alerts.send(key=key, value=value)
+    await detector.case_alerts.send(key=alert.alert_id.encode(), value=value)
     institutions = sorted({a.institution for a in alert.actions if a.institution is not None})
     for institution in institutions:
         topic = await detector.institution_alerts(institution)

@@ -120,7 +120,10 @@ def test_strimzi_topics_are_the_worker_s_catalogue(rendered: list[dict[str, Any]
         )
         for t in of_kind(rendered, "KafkaTopic")
     }
-    expected = {spec.name: (partitions, replicas, spec.configs) for spec in catalogue(Settings())}
+    expected = {
+        spec.name: (spec.partitions or partitions, replicas, spec.configs)
+        for spec in catalogue(Settings())
+    }
     assert topics == expected
     assert topics["watchlist"][2]["cleanup.policy"] == "compact"
 

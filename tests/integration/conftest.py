@@ -23,11 +23,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.alerts import Alert
+from schemas.cases import Case
 from schemas.codec import decode
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.settings import Settings
-from services.topics import subject_events_topic
+from services.topics import case_alerts_topic, subject_events_topic
 
 BOOTSTRAP = os.environ.get("DUANKA_TEST_BOOTSTRAP", "127.0.0.1:9092")
 SUBJECTS_DRAIN_WITHIN_S = 60.0
@@ -275,6 +276,50 @@ async def drained(prefix: str, group: str) -> bool:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def until_linked(prefix: str, group: str, within_s: float = 60.0) -> None:
+    """Wait until the case linker has committed every alert sent to it (after `drained`:
+    subject agents send alerts to it until they have committed)."""
+    settings = Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix)
+    tp = TopicPartition(case_alerts_topic(settings), 0)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            end = (await consumer.end_offsets([tp]))[tp]
+            committed = await admin.list_consumer_group_offsets(group)
+            if end == 0 or (tp in committed and committed[tp].offset >= end):
+                return
+            assert time.monotonic() < deadline, f"the linker did not reach {end} in {within_s} s"
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def open_cases(topic: str) -> dict[str, Case]:
+    """The latest record of every case on the topic that is still open, by case id."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        latest: dict[str, Case] = {}
+        while True:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    case = decode(Case, record.value)
+                    latest[case.case_id] = case
+            assigned = consumer.assignment()
+            ends = await consumer.end_offsets(list(assigned)) if assigned else {}
+            if assigned and all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
+                return {cid: case for cid, case in latest.items() if case.status == "open"}
+    finally:
+        await consumer.stop()
 
 
 async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:

@@ -167,7 +167,8 @@ def test_a_joining_alert_merges_cases_into_the_earliest() -> None:
     assert (merged.status, merged.merged_into) == ("merged", joined.case_id)
     assert merged.alerts == [late.alert_id]
     assert linker.case_of(late.alert_id) == joined.case_id
-    assert linker.link(bridge, NOW) == []  # an alert delivered again changes nothing
+    [again] = linker.link(bridge, NOW)  # delivered again: nothing changes, the record is resent
+    assert again.model_dump(exclude={"updated_at"}) == joined.model_dump(exclude={"updated_at"})
 
 
 def test_a_case_record_counts_its_members_and_says_what_it_is() -> None:
@@ -249,3 +250,22 @@ def test_the_world_is_the_cases_it_should_be() -> None:
     assert sorted(cases_of(WORLD).values(), key=sorted) == sorted(
         ({by_name[n] for n in names} for names in expected), key=sorted
     )
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(WORLD), st.integers(0, len(WORLD)))
+def test_a_linker_restored_from_its_alerts_is_the_linker_that_linked_them(
+    alerts: list[Alert], linked_before: int
+) -> None:
+    """A worker taking the linker over restores it from the alerts stored so far, in
+    whatever order its table gives them, then links the rest."""
+    restored = CaseLinker(HORIZON)
+    restored.restore(alerts[:linked_before])
+    for a in alerts[linked_before:]:
+        restored.link(a, NOW)
+    original = CaseLinker(HORIZON)
+    for a in WORLD:
+        original.link(a, NOW)
+    assert {a.alert_id: restored.case_of(a.alert_id) for a in WORLD} == {
+        a.alert_id: original.case_of(a.alert_id) for a in WORLD
+    }

@@ -110,16 +110,14 @@ class CaseLinker:
 
     def link(self, alert: Alert, now: datetime) -> list[Case]:
         """Join an alert to the cases it connects; the case records to publish: the case it
-        is in, then each case merged into it. An alert linked already changes nothing."""
-        if alert.alert_id in self.alerts:
-            return []
+        is in, then each case merged into it, as it was. An alert linked already changes
+        nothing, and its case's record is returned again: a worker publishes it again,
+        since the first may have been lost in a crash."""
+        known = self._case_of.get(alert.alert_id)
+        if known is not None:
+            return [self.record(known, now)]
         new = linked(alert)
-        joined = sorted(
-            {self._case_of[other] for other in self._neighbours(new)},
-            key=lambda a: self.alerts[a].order,
-        )
-        self._index(new)
-        root = joined[0] if joined and self.alerts[joined[0]].order < new.order else new.alert_id
+        root, joined = self._joining(new)
         merged = [
             self.record(old, now).model_copy(
                 update={"status": "merged", "merged_into": case_id(root)}
@@ -127,11 +125,17 @@ class CaseLinker:
             for old in joined
             if old != root
         ]
-        members = [new.alert_id, *(a for old in joined for a in self._cases.pop(old))]
-        self._cases[root] = members
-        for alert_id in members:
-            self._case_of[alert_id] = root
+        self._join(new, root, joined)
         return [self.record(root, now), *merged]
+
+    def restore(self, alerts: Iterable[Alert]) -> None:
+        """Link alerts, in any order, without making records: a worker taking the linker
+        over rebuilds it from the alerts stored, since cases depend only on which alerts
+        there are."""
+        for alert in alerts:
+            if alert.alert_id not in self._case_of:
+                new = linked(alert)
+                self._join(new, *self._joining(new))
 
     def case_count(self) -> int:
         """How many cases the alerts linked so far form."""
@@ -175,6 +179,23 @@ class CaseLinker:
             summary=_summary(counts, amount, len(alerts), len(institutions)),
             updated_at=now,
         )
+
+    def _joining(self, new: Linked) -> tuple[str, list[str]]:
+        """The earliest alert of the case `new` makes, and the earliest alerts of the cases
+        it joins, earliest first."""
+        joined = sorted(
+            {self._case_of[other] for other in self._neighbours(new)},
+            key=lambda a: self.alerts[a].order,
+        )
+        root = joined[0] if joined and self.alerts[joined[0]].order < new.order else new.alert_id
+        return root, joined
+
+    def _join(self, new: Linked, root: str, joined: list[str]) -> None:
+        self._index(new)
+        members = [new.alert_id, *(a for old in joined for a in self._cases.pop(old))]
+        self._cases[root] = members
+        for alert_id in members:
+            self._case_of[alert_id] = root
 
     def _neighbours(self, new: Linked) -> set[str]:
         """The alerts linked so far that `new` joins."""

@@ -1,0 +1,82 @@
+"""The worker's case linker through the real broker: the cases on `cases` are replay's,
+and a worker restarted on a fresh disk restores the linker from its changelog."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from schemas.alerts import Alert
+from schemas.cases import Case
+from services.detector.core.cases import CaseLinker
+from services.detector.core.clock import duration_ms
+from services.detector.core.policy import Policy
+from services.settings import Settings
+from services.simulator.scenario import SimulatedMessage
+from services.topics import ensure_topics
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    delete_topics,
+    drained,
+    new_prefix,
+    open_cases,
+    require_broker,
+    start_worker,
+    stop_worker,
+    until_linked,
+)
+from tests.integration.test_backlog import backlog, load, replayed
+
+pytestmark = pytest.mark.integration
+DRAIN_WITHIN_S = 300
+
+
+def replay_cases(alerts: list[Alert]) -> dict[str, Case]:
+    """The open cases replay's alerts make, linked in replay's order."""
+    linker = CaseLinker(duration_ms(Policy().case_horizon))
+    latest: dict[str, Case] = {}
+    for alert in alerts:
+        for record in linker.link(alert, alert.detected_at):
+            latest[record.case_id] = record
+    return {cid: case for cid, case in latest.items() if case.status == "open"}
+
+
+def comparable(cases: dict[str, Case]) -> dict[str, dict[str, object]]:
+    return {cid: case.model_dump(exclude={"updated_at"}) for cid, case in cases.items()}
+
+
+async def drain(prefix: str, tmp_path: Path, name: str) -> None:
+    """Run a worker on a fresh data directory until it has linked everything, then stop."""
+    log = tmp_path / f"{name}.log"
+    worker = await asyncio.to_thread(start_worker, prefix, tmp_path / name, log)
+    try:
+        deadline = asyncio.get_running_loop().time() + DRAIN_WITHIN_S
+        while not await drained(prefix, f"{prefix}duanka"):
+            assert asyncio.get_running_loop().time() < deadline, worker.log_tail()
+            await asyncio.sleep(2)
+        await until_linked(prefix, f"{prefix}duanka")
+    finally:
+        stop_worker(worker)
+
+
+async def test_the_worker_links_replays_cases_and_a_fresh_disk_restores_them(
+    tmp_path: Path,
+) -> None:
+    require_broker()
+    history: list[SimulatedMessage] = backlog()
+    expected = replay_cases(replayed(history))
+    assert len(expected) >= 10 and any(len(case.alerts) >= 5 for case in expected.values())
+    half = len(history) // 2
+    prefix = new_prefix()
+    await ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix))
+    try:
+        await load(prefix, history[:half])
+        await drain(prefix, tmp_path, "first")
+        partly = await open_cases(f"{prefix}cases")
+        assert partly and comparable(partly) != comparable(expected)
+        await load(prefix, history[half:])
+        await drain(prefix, tmp_path, "second")  # another data directory: nothing on disk
+        found = await open_cases(f"{prefix}cases")
+    finally:
+        await delete_topics(prefix)
+    assert comparable(found) == comparable(expected)
