@@ -3,17 +3,20 @@
 `/metrics` is registered with Faust's Prometheus sensor (`app.create_detector`). Health,
 readiness and metrics stay open; the query API needs `Authorization: Bearer <token>` with
 the token from `DUANKA_API_TOKEN`, and answers from whichever worker holds the key: Faust
-proxies the request there, headers included.
+proxies the request there, headers included. Cases are all on the case linker's one
+partition, so their views go to the worker holding it.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from schemas.alerts import SubjectKind
+from schemas.alerts import ENTITY_FIELDS, EntityKind, SubjectKind
+from schemas.codec import encode
 from services.detector.bundle import partition_of
 from services.detector.core.describe import describe
 from services.detector.core.routing import SUBJECT_KINDS
@@ -28,6 +31,8 @@ QUERY_PATHS: dict[SubjectKind, str] = {
     "msisdn": "msisdns",
 }
 View = Callable[..., Awaitable[Any]]
+CASES_KEY = "cases"
+"""Any key routes to the case linker's one partition."""
 
 
 def register(detector: Detector) -> None:
@@ -54,6 +59,7 @@ def register(detector: Detector) -> None:
 
     for kind in SUBJECT_KINDS:
         _register_query(detector, kind)
+    _register_cases(detector)
 
 
 def _register_query(detector: Detector, kind: SubjectKind) -> None:
@@ -70,6 +76,36 @@ def _register_query(detector: Detector, kind: SubjectKind) -> None:
             return web.json({"error": f"no state for {kind} {id}"}, status=404)
         described = describe(kind, state, detector.settings.policy)
         return web.json({"kind": kind, "id": id, **described})
+
+
+def _register_cases(detector: Detector) -> None:
+    app, links = detector.app, detector.case_links
+
+    @app.page("/cases/{case_id}")
+    @_authorized(detector)
+    @app.table_route(table=links.table, exact_key=CASES_KEY)
+    async def case(web: Any, request: Any, case_id: str) -> Any:
+        """A case by its id: as it stands, or `merged` into the case it is part of now."""
+        record = links.linker().case(case_id, datetime.now(UTC))
+        if record is None:
+            return web.json({"error": f"no case {case_id}"}, status=404)
+        return web.bytes(encode(record), content_type="application/json")
+
+    @app.page("/cases")
+    @_authorized(detector)
+    @app.table_route(table=links.table, exact_key=CASES_KEY)
+    async def case_with(web: Any, request: Any) -> Any:
+        """The case holding an entity: `?entity=<kind>:<id>`."""
+        kind, _, id = request.query.get("entity", "").partition(":")
+        if kind not in ENTITY_FIELDS or not id:
+            kinds = ", ".join(ENTITY_FIELDS)
+            return web.json(
+                {"error": f"?entity=<kind>:<id> required, kind one of {kinds}"}, status=400
+            )
+        record = links.linker().case_with((cast(EntityKind, kind), id), datetime.now(UTC))
+        if record is None:
+            return web.json({"error": f"no case holds {kind} {id}"}, status=404)
+        return web.bytes(encode(record), content_type="application/json")
 
 
 def _authorized(detector: Detector) -> Callable[[View], View]:

@@ -129,6 +129,19 @@ async def test_the_query_api_needs_the_token_and_answers_from_the_key_s_state(
     assert get(api_worker, f"/identities/{identity('nobody')}", token=TOKEN)[0] == 404
     assert get(api_worker, "/healthz")[0] == 200
 
+    status, body = await answered(
+        api_worker, f"/cases?entity=identity:{identity('queried-farmer')}"
+    )
+    assert status == 200, body
+    case = orjson.loads(body)
+    assert case["status"] == "open" and identity("queried-farmer") in case["members"]["identities"]
+    assert case["rules"]["bulk_sim_opener"] == 1
+    status, body = get(api_worker, f"/cases/{case['case_id']}", token=TOKEN)
+    assert status == 200 and orjson.loads(body)["alerts"] == case["alerts"]
+    assert get(api_worker, f"/cases/{case['case_id']}")[0] == 401
+    assert get(api_worker, f"/cases/{'0' * 32}", token=TOKEN)[0] == 404
+    assert get(api_worker, "/cases?entity=planet:earth", token=TOKEN)[0] == 400
+
 
 async def answered(worker: RunningWorker, path: str) -> tuple[int, bytes]:
     """The query API's answer for `path` once it is not 404, or the last after 30 s."""
@@ -183,5 +196,11 @@ async def test_any_worker_answers_for_any_key(
             answers = [await asyncio.to_thread(get, w, path, TOKEN) for w in (api_worker, second)]
             assert [status for status, _ in answers] == [200, 200], answers
             assert answers[0][1] == answers[1][1]
+            path = f"/cases?entity=identity:{identity(farmer)}"
+            answers = [await asyncio.to_thread(get, w, path, TOKEN) for w in (api_worker, second)]
+            assert [status for status, _ in answers] == [200, 200], answers
+            cases = [orjson.loads(body) for _, body in answers]
+            assert cases[0]["case_id"] == cases[1]["case_id"]
+            assert cases[0]["alerts"] == cases[1]["alerts"]
     finally:
         stop_worker(second)

@@ -269,3 +269,28 @@ def test_a_linker_restored_from_its_alerts_is_the_linker_that_linked_them(
     assert {a.alert_id: restored.case_of(a.alert_id) for a in WORLD} == {
         a.alert_id: original.case_of(a.alert_id) for a in WORLD
     }
+
+
+def test_a_case_is_found_by_its_id_any_merged_id_and_any_member() -> None:
+    early = alert("early", "bulk_sim_opener", ("identity", PERSON), at=T0, devices=["d-1"])
+    late = alert("late", "bulk_sim_opener", ("identity", OTHER), at=T0 + timedelta(days=2))
+    bridge = alert(
+        "bridge",
+        "shared_device",
+        ("device", "modem"),
+        at=T0 + timedelta(days=3),
+        identities=[PERSON, OTHER],
+    )
+    linker = CaseLinker(HORIZON)
+    for a in (early, late, bridge):
+        linker.link(a, NOW)
+    joined = linker.case(case_id(early.alert_id), NOW)
+    assert joined is not None and joined.status == "open" and len(joined.alerts) == 3
+    merged = linker.case(case_id(late.alert_id), NOW)
+    assert merged is not None and (merged.status, merged.merged_into) == ("merged", joined.case_id)
+    assert linker.case(case_id(bridge.alert_id), NOW) is None  # never a case of its own
+    assert linker.case("0" * 32, NOW) is None
+    for member in [("identity", OTHER), ("device", "d-1"), ("device", "modem")]:
+        found = linker.case_with(member, NOW)
+        assert found is not None and found.case_id == joined.case_id
+    assert linker.case_with(("device", "elsewhere"), NOW) is None

@@ -107,6 +107,10 @@ class CaseLinker:
     _by_key: dict[Entity, list[str]] = field(default_factory=dict)
     _by_subject: dict[Entity, list[str]] = field(default_factory=dict)
     _by_reference: dict[Entity, list[str]] = field(default_factory=dict)
+    _by_member: dict[Entity, str] = field(default_factory=dict)
+    """Per member, one alert naming it (any: they are all in one case)."""
+    _roots: dict[str, str] = field(default_factory=dict)
+    """Per case id, current or merged, the earliest alert of the case it is now part of."""
 
     def link(self, alert: Alert, now: datetime) -> list[Case]:
         """Join an alert to the cases it connects; the case records to publish: the case it
@@ -136,6 +140,24 @@ class CaseLinker:
             if alert.alert_id not in self._case_of:
                 new = linked(alert)
                 self._join(new, *self._joining(new))
+
+    def case(self, id: str, now: datetime) -> Case | None:
+        """The record of a case by its id (None: no such case). A case merged into another
+        is that case's record, `merged` into it under the id asked for."""
+        root = self._roots.get(id)
+        if root is None:
+            return None
+        record = self.record(self._case_of[root], now)
+        if record.case_id == id:
+            return record
+        return record.model_copy(
+            update={"case_id": id, "status": "merged", "merged_into": record.case_id}
+        )
+
+    def case_with(self, member: Entity, now: datetime) -> Case | None:
+        """The record of the case a member (entity or holder) is in (None: none is)."""
+        alert_id = self._by_member.get(member)
+        return None if alert_id is None else self.record(self._case_of[alert_id], now)
 
     def case_count(self) -> int:
         """How many cases the alerts linked so far form."""
@@ -196,6 +218,8 @@ class CaseLinker:
         self._cases[root] = members
         for alert_id in members:
             self._case_of[alert_id] = root
+        for old in {root, *joined}:
+            self._roots[case_id(old)] = root
 
     def _neighbours(self, new: Linked) -> set[str]:
         """The alerts linked so far that `new` joins."""
@@ -214,6 +238,8 @@ class CaseLinker:
         self._by_subject.setdefault(new.subject, []).append(new.alert_id)
         for reference in new.references:
             self._by_reference.setdefault(reference, []).append(new.alert_id)
+        for member in new.members:
+            self._by_member.setdefault(member, new.alert_id)
 
 
 def _summary(counts: dict[str, int], amount: int, alerts: int, institutions: int) -> str:
