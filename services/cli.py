@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="precision and recall per rule")
     evaluate.add_argument("--truth", type=Path, required=True, help="from simulate --truth")
     evaluate.add_argument("--alerts", type=Path, required=True, help="from replay or the topic")
+    evaluate.add_argument("--cases", type=Path, default=None, help="from replay --cases")
     evaluate.set_defaults(run=_evaluate)
 
     alerts = commands.add_parser("alerts", help="print alerts as one-line summaries")
@@ -149,7 +150,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from services.replay.evaluate import evaluate
 
-    return evaluate(args.truth, args.alerts)
+    return evaluate(args.truth, args.alerts, args.cases)
 
 
 def _alerts(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,7 +1,11 @@
-"""`duanka evaluate --truth T --alerts A`: precision and recall per rule.
+"""`duanka evaluate --truth T --alerts A [--cases C]`: precision and recall per rule, and
+how the cases group the injections.
 
 A true positive is a (rule, subject kind, subject id) that is both in the truth (what the
-simulator injected) and among the alerts; several alerts for one pair count once.
+simulator injected) and among the alerts; several alerts for one pair count once. With
+the case records (`duanka replay --cases`), each case still open is *pure* when its alerts
+about injected subjects all belong to one injection (a gang, or a lone card farmer), and
+each injection is *complete* when all its alerts are in one case.
 """
 
 import sys
@@ -11,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from schemas.alerts import Alert
+from schemas.cases import Case
 from schemas.codec import DecodeError, decode
 
 Pair = tuple[str, str, str]
@@ -50,6 +55,59 @@ def score(truth: set[Pair], found: set[Pair]) -> list[RuleScore]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """How the open cases group the injections' alerts."""
+
+    cases: int
+    """Open cases holding an alert about an injected subject."""
+    pure: int
+    """Of those, the cases whose such alerts all belong to one injection."""
+    injections: int
+    """Injections with an alert."""
+    complete: int
+    """Of those, the injections all of whose alerts are in one case."""
+
+    def line(self) -> str:
+        return (
+            f"cases {self.cases}: {self.pure} pure ({_share(self.pure, self.cases)}); "
+            f"injections {self.injections}: {self.complete} in one case "
+            f"({_share(self.complete, self.injections)})"
+        )
+
+
+def grouping(
+    gangs: dict[tuple[str, str], str], subjects: dict[str, tuple[str, str]], cases: list[Case]
+) -> Grouping:
+    """Purity and completeness of the open `cases`, given each injected subject's
+    injection (`gangs`) and each alert's subject (`subjects`, by alert id)."""
+    case_of: dict[str, str] = {}
+    in_case: dict[str, set[str]] = {}
+    for case in cases:
+        if case.status != "open":
+            continue
+        for alert_id in case.alerts:
+            gang = gangs.get(subjects.get(alert_id, ("", "")))
+            if gang is not None:
+                case_of[alert_id] = case.case_id
+                in_case.setdefault(case.case_id, set()).add(gang)
+    cases_of_gang: dict[str, set[str]] = {}
+    for alert_id, subject in subjects.items():
+        gang = gangs.get(subject)
+        if gang is not None:
+            cases_of_gang.setdefault(gang, set()).add(case_of.get(alert_id, f"none:{alert_id}"))
+    return Grouping(
+        cases=len(in_case),
+        pure=sum(len(g) == 1 for g in in_case.values()),
+        injections=len(cases_of_gang),
+        complete=sum(len(c) == 1 for c in cases_of_gang.values()),
+    )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole if whole else 1.0:.3f}"
+
+
 def table(scores: list[RuleScore]) -> str:
     """A fixed-width table, one line per rule and a total."""
     lines = [f"{'rule':<24}{'truth':>7}{'alerted':>9}{'tp':>6}{'precision':>11}{'recall':>8}"]
@@ -73,32 +131,52 @@ def table(scores: list[RuleScore]) -> str:
     return "\n".join(lines)
 
 
-def read_truth(path: Path) -> set[Pair]:
-    """`{"rule", "kind", "id"}` per line."""
+def read_truth(path: Path) -> tuple[set[Pair], dict[tuple[str, str], str]]:
+    """`{"rule", "kind", "id", "gang"}` per line: the pairs, and per (kind, id) its
+    injection (`gang`; a file without it groups nothing)."""
     pairs: set[Pair] = set()
+    gangs: dict[tuple[str, str], str] = {}
     for line in path.read_bytes().splitlines():
         if line.strip():
             record = orjson.loads(line)
             pairs.add((record["rule"], record["kind"], record["id"]))
-    return pairs
+            if "gang" in record:
+                gangs[(record["kind"], record["id"])] = record["gang"]
+    return pairs, gangs
 
 
-def read_alerts(path: Path) -> set[Pair]:
-    """The (rule, subject kind, subject id) of every alert, one alert JSON per line."""
-    pairs: set[Pair] = set()
+def read_alerts(path: Path) -> dict[str, Pair]:
+    """The (rule, subject kind, subject id) of every alert, by alert id; one alert JSON per
+    line."""
+    alerts: dict[str, Pair] = {}
     for line in path.read_bytes().splitlines():
         if line.strip():
             alert = decode(Alert, line)
-            pairs.add((alert.rule, alert.subject.kind, alert.subject.id))
-    return pairs
+            alerts[alert.alert_id] = (alert.rule, alert.subject.kind, alert.subject.id)
+    return alerts
 
 
-def evaluate(truth_path: Path, alerts_path: Path) -> int:
-    """Print the table; exit status 2 when a file cannot be read."""
+def read_cases(path: Path) -> list[Case]:
+    """The latest record of every case, one case record JSON per line."""
+    latest: dict[str, Case] = {}
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            case = decode(Case, line)
+            latest[case.case_id] = case
+    return list(latest.values())
+
+
+def evaluate(truth_path: Path, alerts_path: Path, cases_path: Path | None = None) -> int:
+    """Print the table (and the grouping, given the cases); exit status 2 when a file cannot
+    be read."""
     try:
-        truth, found = read_truth(truth_path), read_alerts(alerts_path)
+        (truth, gangs), alerts = read_truth(truth_path), read_alerts(alerts_path)
+        cases = None if cases_path is None else read_cases(cases_path)
     except (OSError, KeyError, orjson.JSONDecodeError, DecodeError) as exc:
         print(f"duanka evaluate: {exc!r}", file=sys.stderr)
         return 2
-    print(table(score(truth, found)))
+    print(table(score(truth, set(alerts.values()))))
+    if cases is not None:
+        subjects = {alert_id: (kind, id) for alert_id, (_, kind, id) in alerts.items()}
+        print(grouping(gangs, subjects, cases).line())
     return 0

@@ -132,7 +132,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.truth is not None:
         with args.truth.open("wb") as out:
             for rule, kind, subject in sorted(scenario.truth):
-                out.write(orjson.dumps({"rule": rule, "kind": kind, "id": subject}) + b"\n")
+                gang = scenario.gangs[(kind, subject)]
+                line = {"rule": rule, "kind": kind, "id": subject, "gang": gang}
+                out.write(orjson.dumps(line) + b"\n")
     print(f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns", file=sys.stderr)
     return 0
 

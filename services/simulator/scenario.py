@@ -5,8 +5,10 @@ shoppers paying merchants, employers paying salaries and families sending money,
 populations so large that none of them comes near a threshold. Merchants' and employers'
 corporate openings are produced first, as an institution's back catalogue would be. Into
 that the scenario injects one typology per rule, plus near misses just under each threshold
-that must not alert. `truth` collects the (rule, subject kind, subject id) the injected
-behaviour must produce.
+that must not alert, and gangs that combine several typologies. `truth` collects the (rule,
+subject kind, subject id) the injected behaviour must produce, and `gangs` which injection
+each of those subjects belongs to: the alerts of one injection are one case, and alerts of
+two never share one (a victim paying two gangs does not join them).
 """
 
 import heapq
@@ -72,6 +74,8 @@ class Scenario:
 
     config: ScenarioConfig
     truth: set[Truth] = field(default_factory=set)
+    gangs: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Per (subject kind, subject id) of the truth, the injection it belongs to."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.config.seed)
@@ -80,6 +84,11 @@ class Scenario:
         self._event_ids = itertools.count()
         # Injected people and accounts: outside the background ranges, new for every seed.
         self._fresh = itertools.count(self.config.population + self._rng.randrange(10**6) * 10**6)
+        self._injections = itertools.count(1)
+        self._gang = ""
+        """The injection running: what `_expect` files the truth under."""
+        self._last_victim: str | None = None
+        """A victim of the last collector, who pays the next one too."""
         self._typologies: list[Callable[[datetime], None]] = [
             self._card_farmer,
             self._account_farmer,
@@ -88,6 +97,7 @@ class Scenario:
             self._mule_ring,
             self._borrowed_phone,
             self._returner,
+            self._workshop_gang,
         ]
         self._near_misses: list[Callable[[datetime], None]] = [
             self._near_card_farmer,
@@ -114,7 +124,9 @@ class Scenario:
                     if self._rng.random() < self.config.near_miss_share
                     else self._typologies
                 )
-                self._rng.choice(pool)(now)
+                typology = self._rng.choice(pool)
+                self._gang = f"{typology.__name__.strip('_')}-{next(self._injections)}"
+                typology(now)
             yield self._background(now)
 
     def newcomers(self, count: int) -> Iterator[SimulatedMessage]:
@@ -190,9 +202,9 @@ class Scenario:
                     now + span * (i / (count - 1)), who, carriers[i % len(carriers)], channel
                 )
             )
-        self.truth.add(("bulk_sim_opener", "identity", who.identity))
+        self._expect(("bulk_sim_opener", "identity", who.identity))
         if count > 5:
-            self.truth.add(("watchlisted_identity", "identity", who.identity))
+            self._expect(("watchlisted_identity", "identity", who.identity))
 
     def _account_farmer(self, now: datetime) -> None:
         """3-5 personal or payment accounts at different institutions within 1-6 days."""
@@ -207,9 +219,9 @@ class Scenario:
                     now + span * (i / (count - 1)), who, self._new_account(place), kind
                 )
             )
-        self.truth.add(("bulk_account_opener", "identity", who.identity))
+        self._expect(("bulk_account_opener", "identity", who.identity))
         if count > 3:
-            self.truth.add(("watchlisted_identity", "identity", who.identity))
+            self._expect(("watchlisted_identity", "identity", who.identity))
 
     def _shell_companies(self, now: datetime) -> None:
         """Corporate accounts for 2-3 companies within 1-25 days."""
@@ -227,9 +239,9 @@ class Scenario:
                     company=pop.company(self._rng),
                 )
             )
-        self.truth.add(("bulk_company_accounts", "identity", who.identity))
+        self._expect(("bulk_company_accounts", "identity", who.identity))
         if count > 2:
-            self.truth.add(("watchlisted_identity", "identity", who.identity))
+            self._expect(("watchlisted_identity", "identity", who.identity))
 
     def _sim_farm(self, now: datetime) -> None:
         """5-8 identities activate SIMs on one modem within 1-20 hours."""
@@ -247,32 +259,35 @@ class Scenario:
                     on_device=modem,
                 )
             )
-        self.truth.add(("shared_device", "device", modem))
+        self._expect(("shared_device", "device", modem))
 
     def _mule_ring(self, now: datetime) -> None:
-        """Days after a collector account is opened, victims pay it within 50 minutes; the
-        collector passes 95% to a pass-through account, which scatters 90% over 10-12
-        cash-out accounts. The victims who pay the collector once a mule rule has flagged
-        it are warned."""
+        """Days after a collector account is opened, victims pay it and it passes the money
+        on (`_collect`)."""
         rng = self._rng
         collector = self._new_account(rng.choice(pop.BANKS))
-        relay = self._new_account(rng.choice(pop.BANKS))
         self._schedule(self._account_open(now, self._person(), collector, "personal"))
-        now += timedelta(days=rng.uniform(1, 5))  # put to work within days of opening
-        victims = rng.randint(10, 14)
+        relay = self._new_account(rng.choice(pop.BANKS))
+        self._collect(collector, relay, now + timedelta(days=rng.uniform(1, 5)))
+
+    def _collect(self, collector: str, relay: str, now: datetime) -> None:
+        """Victims pay the collector within 50 minutes, one of them again hours later (warned:
+        a mule rule has flagged it by then), the first one having paid the last collector
+        too; the collector passes 95% to a relay account, which scatters 90% over 10-12
+        cash-out accounts."""
+        rng = self._rng
+        victims = [self._last_victim or self._personal()]
+        victims += [self._personal() for _ in range(rng.randint(9, 13))]
         received = 0
-        for i in range(victims):
+        for i, victim in enumerate(victims):
             amount = rng.randrange(60_000, 300_000)
             received += amount
-            self._schedule(
-                self._transfer(
-                    now + 50 * MINUTE * (i / (victims - 1)),
-                    self._personal(),
-                    collector,
-                    amount,
-                    "online",
-                )
-            )
+            at = now + 50 * MINUTE * (i / (len(victims) - 1))
+            self._schedule(self._transfer(at, victim, collector, amount, "online"))
+        again = rng.choice(victims[1:])
+        later = now + timedelta(hours=rng.uniform(2, 20))
+        self._schedule(self._transfer(later, again, collector, 50_000, "online"))
+        self._last_victim = victims[-1]
         passed = received * 95 // 100
         self._schedule(self._transfer(now + 55 * MINUTE, collector, relay, passed, "online"))
         cash_outs = rng.randint(10, 12)
@@ -286,14 +301,52 @@ class Scenario:
                     "atm",
                 )
             )
-        self.truth |= {
-            ("mule_fan_in", "account", collector),
-            ("mule_pass_through", "account", collector),
-            ("new_account_velocity", "account", collector),
-            ("payment_to_flagged", "account", collector),  # the victims after the first flag
-            ("mule_pass_through", "account", relay),
-            ("mule_fan_out", "account", relay),
-        }
+        for rule, account in (
+            ("mule_fan_in", collector),
+            ("mule_pass_through", collector),
+            ("new_account_velocity", collector),
+            ("payment_to_flagged", collector),  # the victims after the first flag
+            ("mule_pass_through", relay),
+            ("mule_fan_out", relay),
+        ):
+            self._expect((rule, "account", account))
+
+    def _workshop_gang(self, now: datetime) -> None:
+        """A gang's workshop: 5-6 people activate SIMs on one modem within hours. One of them
+        sells cards (4-6 more SIMs within two days); another opens accounts at three
+        institutions, the first of which becomes the gang's collector; a third opens the
+        relay account with a number a fourth activated on the modem (`_collect`)."""
+        rng = self._rng
+        modem = pop.device(rng)
+        carrier = rng.choice(pop.IOT_RESELLERS + pop.MVNOS)
+        people = [self._person() for _ in range(rng.randint(5, 6))]
+        seller, farmer, relay_holder, lender = people[:4]
+        lent = pop.mobile_number(rng)
+        for i, who in enumerate(people):
+            number = lent if who is lender else None
+            activation = self._activation(
+                now + i * HOUR, who, carrier, "agent", on_device=modem, msisdn=number
+            )
+            self._schedule(activation)
+        self._expect(("shared_device", "device", modem))
+        sold = rng.randint(4, 6)
+        for i in range(sold):
+            at = now + 6 * HOUR + 40 * HOUR * (i / (sold - 1))
+            self._schedule(self._activation(at, seller, rng.choice(pop.MNOS), "online"))
+        self._expect(("bulk_sim_opener", "identity", seller.identity))
+        if sold + 1 > 5:
+            self._expect(("watchlisted_identity", "identity", seller.identity))
+        places = rng.sample(pop.BANKS, k=3)
+        accounts = [self._new_account(place) for place in places]
+        for i, account in enumerate(accounts):
+            at = now + DAY + i * 12 * HOUR
+            self._schedule(self._account_open(at, farmer, account, "personal"))
+        self._expect(("bulk_account_opener", "identity", farmer.identity))
+        relay = self._new_account(rng.choice(pop.BANKS))
+        opened = now + DAY
+        self._schedule(self._account_open(opened, relay_holder, relay, "personal", msisdn=lent))
+        self._expect(("borrowed_phone", "msisdn", lent))
+        self._collect(accounts[0], relay, now + timedelta(days=rng.uniform(3, 5)))
 
     def _borrowed_phone(self, now: datetime) -> None:
         """Someone activates a number; within 1-20 days another identity opens an account
@@ -311,7 +364,7 @@ class Scenario:
                 msisdn=number,
             )
         )
-        self.truth.add(("borrowed_phone", "msisdn", number))
+        self._expect(("borrowed_phone", "msisdn", number))
 
     def _returner(self, now: datetime) -> None:
         """An authority's listing, then 1-2 activations or account openings."""
@@ -322,7 +375,7 @@ class Scenario:
             self._listing(now, who, listed_at, expires_at, "sold SIM cards to a fraud ring")
         )
         self._return(who, now, timedelta(hours=1), timedelta(hours=48))
-        self.truth.add(("watchlisted_identity", "identity", who.identity))
+        self._expect(("watchlisted_identity", "identity", who.identity))
 
     def _return(self, who: pop.Person, now: datetime, after: timedelta, within: timedelta) -> None:
         """1-2 activations or account openings by `who`, between `after` and `within` from
@@ -424,6 +477,11 @@ class Scenario:
         self._return(who, now, timedelta(days=2), timedelta(days=21))
 
     # -- messages ---------------------------------------------------------------------------
+
+    def _expect(self, truth: Truth) -> None:
+        """What the running injection must make duanka alert, filed under it."""
+        self.truth.add(truth)
+        self.gangs[(truth[1], truth[2])] = self._gang
 
     def _schedule(self, message: SimulatedMessage) -> None:
         heapq.heappush(self._queue, (message.at, next(self._order), message))

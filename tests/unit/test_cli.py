@@ -1,5 +1,6 @@
 """The `duanka` command's offline subcommands and its configuration errors."""
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from schemas.alerts import Alert, RuleName
 from schemas.cases import Case
 from schemas.export import MESSAGES, SCHEMA_DIR, file_name
 from services.cli import main
+from services.detector.core.engine import RULES as RULES_RUN
 from services.pseudonym import pseudonymize
 
 KEY = "consortium-key-for-tests"
@@ -114,13 +116,29 @@ def test_a_default_simulation_file_ends_before_now_and_replays_clean(tmp_path: P
     ]
     assert max(times) <= began
     assert any(line["value"] is None for line in lines)  # lifted listings are in the mix
-    replayed = duanka("replay", str(history), "--out", str(alerts), "--dead-letters", str(letters))
+    cases = tmp_path / "cases.jsonl"
+    replayed = duanka(
+        "replay",
+        *(str(history), "--out", str(alerts), "--dead-letters", str(letters)),
+        *("--cases", str(cases)),
+    )
     assert replayed.returncode == 0, replayed.stderr
     assert letters.read_bytes() == b""
-    evaluated = duanka("evaluate", "--truth", str(truth), "--alerts", str(alerts))
+    evaluated = duanka(
+        "evaluate", "--truth", str(truth), "--alerts", str(alerts), "--cases", str(cases)
+    )
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     recalls = [line.split() for line in evaluated.stdout.splitlines() if line.startswith(RULES)]
-    assert recalls and all(row[4:6] == ["1.000", "1.000"] for row in recalls), evaluated.stdout
+    assert {row[0] for row in recalls} == set(RULES_RUN)
+    assert all(row[4:6] == ["1.000", "1.000"] for row in recalls), evaluated.stdout
+    [grouped] = [line for line in evaluated.stdout.splitlines() if line.startswith("cases ")]
+    cases_count, injections = re.fullmatch(
+        r"cases (\d+): \1 pure \(1\.000\); injections (\d+): \2 in one case \(1\.000\)",
+        grouped,
+    ).groups()
+    gangs = {orjson.loads(line)["gang"] for line in truth.read_bytes().splitlines()}
+    assert int(injections) == len(gangs) == int(cases_count)
+    assert any(g.startswith("workshop_gang") for g in gangs)
 
 
 def test_a_simulation_file_that_would_pass_now_is_refused(tmp_path: Path) -> None:

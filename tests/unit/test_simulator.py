@@ -83,3 +83,26 @@ def test_record_timestamps_never_repeat_even_within_a_millisecond() -> None:
     stamp = DistinctTimestamps()
     stamps = [stamp.next() for _ in range(1000)]
     assert stamps == sorted(set(stamps))
+
+
+def test_every_expected_subject_is_filed_under_the_injection_that_made_it() -> None:
+    scenario, _ = simulate(11, 30_000)
+    assert set(scenario.gangs) == {(kind, id) for _, kind, id in scenario.truth}
+    rules_of_gang: dict[str, set[str]] = {}
+    for rule, kind, id in scenario.truth:
+        rules_of_gang.setdefault(scenario.gangs[(kind, id)], set()).add(rule)
+    workshops = [rules for gang, rules in rules_of_gang.items() if gang.startswith("workshop")]
+    gang_rules = {"shared_device", "bulk_sim_opener", "bulk_account_opener", "borrowed_phone"}
+    assert workshops and all(gang_rules | {"mule_fan_in"} <= rules for rules in workshops)
+
+
+def test_victims_pay_again_and_one_pays_two_collectors() -> None:
+    scenario, messages = simulate(11, 30_000)
+    collectors = {id for rule, _, id in scenario.truth if rule == "mule_fan_in"}
+    payments: dict[str, list[str]] = {c: [] for c in collectors}
+    for m in messages:
+        if m.topic == "transfers" and m.value["to_account"] in collectors:
+            payments[m.value["to_account"]].append(m.value["from_account"])
+    assert all(len(senders) > len(set(senders)) for senders in payments.values())
+    paid = [set(senders) for senders in payments.values()]
+    assert any(a & b for a, b in itertools.combinations(paid, 2))
