@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from schemas.alerts import ENTITY_FIELDS, EntityKind, SubjectKind
 from schemas.codec import encode
 from services.detector.bundle import partition_of
+from services.detector.core.clock import from_ms
 from services.detector.core.describe import describe
 from services.detector.core.routing import SUBJECT_KINDS
 
@@ -60,6 +61,7 @@ def register(detector: Detector) -> None:
     for kind in SUBJECT_KINDS:
         _register_query(detector, kind)
     _register_cases(detector)
+    _register_outlets(detector)
 
 
 def _register_query(detector: Detector, kind: SubjectKind) -> None:
@@ -106,6 +108,32 @@ def _register_cases(detector: Detector) -> None:
         if record is None:
             return web.json({"error": f"no case holds {kind} {id}"}, status=404)
         return web.bytes(encode(record), content_type="application/json")
+
+
+def _register_outlets(detector: Detector) -> None:
+    app, links = detector.app, detector.case_links
+
+    @app.page("/outlets/{outlet}")
+    @_authorized(detector)
+    @app.table_route(table=links.table, exact_key=CASES_KEY)
+    async def outlet(web: Any, request: Any, outlet: str) -> Any:
+        """What the alerts say of a point of sale: those naming it, the identities they are
+        about, and their cases."""
+        linker = links.linker()
+        alerts = linker.naming(("outlet", outlet))
+        if not alerts:
+            return web.json({"error": f"no alert names outlet {outlet}"}, status=404)
+        return web.json(
+            {
+                "outlet": outlet,
+                "alerts": [
+                    {"alert_id": a.alert_id, "rule": a.rule, "at": from_ms(a.at).isoformat()}
+                    for a in alerts
+                ],
+                "identities": sorted({a.subject[1] for a in alerts if a.subject[0] == "identity"}),
+                "cases": sorted({c for a in alerts if (c := linker.case_of(a.alert_id))}),
+            }
+        )
 
 
 def _authorized(detector: Detector) -> Callable[[View], View]:

@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.conftest import DEPLOY
-from tests.factories import identity
+from tests.factories import activation, identity
 from tests.integration.conftest import (
     Kafka,
     RunningWorker,
@@ -22,7 +23,7 @@ from tests.integration.conftest import (
     start_worker,
     stop_worker,
 )
-from tests.integration.test_worker import burst, of, produce
+from tests.integration.test_worker import START, burst, of, produce
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +142,26 @@ async def test_the_query_api_needs_the_token_and_answers_from_the_key_s_state(
     assert get(api_worker, f"/cases/{case['case_id']}")[0] == 401
     assert get(api_worker, f"/cases/{'0' * 32}", token=TOKEN)[0] == 404
     assert get(api_worker, "/cases?entity=planet:earth", token=TOKEN)[0] == 400
+
+
+async def test_an_outlet_answers_with_the_alerts_naming_it(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    shop = "cmcc.outlet-0042"
+    farmer = [
+        activation("outlet-farmer", START + timedelta(minutes=10 * i), n=i + 1, outlet=shop)
+        for i in range(5)
+    ]
+    await produce(kafka, api_worker, farmer)
+    await kafka.alerts(api_worker, lambda a: len(of("outlet-farmer", a)) >= 1)
+    status, body = await answered(api_worker, f"/outlets/{shop}")
+    assert status == 200, body
+    answer = orjson.loads(body)
+    assert answer["identities"] == [identity("outlet-farmer")]
+    assert [a["rule"] for a in answer["alerts"]] == ["bulk_sim_opener"]
+    assert len(answer["cases"]) == 1
+    assert get(api_worker, f"/outlets/{shop}")[0] == 401
+    assert get(api_worker, "/outlets/nowhere", token=TOKEN)[0] == 404
 
 
 async def answered(worker: RunningWorker, path: str) -> tuple[int, bytes]:

@@ -294,3 +294,17 @@ def test_a_case_is_found_by_its_id_any_merged_id_and_any_member() -> None:
         found = linker.case_with(member, NOW)
         assert found is not None and found.case_id == joined.case_id
     assert linker.case_with(("device", "elsewhere"), NOW) is None
+
+
+def test_the_alerts_naming_an_outlet_are_found_across_cases() -> None:
+    one = alert("one", "bulk_sim_opener", ("identity", PERSON), outlets=["shop-1"])
+    two = alert(
+        "two", "bulk_sim_opener", ("identity", OTHER), at=T0 - timedelta(days=1), outlets=["shop-1"]
+    )
+    elsewhere = alert("elsewhere", "bulk_sim_opener", ("identity", "c" * 64), outlets=["shop-2"])
+    linker = CaseLinker(HORIZON)
+    for a in (one, two, elsewhere):
+        linker.link(a, NOW)
+    assert [a.alert_id for a in linker.naming(("outlet", "shop-1"))] == [two.alert_id, one.alert_id]
+    assert len({linker.case_of(a.alert_id) for a in (one, two)}) == 2
+    assert linker.naming(("outlet", "shop-3")) == []

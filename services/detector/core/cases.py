@@ -107,8 +107,8 @@ class CaseLinker:
     _by_key: dict[Entity, list[str]] = field(default_factory=dict)
     _by_subject: dict[Entity, list[str]] = field(default_factory=dict)
     _by_reference: dict[Entity, list[str]] = field(default_factory=dict)
-    _by_member: dict[Entity, str] = field(default_factory=dict)
-    """Per member, one alert naming it (any: they are all in one case)."""
+    _by_member: dict[Entity, list[str]] = field(default_factory=dict)
+    """Per member, the alerts naming it (in one case, but for an outlet)."""
     _roots: dict[str, str] = field(default_factory=dict)
     """Per case id, current or merged, the earliest alert of the case it is now part of."""
 
@@ -156,8 +156,15 @@ class CaseLinker:
 
     def case_with(self, member: Entity, now: datetime) -> Case | None:
         """The record of the case a member (entity or holder) is in (None: none is)."""
-        alert_id = self._by_member.get(member)
-        return None if alert_id is None else self.record(self._case_of[alert_id], now)
+        naming = self._by_member.get(member)
+        return None if naming is None else self.record(self._case_of[naming[0]], now)
+
+    def naming(self, member: Entity) -> list[Linked]:
+        """The alerts naming a member, earliest first. Alerts naming an outlet may be in
+        several cases: outlets join nothing by themselves."""
+        return sorted(
+            (self.alerts[a] for a in self._by_member.get(member, ())), key=lambda a: a.order
+        )
 
     def case_count(self) -> int:
         """How many cases the alerts linked so far form."""
@@ -239,7 +246,7 @@ class CaseLinker:
         for reference in new.references:
             self._by_reference.setdefault(reference, []).append(new.alert_id)
         for member in new.members:
-            self._by_member.setdefault(member, new.alert_id)
+            self._by_member.setdefault(member, []).append(new.alert_id)
 
 
 def _summary(counts: dict[str, int], amount: int, alerts: int, institutions: int) -> str:
