@@ -25,7 +25,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.alerts import Alert
 from schemas.cases import Case
 from schemas.codec import decode
+from services.detector.core.cases import CaseLinker
+from services.detector.core.clock import duration_ms
 from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
 from services.settings import Settings
 from services.topics import case_alerts_topic, subject_events_topic
@@ -299,6 +302,26 @@ async def until_linked(prefix: str, group: str, within_s: float = 60.0) -> None:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def replay_cases(alerts: list[Alert]) -> dict[str, Case]:
+    """The open cases replay's alerts make, linked in replay's order."""
+    linker = CaseLinker(duration_ms(Policy().case_horizon))
+    latest: dict[str, Case] = {}
+    for alert in alerts:
+        for record in linker.link(alert, alert.detected_at):
+            latest[record.case_id] = record
+    return {cid: case for cid, case in latest.items() if case.status == "open"}
+
+
+def assert_same_cases(found: dict[str, Case], expected: dict[str, Case]) -> None:
+    """The same open cases, record for record but when each was made."""
+    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    assert not missing and not extra, f"cases missing {missing}, extra {extra}"
+    for case_id, case in found.items():
+        assert case.model_dump(exclude={"updated_at"}) == expected[case_id].model_dump(
+            exclude={"updated_at"}
+        ), case_id
 
 
 async def open_cases(topic: str) -> dict[str, Case]:

@@ -5,9 +5,10 @@ fed line by line from the one stream (each stamps what it writes a little apart 
 others). Read by one worker and by two, as a backlog loaded
 before they start and paced while they run, the workers publish exactly the alerts
 in-order replay raises, by id and content; and none for a person whose listing was lifted
-before they came back. One worker publishes each alert once; two may publish one again,
-with the same id and content, when the second one's start moves partitions the first had
-not committed yet (at-least-once: docs/guarantees.md)."""
+before they came back; and the cases replay links them into. One worker publishes each
+alert once; two may publish one again, with the same id and content, when the second one's
+start moves partitions the first had not committed yet (at-least-once:
+docs/guarantees.md)."""
 
 import asyncio
 import itertools
@@ -35,13 +36,17 @@ from tests.integration.conftest import (
     all_alerts,
     assert_no_lifted_listing_alerted,
     assert_same_alerts,
+    assert_same_cases,
     delete_topics,
     drained,
     lifted_identities,
     new_prefix,
+    open_cases,
+    replay_cases,
     require_broker,
     start_worker,
     stop_worker,
+    until_linked,
 )
 
 pytestmark = pytest.mark.integration
@@ -204,10 +209,13 @@ async def test_the_workers_publish_exactly_replays_alerts(
             assert time.monotonic() < deadline, running[0].log_tail()
             await asyncio.sleep(2)
         found = await all_alerts(f"{prefix}alerts")
+        await until_linked(prefix, f"{prefix}duanka")
+        cases = await open_cases(f"{prefix}cases")
     finally:
         for worker in running:
             stop_worker(worker)
         await delete_topics(prefix)
     assert_same_alerts(found, expected, repeats_allowed=workers > 1)
+    assert_same_cases(cases, replay_cases(expected))
     lines = b"\n".join(orjson.dumps(m.as_replay_line()) for m in history)
     assert_no_lifted_listing_alerted(found, lifted_identities(lines))
