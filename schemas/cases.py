@@ -6,7 +6,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
-from schemas.alerts import AlertId, RuleName, Severity
+from schemas.alerts import AlertId, EntityCounts, RuleName, Severity
 from schemas.events import Message
 from schemas.types import Code, Timestamp
 
@@ -31,17 +31,6 @@ class Members(Message):
     companies: MemberIds = Field(default_factory=list)
 
 
-class MemberCounts(Message):
-    """Per kind, how many members a case has."""
-
-    identities: Count = 0
-    msisdns: Count = 0
-    accounts: Count = 0
-    devices: Count = 0
-    outlets: Count = 0
-    companies: Count = 0
-
-
 class Case(Message):
     """One case as it stands. `merged` names the case it was joined into; such a record is
     the last one of its id."""
@@ -51,7 +40,8 @@ class Case(Message):
     status: CaseStatus
     merged_into: AlertId | None = None
     members: Members
-    member_counts: MemberCounts
+    member_counts: EntityCounts
+    """Per kind, how many members the case has."""
     alerts: Annotated[list[AlertId], Field(max_length=MAX_MEMBERS)]
     alert_count: Count
     rules: dict[RuleName, int]

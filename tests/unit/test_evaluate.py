@@ -3,7 +3,8 @@ over two cases incomplete."""
 
 from datetime import UTC, datetime
 
-from schemas.cases import Case, MemberCounts, Members
+from schemas.alerts import EntityCounts
+from schemas.cases import Case, Members
 from services.replay.evaluate import Grouping, grouping
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
@@ -14,7 +15,7 @@ def case(case_id: str, alerts: list[str], status: str = "open") -> Case:
         case_id=case_id * 32,
         status=status,
         members=Members(),
-        member_counts=MemberCounts(),
+        member_counts=EntityCounts(),
         alerts=[a * 32 for a in alerts],
         alert_count=len(alerts),
         rules={},

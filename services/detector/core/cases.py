@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, NamedTuple
 
-from schemas.alerts import ENTITY_FIELDS, Alert, EntityKind, RuleName, Severity
-from schemas.cases import MAX_MEMBERS, Case, MemberCounts, Members
+from schemas.alerts import ENTITY_FIELDS, Alert, EntityCounts, EntityKind, RuleName, Severity
+from schemas.cases import MAX_MEMBERS, Case, Members
 from services.detector.core.alerting import yuan
 from services.detector.core.clock import from_ms, to_ms
 from services.detector.core.rules.payment_to_flagged import FLAGGING
@@ -196,7 +196,7 @@ class CaseLinker:
             members=Members(
                 **{ENTITY_FIELDS[k]: sorted(ids)[:MAX_MEMBERS] for k, ids in members.items()}
             ),
-            member_counts=MemberCounts(**counts),
+            member_counts=EntityCounts(**counts),
             alerts=[alert.alert_id for alert in alerts[:MAX_MEMBERS]],
             alert_count=len(alerts),
             rules=dict(sorted(rules.items())),
