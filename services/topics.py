@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
 
@@ -188,7 +189,9 @@ async def _create_missing(
             created.append(name)
         elif code != _TOPIC_ALREADY_EXISTS:
             raise for_code(code)(f"could not create topic {name}: {message}")
-    await _until_ready(admin, {spec.name: spec.partition_count(settings) for spec in missing})
+    partitions = {spec.name: spec.partition_count(settings) for spec in missing}
+    await _until_ready(admin, partitions)
+    await _until_answering(settings, partitions)
     return created
 
 
@@ -209,3 +212,20 @@ async def _until_ready(admin: AIOKafkaAdminClient, partitions: dict[str, int]) -
             names = ", ".join(partitions)
             raise TimeoutError(f"topics not ready after {READY_TIMEOUT_S} s: {names}")
         await asyncio.sleep(0.2)
+
+
+async def _until_answering(settings: Settings, partitions: dict[str, int]) -> None:
+    """Wait until the leader of every new partition answers for it (a ListOffsets request,
+    retried while it is refused). Metadata names a leader before that broker has taken the
+    partition over; a producer writing to it then is told NotLeaderForPartition and retries,
+    and with one broker every batch to it waits meanwhile: the worker's subject-topic sends
+    too, which event-time order needs appended soon after they are stamped."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        wanted = [
+            TopicPartition(name, n) for name, count in partitions.items() for n in range(count)
+        ]
+        await asyncio.wait_for(consumer.end_offsets(wanted), READY_TIMEOUT_S)
+    finally:
+        await consumer.stop()

@@ -1,13 +1,23 @@
 """`duanka topics` on the real broker: idempotent, prefixed, configured."""
 
+import asyncio
+import logging
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.settings import Settings
-from services.topics import MONTH, TopicSpec, catalogue, ensure_topic, ensure_topics
+from services.topics import (
+    MONTH,
+    TopicSpec,
+    catalogue,
+    delete_topics,
+    ensure_topic,
+    ensure_topics,
+)
 from tests.integration.conftest import BOOTSTRAP
 
 pytestmark = pytest.mark.integration
@@ -57,3 +67,36 @@ async def test_an_institution_topic_is_created_whole_once_and_found_afterwards()
     finally:
         await admin.delete_topics([name])
         await admin.close()
+
+
+class RefusedSends(logging.Handler):
+    """Counts aiokafka's warnings of produce requests a partition's leader refused."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refused = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.refused += "NotLeaderForPartition" in record.getMessage()
+
+
+async def test_a_created_topic_takes_writes_at_once() -> None:
+    """Metadata names a leader before that broker has taken the partition over; duanka
+    waits until it answers, so a first write is not refused and retried (which would hold
+    back every other batch to that broker)."""
+    settings = Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=f"it-{uuid.uuid4().hex[:8]}.")
+    refused = RefusedSends()
+    logging.getLogger("aiokafka").addHandler(refused)
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+    await producer.start()
+    try:
+        for n in range(4):
+            name = settings.topic(f"alerts.institution-{n}")
+            await ensure_topic(settings, TopicSpec(name, MONTH))
+            sends = [await producer.send(name, b"x", partition=p) for p in range(8)]
+            await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+        logging.getLogger("aiokafka").removeHandler(refused)
+        await delete_topics(settings)
+    assert refused.refused == 0
