@@ -147,8 +147,9 @@ def test_alerts_join_only_within_the_case_horizon() -> None:
     assert len(cases_of([first, outside])) == 2
 
 
-def test_a_joining_alert_merges_cases_into_the_earliest() -> None:
-    early = alert("early", "bulk_sim_opener", ("identity", PERSON), at=T0)
+def two_cases_and_a_bridge() -> tuple[Alert, Alert, Alert]:
+    """Two people's alerts, two days apart, then a device alert naming both."""
+    early = alert("early", "bulk_sim_opener", ("identity", PERSON), at=T0, devices=["d-1"])
     late = alert("late", "bulk_sim_opener", ("identity", OTHER), at=T0 + timedelta(days=2))
     bridge = alert(
         "bridge",
@@ -157,6 +158,11 @@ def test_a_joining_alert_merges_cases_into_the_earliest() -> None:
         at=T0 + timedelta(days=3),
         identities=[PERSON, OTHER],
     )
+    return early, late, bridge
+
+
+def test_a_joining_alert_merges_cases_into_the_earliest() -> None:
+    early, late, bridge = two_cases_and_a_bridge()
     linker = CaseLinker(HORIZON)
     assert [r.case_id for r in linker.link(early, NOW)] == [case_id(early.alert_id)]
     assert [r.case_id for r in linker.link(late, NOW)] == [case_id(late.alert_id)]
@@ -272,15 +278,7 @@ def test_a_linker_restored_from_its_alerts_is_the_linker_that_linked_them(
 
 
 def test_a_case_is_found_by_its_id_any_merged_id_and_any_member() -> None:
-    early = alert("early", "bulk_sim_opener", ("identity", PERSON), at=T0, devices=["d-1"])
-    late = alert("late", "bulk_sim_opener", ("identity", OTHER), at=T0 + timedelta(days=2))
-    bridge = alert(
-        "bridge",
-        "shared_device",
-        ("device", "modem"),
-        at=T0 + timedelta(days=3),
-        identities=[PERSON, OTHER],
-    )
+    early, late, bridge = two_cases_and_a_bridge()
     linker = CaseLinker(HORIZON)
     for a in (early, late, bridge):
         linker.link(a, NOW)
