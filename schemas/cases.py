@@ -6,7 +6,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
-from schemas.alerts import AlertId, EntityCounts, RuleName, Severity
+from schemas.alerts import AlertId, Count, EntityCounts, RuleName, Severity
 from schemas.events import Message
 from schemas.types import Code, Timestamp
 
@@ -16,7 +16,6 @@ MAX_MEMBERS = 200
 
 CaseStatus = Literal["open", "merged", "confirmed", "closed"]
 MemberIds = Annotated[list[str], Field(max_length=MAX_MEMBERS)]
-Count = Annotated[int, Field(ge=0)]
 
 
 class Members(Message):

@@ -16,6 +16,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, cast
 
 from schemas.alerts import ENTITY_FIELDS, EntityKind, SubjectKind
+from schemas.cases import Case
 from schemas.codec import encode
 from services.detector.bundle import partition_of
 from services.detector.core.clock import from_ms
@@ -61,7 +62,6 @@ def register(detector: Detector) -> None:
     for kind in SUBJECT_KINDS:
         _register_query(detector, kind)
     _register_cases(detector)
-    _register_outlets(detector)
 
 
 def _register_query(detector: Detector, kind: SubjectKind) -> None:
@@ -81,21 +81,29 @@ def _register_query(detector: Detector, kind: SubjectKind) -> None:
 
 
 def _register_cases(detector: Detector) -> None:
+    """The views the case linker answers: cases by id or by entity, and outlets."""
     app, links = detector.app, detector.case_links
 
-    @app.page("/cases/{case_id}")
-    @_authorized(detector)
-    @app.table_route(table=links.table, exact_key=CASES_KEY)
-    async def case(web: Any, request: Any, case_id: str) -> Any:
-        """A case by its id: as it stands, or `merged` into the case it is part of now."""
-        record = links.linker().case(case_id, datetime.now(UTC))
+    def linker_page(path: str) -> Callable[[View], Any]:
+        """A query API page answered by the worker holding the linker's partition."""
+
+        def decorate(view: View) -> Any:
+            routed = app.table_route(table=links.table, exact_key=CASES_KEY)(view)
+            return app.page(path)(_authorized(detector)(routed))
+
+        return decorate
+
+    def answer(web: Any, record: Case | None, missing: str) -> Any:
         if record is None:
-            return web.json({"error": f"no case {case_id}"}, status=404)
+            return web.json({"error": missing}, status=404)
         return web.bytes(encode(record), content_type="application/json")
 
-    @app.page("/cases")
-    @_authorized(detector)
-    @app.table_route(table=links.table, exact_key=CASES_KEY)
+    @linker_page("/cases/{case_id}")
+    async def case(web: Any, request: Any, case_id: str) -> Any:
+        """A case by its id: as it stands, or `merged` into the case it is part of now."""
+        return answer(web, links.linker().case(case_id, datetime.now(UTC)), f"no case {case_id}")
+
+    @linker_page("/cases")
     async def case_with(web: Any, request: Any) -> Any:
         """The case holding an entity: `?entity=<kind>:<id>`."""
         kind, _, id = request.query.get("entity", "").partition(":")
@@ -105,17 +113,9 @@ def _register_cases(detector: Detector) -> None:
                 {"error": f"?entity=<kind>:<id> required, kind one of {kinds}"}, status=400
             )
         record = links.linker().case_with((cast(EntityKind, kind), id), datetime.now(UTC))
-        if record is None:
-            return web.json({"error": f"no case holds {kind} {id}"}, status=404)
-        return web.bytes(encode(record), content_type="application/json")
+        return answer(web, record, f"no case holds {kind} {id}")
 
-
-def _register_outlets(detector: Detector) -> None:
-    app, links = detector.app, detector.case_links
-
-    @app.page("/outlets/{outlet}")
-    @_authorized(detector)
-    @app.table_route(table=links.table, exact_key=CASES_KEY)
+    @linker_page("/outlets/{outlet}")
     async def outlet(web: Any, request: Any, outlet: str) -> Any:
         """What the alerts say of a point of sale: those naming it, the identities they are
         about, and their cases."""

@@ -110,9 +110,9 @@ def short(token: str) -> str:
     return token if len(token) <= 12 else f"{token[:12]}…"
 
 
-def plural(count: int, noun: str) -> str:
-    """`1 carrier`, `3 carriers`."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 carrier`, `3 carriers`; `many` for a noun not made plural with an s."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def human_duration(duration: timedelta) -> str:

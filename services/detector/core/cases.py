@@ -23,17 +23,16 @@ from typing import Final, NamedTuple
 
 from schemas.alerts import ENTITY_FIELDS, Alert, EntityCounts, EntityKind, RuleName, Severity
 from schemas.cases import MAX_MEMBERS, Case, Members
-from services.detector.core.alerting import yuan
+from services.detector.core.alerting import plural, yuan
 from services.detector.core.clock import from_ms, to_ms
 from services.detector.core.rules.payment_to_flagged import FLAGGING
+from services.detector.core.state import Entity
 
 JOINING: Final[frozenset[EntityKind]] = frozenset(
     {"identity", "msisdn", "account", "device", "company"}
 )
 """The kinds of entity two alerts join on by naming the same one (not outlets)."""
 SEVERITY_ORDER: Final[dict[Severity, int]] = {"medium": 0, "high": 1, "critical": 2}
-
-Entity = tuple[EntityKind, str]
 
 
 class Linked(NamedTuple):
@@ -104,11 +103,11 @@ class CaseLinker:
     """Per alert id, the id of its case's earliest alert."""
     _cases: dict[str, list[str]] = field(default_factory=dict)
     """Per case (by its earliest alert's id), its alert ids."""
-    _by_key: dict[Entity, list[str]] = field(default_factory=dict)
     _by_subject: dict[Entity, list[str]] = field(default_factory=dict)
     _by_reference: dict[Entity, list[str]] = field(default_factory=dict)
     _by_member: dict[Entity, list[str]] = field(default_factory=dict)
-    """Per member, the alerts naming it (in one case, but for an outlet)."""
+    """Per member, the alerts naming it (in one case, but for an outlet): what alerts
+    join on by naming the same (`Linked.joining_keys`), and what the queries find."""
     _roots: dict[str, str] = field(default_factory=dict)
     """Per case id, current or merged, the earliest alert of the case it is now part of."""
 
@@ -232,7 +231,7 @@ class CaseLinker:
         """The alerts linked so far that `new` joins."""
         found: set[str] = set()
         for key in new.joining_keys():
-            found.update(self._by_key.get(key, ()))
+            found.update(self._by_member.get(key, ()))
         for reference in new.references:
             found.update(self._by_subject.get(reference, ()))
         found.update(self._by_reference.get(new.subject, ()))
@@ -240,8 +239,6 @@ class CaseLinker:
 
     def _index(self, new: Linked) -> None:
         self.alerts[new.alert_id] = new
-        for key in new.joining_keys():
-            self._by_key.setdefault(key, []).append(new.alert_id)
         self._by_subject.setdefault(new.subject, []).append(new.alert_id)
         for reference in new.references:
             self._by_reference.setdefault(reference, []).append(new.alert_id)
@@ -254,26 +251,21 @@ def _summary(counts: dict[str, int], amount: int, alerts: int, institutions: int
     accounts; 12 alerts at 5 institutions`."""
     parts = []
     if counts["identities"]:
-        people = _count(counts["identities"], "identity", "identities")
+        people = plural(counts["identities"], "identity", "identities")
         if counts["devices"]:
-            people += f" on {_count(counts['devices'], 'device', 'devices')}"
+            people += f" on {plural(counts['devices'], 'device')}"
         parts.append(people)
     elif counts["devices"]:
-        parts.append(_count(counts["devices"], "device", "devices"))
-    for name, one, many in (
-        ("msisdns", "number", "numbers"),
-        ("accounts", "account", "accounts"),
+        parts.append(plural(counts["devices"], "device"))
+    for name, noun, many in (
+        ("msisdns", "number", None),
+        ("accounts", "account", None),
         ("companies", "company", "companies"),
-        ("outlets", "outlet", "outlets"),
+        ("outlets", "outlet", None),
     ):
         if counts[name]:
-            parts.append(_count(counts[name], one, many))
+            parts.append(plural(counts[name], noun, many))
     sentence = ", ".join(parts)
     if amount:
         sentence += f"; CNY {yuan(amount)} through mule accounts"
-    alerted = _count(alerts, "alert", "alerts")
-    return f"{sentence}; {alerted} at {_count(institutions, 'institution', 'institutions')}"
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+    return f"{sentence}; {plural(alerts, 'alert')} at {plural(institutions, 'institution')}"

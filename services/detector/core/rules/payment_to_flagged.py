@@ -45,16 +45,17 @@ def check(
     fresh = [Flag(to_ms(a.window.end), a.alert_id, a.rule) for a in raised if a.rule in FLAGGING]
     if not fresh and (new is None or not state.flags):
         return []
-    before = list(state.flags)
-    for flag in fresh:
-        state.flag(flag)
     reached = {new} if new is not None else set()
-    for flag in fresh:
-        reached.update(
-            leg
-            for leg in state.incoming.within(flag.at - 1, flag.at + ttl - 1)
-            if flag_at(before, leg.at, ttl) is None
-        )
+    if fresh:
+        before = list(state.flags)
+        for flag in fresh:
+            state.flag(flag)
+        for flag in fresh:
+            reached.update(
+                leg
+                for leg in state.incoming.within(flag.at - 1, flag.at + ttl - 1)
+                if flag_at(before, leg.at, ttl) is None
+            )
     warnings = []
     for leg in sorted(reached):
         latest = flag_at(state.flags, leg.at, ttl)
