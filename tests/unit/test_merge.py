@@ -254,6 +254,7 @@ class SeekingConsumer:
         faust: FaustReader,
         committed: dict[TP, int | None],
         refetched: dict[TP, list[Record]] | None = None,
+        fetched_meanwhile: dict[TP, list[Record]] | None = None,
     ):
         self.scheduler = faust.merge
         self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True))
@@ -261,6 +262,7 @@ class SeekingConsumer:
         self._committed_offset: dict[TP, int | None] = {}
         self._committed = committed
         self._faust, self._refetched = faust, refetched or {}
+        self._fetched_meanwhile = fetched_meanwhile or {}
         self.sought: dict[TP, int] = {}
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
@@ -268,6 +270,8 @@ class SeekingConsumer:
         return self._committed
 
     async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
+        if self._fetched_meanwhile:
+            self._faust.consume(self._fetched_meanwhile)
         return dict.fromkeys(partitions, 0)
 
     async def seek_wait(self, partitions: dict[TP, int]) -> None:
@@ -306,6 +310,23 @@ async def test_faust_s_seek_is_followed_by_a_seek_of_every_partition_through_the
     assert faust.processed == [1, 0, 1, 3, 4, 5, 6, 7, 7, 8]
     assert faust.gaps == []
     assert clock.now == 0
+
+
+async def test_the_partitions_are_sought_to_their_commits_whatever_is_fetched_meanwhile() -> None:
+    """Records handed over while the earliest offsets are looked up move Faust's read
+    offsets on (a recovering worker drops them: the partitions are paused); the partitions
+    are still sought to their committed offsets, and that is what counts as committed."""
+    tell_seeks()
+    merge = TimestampMerge(WAIT, Clock(), BEHIND_WAIT)
+    merge.merged_topics = frozenset({A.topic})
+    faust = FaustReader(merge)
+    subject, fresh = TP("duanka-account-events", 2), TP("duanka-account-events", 3)
+    meanwhile = {subject: fetch(10, *range(66))}
+    seeking = SeekingConsumer(faust, {subject: 10, fresh: None}, fetched_meanwhile=meanwhile)
+    await Consumer.perform_seek(seeking)  # type: ignore[arg-type]
+    assert faust.processed[-1] == 75  # Faust read on meanwhile
+    assert seeking.sought == {subject: 10, fresh: 0}
+    assert seeking._committed_offset == {subject: 10, fresh: 0}
 
 
 def test_fetches_from_before_a_seek_are_dropped_until_the_partition_is_fetched_again() -> None:

@@ -56,7 +56,9 @@ def tell_seeks() -> None:
 
     async def perform_seek(self: Any) -> None:
         await original(self)
-        read = self._read_offset  # the committed offsets now; None: nothing committed
+        # The committed offsets (None: nothing committed), copied before the next await:
+        # meanwhile Faust's fetcher moves its read offsets on over what it hands over.
+        read = dict(self._read_offset)
         merge = self.scheduler
         consumed = [tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic)]
         uncommitted = [
