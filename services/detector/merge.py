@@ -22,8 +22,9 @@ something older has not been fetched up to its timestamp. Two kinds of partition
 So a quiet or drained partition holds up no one, and a partition whose high watermark
 stays past its last record (a compacted or transactional gap) holds others at most
 BEHIND_WAIT_S once. Each partition's own order is kept. Records of a partition Faust would
-not take now (paused while a rebalance recovers tables) stay held: Faust drops what it is
-given for those.
+not take now (paused while a rebalance recovers tables), merged or not, stay held until it
+does: Faust drops what it is given of those without moving its read offset, so the next
+record handed over would not even show a gap.
 
 Records must not outlive a seek. Faust reads a partition on from where it last read
 (its read offset) and takes a record beyond the next offset as the end of a gap in the
@@ -98,9 +99,12 @@ class TimestampMerge(SchedulingStrategyT):
         self._newest: dict[TP, _Newest] = {}
         self._fetched_up_to: dict[TP, int] = {}
         """Per partition, the offset after the last record fetched."""
-        self.deliverable: Callable[[], set[TP] | None] = lambda: None
-        """The partitions Faust takes records of now (None: all); set by
-        `patches.merge_seeks.attach`."""
+        self.takes: Callable[[TP], bool] = lambda tp: True
+        """Whether Faust takes a record of a partition now, as it checks each record handed
+        over; set by `patches.merge_seeks.attach`."""
+        self._unmerged: dict[TP, deque[Any]] = {}
+        """Per partition not merged, its records fetched and not handed over yet (Faust
+        would not take them, or the generator was left between two)."""
         self.highwater: Callable[[TP], int | None] = lambda tp: None
         """A partition's high watermark as of its last fetch (None: unknown); set by
         `patches.merge_seeks.attach`."""
@@ -125,15 +129,20 @@ class TimestampMerge(SchedulingStrategyT):
         now = self._clock()
         if merged is not None:
             for tp, batch in records.items():
-                if tp.topic not in merged:
-                    yield from self._as_fetched(tp, batch, now)
+                if (
+                    tp.topic not in merged
+                    and batch
+                    and not self._fetched_before_seek(tp, batch, now)
+                ):
+                    self._unmerged.setdefault(tp, deque()).extend(batch)
+            for tp in list(self._unmerged):
+                yield from self._as_fetched(tp)
             records = {tp: batch for tp, batch in records.items() if tp.topic in merged}
-        deliverable = self.deliverable()
-        frontier = self._take(records, now, deliverable)
+        frontier = self._take(records, now)
         heads = [
             (q[0][1].timestamp, i, tp)
             for i, (tp, q) in enumerate(self._held.items())
-            if deliverable is None or tp in deliverable
+            if self.takes(tp)
         ]
         order = {tp: i for _, i, tp in heads}
         heapq.heapify(heads)
@@ -143,6 +152,9 @@ class TimestampMerge(SchedulingStrategyT):
             if not queue:
                 heapq.heappop(heads)
                 self._held.pop(tp, None)
+                continue
+            if not self.takes(tp):  # paused meanwhile: held until Faust takes it again
+                heapq.heappop(heads)
                 continue
             waited = now - queue[0][0]
             if (timestamp > frontier.behind and waited < self._behind_wait) or (
@@ -158,17 +170,17 @@ class TimestampMerge(SchedulingStrategyT):
             elif self._held.get(tp) is queue:
                 del self._held[tp]
 
-    def _as_fetched(self, tp: TP, batch: list[Any], now: float) -> Iterator[tuple[TP, Any]]:
-        """A fetch of a partition not merged, as fetched; but not what was fetched before
-        the partition's last `seek`, and no more of it once the partition is sought while
-        it is handed over (the generator waits between records)."""
-        if batch and self._fetched_before_seek(tp, batch, now):
-            return
-        for record in batch:
-            if tp in self._refetch_from:
-                return  # sought meanwhile: fetched again from there
+    def _as_fetched(self, tp: TP) -> Iterator[tuple[TP, Any]]:
+        """What was fetched of a partition not merged, in order, while Faust takes it; no
+        more once the partition is sought while it is handed over (the generator waits
+        between records): it is fetched again from there."""
+        queue = self._unmerged.get(tp)
+        while queue and self._unmerged.get(tp) is queue and self.takes(tp):
+            record = queue.popleft()
             self._restart(tp)
             yield tp, record
+        if queue is not None and not queue and self._unmerged.get(tp) is queue:
+            del self._unmerged[tp]
 
     def _fetched_before_seek(self, tp: TP, batch: list[Any], now: float) -> bool:
         """Whether a fetch of `tp` came from before its last `seek` (its first offset is
@@ -210,11 +222,10 @@ class TimestampMerge(SchedulingStrategyT):
         """Forget `tp`'s held records and position: it is fetched again from where it was
         sought to (or, revoked, not here any more)."""
         self._held.pop(tp, None)
+        self._unmerged.pop(tp, None)
         self._fetched_up_to.pop(tp, None)
 
-    def _take(
-        self, records: Mapping[TP, list[Any]], now: float, deliverable: set[TP] | None
-    ) -> _Frontier:
+    def _take(self, records: Mapping[TP, list[Any]], now: float) -> _Frontier:
         """Add a fetch to what is held; returns the frontier (the live one infinite for an
         empty fetch: nothing new is pending).
 
@@ -238,7 +249,7 @@ class TimestampMerge(SchedulingStrategyT):
             n.timestamp
             for tp, n in self._newest.items()
             if now - n.fetched_at < self._behind_wait
-            and (deliverable is None or tp in deliverable)
+            and self.takes(tp)
             and self._fetched_up_to.get(tp, math.inf) < (self.highwater(tp) or 0)
         ]
         live = [n.timestamp for n in self._newest.values() if now - n.fetched_at <= self._wait]

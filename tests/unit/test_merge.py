@@ -100,11 +100,42 @@ def test_every_record_is_delivered_once_and_in_order_across_fetches() -> None:
 
 def test_records_of_a_partition_faust_does_not_take_now_stay_held() -> None:
     merge = TimestampMerge(WAIT, Clock())
-    merge.deliverable = lambda: {B}  # A paused, say while a rebalance recovers tables
+    merge.takes = lambda tp: tp == B  # A paused, say while a rebalance recovers tables
     assert delivered(merge, {A: fetch(0, 10), B: fetch(0, 20)}) == []
     assert delivered(merge, {}) == [("t", 20)]
-    merge.deliverable = lambda: None
+    merge.takes = lambda tp: True
     assert delivered(merge, {}) == [("s", 10)]
+
+
+def test_records_of_a_partition_not_merged_faust_does_not_take_now_stay_held() -> None:
+    """Faust drops a record of a paused partition without moving its read offset: handed
+    over, the record would be lost, and the next one would not even show a gap."""
+    merge = TimestampMerge(WAIT, Clock())
+    merge.merged_topics = frozenset({A.topic})
+    subject = TP("duanka-identity-events", 5)
+    merge.takes = lambda tp: tp != subject  # paused while a rebalance recovers tables
+    faust = FaustReader(merge)
+    faust.consume({subject: fetch(4, 50, 60)})
+    assert faust.processed == []
+    merge.takes = lambda tp: True
+    faust.consume({subject: fetch(6, 70)})
+    assert faust.processed == [4, 5, 6]
+    assert faust.gaps == []
+
+
+def test_a_partition_not_merged_paused_while_it_is_handed_over_keeps_the_rest() -> None:
+    merge = TimestampMerge(WAIT, Clock())
+    merge.merged_topics = frozenset({A.topic})
+    subject = TP("duanka-identity-events", 5)
+    faust = FaustReader(merge)
+    records = merge.iterate({subject: fetch(0, 10, 20, 30)})
+    faust.take(*next(records))
+    merge.takes = lambda tp: tp != subject  # a rebalance pauses it meanwhile
+    for tp, record in records:
+        faust.take(tp, record)
+    merge.takes = lambda tp: True
+    faust.consume({})
+    assert faust.processed == [0, 1, 2]
 
 
 def behind_merge(clock: Clock, highwaters: dict[TP, int]) -> TimestampMerge:
@@ -144,7 +175,7 @@ def test_a_behind_partition_that_delivers_nothing_holds_no_one_after_the_behind_
 def test_a_paused_partition_behind_its_high_watermark_holds_no_one() -> None:
     clock = Clock()
     merge = behind_merge(clock, {A: 3, B: 10})
-    merge.deliverable = lambda: {A}  # B paused, say while a rebalance recovers tables
+    merge.takes = lambda tp: tp == A  # B paused, say while a rebalance recovers tables
     delivered(merge, {A: fetch(0, 100), B: fetch(0, 90)})
     clock.now = 1.0
     assert delivered(merge, {A: fetch(1, 120)}) == [("s", 100), ("s", 120)]
@@ -180,6 +211,11 @@ class FaustReader:
 
     def consume(self, records: dict[TP, list[Record]]) -> None:
         for tp, record in self.merge.iterate(records):
+            self.take(tp, record)
+
+    def take(self, tp: TP, record: Record) -> None:
+        """A record handed over: Faust drops one of a partition it does not take now."""
+        if self.merge.takes(tp):
             self.handle(tp, record)
 
     def handle(self, tp: TP, record: Record) -> None:

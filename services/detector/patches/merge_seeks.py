@@ -85,11 +85,11 @@ def attach(consumer: Any, merged_topics: frozenset[str]) -> None:
     scheduler = consumer.scheduler
     if isinstance(scheduler, TimestampMerge):
 
-        def deliverable() -> set[TP] | None:
+        def takes(tp: TP) -> bool:
             active = consumer._active_partitions
-            return None if active is None else active | consumer._buffered_partitions
+            return active is None or tp in active or tp in consumer._buffered_partitions
 
-        scheduler.deliverable = deliverable
+        scheduler.takes = takes
         scheduler.highwater = consumer.highwater
         scheduler.set_read_offset = consumer._read_offset.__setitem__
         scheduler.merged_topics = merged_topics
