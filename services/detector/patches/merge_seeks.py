@@ -43,13 +43,14 @@ def tell_seeks() -> None:
     minutes.)
 
     A partition its group never committed is not sought by Faust at all: aiokafka reads on
-    from where it was. One the merge merges keeps what the merge holds of it (the merge
-    hands Faust nothing of a paused partition, so Faust dropped none of it; seeking it
-    would only let the others' newer records go first while it is fetched again). One it
-    does not merge is sought to its earliest offset, and Faust is told that is where its
-    group stands, as if the group had committed there (where
-    `consumer_auto_offset_reset="earliest"` starts it anyway), so that the commit guard
-    sees a missing head there too (`patches.commit_head`). Idempotent."""
+    from where it was, past whatever Faust dropped of it (a fetch that comes while the
+    flow is stopped is dropped whole, before the merge sees it). So it is sought to its
+    earliest offset, and Faust is told that is where its group stands, as if the group had
+    committed there (where `consumer_auto_offset_reset="earliest"` starts it anyway), so
+    that the commit guard sees a missing head there too (`patches.commit_head`). While a
+    merged one is fetched again, the others' newer records may go first; the subject
+    partitions still put the events in order, since its reader reports it neither caught
+    up nor past them (`progress`). Idempotent."""
     original = Consumer.perform_seek
     if getattr(original, "tells_merge", False):
         return
@@ -59,13 +60,8 @@ def tell_seeks() -> None:
         # The committed offsets (None: nothing committed), copied before the next await:
         # meanwhile Faust's fetcher moves its read offsets on over what it hands over.
         read = dict(self._read_offset)
-        merge = self.scheduler
         consumed = [tp for tp in self.assignment() if self.app.topics.acks_enabled_for(tp.topic)]
-        uncommitted = [
-            tp
-            for tp in consumed
-            if read.get(tp) is None and not (isinstance(merge, TimestampMerge) and merge.merges(tp))
-        ]
+        uncommitted = [tp for tp in consumed if read.get(tp) is None]
         earliest = await self.earliest_offsets(*uncommitted) if uncommitted else {}
         offsets = {tp: read[tp] for tp in consumed if read.get(tp) is not None} | earliest
         for tp, offset in offsets.items():
