@@ -163,6 +163,8 @@ DeadLetterReason = Literal[
     "from_future",
     "key_mismatch",
     "internal_error",
+    "unknown_alert",
+    "repeated_disposition",
 ]
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from schemas.alerts import Alert, DeadLetter
 from schemas.cases import Case
+from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 
 MESSAGES: tuple[type[BaseModel], ...] = (
@@ -19,6 +20,7 @@ MESSAGES: tuple[type[BaseModel], ...] = (
     AccountOpen,
     Transfer,
     WatchlistEntry,
+    Disposition,
     Alert,
     DeadLetter,
     Case,

@@ -4,7 +4,8 @@ The ingest agent reads the input topics as producers partitioned them, a batch a
 (`FORWARD_BATCH`). It admits each message once (`core.intake`), rejects what is bad to
 `dead-letters`, and forwards each event, in the compact form it was validated into, once
 per subject it concerns (`core.routing`) to that subject kind's topic, on the partition of
-the subject, in one bundle per subject-topic partition (`bundle`).
+the subject, in one bundle per subject-topic partition (`bundle`). Dispositions are about
+alerts: they go to the case linker (`linking`), with where they were read.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from schemas.alerts import SubjectKind
+from schemas.codec import encode
+from schemas.dispositions import Disposition
 from services.detector import letters
 from services.detector.bundle import BUNDLE, Forward, encode_bundles, partition_of, written_ms
 from services.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, admit
 from services.detector.core.routing import Address, route
 from services.detector.core.watermark import event_time
-from services.detector.headers import STREAM_HEADER
+from services.detector.headers import (
+    DISPOSITION,
+    OFFSET_HEADER,
+    PARTITION_HEADER,
+    STREAM_HEADER,
+    TOPIC_HEADER,
+)
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
@@ -47,6 +56,7 @@ async def _ingest(
     one bundle per subject-topic partition; what is rejected goes to `dead-letters`."""
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
     forwarded: list[tuple[Any, InputTopic, Admitted, int]] = []
+    disposed: list[tuple[Any, Disposition]] = []
     for message in messages:
         topic = topic_kinds[message.topic]
         try:
@@ -57,6 +67,9 @@ async def _ingest(
                 datetime.now(UTC),
                 detector.settings.max_clock_skew,
             )
+            if isinstance(admitted, Disposition):
+                disposed.append((message, admitted))
+                continue
             written = written_ms(message)
             forwards = [
                 _forward(detector, address, topic, message.partition, written, admitted)
@@ -76,6 +89,8 @@ async def _ingest(
         forwarded = []
     for topic, count in Counter(topic for _, topic, _, _ in forwarded).items():
         detector.metrics.events.labels(topic, "ok").inc(count)
+    for message, disposition in disposed:
+        await letters.guarded(detector, message, _to_linker(detector, message, disposition))
     for message, _, admitted, written in forwarded:
         detector.input_progress.forwarded(message.tp, event_time(admitted), written)
     for message in messages:
@@ -106,6 +121,23 @@ async def send_bundles(
             await detector.subject_events[kind].send(
                 value=value, partition=partition, headers={STREAM_HEADER: BUNDLE.encode()}
             )
+
+
+async def _to_linker(detector: Detector, message: Any, disposition: Disposition) -> None:
+    """Send a disposition to the case linker, with where it was read (its dead letter, if
+    the linker rejects it, points there)."""
+    headers = {
+        STREAM_HEADER: DISPOSITION,
+        TOPIC_HEADER: message.topic,
+        PARTITION_HEADER: str(message.partition),
+        OFFSET_HEADER: str(message.offset),
+    }
+    await detector.case_alerts.send(
+        key=disposition.alert_id.encode(),
+        value=encode(disposition),
+        headers={name: value.encode() for name, value in headers.items()},
+    )
+    detector.metrics.events.labels("dispositions", "ok").inc()
 
 
 async def _reject(detector: Detector, message: Any, topic: InputTopic, exc: Exception) -> None:

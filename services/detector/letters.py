@@ -59,11 +59,20 @@ async def send(
         key, raw = message.key, message.value
     else:
         key, raw = forward.key, document(forward.event)
-    letter = dead_letter(
-        message.topic, message.partition, message.offset, key, raw, error, datetime.now(UTC)
-    )
-    log.info(
-        "dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
-    )
+    await send_from(detector, (message.topic, message.partition, message.offset), key, raw, error)
+
+
+async def send_from(
+    detector: Detector,
+    position: tuple[str, int, int],
+    key: bytes | None,
+    raw: bytes | None,
+    error: DecodeError,
+) -> None:
+    """Dead-letter a message found at `position` (topic, partition, offset) of an input
+    topic, whichever topic it was last read from."""
+    topic, partition, offset = position
+    letter = dead_letter(topic, partition, offset, key, raw, error, datetime.now(UTC))
+    log.info("dead letter from %s[%d]@%d: %s", topic, partition, offset, error)
     detector.metrics.dead_letters.labels(error.reason).inc()
     await detector.dead_letters.send(key=key, value=encode(letter))

@@ -1,17 +1,20 @@
 """The case linker's stage: every alert, on one partition, joined into cases (`core.cases`).
 
 Subject agents send each alert they publish to the worker's `case-alerts` topic as well
-(`subjects`). It has one partition: alerts are a small fraction of events, so one linker
-keeps up with all of them, and every join is made in one place. The worker holding that
-partition links each alert in turn:
+(`subjects`), and ingest sends every disposition there (`ingest`). It has one partition:
+alerts are a small fraction of events, so one linker keeps up with all of them, and every
+join is made in one place. The worker holding that partition takes each message in turn:
 
 1. When it has just taken the partition over, it first restores its linker from the
-   alerts its table holds (restored by Faust from the table's changelog, on a fresh disk
-   too): cases depend only on which alerts there are, so that is the linker as it was.
-2. It links the alert, and queues the case records that makes on `cases` (keyed by case
-   id, compacted). An alert linked already queues its case's record again: the first
-   may have been lost in a crash.
-3. It stores the alert in its table (one changelog record).
+   alerts and dispositions its table holds (restored by Faust from the table's changelog,
+   on a fresh disk too): cases depend only on which alerts there are, and their status on
+   the dispositions, so that is the linker as it was.
+2. It links the alert, or takes the disposition, and queues the case records that makes on
+   `cases` (keyed by case id, compacted). An alert or disposition taken already queues its
+   case's record again: the first may have been lost in a crash. A disposition of an alert
+   the linker does not know, or a second one of an alert by the same institution, is
+   dead-lettered at its place in `dispositions`.
+3. It stores the alert, or the disposition, in its table (one changelog record).
 4. Faust acknowledges the message; its next commit flushes the producer first, so the
    records and the changelog record are delivered before the offset is committed.
 """
@@ -22,23 +25,62 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from schemas.alerts import Alert
-from schemas.codec import encode
+from schemas.cases import Case
+from schemas.codec import DecodeError, encode
+from schemas.dispositions import Disposition
 from services.detector import letters
+from services.detector.case_links import disposition_key
+from services.detector.headers import (
+    DISPOSITION,
+    OFFSET_HEADER,
+    PARTITION_HEADER,
+    STREAM_HEADER,
+    TOPIC_HEADER,
+)
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
 
 
 async def run(detector: Detector, stream: Any) -> None:
-    """The linker's agent: one alert at a time."""
+    """The linker's agent: one alert or disposition at a time."""
     async for event in stream.events():
-        await letters.guarded(detector, event.message, _link(detector, event.message))
+        message = event.message
+        headers = {name: value.decode() for name, value in (message.headers or ())}
+        if headers.get(STREAM_HEADER) == DISPOSITION:
+            work = _dispose(detector, message, headers)
+        else:
+            work = _link(detector, message)
+        await letters.guarded(detector, message, work)
 
 
 async def _link(detector: Detector, message: Any) -> None:
     alert = Alert.model_validate_json(message.value)
     links = detector.case_links
-    for record in links.linker().link(alert, datetime.now(UTC)):
+    await _publish(detector, links.linker().link(alert, datetime.now(UTC)))
+    links.table[alert.alert_id.encode()] = message.value
+
+
+async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:
+    disposition = Disposition.model_validate_json(message.value)
+    links = detector.case_links
+    try:
+        disposal = links.linker().dispose(disposition, datetime.now(UTC))
+    except DecodeError as exc:
+        position = (
+            headers[TOPIC_HEADER],
+            int(headers[PARTITION_HEADER]),
+            int(headers[OFFSET_HEADER]),
+        )
+        await letters.send_from(detector, position, message.key, message.value, exc)
+        return
+    await _publish(detector, disposal.cases)
+    if disposal.new:
+        detector.metrics.dispositions.labels(disposal.rule, disposition.outcome).inc()
+    links.table[disposition_key(disposition)] = message.value
+
+
+async def _publish(detector: Detector, records: list[Case]) -> None:
+    for record in records:
         await detector.cases.send(key=record.case_id.encode(), value=encode(record))
         detector.metrics.cases.labels(record.status).inc()
-    links.table[alert.alert_id.encode()] = message.value

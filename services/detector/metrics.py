@@ -26,7 +26,9 @@ class Metrics:
     for each subject the event was not counted for."""
     alerts: Counter
     cases: Counter
-    """`status`: case records published, open or merged."""
+    """`status`: case records published, by the status they carry."""
+    dispositions: Counter
+    """`rule`, `outcome`: institutions' dispositions of alerts, each counted once."""
     dead_letters: Counter
     latency: Histogram
     processing: Histogram
@@ -58,8 +60,14 @@ def create_metrics() -> Metrics:
         ),
         cases=Counter(
             "duanka_case_records",
-            "Case records published, by status (open; merged into another case).",
+            "Case records published, by status (open, confirmed, closed; merged into another).",
             ["status"],
+            registry=registry,
+        ),
+        dispositions=Counter(
+            "duanka_dispositions",
+            "Institutions' dispositions of alerts, by the alert's rule and the outcome.",
+            ["rule", "outcome"],
             registry=registry,
         ),
         dead_letters=Counter(

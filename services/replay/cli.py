@@ -6,13 +6,10 @@ import contextlib
 import itertools
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from schemas.codec import encode
-from services.detector.core.cases import CaseLinker
-from services.detector.core.clock import duration_ms
 from services.detector.core.engine import Engine
 from services.replay.replayer import Replayer, ReplayStats
 from services.settings import Settings
@@ -43,31 +40,29 @@ def replay(
     case_file: BinaryIO | contextlib.nullcontext[None] = (
         cases.open("wb") if cases else contextlib.nullcontext()
     )
-    linker = CaseLinker(duration_ms(settings.policy.case_horizon))
     with reader, out.open("wb") as alerts_out, letters as letters_out, case_file as cases_out:
         shown = began
         numbered = ((n, line) for n, line in enumerate(reader, start=1) if line.strip())
         while batch := list(itertools.islice(numbered, BATCH_LINES)):
             for alerts, letter in replayer.replay_batch(batch):
                 alerts_out.writelines(encode(alert) + b"\n" for alert in alerts)
-                if cases_out is not None:
-                    now = datetime.now(UTC)
-                    for alert in alerts:
-                        cases_out.writelines(encode(c) + b"\n" for c in linker.link(alert, now))
                 if letter is not None and letters_out is not None:
                     letters_out.write(encode(letter) + b"\n")
+            made = replayer.take_cases()
+            if cases_out is not None:
+                cases_out.writelines(encode(case) + b"\n" for case in made)
             if sys.stderr.isatty() and time.monotonic() - shown > PROGRESS_EVERY_S:
                 shown = time.monotonic()
                 _progress(reader.tell(), size, batch[-1][0])
     elapsed = time.monotonic() - began
     print(summary(replayer.stats, elapsed), file=sys.stderr)
     if cases is not None:
-        print(f"cases: {linker.case_count()}", file=sys.stderr)
+        print(f"cases: {replayer.linker.case_count()}", file=sys.stderr)
     return 1 if sum(replayer.stats.dead_letters.values()) else 0
 
 
 def summary(stats: ReplayStats, elapsed_s: float) -> str:
-    """Events per topic, dead letters, alerts per rule, throughput."""
+    """Events per topic, dead letters, alerts per rule, dispositions, throughput."""
     events = sum(stats.events.values())
     lines = [
         f"replayed {events} events in {elapsed_s:.1f} s ({events / max(elapsed_s, 1e-9):,.0f}"
@@ -80,6 +75,12 @@ def summary(stats: ReplayStats, elapsed_s: float) -> str:
     lines.append(f"quiet subjects forgotten: {stats.expired}")
     lines.append(f"alerts: {sum(stats.alerts.values())}")
     lines += [f"  {rule:<22} {count:>6}" for rule, count in sorted(stats.alerts.items())]
+    if stats.dispositions:
+        lines.append(f"dispositions: {sum(stats.dispositions.values())}")
+        lines += [
+            f"  {rule:<22} {outcome:<15} {count:>6}"
+            for (rule, outcome), count in sorted(stats.dispositions.items())
+        ]
     return "\n".join(lines)
 
 

@@ -4,6 +4,8 @@ Each line is `{"topic": "<input topic>", "key": "optional", "value": {event} | n
 the order the worker would consume the messages. Every message is admitted, routed to its
 subjects and applied by the same functions the worker uses; duanka's own watchlist entries
 are routed back in memory, as the worker routes them back through the `watchlist` topic.
+Every alert is linked into cases, and every disposition taken, by the worker's case linker
+(`core.cases`); the case records it makes are collected in order (`take_cases`).
 """
 
 from collections import Counter
@@ -13,8 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from schemas.alerts import Alert, DeadLetter, SubjectKind
+from schemas.alerts import Alert, DeadLetter, RuleName, SubjectKind
+from schemas.cases import Case
 from schemas.codec import DecodeError
+from schemas.dispositions import Disposition, DispositionOutcome
+from services.detector.core.cases import CaseLinker
+from services.detector.core.clock import duration_ms
 from services.detector.core.engine import Engine, Outcome
 from services.detector.core.intake import (
     INPUT_TOPICS,
@@ -40,6 +46,8 @@ class ReplayStats:
     events: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
+    dispositions: Counter[tuple[RuleName, DispositionOutcome]] = field(default_factory=Counter)
+    """Per rule of the alert and outcome, the dispositions taken."""
     late: int = 0
     duplicates: int = 0
     expired: int = 0
@@ -63,6 +71,16 @@ class Replayer:
     """Per kind, each subject's watermark when it was last applied to (or swept), in the
     order they were last touched: a sweep looks only at subjects untouched for the kind's
     retention, from the front, and stops at the first touched since."""
+    linker: CaseLinker = field(init=False)
+    _cases: list[Case] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.linker = CaseLinker(duration_ms(self.engine.policy.case_horizon))
+
+    def take_cases(self) -> list[Case]:
+        """The case records made since they were last taken, in order."""
+        cases, self._cases = self._cases, []
+        return cases
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""
@@ -98,10 +116,21 @@ class Replayer:
             return [], self._dead_letter(REPLAY_TOPIC, number, None, line, exc)
         try:
             event = admit(topic, key, value, datetime.now(UTC), self.max_clock_skew)
+            if isinstance(event, Disposition):
+                self._dispose(event)
+                return [], None
         except DecodeError as exc:
             return [], self._dead_letter(topic, number, key, value, exc)
         self.stats.events[topic] += 1
         return self._apply(event), None
+
+    def _dispose(self, disposition: Disposition) -> None:
+        """Take a disposition (raises `DecodeError` for one the linker rejects)."""
+        disposal = self.linker.dispose(disposition, datetime.now(UTC))
+        self._cases += disposal.cases
+        self.stats.events["dispositions"] += 1
+        if disposal.new:
+            self.stats.dispositions[(disposal.rule, disposition.outcome)] += 1
 
     def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
         self.watermark.observe(event, partition)
@@ -114,6 +143,7 @@ class Replayer:
                 alerts += outcome.alerts
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
+            self._cases += self.linker.link(alert, now)
         return alerts
 
     def _batch_done(self, size: int) -> None:

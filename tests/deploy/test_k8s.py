@@ -128,15 +128,20 @@ def test_strimzi_topics_are_the_worker_s_catalogue(rendered: list[dict[str, Any]
     assert topics["watchlist"][2]["cleanup.policy"] == "compact"
 
 
-def test_each_institution_reads_only_its_own_alerts(rendered: list[dict[str, Any]]) -> None:
+def test_each_institution_reads_only_its_own_alerts_and_writes_dispositions(
+    rendered: list[dict[str, Any]],
+) -> None:
     users = {u["metadata"]["name"]: u["spec"] for u in of_kind(rendered, "KafkaUser")}
     institutions = {n.removeprefix("institution-") for n in users if n.startswith("institution-")}
     assert institutions
     for institution in institutions:
         spec = users[f"institution-{institution}"]
         assert spec["authentication"]["type"] == "scram-sha-512"
-        topics = [a for a in spec["authorization"]["acls"] if a["resource"]["type"] == "topic"]
-        assert [(a["resource"]["name"], a["resource"]["patternType"]) for a in topics] == [
-            (f"alerts.{institution}", "literal")
-        ]
-        assert set(topics[0]["operations"]) <= {"Read", "Describe"}
+        topics = {
+            (a["resource"]["name"], a["resource"]["patternType"]): set(a["operations"])
+            for a in spec["authorization"]["acls"]
+            if a["resource"]["type"] == "topic"
+        }
+        assert topics.keys() == {(f"alerts.{institution}", "literal"), ("dispositions", "literal")}
+        assert topics[(f"alerts.{institution}", "literal")] <= {"Read", "Describe"}
+        assert topics[("dispositions", "literal")] <= {"Write", "Describe"}

@@ -14,6 +14,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from schemas.alerts import Alert, DeadLetter
+from schemas.cases import Case
+from schemas.codec import decode
 from tests.deploy.conftest import DEPLOY
 from tests.factories import activation, identity
 from tests.integration.conftest import (
@@ -190,6 +193,8 @@ async def test_the_dashboard_and_the_rules_use_only_metrics_the_worker_exposes(
     exposed = set()
     for family in text_string_to_metric_families(body.decode()):
         exposed |= {family.name, *(s.name for s in family.samples)}
+        if family.type == "counter":  # declared, if nothing is counted yet
+            exposed.add(f"{family.name}_total")
     used = metrics_used_by_the_dashboard_and_the_rules()
     assert {"duanka_alerts_total", "faust_topic_partition_end_offset"} <= used
     assert sorted(used - exposed) == []
@@ -225,3 +230,63 @@ async def test_any_worker_answers_for_any_key(
             assert cases[0]["alerts"] == cases[1]["alerts"]
     finally:
         stop_worker(second)
+
+
+async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_lettered(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    """A carrier confirms a bulk opener's alert: its case turns `confirmed`, and the metrics
+    count it once though it arrives twice. A second, different decision by the same carrier
+    and one about an alert never raised end in `dead-letters`, at their place in
+    `dispositions`."""
+    farmer = burst("disposed-farmer", 6)
+    await produce(kafka, api_worker, farmer)
+    found = await kafka.alerts(api_worker, lambda a: bool(opener_of("disposed-farmer", a)))
+    [opener] = opener_of("disposed-farmer", found)
+    confirmed = {
+        "alert_id": opener.alert_id,
+        "institution": "cmcc",
+        "outcome": "confirmed",
+        "decided_at": START.isoformat(),
+    }
+    unknown = "f" * 32
+    topic = api_worker.topic("dispositions")
+    for value in (
+        confirmed,
+        confirmed,  # read again: the same decision
+        {**confirmed, "outcome": "false_positive"},  # offset 2: decided already
+        {**confirmed, "alert_id": unknown},  # offset 3: no such alert
+    ):
+        await kafka.send(topic, value, key=str(value["alert_id"]), partition=0)
+
+    def from_dispositions(values: list[bytes]) -> list[DeadLetter]:
+        letters = [decode(DeadLetter, v) for v in values]
+        return [letter for letter in letters if letter.topic == topic]
+
+    raws = await kafka.read_until(
+        api_worker.topic("dead-letters"), lambda vs: len(from_dispositions(vs)) >= 2
+    )
+    letters = from_dispositions(raws)
+    assert sorted((letter.offset, letter.reason) for letter in letters) == [
+        (2, "repeated_disposition"),
+        (3, "unknown_alert"),
+    ]
+    assert all(letter.partition == 0 for letter in letters)
+
+    def confirmed_case(values: list[bytes]) -> bool:
+        cases = [decode(Case, v) for v in values]
+        return any(c.status == "confirmed" and opener.alert_id in c.alerts for c in cases)
+
+    await kafka.read_until(api_worker.topic("cases"), confirmed_case)
+    body = await metrics_until(
+        api_worker, "duanka_dispositions_total", 1, rule="bulk_sim_opener", outcome="confirmed"
+    )
+    assert (
+        sample(body, "duanka_dispositions_total", rule="bulk_sim_opener", outcome="confirmed") == 1
+    )
+    assert sample(body, "duanka_case_records_total", status="confirmed") >= 1
+    assert sample(body, "duanka_events_consumed_total", topic="dispositions", outcome="ok") == 4
+
+
+def opener_of(who: str, alerts: list[Alert]) -> list[Alert]:
+    return [a for a in alerts if a.rule == "bulk_sim_opener" and a.subject.id == identity(who)]

@@ -10,12 +10,13 @@ from typing import get_args
 import orjson
 import pytest
 
-from schemas.alerts import Alert, RuleName
+from schemas.alerts import Alert, DeadLetter, RuleName
 from schemas.cases import Case
 from schemas.export import MESSAGES, SCHEMA_DIR, file_name
 from services.cli import main
 from services.detector.core.engine import RULES as RULES_RUN
 from services.pseudonym import pseudonymize
+from tests.factories import activation
 
 KEY = "consortium-key-for-tests"
 RULES = tuple(get_args(RuleName))
@@ -186,3 +187,44 @@ def _mule_rings(alerts: list[Alert]) -> list[set[str]]:
         if a.rule == "mule_pass_through"
         and (paid_by := set(a.evidence.counterparties) & collectors - {a.subject.id})
     ]
+
+
+def test_replay_reads_dispositions_and_writes_the_cases_they_close(tmp_path: Path) -> None:
+    """A carrier finds a shared-device alert a false positive: its case is closed; a
+    disposition of an alert never raised is a dead letter, and replay exits 1."""
+    history, alerts_file = tmp_path / "history.jsonl", tmp_path / "alerts.jsonl"
+    cases_file, letters_file = tmp_path / "cases.jsonl", tmp_path / "letters.jsonl"
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    events = [
+        activation(f"p{n}", at + timedelta(minutes=n), device="imei:42").model_dump(mode="json")
+        for n in range(5)
+    ]
+    history.write_bytes(
+        b"".join(orjson.dumps({"topic": "sim-activations", "value": e}) + b"\n" for e in events)
+    )
+    assert duanka("replay", str(history), "--out", str(alerts_file)).returncode == 0
+    [device_alert] = [
+        a
+        for a in map(Alert.model_validate_json, alerts_file.read_bytes().splitlines())
+        if a.rule == "shared_device"
+    ]
+    decided = {"institution": "cmcc", "outcome": "false_positive", "decided_at": at.isoformat()}
+    with history.open("ab") as lines:
+        for alert_id in (device_alert.alert_id, "e" * 32):
+            disposition = {"alert_id": alert_id, **decided}
+            lines.write(orjson.dumps({"topic": "dispositions", "value": disposition}) + b"\n")
+    replayed = duanka(
+        "replay",
+        str(history),
+        *("--out", str(alerts_file), "--cases", str(cases_file)),
+        *("--dead-letters", str(letters_file)),
+    )
+    assert replayed.returncode == 1, replayed.stderr
+    records = [Case.model_validate_json(line) for line in cases_file.read_bytes().splitlines()]
+    assert [r.status for r in records if device_alert.alert_id in r.alerts][-1] == "closed"
+    [letter] = [
+        DeadLetter.model_validate_json(line) for line in letters_file.read_bytes().splitlines()
+    ]
+    assert (letter.reason, letter.offset) == ("unknown_alert", 7)
+    assert "dispositions: 1" in replayed.stderr
+    assert re.search(r"shared_device\s+false_positive\s+1", replayed.stderr)

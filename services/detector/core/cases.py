@@ -12,6 +12,10 @@ stay out. A case is everything connected by such joins, so it depends only on th
 alerts, not on the order they arrive in, and so does its id: derived from its earliest
 alert (by window end, then alert id). When an alert joins cases, the joined case takes the
 id of the earliest, and each other one is published once more as `merged` into it.
+
+Institutions report back what they made of alerts (`dispose`): a case with an alert
+confirmed as fraud is `confirmed`, one all of whose alerts were found false positives is
+`closed`. An institution decides once per alert.
 """
 
 import hashlib
@@ -19,10 +23,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from schemas.alerts import ENTITY_FIELDS, Alert, EntityCounts, EntityKind, RuleName, Severity
-from schemas.cases import MAX_MEMBERS, Case, Members
+from schemas.cases import MAX_MEMBERS, Case, CaseStatus, Members
+from schemas.codec import DecodeError
+from schemas.dispositions import Disposition
 from services.detector.core.alerting import plural, yuan
 from services.detector.core.clock import from_ms, to_ms
 from services.detector.core.rules.payment_to_flagged import FLAGGING
@@ -33,6 +39,16 @@ JOINING: Final[frozenset[EntityKind]] = frozenset(
 )
 """The kinds of entity two alerts join on by naming the same one (not outlets)."""
 SEVERITY_ORDER: Final[dict[Severity, int]] = {"medium": 0, "high": 1, "critical": 2}
+
+
+class Disposal(NamedTuple):
+    """What a disposition changed: the record of its alert's case, and whether it is new
+    (not one read again)."""
+
+    cases: list[Case]
+    new: bool
+    rule: RuleName
+    """The rule of the alert disposed of."""
 
 
 class Linked(NamedTuple):
@@ -110,6 +126,8 @@ class CaseLinker:
     join on by naming the same (`Linked.joining_keys`), and what the queries find."""
     _roots: dict[str, str] = field(default_factory=dict)
     """Per case id, current or merged, the earliest alert of the case it is now part of."""
+    dispositions: dict[str, dict[str, Disposition]] = field(default_factory=dict)
+    """Per alert id, the dispositions of it, by institution."""
 
     def link(self, alert: Alert, now: datetime) -> list[Case]:
         """Join an alert to the cases it connects; the case records to publish: the case it
@@ -139,6 +157,41 @@ class CaseLinker:
             if alert.alert_id not in self._case_of:
                 new = linked(alert)
                 self._join(new, *self._joining(new))
+
+    def dispose(self, disposition: Disposition, now: datetime) -> Disposal:
+        """Take an institution's disposition of an alert, with the record of the alert's
+        case. The same disposition again changes nothing (a worker reads it again after a
+        crash), and its case's record is returned again. Raises `DecodeError` for an alert
+        not linked, and for a second, different disposition of an alert by one
+        institution."""
+        alert_id, institution = disposition.alert_id, disposition.institution
+        root = self._case_of.get(alert_id)
+        if root is None:
+            raise DecodeError("unknown_alert", f"no alert {alert_id} has been raised")
+        given = self.dispositions.setdefault(alert_id, {})
+        earlier = given.get(institution)
+        if earlier is not None and earlier != disposition:
+            raise DecodeError(
+                "repeated_disposition",
+                f"{institution} disposed of alert {alert_id} already: {earlier.outcome} "
+                f"at {earlier.decided_at.isoformat()}",
+            )
+        given[institution] = disposition
+        return Disposal([self.record(root, now)], earlier is None, self.alerts[alert_id].rule)
+
+    def restore_dispositions(self, dispositions: Iterable[Disposition]) -> None:
+        """Take dispositions stored by a worker, of alerts restored already, in any order."""
+        for disposition in dispositions:
+            given = self.dispositions.setdefault(disposition.alert_id, {})
+            given[disposition.institution] = disposition
+
+    def outcome(self, alert_id: str) -> Literal["confirmed", "false_positive"] | None:
+        """What institutions found of an alert: `confirmed` if one confirmed it as fraud,
+        else `false_positive` if one found it was not (None: neither yet)."""
+        outcomes = {d.outcome for d in self.dispositions.get(alert_id, {}).values()}
+        if "confirmed" in outcomes:
+            return "confirmed"
+        return "false_positive" if "false_positive" in outcomes else None
 
     def case(self, id: str, now: datetime) -> Case | None:
         """The record of a case by its id (None: no such case). A case merged into another
@@ -191,7 +244,7 @@ class CaseLinker:
         counts = {ENTITY_FIELDS[kind]: len(ids) for kind, ids in members.items()}
         return Case(
             case_id=case_id(root),
-            status="open",
+            status=self._status(alerts),
             members=Members(
                 **{ENTITY_FIELDS[k]: sorted(ids)[:MAX_MEMBERS] for k, ids in members.items()}
             ),
@@ -207,6 +260,14 @@ class CaseLinker:
             summary=_summary(counts, amount, len(alerts), len(institutions)),
             updated_at=now,
         )
+
+    def _status(self, alerts: list[Linked]) -> CaseStatus:
+        """`confirmed` if an alert of the case was confirmed, `closed` if every one was
+        found a false positive, else `open`."""
+        found = {self.outcome(alert.alert_id) for alert in alerts}
+        if "confirmed" in found:
+            return "confirmed"
+        return "closed" if found == {"false_positive"} else "open"
 
     def _joining(self, new: Linked) -> tuple[str, list[str]]:
         """The earliest alert of the case `new` makes, and the earliest alerts of the cases

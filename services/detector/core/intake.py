@@ -12,16 +12,20 @@ from typing import Literal
 
 from schemas.alerts import DeadLetter
 from schemas.codec import DecodeError, parse_json, validate
+from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from schemas.types import IDENTITY_PATTERN
 
-InputTopic = Literal["sim-activations", "account-opens", "transfers", "watchlist"]
+InputTopic = Literal["sim-activations", "account-opens", "transfers", "watchlist", "dispositions"]
 INPUT_TOPICS: tuple[InputTopic, ...] = (
     "sim-activations",
     "account-opens",
     "transfers",
     "watchlist",
+    "dispositions",
 )
+"""Every input topic. Dispositions are about alerts, not subjects: they go to the case
+linker (`admit` gives them as they are), the others to the subjects they concern."""
 
 EVENT_MODELS: dict[str, type[SimActivation] | type[AccountOpen] | type[Transfer]] = {
     "sim-activations": SimActivation,
@@ -43,6 +47,7 @@ class WatchlistUpdate:
 
 
 Admitted = SimActivation | AccountOpen | Transfer | WatchlistUpdate
+"""An input message about subjects."""
 
 
 def admit(
@@ -51,21 +56,40 @@ def admit(
     value: bytes | None,
     now: datetime,
     max_clock_skew: timedelta,
-) -> Admitted:
+) -> Admitted | Disposition:
     """Validate one message from an input topic; raises `DecodeError` to reject it.
 
     The key of event topics is not trusted: the worker re-keys every event from its value,
-    so a producer's key or partitioner cannot change what is detected. The watchlist is
-    different: it is compacted by key, so a listing's key must be its identity.
+    so a producer's key or partitioner cannot change what is detected. The watchlist and
+    dispositions are different: the watchlist is compacted by key, so a listing's key must
+    be its identity, and a disposition keyed by another alert than its own is a mistake.
     """
+    if topic == "dispositions":
+        disposition = _disposition(key, value)
+        _not_from_future("decided_at", disposition.decided_at, now, max_clock_skew)
+        return disposition
     admitted = decode_admitted(topic, key, value)
-    if not isinstance(admitted, WatchlistUpdate) and admitted.occurred_at > now + max_clock_skew:
+    if not isinstance(admitted, WatchlistUpdate):
+        _not_from_future("occurred_at", admitted.occurred_at, now, max_clock_skew)
+    return admitted
+
+
+def _not_from_future(name: str, at: datetime, now: datetime, max_clock_skew: timedelta) -> None:
+    if at > now + max_clock_skew:
         raise DecodeError(
             "from_future",
-            f"occurred_at {admitted.occurred_at.isoformat()} is more than "
-            f"{max_clock_skew} ahead of the clock ({now.isoformat()})",
+            f"{name} {at.isoformat()} is more than {max_clock_skew} ahead of the clock "
+            f"({now.isoformat()})",
         )
-    return admitted
+
+
+def _disposition(key: bytes | None, value: bytes | None) -> Disposition:
+    if value is None:
+        raise DecodeError("invalid", "message has no value")
+    disposition = validate(Disposition, parse_json(value))
+    if key is not None and key.decode("utf-8", errors="replace") != disposition.alert_id:
+        raise DecodeError("key_mismatch", "a disposition's key must be its alert id")
+    return disposition
 
 
 def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -> Admitted:
@@ -79,8 +103,10 @@ def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -
 
 
 def validate_document(topic: InputTopic, key: bytes | None, document: object) -> Admitted:
-    """Validate the parsed JSON value of a message of an input topic (a watchlist record's
-    key must be its identity)."""
+    """Validate the parsed JSON value of a message about subjects (a watchlist record's key
+    must be its identity)."""
+    if topic == "dispositions":
+        raise DecodeError("invalid", "a disposition is about an alert, not a subject")
     if topic != "watchlist":
         return validate(EVENT_MODELS[topic], document)
     entry = validate(WatchlistEntry, document)

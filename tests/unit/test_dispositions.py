@@ -1,0 +1,198 @@
+"""Dispositions: their admission, what they make of a case's status, their rejections, and
+replay reading them."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.codec import DecodeError
+from schemas.dispositions import Disposition
+from services.detector.core.cases import CaseLinker
+from services.detector.core.engine import Engine
+from services.detector.core.intake import admit
+from services.detector.core.policy import Policy
+from services.replay.replayer import Replayer
+from tests.factories import activation
+from tests.unit.test_cases import HORIZON, NOW, alert
+
+SKEW = timedelta(minutes=5)
+DEVICE_ALERT = alert("a", "shared_device", ("device", "imei:1"), identities=["p1"])
+IDENTITY_ALERT = alert("b", "bulk_sim_opener", ("identity", "p1"))
+LONE_ALERT = alert("c", "shared_device", ("device", "imei:9"))
+
+
+def disposition(
+    target: Any, outcome: str = "confirmed", institution: str = "icbc", **fields: Any
+) -> Disposition:
+    document = {
+        "alert_id": target.alert_id,
+        "institution": institution,
+        "outcome": outcome,
+        "decided_at": NOW.isoformat(),
+        **fields,
+    }
+    return Disposition.model_validate(document)
+
+
+def raw(target: Any, **fields: Any) -> bytes:
+    document = {
+        "alert_id": target.alert_id,
+        "institution": "icbc",
+        "outcome": "confirmed",
+        "decided_at": NOW.isoformat(),
+        **fields,
+    }
+    return orjson.dumps(document)
+
+
+def linked(*alerts: Any) -> CaseLinker:
+    linker = CaseLinker(HORIZON)
+    for a in alerts:
+        linker.link(a, NOW)
+    return linker
+
+
+def test_a_disposition_is_admitted_from_its_topic() -> None:
+    admitted = admit("dispositions", DEVICE_ALERT.alert_id.encode(), raw(DEVICE_ALERT), NOW, SKEW)
+    assert admitted == disposition(DEVICE_ALERT)
+
+
+@pytest.mark.parametrize(
+    ("key", "fields", "reason"),
+    [
+        (b"0" * 32, {}, "key_mismatch"),
+        (None, {"outcome": "fraud"}, "invalid"),
+        (None, {"note": "x" * 501}, "invalid"),
+        (None, {"alert_id": "not-an-alert-id"}, "invalid"),
+        (None, {"decided_at": "2026-12-01T00:00:00"}, "invalid"),
+        (None, {"decided_at": (NOW + timedelta(hours=1)).isoformat()}, "from_future"),
+    ],
+)
+def test_a_bad_disposition_is_rejected_with_its_reason(
+    key: bytes | None, fields: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(DecodeError) as rejected:
+        admit("dispositions", key, raw(DEVICE_ALERT, **fields), NOW, SKEW)
+    assert rejected.value.reason == reason
+
+
+def test_a_disposition_without_a_value_is_rejected() -> None:
+    with pytest.raises(DecodeError, match="no value"):
+        admit("dispositions", None, None, NOW, SKEW)
+
+
+def test_a_disposition_of_an_alert_not_raised_is_rejected() -> None:
+    with pytest.raises(DecodeError) as rejected:
+        linked(DEVICE_ALERT).dispose(disposition(LONE_ALERT), NOW)
+    assert rejected.value.reason == "unknown_alert"
+    assert LONE_ALERT.alert_id in str(rejected.value)
+
+
+def test_an_institution_decides_once_per_alert() -> None:
+    linker = linked(DEVICE_ALERT)
+    linker.dispose(disposition(DEVICE_ALERT, "false_positive"), NOW)
+    with pytest.raises(DecodeError) as rejected:
+        linker.dispose(disposition(DEVICE_ALERT, "confirmed"), NOW)
+    assert rejected.value.reason == "repeated_disposition"
+    assert "false_positive" in str(rejected.value)
+    assert linker.outcome(DEVICE_ALERT.alert_id) == "false_positive"
+
+
+def test_the_same_disposition_again_changes_nothing_and_gives_its_case_again() -> None:
+    linker = linked(DEVICE_ALERT)
+    first = linker.dispose(disposition(DEVICE_ALERT), NOW)
+    again = linker.dispose(disposition(DEVICE_ALERT), NOW)
+    assert (first.new, again.new) == (True, False)
+    assert first.cases == again.cases
+    assert first.rule == "shared_device"
+
+
+def test_a_case_with_a_confirmed_alert_is_confirmed() -> None:
+    linker = linked(DEVICE_ALERT, IDENTITY_ALERT)
+    linker.dispose(disposition(IDENTITY_ALERT, "false_positive", "cmcc"), NOW)
+    [record] = linker.dispose(disposition(DEVICE_ALERT), NOW).cases
+    assert record.status == "confirmed"
+    assert set(record.alerts) == {DEVICE_ALERT.alert_id, IDENTITY_ALERT.alert_id}
+
+
+def test_a_confirmation_outweighs_another_institution_s_false_positive() -> None:
+    linker = linked(DEVICE_ALERT)
+    linker.dispose(disposition(DEVICE_ALERT, "false_positive", "cmcc"), NOW)
+    [record] = linker.dispose(disposition(DEVICE_ALERT, "confirmed", "icbc"), NOW).cases
+    assert record.status == "confirmed"
+
+
+def test_a_case_is_closed_once_every_alert_is_a_false_positive() -> None:
+    linker = linked(DEVICE_ALERT, IDENTITY_ALERT)
+    [record] = linker.dispose(disposition(DEVICE_ALERT, "false_positive"), NOW).cases
+    assert record.status == "open"
+    [record] = linker.dispose(disposition(IDENTITY_ALERT, "false_positive"), NOW).cases
+    assert record.status == "closed"
+
+
+def test_an_action_taken_says_nothing_of_the_case() -> None:
+    [record] = linked(LONE_ALERT).dispose(disposition(LONE_ALERT, "actioned"), NOW).cases
+    assert record.status == "open"
+
+
+def test_a_closed_case_opens_again_when_a_new_alert_joins_it() -> None:
+    linker = linked(DEVICE_ALERT)
+    linker.dispose(disposition(DEVICE_ALERT, "false_positive"), NOW)
+    joined, *merged = linker.link(IDENTITY_ALERT, NOW)
+    assert joined.status == "open"
+    assert [m.status for m in merged] == ["merged"]  # b is the earlier: its id sorts first
+
+
+def test_a_restored_linker_keeps_the_dispositions() -> None:
+    linker = linked(DEVICE_ALERT, IDENTITY_ALERT)
+    taken = [disposition(DEVICE_ALERT, "false_positive"), disposition(IDENTITY_ALERT, "confirmed")]
+    for d in taken:
+        linker.dispose(d, NOW)
+    restored = CaseLinker(HORIZON)
+    restored.restore([IDENTITY_ALERT, DEVICE_ALERT])
+    restored.restore_dispositions(reversed(taken))
+    case = linker.case_of(DEVICE_ALERT.alert_id)
+    assert case is not None
+    assert restored.case(case, NOW) == linker.case(case, NOW)
+    with pytest.raises(DecodeError, match="already"):
+        restored.dispose(disposition(DEVICE_ALERT, "confirmed"), NOW)
+
+
+def replay_line(topic: str, value: Any, key: str | None = None) -> bytes:
+    return orjson.dumps({"topic": topic, "key": key, "value": value})
+
+
+def test_replay_takes_dispositions_of_the_alerts_it_raised() -> None:
+    """A device five identities activated on in a day raises `shared_device`; replay links
+    it, takes the carrier's confirmation of it, and rejects one of an alert it never
+    raised."""
+    replayer = Replayer(Engine(Policy()))
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    alerts = []
+    for n in range(5):
+        event = activation(f"p{n}", at + timedelta(minutes=n), device="imei:77")
+        line = replay_line("sim-activations", event.model_dump(mode="json"))
+        found, letter = replayer.replay_line(line, n + 1)
+        assert letter is None
+        alerts += found
+    [device_alert] = [a for a in alerts if a.rule == "shared_device"]
+    opened = replayer.take_cases()
+    assert opened[-1].status == "open"
+    confirmed = {
+        "alert_id": device_alert.alert_id,
+        "institution": "cmcc",
+        "outcome": "confirmed",
+        "decided_at": at.isoformat(),
+    }
+    found, letter = replayer.replay_line(replay_line("dispositions", confirmed), 6)
+    assert (found, letter) == ([], None)
+    [record] = replayer.take_cases()
+    assert record.status == "confirmed"
+    assert replayer.stats.dispositions == {("shared_device", "confirmed"): 1}
+    unknown = {**confirmed, "alert_id": "f" * 32}
+    _, letter = replayer.replay_line(replay_line("dispositions", unknown), 7)
+    assert letter is not None
+    assert (letter.reason, letter.topic, letter.offset) == ("unknown_alert", "dispositions", 7)
+    assert replayer.take_cases() == []
