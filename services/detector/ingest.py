@@ -72,7 +72,7 @@ async def _ingest(
                 continue
             written = written_ms(message)
             forwards = [
-                _forward(detector, address, topic, message.partition, written, admitted)
+                forward_to(detector, address, topic, message.partition, written, admitted)
                 for address in route(admitted)
             ]
         except Exception as exc:
@@ -97,7 +97,7 @@ async def _ingest(
         detector.input_progress.handled(message.tp, message.offset)
 
 
-def _forward(
+def forward_to(
     detector: Detector,
     address: Address,
     topic: InputTopic,

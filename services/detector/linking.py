@@ -10,10 +10,11 @@ join is made in one place. The worker holding that partition takes each message 
    on a fresh disk too): cases depend only on which alerts there are, and their status on
    the dispositions, so that is the linker as it was.
 2. It links the alert, or takes the disposition, and queues the case records that makes on
-   `cases` (keyed by case id, compacted). An alert or disposition taken already queues its
-   case's record again: the first may have been lost in a crash. A disposition of an alert
-   the linker does not know, or a second one of an alert by the same institution, is
-   dead-lettered at its place in `dispositions`.
+   `cases` (keyed by case id, compacted), and what a new disposition sends to subjects on
+   their topics (a confirmation of an alert about an account flags the account). An alert
+   or disposition taken already queues its case's record again: the first may have been
+   lost in a crash. A disposition of an alert the linker does not know, or a second one of
+   an alert by the same institution, is dead-lettered at its place in `dispositions`.
 3. It stores the alert, or the disposition, in its table (one changelog record).
 4. Faust acknowledges the message; its next commit flushes the producer first, so the
    records and the changelog record are delivered before the offset is committed.
@@ -24,12 +25,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from schemas.alerts import Alert
+from schemas.alerts import Alert, SubjectKind
 from schemas.cases import Case
 from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.detector import letters
+from services.detector.bundle import Forward, written_ms
 from services.detector.case_links import disposition_key
+from services.detector.core.routing import route
 from services.detector.headers import (
     DISPOSITION,
     OFFSET_HEADER,
@@ -37,6 +40,7 @@ from services.detector.headers import (
     STREAM_HEADER,
     TOPIC_HEADER,
 )
+from services.detector.ingest import forward_to, send_bundles
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
@@ -75,6 +79,16 @@ async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) ->
         await letters.send_from(detector, position, message.key, message.value, exc)
         return
     await _publish(detector, disposal.cases)
+    bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
+    for derived in disposal.derived:
+        for address in route(derived):
+            partition = int(headers[PARTITION_HEADER])
+            written = written_ms(message)
+            kind, to, forward = forward_to(
+                detector, address, "dispositions", partition, written, derived
+            )
+            bundles.setdefault((kind, to), []).append(forward)
+    await send_bundles(detector, bundles)
     if disposal.new:
         detector.metrics.dispositions.labels(disposal.rule, disposition.outcome).inc()
     links.table[disposition_key(disposition)] = message.value

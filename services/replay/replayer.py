@@ -116,23 +116,31 @@ class Replayer:
             return [], self._dead_letter(REPLAY_TOPIC, number, None, line, exc)
         try:
             event = admit(topic, key, value, datetime.now(UTC), self.max_clock_skew)
-            if isinstance(event, Disposition):
-                self._dispose(event)
-                return [], None
-        except DecodeError as exc:
+            alerts = self._apply(event)
+        except DecodeError as exc:  # rejected at admission, or by the case linker
             return [], self._dead_letter(topic, number, key, value, exc)
         self.stats.events[topic] += 1
-        return self._apply(event), None
+        return alerts, None
 
-    def _dispose(self, disposition: Disposition) -> None:
-        """Take a disposition (raises `DecodeError` for one the linker rejects)."""
-        disposal = self.linker.dispose(disposition, datetime.now(UTC))
+    def _dispose(self, disposition: Disposition) -> list[Alert]:
+        """Take a disposition, and apply what it sends to subjects; the alerts that raises.
+        Raises `DecodeError` for a disposition the linker rejects."""
+        now = datetime.now(UTC)
+        disposal = self.linker.dispose(disposition, now)
         self._cases += disposal.cases
-        self.stats.events["dispositions"] += 1
         if disposal.new:
             self.stats.dispositions[(disposal.rule, disposition.outcome)] += 1
+        alerts = []
+        for derived in disposal.derived:
+            origin = topic_origin(derived)
+            for address in route(derived):
+                alerts += self._apply_at(address, derived, origin, now).alerts
+        self._raised(alerts, now)
+        return alerts
 
     def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
+        if isinstance(event, Disposition):
+            return self._dispose(event)
         self.watermark.observe(event, partition)
         origin = topic_origin(event, partition)
         alerts: list[Alert] = []
@@ -141,10 +149,14 @@ class Replayer:
             outcome = self._apply_at(address, event, origin, now)
             if not outcome.duplicate:  # a duplicate's first sends are in this output already
                 alerts += outcome.alerts
+        self._raised(alerts, now)
+        return alerts
+
+    def _raised(self, alerts: list[Alert], now: datetime) -> None:
+        """Count alerts raised, and link them into cases."""
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
             self._cases += self.linker.link(alert, now)
-        return alerts
 
     def _batch_done(self, size: int) -> None:
         self._since_sweep += size

@@ -6,7 +6,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,9 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.alerts import Alert, DeadLetter
 from schemas.cases import Case
-from schemas.codec import decode
+from schemas.codec import decode, encode
+from schemas.dispositions import Disposition
+from services.detector.core.policy import Policy
 from tests.deploy.conftest import DEPLOY
-from tests.factories import activation, identity
+from tests.factories import T0, activation, alerts_in_order, identity, transfer
 from tests.integration.conftest import (
     Kafka,
     RunningWorker,
@@ -292,3 +294,42 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
 
 def opener_of(who: str, alerts: list[Alert]) -> list[Alert]:
     return [a for a in alerts if a.rule == "bulk_sim_opener" and a.subject.id == identity(who)]
+
+
+async def test_a_confirmed_mule_alert_flags_the_account_in_the_worker_as_in_replay(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    """A collector's fan-in flag has run out when a payment comes in; the bank then confirms
+    the fan-in alert as fraud, from before that payment: the worker warns the payment, as
+    replay does for the same messages, naming the confirmed alert."""
+    collector = "icbc:confirmed-collector"
+    victims = [
+        transfer(f"cv-{n}", collector, 20_000, T0 + n * timedelta(hours=1), n=n) for n in range(10)
+    ]
+    ttl = Policy().payment_to_flagged.flag_ttl
+    decided = T0 + ttl + timedelta(days=1)
+    late_payment = transfer("cv-late", collector, 5_000, decided + timedelta(hours=1), n=99)
+    for event in [*victims, late_payment]:
+        await kafka.send(api_worker.topic("transfers"), encode(event), key=event.from_account)
+
+    def about_collector(rule: str) -> Callable[[list[Alert]], list[Alert]]:
+        return lambda found: [a for a in found if a.rule == rule and a.subject.id == collector]
+
+    fan_ins = about_collector("mule_fan_in")
+    [fan_in] = {a.alert_id: a for a in fan_ins(await kafka.alerts(api_worker, fan_ins))}.values()
+    confirmation = Disposition(
+        alert_id=fan_in.alert_id, institution="icbc", outcome="confirmed", decided_at=decided
+    )
+    await kafka.send(api_worker.topic("dispositions"), encode(confirmation), key=fan_in.alert_id)
+    replayed = alerts_in_order([*victims, late_payment, confirmation])
+    [expected] = [a for a in replayed if a.trigger_event_id == late_payment.event_id]
+    warned = about_collector("payment_to_flagged")
+
+    def late_warning(found: list[Alert]) -> list[Alert]:
+        return [a for a in warned(found) if a.trigger_event_id == late_payment.event_id]
+
+    [found] = {
+        a.alert_id: a for a in late_warning(await kafka.alerts(api_worker, late_warning))
+    }.values()
+    assert found.model_dump(exclude={"detected_at"}) == expected.model_dump(exclude={"detected_at"})
+    assert found.evidence.flag_alert_id == fan_in.alert_id

@@ -6,8 +6,15 @@ from datetime import timedelta, timezone
 import orjson
 import pytest
 
+from schemas.dispositions import Disposition
 from services.detector.core.compact import compact, expand
-from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate, decode_admitted
+from services.detector.core.intake import (
+    Admitted,
+    Confirmation,
+    InputTopic,
+    WatchlistUpdate,
+    decode_admitted,
+)
 from tests.factories import T0, account_open, activation, listing, transfer
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -60,3 +67,20 @@ def test_an_event_comes_back_as_validation_gave_it(topic: InputTopic, event: Adm
 def test_what_is_not_a_compact_event_is_refused(topic: InputTopic, values: object) -> None:
     with pytest.raises(ValueError, match="not a compact"):
         expand(topic, values)
+
+
+def test_a_confirmation_comes_back_as_the_case_linker_made_it() -> None:
+    made = Confirmation("icbc:mule-1", "a" * 32, "mule_fan_in", "boc", T0.astimezone(SHANGHAI))
+    expanded = expand("dispositions", orjson.loads(orjson.dumps(compact("dispositions", made))))
+    assert expanded == made
+    assert isinstance(expanded, Confirmation) and expanded.decided_at.utcoffset() == timedelta(
+        hours=8
+    )
+
+
+def test_a_disposition_is_not_forwarded_to_subjects() -> None:
+    disposition = Disposition(
+        alert_id="a" * 32, institution="boc", outcome="confirmed", decided_at=T0
+    )
+    with pytest.raises(TypeError, match="case linker"):
+        compact("dispositions", disposition)

@@ -1,10 +1,11 @@
 """`payment_to_flagged`: every incoming payment to an account a mule rule flagged in
 (t - flag_ttl, t] is warned to the sender's institution."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
 
+from schemas.dispositions import Disposition
 from services.detector.core.clock import to_ms
 from services.detector.core.engine import Engine
 from services.detector.core.policy import Policy
@@ -108,3 +109,55 @@ def test_flags_go_through_the_state_encoding() -> None:
     )
     decoded = AccountState.from_json(orjson.loads(orjson.dumps(state.to_json())))
     assert decoded.flags == state.flags and not decoded.is_empty()
+
+
+def confirmed(alert_id: str, at: datetime, institution: str = "boc") -> Disposition:
+    return Disposition(
+        alert_id=alert_id, institution=institution, outcome="confirmed", decided_at=at
+    )
+
+
+def test_a_confirmed_mule_alert_flags_its_account_from_when_it_was_decided() -> None:
+    """The fan-in flag ran out; the bank confirms the collector as a mule a week later, and
+    every payment from then on (within the flag's time to live) is warned again, naming
+    the confirmed alert. A payment just before the decision is not."""
+    [fan_in] = rules_of(alerts_in_order(victims(10)), "mule_fan_in")
+    decided = T0 + TTL + 7 * timedelta(days=1)
+    before = transfer("victim-before", COLLECTOR, 1_000, decided - MS, n=60)
+    at_decision = transfer("victim-at", COLLECTOR, 1_000, decided, n=61)
+    last = transfer("victim-last", COLLECTOR, 1_000, decided + TTL - MS, n=62)
+    beyond = transfer("victim-beyond", COLLECTOR, 1_000, decided + TTL, n=63)
+    events = [*victims(10), before, confirmed(fan_in.alert_id, decided), at_decision, last, beyond]
+    warned = rules_of(alerts_in_order(events), "payment_to_flagged")
+    late = [a for a in warned if a.window.end > T0 + TTL]
+    assert [a.trigger_event_id for a in late] == [at_decision.event_id, last.event_id]
+    assert {a.evidence.flag_alert_id for a in late} == {fan_in.alert_id}
+    assert "mule_fan_in confirmed by boc" in late[0].summary
+
+
+def test_a_confirmation_warns_the_payments_recorded_before_it_arrived() -> None:
+    """The same warnings whether the confirmation comes before the payments it reaches or
+    after them: the order events arrive in does not matter."""
+    [fan_in] = rules_of(alerts_in_order(victims(10)), "mule_fan_in")
+    decided = T0 + 2 * TTL
+    payments = [
+        transfer(f"victim-x{n}", COLLECTOR, 1_000, decided + n * HOUR, n=70 + n) for n in range(3)
+    ]
+    confirmation = confirmed(fan_in.alert_id, decided)
+    first = alerts_in_order([*victims(10), confirmation, *payments])
+    after = alerts_in_order([*victims(10), *payments, confirmation])
+    warnings = [rules_of(a, "payment_to_flagged") for a in (first, after)]
+    assert len(warnings[0]) == 1 + 3  # the fan-in's own payment, then the three
+    assert {a.alert_id for a in warnings[0]} == {a.alert_id for a in warnings[1]}
+
+
+def test_a_false_positive_or_a_confirmation_of_another_kind_flags_nothing() -> None:
+    alerts = alerts_in_order(victims(10))
+    [fan_in] = rules_of(alerts, "mule_fan_in")
+    decided = T0 + 2 * TTL
+    payment = transfer("victim-y", COLLECTOR, 1_000, decided + HOUR, n=80)
+    cleared = Disposition(
+        alert_id=fan_in.alert_id, institution="boc", outcome="false_positive", decided_at=decided
+    )
+    after = alerts_in_order([*victims(10), cleared, payment])
+    assert len(rules_of(after, "payment_to_flagged")) == len(rules_of(alerts, "payment_to_flagged"))

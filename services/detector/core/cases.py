@@ -31,6 +31,7 @@ from schemas.codec import DecodeError
 from schemas.dispositions import Disposition
 from services.detector.core.alerting import plural, yuan
 from services.detector.core.clock import from_ms, to_ms
+from services.detector.core.intake import Admitted, Confirmation
 from services.detector.core.rules.payment_to_flagged import FLAGGING
 from services.detector.core.state import Entity
 
@@ -42,13 +43,15 @@ SEVERITY_ORDER: Final[dict[Severity, int]] = {"medium": 0, "high": 1, "critical"
 
 
 class Disposal(NamedTuple):
-    """What a disposition changed: the record of its alert's case, and whether it is new
-    (not one read again)."""
+    """What a disposition changed: the record of its alert's case, whether it is new (not
+    one read again), and the messages it sends to subjects (`routing.route` says where)."""
 
     cases: list[Case]
     new: bool
     rule: RuleName
     """The rule of the alert disposed of."""
+    derived: list[Admitted]
+    """A confirmation of an alert about an account, to the account (it flags it)."""
 
 
 class Linked(NamedTuple):
@@ -177,7 +180,15 @@ class CaseLinker:
                 f"at {earlier.decided_at.isoformat()}",
             )
         given[institution] = disposition
-        return Disposal([self.record(root, now)], earlier is None, self.alerts[alert_id].rule)
+        alert = self.alerts[alert_id]
+        new = earlier is None
+        derived: list[Admitted] = []
+        if new and disposition.outcome == "confirmed" and alert.subject[0] == "account":
+            confirmation = Confirmation(
+                alert.subject[1], alert_id, alert.rule, institution, disposition.decided_at
+            )
+            derived.append(confirmation)
+        return Disposal([self.record(root, now)], new, alert.rule, derived)
 
     def restore_dispositions(self, dispositions: Iterable[Disposition]) -> None:
         """Take dispositions stored by a worker, of alerts restored already, in any order."""

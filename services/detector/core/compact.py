@@ -10,8 +10,11 @@ the same time zones. `tests/unit/test_compact.py` checks the round trip for ever
 from datetime import datetime
 from typing import Any, cast, get_args
 
+import orjson
+
+from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, Message, SimActivation, Transfer, WatchlistEntry
-from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate
+from services.detector.core.intake import Admitted, Confirmation, InputTopic, WatchlistUpdate
 
 _MODELS: dict[InputTopic, type[Message]] = {
     "sim-activations": SimActivation,
@@ -39,10 +42,16 @@ _TIMESTAMPS = {
 
 
 def compact(topic: InputTopic, event: Admitted) -> list[Any]:
-    """The compact form of an event admitted from `topic`."""
+    """The compact form of an event admitted from `topic` (from `dispositions`, only the
+    confirmations the case linker derives travel to subjects)."""
     if isinstance(event, WatchlistUpdate):
         entry = None if event.entry is None else _values("watchlist", event.entry)
         return [event.identity, entry]
+    if isinstance(event, Confirmation):
+        fields = (event.account, event.alert_id, event.rule, event.institution)
+        return [*fields, event.decided_at.isoformat()]
+    if isinstance(event, Disposition):
+        raise TypeError("a disposition goes to the case linker, not to a subject")
     return _values(topic, event)
 
 
@@ -55,6 +64,13 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
         identity, entry = values
         listed = None if entry is None else cast(WatchlistEntry, _build("watchlist", entry))
         return WatchlistUpdate(identity, listed)
+    if topic == "dispositions":
+        if not isinstance(values, list) or len(values) != 5:
+            raise ValueError(f"not a compact confirmation: {values!r:.200}")
+        account, alert_id, rule, institution, decided_at = values
+        return Confirmation(
+            account, alert_id, rule, institution, datetime.fromisoformat(decided_at)
+        )
     return cast(Admitted, _build(topic, values))
 
 
@@ -90,4 +106,6 @@ def document(event: Admitted) -> bytes | None:
     forwarded event holds, since its original bytes are not forwarded."""
     if isinstance(event, WatchlistUpdate):
         return None if event.entry is None else event.entry.model_dump_json().encode()
+    if isinstance(event, Confirmation):
+        return orjson.dumps(event)
     return event.model_dump_json().encode()

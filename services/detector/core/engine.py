@@ -12,10 +12,11 @@ from typing import Any, NamedTuple
 
 from schemas.alerts import Alert, RuleName, SubjectKind
 from schemas.codec import validate
+from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
 from services.detector.core.history import History, Timed
-from services.detector.core.intake import Admitted, WatchlistUpdate
+from services.detector.core.intake import Admitted, Confirmation, WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
 from services.detector.core.rules import (
@@ -149,6 +150,7 @@ class Engine:
             ("account", "open"): self._account_open,
             ("account", "out"): self._account_leg,
             ("account", "in"): self._account_leg,
+            ("account", "flag"): self._account_confirmation,
         }
 
     def retention(self, kind: SubjectKind) -> int:
@@ -544,9 +546,19 @@ class Engine:
     ) -> list[Alert]:
         """`payment_to_flagged` after the account's own rules: what they raised flags the
         account, and payments into it that a flag reaches are warned."""
+        fresh = payment_to_flagged.flags_raised(raised)
         return payment_to_flagged.check(
-            state, incoming, raised, account, self.policy.payment_to_flagged, now
+            state, incoming, fresh, account, self.policy.payment_to_flagged, now
         )
+
+    def _account_confirmation(
+        self, state: AccountState, address: Address, event: Confirmation, now: datetime, origin: str
+    ) -> Outcome:
+        """An institution confirmed an alert about the account: it is flagged from then, and
+        the payments into it that the flag reaches are warned."""
+        fresh = [payment_to_flagged.flag_confirmed(event)]
+        policy = self.policy.payment_to_flagged
+        return Outcome(state, payment_to_flagged.check(state, None, fresh, address.id, policy, now))
 
     def _forget_opening(self, state: AccountState, settled: int) -> None:
         """Keep a corporate opening for good (the fan-in/out exemption needs it); forget any
@@ -568,6 +580,8 @@ def delivery_key(event: Admitted) -> str:
         if entry is None:
             return "watchlist"
         return f"watchlist/{entry.source}/{to_ms(entry.listed_at)}"
+    if isinstance(event, Disposition | Confirmation):
+        return f"dispositions/{event.institution}/{event.alert_id}"
     return f"{event.source}/{event.event_id}"
 
 
@@ -576,6 +590,8 @@ def _sent(event: Admitted, outcome: Outcome) -> Sent:
     alerts' windows falls behind the subject's records."""
     if isinstance(event, WatchlistUpdate):
         at = 0 if event.entry is None else to_ms(event.entry.listed_at)
+    elif isinstance(event, Disposition | Confirmation):
+        at = to_ms(event.decided_at)
     else:
         at = to_ms(event.occurred_at)
     return Sent(

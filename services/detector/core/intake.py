@@ -46,8 +46,22 @@ class WatchlistUpdate:
     entry: WatchlistEntry | None
 
 
-Admitted = SimActivation | AccountOpen | Transfer | WatchlistUpdate
-"""An input message about subjects."""
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """An institution confirmed an alert about an account as fraud: a message the case
+    linker derives from a disposition, to the account, which it flags as a mule rule would
+    (`payment_to_flagged`) from when it was decided."""
+
+    account: str
+    alert_id: str
+    rule: str
+    """The rule of the alert confirmed."""
+    institution: str
+    decided_at: datetime
+
+
+Admitted = SimActivation | AccountOpen | Transfer | WatchlistUpdate | Disposition | Confirmation
+"""A message admitted from an input topic, or derived from one (a confirmation)."""
 
 
 def admit(
@@ -56,7 +70,7 @@ def admit(
     value: bytes | None,
     now: datetime,
     max_clock_skew: timedelta,
-) -> Admitted | Disposition:
+) -> Admitted:
     """Validate one message from an input topic; raises `DecodeError` to reject it.
 
     The key of event topics is not trusted: the worker re-keys every event from its value,
@@ -69,7 +83,7 @@ def admit(
         _not_from_future("decided_at", disposition.decided_at, now, max_clock_skew)
         return disposition
     admitted = decode_admitted(topic, key, value)
-    if not isinstance(admitted, WatchlistUpdate):
+    if not isinstance(admitted, WatchlistUpdate | Disposition | Confirmation):
         _not_from_future("occurred_at", admitted.occurred_at, now, max_clock_skew)
     return admitted
 

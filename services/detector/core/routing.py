@@ -7,12 +7,13 @@ subject id); replay applies it to each address in memory. Both use this one func
 from typing import Literal, NamedTuple
 
 from schemas.alerts import SubjectKind
+from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer
-from services.detector.core.intake import Admitted, WatchlistUpdate
+from services.detector.core.intake import Admitted, Confirmation, WatchlistUpdate
 
-Stream = Literal["sim", "open", "listing", "out", "in"]
+Stream = Literal["sim", "open", "listing", "out", "in", "flag"]
 """What the event is to the subject: a SIM activation, an account opening, a watchlist
-record, or a transfer leaving or entering the account."""
+record, a transfer leaving or entering the account, or a confirmation flagging it."""
 
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("identity", "account", "device", "msisdn")
 
@@ -55,4 +56,8 @@ def route(event: Admitted) -> list[Address]:
         return addresses
     if type(event) is WatchlistUpdate:
         return [Address("identity", event.identity, "listing")]
+    if type(event) is Confirmation:
+        return [Address("account", event.account, "flag")]
+    if type(event) is Disposition:
+        return []  # about an alert: the case linker takes it
     raise TypeError(f"cannot route {type(event).__name__}")

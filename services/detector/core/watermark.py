@@ -21,9 +21,10 @@ from collections import Counter
 from collections.abc import Mapping
 
 from schemas.alerts import SubjectKind
+from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer
 from services.detector.core.clock import to_ms
-from services.detector.core.intake import Admitted, InputTopic, WatchlistUpdate
+from services.detector.core.intake import Admitted, Confirmation, InputTopic, WatchlistUpdate
 
 FEEDING_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {
     "identity": ("sim-activations", "account-opens"),
@@ -40,6 +41,8 @@ TOPIC_OF: dict[type, InputTopic] = {
     AccountOpen: "account-opens",
     Transfer: "transfers",
     WatchlistUpdate: "watchlist",
+    Disposition: "dispositions",
+    Confirmation: "dispositions",
 }
 FED_BY: dict[InputTopic, tuple[SubjectKind, ...]] = {
     topic: tuple(kind for kind, topics in FEEDING_TOPICS.items() if topic in topics)
@@ -52,8 +55,11 @@ Far more than pass between two fetches of a partition that still has a backlog."
 
 
 def event_time(event: Admitted) -> int | None:
-    """An event's time (epoch ms); None for a watchlist record, which carries none."""
-    return None if isinstance(event, WatchlistUpdate) else to_ms(event.occurred_at)
+    """An event's time (epoch ms); None for a watchlist record and a confirmation, which a
+    subject puts in order by when they were written."""
+    if isinstance(event, SimActivation | AccountOpen | Transfer):
+        return to_ms(event.occurred_at)
+    return None
 
 
 def origin_of(topic: str, partition: int) -> str:

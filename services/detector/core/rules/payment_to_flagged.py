@@ -1,9 +1,10 @@
 """`payment_to_flagged`: a payment into an account a mule rule has flagged.
 
 Whoever pays a mule account is probably a victim, and the bank that holds the sender's
-account can call them before they pay again. A mule rule's alert (or, later, a confirmed
-one) flags the account from its window's end for `flag_ttl`; every incoming payment in
-that time is warned to the sender's institution, the one that raised the flag among them.
+account can call them before they pay again. A mule rule's alert flags the account from its
+window's end for `flag_ttl`, and an institution's confirmation that an alert about the
+account was fraud flags it from when it was decided; every incoming payment in that time is
+warned to the sender's institution, naming the latest flag.
 """
 
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Final
 from schemas.alerts import Action, Alert
 from services.detector.core.alerting import build_alert, human_age, yuan
 from services.detector.core.clock import duration_ms, to_ms
+from services.detector.core.intake import Confirmation
 from services.detector.core.policy import PaymentToFlaggedPolicy
 from services.detector.core.state import AccountState, Flag, Leg
 
@@ -29,20 +31,30 @@ FLAGGING: Final = frozenset(
 """The rules whose alerts flag their account."""
 
 
+def flags_raised(raised: list[Alert]) -> list[Flag]:
+    """The flags of the mule alerts among `raised`: from each one's window end."""
+    return [Flag(to_ms(a.window.end), a.alert_id, a.rule) for a in raised if a.rule in FLAGGING]
+
+
+def flag_confirmed(confirmation: Confirmation) -> Flag:
+    """The flag of an institution's confirmation: from when it was decided."""
+    by = f"{confirmation.rule} confirmed by {confirmation.institution}"
+    return Flag(to_ms(confirmation.decided_at), confirmation.alert_id, by)
+
+
 def check(
     state: AccountState,
     new: Leg | None,
-    raised: list[Alert],
+    fresh: list[Flag],
     account: str,
     policy: PaymentToFlaggedPolicy,
     now: datetime,
 ) -> list[Alert]:
-    """Flag the account with the mule alerts just `raised`, then warn each incoming
-    payment that a flag now reaches and none reached before: `new` (an incoming leg just
-    applied, or None) and those recorded already that a new flag reaches (its event came
-    after them, or late), so the order events arrive in does not matter."""
+    """Flag the account with `fresh` flags, then warn each incoming payment that a flag
+    now reaches and none reached before: `new` (an incoming leg just applied, or None) and
+    those recorded already that a new flag reaches (its event came after them, or late, or
+    it was delivered again), so the order events arrive in does not matter."""
     ttl = duration_ms(policy.flag_ttl)
-    fresh = [Flag(to_ms(a.window.end), a.alert_id, a.rule) for a in raised if a.rule in FLAGGING]
     if not fresh and (new is None or not state.flags):
         return []
     reached = {new} if new is not None else set()
