@@ -288,13 +288,15 @@ def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
 
 
 async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcome) -> None:
-    """Publish the alerts and watchlist entries an event caused."""
+    """Publish the alerts, watchlist entries and tombstones an event caused."""
     received = pending.forward.written / 1000
     for alert in outcome.alerts:
         await _publish(detector, alert)
         detector.metrics.latency.observe(max(0.0, time.time() - received))
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
+    for identity in outcome.lifts:
+        await detector.watchlist.send(key=identity.encode(), value=None)
 
 
 async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:

@@ -18,6 +18,7 @@ from schemas.alerts import Alert, DeadLetter
 from schemas.cases import Case
 from schemas.codec import decode, encode
 from schemas.dispositions import Disposition
+from schemas.events import WatchlistEntry
 from services.detector.core.policy import Policy
 from tests.deploy.conftest import DEPLOY
 from tests.factories import T0, activation, alerts_in_order, identity, transfer
@@ -333,3 +334,29 @@ async def test_a_confirmed_mule_alert_flags_the_account_in_the_worker_as_in_repl
     }.values()
     assert found.model_dump(exclude={"detected_at"}) == expected.model_dump(exclude={"detected_at"})
     assert found.evidence.flag_alert_id == fan_in.alert_id
+
+
+async def test_a_false_positive_on_a_self_listing_alert_puts_a_tombstone_on_the_watchlist(
+    kafka: Kafka, api_worker: RunningWorker
+) -> None:
+    """The appeal path: a carrier finds the bulk opener's alert behind duanka's listing of a
+    person a false positive, and the worker lifts the listing with a tombstone."""
+    who = "appealed-farmer"
+    await produce(kafka, api_worker, burst(who, 6))
+    found = await kafka.alerts(api_worker, lambda a: bool(opener_of(who, a)))
+    [opener] = {a.alert_id: a for a in opener_of(who, found)}.values()
+    cleared = Disposition(
+        alert_id=opener.alert_id, institution="cmcc", outcome="false_positive", decided_at=START
+    )
+    await kafka.send(api_worker.topic("dispositions"), encode(cleared), key=opener.alert_id)
+    key = identity(who).encode()
+
+    def listed_then_lifted(records: list[tuple[bytes | None, bytes | None]]) -> bool:
+        values = [value for k, value in records if k == key]
+        return len(values) >= 2 and values[-1] is None
+
+    records = await kafka.read_records_until(api_worker.topic("watchlist"), listed_then_lifted)
+    values = [value for k, value in records if k == key]
+    assert listed_then_lifted(records), values
+    [listed] = [decode(WatchlistEntry, v) for v in values if v is not None]
+    assert listed.source == "duanka" and listed.reason == "bulk_sim_opener detected by duanka"

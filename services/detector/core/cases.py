@@ -31,7 +31,7 @@ from schemas.codec import DecodeError
 from schemas.dispositions import Disposition
 from services.detector.core.alerting import plural, yuan
 from services.detector.core.clock import from_ms, to_ms
-from services.detector.core.intake import Admitted, Confirmation
+from services.detector.core.intake import Admitted, Appeal, Confirmation
 from services.detector.core.rules.payment_to_flagged import FLAGGING
 from services.detector.core.state import Entity
 
@@ -51,7 +51,9 @@ class Disposal(NamedTuple):
     rule: RuleName
     """The rule of the alert disposed of."""
     derived: list[Admitted]
-    """A confirmation of an alert about an account, to the account (it flags it)."""
+    """A confirmation of an alert about an account, to the account (it flags it); a false
+    positive found of an alert about an identity, to the identity (an appeal: it lifts the
+    listing the alert made)."""
 
 
 class Linked(NamedTuple):
@@ -183,11 +185,15 @@ class CaseLinker:
         alert = self.alerts[alert_id]
         new = earlier is None
         derived: list[Admitted] = []
-        if new and disposition.outcome == "confirmed" and alert.subject[0] == "account":
-            confirmation = Confirmation(
-                alert.subject[1], alert_id, alert.rule, institution, disposition.decided_at
+        kind, subject = alert.subject
+        decided_at = disposition.decided_at
+        if new and disposition.outcome == "confirmed" and kind == "account":
+            derived.append(Confirmation(subject, alert_id, alert.rule, institution, decided_at))
+        if new and disposition.outcome == "false_positive" and kind == "identity":
+            listed_at = from_ms(alert.at)
+            derived.append(
+                Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)
             )
-            derived.append(confirmation)
         return Disposal([self.record(root, now)], new, alert.rule, derived)
 
     def restore_dispositions(self, dispositions: Iterable[Disposition]) -> None:

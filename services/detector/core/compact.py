@@ -14,7 +14,13 @@ import orjson
 
 from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, Message, SimActivation, Transfer, WatchlistEntry
-from services.detector.core.intake import Admitted, Confirmation, InputTopic, WatchlistUpdate
+from services.detector.core.intake import (
+    Admitted,
+    Appeal,
+    Confirmation,
+    InputTopic,
+    WatchlistUpdate,
+)
 
 _MODELS: dict[InputTopic, type[Message]] = {
     "sim-activations": SimActivation,
@@ -42,14 +48,19 @@ _TIMESTAMPS = {
 
 
 def compact(topic: InputTopic, event: Admitted) -> list[Any]:
-    """The compact form of an event admitted from `topic` (from `dispositions`, only the
-    confirmations the case linker derives travel to subjects)."""
+    """The compact form of an event admitted from `topic` (from `dispositions`, only what
+    the case linker derives travels to subjects: `["confirmation", account, alert id, rule,
+    institution, decided_at]` or `["appeal", identity, alert id, rule, listed_at,
+    institution, decided_at]`)."""
     if isinstance(event, WatchlistUpdate):
         entry = None if event.entry is None else _values("watchlist", event.entry)
         return [event.identity, entry]
     if isinstance(event, Confirmation):
         fields = (event.account, event.alert_id, event.rule, event.institution)
-        return [*fields, event.decided_at.isoformat()]
+        return ["confirmation", *fields, event.decided_at.isoformat()]
+    if isinstance(event, Appeal):
+        fields = (event.identity, event.alert_id, event.rule, event.listed_at.isoformat())
+        return ["appeal", *fields, event.institution, event.decided_at.isoformat()]
     if isinstance(event, Disposition):
         raise TypeError("a disposition goes to the case linker, not to a subject")
     return _values(topic, event)
@@ -65,13 +76,19 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
         listed = None if entry is None else cast(WatchlistEntry, _build("watchlist", entry))
         return WatchlistUpdate(identity, listed)
     if topic == "dispositions":
-        if not isinstance(values, list) or len(values) != 5:
-            raise ValueError(f"not a compact confirmation: {values!r:.200}")
-        account, alert_id, rule, institution, decided_at = values
-        return Confirmation(
-            account, alert_id, rule, institution, datetime.fromisoformat(decided_at)
-        )
+        return _derived(values)
     return cast(Admitted, _build(topic, values))
+
+
+def _derived(values: Any) -> Confirmation | Appeal:
+    """A message the case linker derived, from its compact form."""
+    match values:
+        case ["confirmation", str(account), str(alert_id), str(rule), str(by), str(decided)]:
+            return Confirmation(account, alert_id, rule, by, datetime.fromisoformat(decided))
+        case ["appeal", str(who), str(alert_id), str(rule), str(listed), str(by), str(decided)]:
+            at, decided_at = datetime.fromisoformat(listed), datetime.fromisoformat(decided)
+            return Appeal(who, alert_id, rule, at, by, decided_at)
+    raise ValueError(f"not a compact confirmation or appeal: {values!r:.200}")
 
 
 def _values(topic: InputTopic, model: Message) -> list[Any]:
@@ -106,6 +123,6 @@ def document(event: Admitted) -> bytes | None:
     forwarded event holds, since its original bytes are not forwarded."""
     if isinstance(event, WatchlistUpdate):
         return None if event.entry is None else event.entry.model_dump_json().encode()
-    if isinstance(event, Confirmation):
+    if isinstance(event, Confirmation | Appeal):
         return orjson.dumps(event)
     return event.model_dump_json().encode()

@@ -16,7 +16,7 @@ from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from services.detector.core.clock import duration_ms, from_ms, to_ms
 from services.detector.core.history import History, Timed
-from services.detector.core.intake import Admitted, Confirmation, WatchlistUpdate
+from services.detector.core.intake import Admitted, Appeal, Confirmation, WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
 from services.detector.core.rules import (
@@ -82,6 +82,8 @@ class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     listings: list[WatchlistEntry] = field(default_factory=list)
     """Watchlist entries duanka publishes itself (to the `watchlist` topic)."""
+    lifts: list[str] = field(default_factory=list)
+    """Identities whose listing duanka lifts itself (a tombstone on `watchlist`)."""
     late: bool = False
     """The event was older than the allowed lateness: not counted (the watchlist is still
     checked)."""
@@ -143,6 +145,7 @@ class Engine:
             ("identity", "sim"): self._identity_sim,
             ("identity", "open"): self._identity_open,
             ("identity", "listing"): self._identity_listing,
+            ("identity", "appeal"): self._identity_appeal,
             ("device", "sim"): self._device_use,
             ("device", "open"): self._device_use,
             ("msisdn", "sim"): self._msisdn_activation,
@@ -379,6 +382,11 @@ class Engine:
         old, state.listing = state.listing, listing
         if listing == old:
             return []
+        own = self.policy.watchlist_source
+        if listing.source != own or old is None:
+            state.replaced = None
+        elif old.source != own:
+            state.replaced = old
         raised = {a.alert_id for a in state.recent_alerts}
         checked_by_old = old is not None and old.source != self.policy.watchlist_source
         alerts = []
@@ -392,6 +400,32 @@ class Engine:
                 alerts.append(alert)
         return alerts
 
+    def _identity_appeal(
+        self, state: IdentityState, address: Address, event: Appeal, now: datetime, origin: str
+    ) -> Outcome:
+        """An institution found an alert about the identity a false positive. If duanka
+        listed the identity for that alert, the listing is lifted: the identity gets back
+        the authority's listing it had replaced, unless that had ended when the appeal was
+        decided, else a tombstone goes on `watchlist`. An appeal delivered again publishes
+        the identity's listing as it now stands once more; one of another alert changes
+        nothing."""
+        made = (to_ms(event.listed_at), self.policy.watchlist_source, _own_reason(event.rule))
+
+        def by_it(listing: Listing) -> bool:
+            return (listing.listed_at, listing.source, listing.reason) == made
+
+        if state.listing is not None and by_it(state.listing):
+            back = state.replaced
+            state.lift()
+            decided = to_ms(event.decided_at)
+            if back is not None and (back.expires_at is None or back.expires_at > decided):
+                state.listing = back
+        elif not any(by_it(listing) for listing in state.lifted):
+            return Outcome(state)
+        if state.listing is None:
+            return Outcome(state, lifts=[address.id])
+        return Outcome(state, listings=[_entry_of(address.id, state.listing)])
+
     def _self_listing(
         self, state: IdentityState, identity: str, at: int, rule: str
     ) -> WatchlistEntry | None:
@@ -403,7 +437,7 @@ class Engine:
             return None
         return WatchlistEntry(
             identity=identity,
-            reason=f"{rule} detected by duanka",
+            reason=_own_reason(rule),
             listed_at=from_ms(at),
             expires_at=from_ms(until),
             source=self.policy.watchlist_source,
@@ -580,7 +614,7 @@ def delivery_key(event: Admitted) -> str:
         if entry is None:
             return "watchlist"
         return f"watchlist/{entry.source}/{to_ms(entry.listed_at)}"
-    if isinstance(event, Disposition | Confirmation):
+    if isinstance(event, Disposition | Confirmation | Appeal):
         return f"dispositions/{event.institution}/{event.alert_id}"
     return f"{event.source}/{event.event_id}"
 
@@ -590,7 +624,7 @@ def _sent(event: Admitted, outcome: Outcome) -> Sent:
     alerts' windows falls behind the subject's records."""
     if isinstance(event, WatchlistUpdate):
         at = 0 if event.entry is None else to_ms(event.entry.listed_at)
-    elif isinstance(event, Disposition | Confirmation):
+    elif isinstance(event, Disposition | Confirmation | Appeal):
         at = to_ms(event.decided_at)
     else:
         at = to_ms(event.occurred_at)
@@ -606,6 +640,22 @@ def _resend(outcome: Outcome, sent: Sent | None) -> None:
     if sent is not None:
         outcome.alerts = [validate(Alert, a) for a in sent.alerts]
         outcome.listings = [validate(WatchlistEntry, e) for e in sent.listings]
+
+
+def _own_reason(rule: str) -> str:
+    """The reason duanka gives for listing an identity itself."""
+    return f"{rule} detected by duanka"
+
+
+def _entry_of(identity: str, listing: Listing) -> WatchlistEntry:
+    """The watchlist entry of an identity's listing."""
+    return WatchlistEntry(
+        identity=identity,
+        reason=listing.reason,
+        listed_at=from_ms(listing.listed_at),
+        expires_at=None if listing.expires_at is None else from_ms(listing.expires_at),
+        source=listing.source,
+    )
 
 
 def _listing_of(entry: WatchlistEntry) -> Listing:

@@ -60,8 +60,27 @@ class Confirmation:
     decided_at: datetime
 
 
-Admitted = SimActivation | AccountOpen | Transfer | WatchlistUpdate | Disposition | Confirmation
-"""A message admitted from an input topic, or derived from one (a confirmation)."""
+@dataclass(frozen=True, slots=True)
+class Appeal:
+    """An institution found an alert about an identity a false positive: a message the case
+    linker derives from a disposition, to the identity, which lifts duanka's own listing of
+    it if that alert made it (`engine`)."""
+
+    identity: str
+    alert_id: str
+    rule: str
+    """The rule of the alert found a false positive."""
+    listed_at: datetime
+    """The alert's window end: where a listing it made begins."""
+    institution: str
+    decided_at: datetime
+
+
+Admitted = (
+    SimActivation | AccountOpen | Transfer | WatchlistUpdate | Disposition | Confirmation | Appeal
+)
+"""A message admitted from an input topic, or derived from one (a confirmation, an
+appeal)."""
 
 
 def admit(
@@ -83,7 +102,7 @@ def admit(
         _not_from_future("decided_at", disposition.decided_at, now, max_clock_skew)
         return disposition
     admitted = decode_admitted(topic, key, value)
-    if not isinstance(admitted, WatchlistUpdate | Disposition | Confirmation):
+    if not isinstance(admitted, WatchlistUpdate | Disposition | Confirmation | Appeal):
         _not_from_future("occurred_at", admitted.occurred_at, now, max_clock_skew)
     return admitted
 

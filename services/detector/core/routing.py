@@ -9,11 +9,12 @@ from typing import Literal, NamedTuple
 from schemas.alerts import SubjectKind
 from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer
-from services.detector.core.intake import Admitted, Confirmation, WatchlistUpdate
+from services.detector.core.intake import Admitted, Appeal, Confirmation, WatchlistUpdate
 
-Stream = Literal["sim", "open", "listing", "out", "in", "flag"]
+Stream = Literal["sim", "open", "listing", "out", "in", "flag", "appeal"]
 """What the event is to the subject: a SIM activation, an account opening, a watchlist
-record, a transfer leaving or entering the account, or a confirmation flagging it."""
+record, a transfer leaving or entering the account, a confirmation flagging the account,
+or an appeal of an alert about the identity."""
 
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("identity", "account", "device", "msisdn")
 
@@ -58,6 +59,8 @@ def route(event: Admitted) -> list[Address]:
         return [Address("identity", event.identity, "listing")]
     if type(event) is Confirmation:
         return [Address("account", event.account, "flag")]
+    if type(event) is Appeal:
+        return [Address("identity", event.identity, "appeal")]
     if type(event) is Disposition:
         return []  # about an alert: the case linker takes it
     raise TypeError(f"cannot route {type(event).__name__}")

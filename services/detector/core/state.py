@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from schemas.alerts import EntityKind
 from services.detector.core.history import History
 
-STATE_VERSION = 6
+STATE_VERSION = 7
 MAX_RECENT_ALERTS = 20
 MAX_LIFTED = 8
 """The most lifted listings an identity remembers (`IdentityState.lifted`)."""
@@ -298,6 +298,8 @@ class SubjectState:
             data = _v4_to_v5(data)
         if data and data[0] == 5:
             data = _v5_to_v6(data)
+        if data and data[0] == 6:
+            data = _v6_to_v7(data)
         version, kind, newest, suppressions, alerts, sent, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
@@ -333,23 +335,34 @@ class IdentityState(SubjectState):
     """The listings tombstones lifted, newest last, at most MAX_LIFTED: a listing record
     equal to one of them is one delivered again (read again after a crash, or duanka's own
     listing coming back through the `watchlist` topic after it was lifted), not a new one."""
+    replaced: Listing | None = None
+    """The authority's listing that duanka's own listing in force replaced (it did not last
+    as long): the identity gets it back if an appeal lifts duanka's."""
 
     def histories(self) -> tuple[History[Any], ...]:
         return (self.sims, self.opens)
 
     def is_empty(self) -> bool:
-        return self.listing is None and not self.lifted and SubjectState.is_empty(self)
+        return (
+            self.listing is None
+            and not self.lifted
+            and self.replaced is None
+            and SubjectState.is_empty(self)
+        )
 
     def lift(self) -> None:
         """Lift the listing in force (a tombstone), and remember it."""
         if self.listing is not None:
             self.lifted = [*self.lifted, self.listing][-MAX_LIFTED:]
             self.listing = None
+        self.replaced = None
 
     def forget_listing_ended_by(self, horizon: int) -> None:
-        """Drop a listing, in force or lifted, that ended at or before `horizon`."""
+        """Drop a listing, in force, replaced or lifted, that ended at or before `horizon`."""
         if self.listing is not None and _ended_by(self.listing, horizon):
             self.listing = None
+        if self.replaced is not None and _ended_by(self.replaced, horizon):
+            self.replaced = None
         if any(_ended_by(listing, horizon) for listing in self.lifted):
             self.lifted = [listing for listing in self.lifted if not _ended_by(listing, horizon)]
 
@@ -359,16 +372,18 @@ class IdentityState(SubjectState):
             self.opens.to_json(),
             None if self.listing is None else list(self.listing),
             [list(listing) for listing in self.lifted],
+            None if self.replaced is None else list(self.replaced),
         ]
 
     @classmethod
     def _from_own_json(cls, own: list[Any]) -> "IdentityState":
-        sims, opens, listing, lifted = own
+        sims, opens, listing, lifted, replaced = own
         return cls(
             sims=History([SimRecord(*r) for r in sims]),
             opens=History([OpenRecord(*r) for r in opens]),
             listing=None if listing is None else Listing(*listing),
             lifted=[Listing(*entry) for entry in lifted],
+            replaced=None if replaced is None else Listing(*replaced),
         )
 
 
@@ -503,6 +518,13 @@ def _v4_to_v5(data: list[Any]) -> list[Any]:
     """Version 4 did not remember lifted listings: none is known as lifted."""
     _, kind, *rest = data
     return [5, kind, *rest, []] if kind == "identity" else [5, kind, *rest]
+
+
+def _v6_to_v7(data: list[Any]) -> list[Any]:
+    """Version 6 identities did not remember an authority's listing duanka's replaced: an
+    appeal then lifts duanka's without giving one back."""
+    _, kind, *rest = data
+    return [7, kind, *rest, None] if kind == "identity" else [7, kind, *rest]
 
 
 def _v5_to_v6(data: list[Any]) -> list[Any]:

@@ -24,7 +24,13 @@ from schemas.alerts import SubjectKind
 from schemas.dispositions import Disposition
 from schemas.events import AccountOpen, SimActivation, Transfer
 from services.detector.core.clock import to_ms
-from services.detector.core.intake import Admitted, Confirmation, InputTopic, WatchlistUpdate
+from services.detector.core.intake import (
+    Admitted,
+    Appeal,
+    Confirmation,
+    InputTopic,
+    WatchlistUpdate,
+)
 
 FEEDING_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {
     "identity": ("sim-activations", "account-opens"),
@@ -43,6 +49,7 @@ TOPIC_OF: dict[type, InputTopic] = {
     WatchlistUpdate: "watchlist",
     Disposition: "dispositions",
     Confirmation: "dispositions",
+    Appeal: "dispositions",
 }
 FED_BY: dict[InputTopic, tuple[SubjectKind, ...]] = {
     topic: tuple(kind for kind, topics in FEEDING_TOPICS.items() if topic in topics)
@@ -55,8 +62,8 @@ Far more than pass between two fetches of a partition that still has a backlog."
 
 
 def event_time(event: Admitted) -> int | None:
-    """An event's time (epoch ms); None for a watchlist record and a confirmation, which a
-    subject puts in order by when they were written."""
+    """An event's time (epoch ms); None for a watchlist record and the messages the case
+    linker derives, which a subject puts in order by when they were written."""
     if isinstance(event, SimActivation | AccountOpen | Transfer):
         return to_ms(event.occurred_at)
     return None
