@@ -3,7 +3,8 @@ how the cases group the injections.
 
 A true positive is a (rule, subject kind, subject id) that is both in the truth (what the
 simulator injected) and among the alerts; several alerts for one pair count once. With
-the case records (`duanka replay --cases`), each case still open is *pure* when its alerts
+the case records (`duanka replay --cases`), each case not merged into another (open,
+confirmed or closed) is *pure* when its alerts
 about injected subjects all belong to one injection (a gang, or a lone card farmer), and
 each injection is *complete* when all its alerts are in one case.
 """
@@ -57,10 +58,10 @@ def score(truth: set[Pair], found: set[Pair]) -> list[RuleScore]:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    """How the open cases group the injections' alerts."""
+    """How the cases (those not merged into another) group the injections' alerts."""
 
     cases: int
-    """Open cases holding an alert about an injected subject."""
+    """Cases holding an alert about an injected subject."""
     pure: int
     """Of those, the cases whose such alerts all belong to one injection."""
     injections: int
@@ -79,12 +80,12 @@ class Grouping:
 def grouping(
     gangs: dict[tuple[str, str], str], subjects: dict[str, tuple[str, str]], cases: list[Case]
 ) -> Grouping:
-    """Purity and completeness of the open `cases`, given each injected subject's
+    """Purity and completeness of the `cases` not merged into another, given each injected subject's
     injection (`gangs`) and each alert's subject (`subjects`, by alert id)."""
     case_of: dict[str, str] = {}
     in_case: dict[str, set[str]] = {}
     for case in cases:
-        if case.status != "open":
+        if case.status == "merged":
             continue
         for alert_id in case.alerts:
             gang = gangs.get(subjects.get(alert_id, ("", "")))

@@ -50,3 +50,8 @@ def test_a_case_mixing_two_injections_is_not_pure() -> None:
 def test_an_injection_split_over_two_cases_is_not_complete() -> None:
     cases = [case("1", ["a"]), case("2", ["b"]), case("3", ["c"])]
     assert grouping(GANGS, SUBJECTS, cases) == Grouping(3, 3, 2, 1)
+
+
+def test_confirmed_and_closed_cases_count_as_well_as_open_ones() -> None:
+    cases = [case("1", ["a", "b"], "confirmed"), case("2", ["c"], "closed")]
+    assert grouping(GANGS, SUBJECTS, cases) == Grouping(2, 2, 2, 2)
