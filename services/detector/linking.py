@@ -32,6 +32,7 @@ from schemas.dispositions import Disposition
 from services.detector import letters
 from services.detector.bundle import Forward, written_ms
 from services.detector.case_links import disposition_key
+from services.detector.core.intake import Admitted
 from services.detector.core.routing import route
 from services.detector.headers import (
     DISPOSITION,
@@ -68,30 +69,33 @@ async def _link(detector: Detector, message: Any) -> None:
 async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:
     disposition = Disposition.model_validate_json(message.value)
     links = detector.case_links
+    partition = int(headers[PARTITION_HEADER])
     try:
         disposal = links.linker().dispose(disposition, datetime.now(UTC))
     except DecodeError as exc:
-        position = (
-            headers[TOPIC_HEADER],
-            int(headers[PARTITION_HEADER]),
-            int(headers[OFFSET_HEADER]),
-        )
+        position = (headers[TOPIC_HEADER], partition, int(headers[OFFSET_HEADER]))
         await letters.send_from(detector, position, message.key, message.value, exc)
         return
     await _publish(detector, disposal.cases)
-    bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
-    for derived in disposal.derived:
-        for address in route(derived):
-            partition = int(headers[PARTITION_HEADER])
-            written = written_ms(message)
-            kind, to, forward = forward_to(
-                detector, address, "dispositions", partition, written, derived
-            )
-            bundles.setdefault((kind, to), []).append(forward)
-    await send_bundles(detector, bundles)
+    await _send_derived(detector, disposal.derived, partition, written_ms(message))
     if disposal.new:
         detector.metrics.dispositions.labels(disposal.rule, disposition.outcome).inc()
     links.table[disposition_key(disposition)] = message.value
+
+
+async def _send_derived(
+    detector: Detector, derived: list[Admitted], partition: int, written: int
+) -> None:
+    """Send what a disposition read from `partition` of `dispositions` derives to the
+    subjects it concerns, as ingest forwards input events."""
+    bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
+    for message in derived:
+        for address in route(message):
+            kind, to, forward = forward_to(
+                detector, address, "dispositions", partition, written, message
+            )
+            bundles.setdefault((kind, to), []).append(forward)
+    await send_bundles(detector, bundles)
 
 
 async def _publish(detector: Detector, records: list[Case]) -> None:
