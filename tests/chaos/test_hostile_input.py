@@ -138,6 +138,14 @@ def corpus(template: dict[str, Any]) -> Iterator[tuple[InputTopic, bytes | None,
     yield "sim-activations", None, variant()  # a transfer on the wrong topic
     yield "watchlist", b"", None  # a tombstone without an identity
     yield "watchlist", b"not-an-identity", None
+    decided = {"institution": "icbc", "outcome": "confirmed", "decided_at": template["occurred_at"]}
+    never_raised = {"alert_id": "0" * 32, **decided}
+    yield "dispositions", None, orjson.dumps(never_raised)  # rejected by the case linker
+    yield "dispositions", b"0" * 32, orjson.dumps({**never_raised, "outcome": "guilty"})
+    yield "dispositions", b"f" * 32, orjson.dumps(never_raised)  # keyed by another alert
+    yield "dispositions", None, orjson.dumps({**never_raised, "note": "x" * 501})
+    yield "dispositions", None, variant()  # a transfer on the wrong topic
+    yield "dispositions", b"0" * 32, None
 
 
 SCALARS = (
@@ -288,8 +296,7 @@ def oracle(sequence: list[Message]) -> tuple[list[Alert], dict[int, str]]:
     for number, message in enumerate(sequence):
         try:
             event = admit(message.topic, message.key, message.value, NOW, timedelta(minutes=5))
-        except DecodeError as exc:
+            alerts += replayer.apply(event)
+        except DecodeError as exc:  # rejected at admission, or by the case linker
             letters[number] = exc.reason
-            continue
-        alerts += replayer.apply(event)
     return alerts, letters
