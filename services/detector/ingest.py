@@ -71,10 +71,7 @@ async def _ingest(
                 disposed.append((message, admitted))
                 continue
             written = written_ms(message)
-            forwards = [
-                forward_to(detector, address, topic, message.partition, written, admitted)
-                for address in route(admitted)
-            ]
+            forwards = forwards_of(detector, admitted, topic, message.partition, written)
         except Exception as exc:
             await _reject(detector, message, topic, exc)
         else:
@@ -97,7 +94,17 @@ async def _ingest(
         detector.input_progress.handled(message.tp, message.offset)
 
 
-def forward_to(
+def forwards_of(
+    detector: Detector, event: Admitted, topic: InputTopic, partition: int, written: int
+) -> list[tuple[SubjectKind, int, Forward]]:
+    """An admitted event (read from `partition` of `topic`, written at `written`) as
+    forwarded to each subject it concerns, with the subject-topic partition it goes to."""
+    return [
+        _forward(detector, address, topic, partition, written, event) for address in route(event)
+    ]
+
+
+def _forward(
     detector: Detector,
     address: Address,
     topic: InputTopic,

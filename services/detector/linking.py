@@ -33,7 +33,6 @@ from services.detector import letters
 from services.detector.bundle import Forward, written_ms
 from services.detector.case_links import disposition_key
 from services.detector.core.intake import Admitted
-from services.detector.core.routing import route
 from services.detector.headers import (
     DISPOSITION,
     OFFSET_HEADER,
@@ -41,7 +40,7 @@ from services.detector.headers import (
     STREAM_HEADER,
     TOPIC_HEADER,
 )
-from services.detector.ingest import forward_to, send_bundles
+from services.detector.ingest import forwards_of, send_bundles
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
@@ -90,10 +89,7 @@ async def _send_derived(
     subjects it concerns, as ingest forwards input events."""
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
     for message in derived:
-        for address in route(message):
-            kind, to, forward = forward_to(
-                detector, address, "dispositions", partition, written, message
-            )
+        for kind, to, forward in forwards_of(detector, message, "dispositions", partition, written):
             bundles.setdefault((kind, to), []).append(forward)
     await send_bundles(detector, bundles)
 

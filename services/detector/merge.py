@@ -214,10 +214,6 @@ class TimestampMerge(SchedulingStrategyT):
         self._sought_to[tp] = offset
         self._refetch_from[tp] = (offset, self._clock())
 
-    def merges(self, tp: TP) -> bool:
-        """Whether records of `tp` are merged (held here) rather than delivered as fetched."""
-        return self.merged_topics is None or tp.topic in self.merged_topics
-
     def _drop(self, tp: TP) -> None:
         """Forget `tp`'s held records and position: it is fetched again from where it was
         sought to (or, revoked, not here any more)."""

@@ -130,13 +130,7 @@ class Replayer:
         self._cases += disposal.cases
         if disposal.new:
             self.stats.dispositions[(disposal.rule, disposition.outcome)] += 1
-        alerts = []
-        for derived in disposal.derived:
-            origin = topic_origin(derived)
-            for address in route(derived):
-                alerts += self._apply_at(address, derived, origin, now).alerts
-        self._raised(alerts, now)
-        return alerts
+        return [alert for derived in disposal.derived for alert in self._apply(derived)]
 
     def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
         if isinstance(event, Disposition):

@@ -388,7 +388,7 @@ class Engine:
         elif old.source != own:
             state.replaced = old
         raised = {a.alert_id for a in state.recent_alerts}
-        checked_by_old = old is not None and old.source != self.policy.watchlist_source
+        checked_by_old = old is not None and old.source != own
         alerts = []
         for record in sorted([*state.sims, *state.opens]):
             if record.event_id == trigger_event_id:

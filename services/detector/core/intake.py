@@ -102,7 +102,7 @@ def admit(
         _not_from_future("decided_at", disposition.decided_at, now, max_clock_skew)
         return disposition
     admitted = decode_admitted(topic, key, value)
-    if not isinstance(admitted, WatchlistUpdate | Disposition | Confirmation | Appeal):
+    if isinstance(admitted, SimActivation | AccountOpen | Transfer):
         _not_from_future("occurred_at", admitted.occurred_at, now, max_clock_skew)
     return admitted
 
