@@ -28,7 +28,6 @@ from services.detector import (
 )
 from services.detector.case_links import CaseLinks
 from services.detector.context import Detector, raw_topic
-from services.detector.core.clock import duration_ms
 from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
@@ -145,7 +144,7 @@ def create_detector(settings: Settings) -> Detector:
                 value_type=bytes,
                 options=options,
             ),
-            duration_ms(settings.policy.case_horizon),
+            settings.policy,
         ),
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),

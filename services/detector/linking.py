@@ -13,8 +13,12 @@ join is made in one place. The worker holding that partition takes each message 
    `cases` (keyed by case id, compacted), and what a new disposition sends to subjects on
    their topics (a confirmation of an alert about an account flags the account). An alert
    or disposition taken already queues its case's record again: the first may have been
-   lost in a crash. A disposition of an alert the linker does not know, or a second one of
-   an alert by the same institution, is dead-lettered at its place in `dispositions`.
+   lost in a crash. A second, different disposition of an alert by the same institution
+   is dead-lettered at its place in `dispositions`. A disposition of an alert the linker
+   has not linked is held (the alert may still be on its way from its subject's agent),
+   and taken when the alert is linked; one whose alert has not come when the alerts
+   linked reach the policy's `disposition_grace` past its decision is dead-lettered
+   (`unknown_alert`).
 3. It stores the alert, or the disposition, in its table (one changelog record).
 4. Faust acknowledges the message; its next commit flushes the producer first, so the
    records and the changelog record are delivered before the offset is committed.
@@ -31,8 +35,8 @@ from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.detector import letters
 from services.detector.bundle import Forward, written_ms
-from services.detector.case_links import disposition_key
-from services.detector.core.intake import Admitted
+from services.detector.case_links import Stored
+from services.detector.core.cases import Disposal, unknown_alert
 from services.detector.headers import (
     DISPOSITION,
     OFFSET_HEADER,
@@ -61,37 +65,46 @@ async def run(detector: Detector, stream: Any) -> None:
 async def _link(detector: Detector, message: Any) -> None:
     alert = Alert.model_validate_json(message.value)
     links = detector.case_links
-    await _publish(detector, links.linker().link(alert, datetime.now(UTC)))
+    linking = links.linker().link(alert, datetime.now(UTC))
+    await _publish(detector, linking.cases)
+    for disposal in linking.disposals:
+        await _took(detector, disposal, links.stored(disposal.disposition).partition, message)
+    for disposition in linking.expired:
+        stored = links.stored(disposition)
+        position = (detector.settings.topic("dispositions"), stored.partition, stored.offset)
+        key = disposition.alert_id.encode()
+        await letters.send_from(detector, position, key, stored.value, unknown_alert(disposition))
+        links.drop(disposition)
     links.table[alert.alert_id.encode()] = message.value
 
 
 async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:
     disposition = Disposition.model_validate_json(message.value)
     links = detector.case_links
-    partition = int(headers[PARTITION_HEADER])
+    stored = Stored(int(headers[PARTITION_HEADER]), int(headers[OFFSET_HEADER]), message.value)
     try:
         disposal = links.linker().dispose(disposition, datetime.now(UTC))
     except DecodeError as exc:
-        position = (headers[TOPIC_HEADER], partition, int(headers[OFFSET_HEADER]))
+        position = (headers[TOPIC_HEADER], stored.partition, stored.offset)
         await letters.send_from(detector, position, message.key, message.value, exc)
         return
-    await _publish(detector, disposal.cases)
-    await _send_derived(detector, disposal.derived, partition, written_ms(message))
-    if disposal.new:
-        detector.metrics.dispositions.labels(disposal.rule, disposition.outcome).inc()
-    links.table[disposition_key(disposition)] = message.value
+    if disposal is not None:
+        await _publish(detector, disposal.cases)
+        await _took(detector, disposal, stored.partition, message)
+    links.store(disposition, stored)
 
 
-async def _send_derived(
-    detector: Detector, derived: list[Admitted], partition: int, written: int
-) -> None:
-    """Send what a disposition read from `partition` of `dispositions` derives to the
-    subjects it concerns, as ingest forwards input events."""
+async def _took(detector: Detector, disposal: Disposal, partition: int, message: Any) -> None:
+    """Send what a disposition read from `partition` of `dispositions`, and taken now, derives
+    to the subjects it concerns, as ingest forwards input events; and count it."""
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
-    for message in derived:
-        for kind, to, forward in forwards_of(detector, message, "dispositions", partition, written):
+    written = written_ms(message)
+    for event in disposal.derived:
+        for kind, to, forward in forwards_of(detector, event, "dispositions", partition, written):
             bundles.setdefault((kind, to), []).append(forward)
     await send_bundles(detector, bundles)
+    if disposal.new:
+        detector.metrics.dispositions.labels(disposal.rule, disposal.disposition.outcome).inc()
 
 
 async def _publish(detector: Detector, records: list[Case]) -> None:

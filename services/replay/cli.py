@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from schemas.alerts import DeadLetter
+from schemas.cases import Case
 from schemas.codec import encode
 from services.detector.core.engine import Engine
 from services.replay.replayer import Replayer, ReplayStats
@@ -48,17 +50,29 @@ def replay(
                 alerts_out.writelines(encode(alert) + b"\n" for alert in alerts)
                 if letter is not None and letters_out is not None:
                     letters_out.write(encode(letter) + b"\n")
-            made = replayer.take_cases()
-            if cases_out is not None:
-                cases_out.writelines(encode(case) + b"\n" for case in made)
+            _write_later(replayer.take_letters(), replayer.take_cases(), letters_out, cases_out)
             if sys.stderr.isatty() and time.monotonic() - shown > PROGRESS_EVERY_S:
                 shown = time.monotonic()
                 _progress(reader.tell(), size, batch[-1][0])
+        _write_later(replayer.finish(), replayer.take_cases(), letters_out, cases_out)
     elapsed = time.monotonic() - began
     print(summary(replayer.stats, elapsed), file=sys.stderr)
     if cases is not None:
         print(f"cases: {replayer.linker.case_count()}", file=sys.stderr)
     return 1 if sum(replayer.stats.dead_letters.values()) else 0
+
+
+def _write_later(
+    letters: list[DeadLetter],
+    cases: list[Case],
+    letters_out: BinaryIO | None,
+    cases_out: BinaryIO | None,
+) -> None:
+    """Write the dead letters of held dispositions and the case records a batch made."""
+    if letters_out is not None:
+        letters_out.writelines(encode(letter) + b"\n" for letter in letters)
+    if cases_out is not None:
+        cases_out.writelines(encode(case) + b"\n" for case in cases)
 
 
 def summary(stats: ReplayStats, elapsed_s: float) -> str:

@@ -5,22 +5,25 @@ the order the worker would consume the messages. Every message is admitted, rout
 subjects and applied by the same functions the worker uses; duanka's own watchlist entries
 are routed back in memory, as the worker routes them back through the `watchlist` topic.
 Every alert is linked into cases, and every disposition taken, by the worker's case linker
-(`core.cases`); the case records it makes are collected in order (`take_cases`).
+(`core.cases`); the case records it makes are collected in order (`take_cases`). A
+disposition of an alert not raised yet is held as the worker holds it: the dead letter of
+one whose alert does not come is made when the alerts reach past its decision by the grace,
+or when the replay ends (`finish`), and is collected with the others (`take_letters`).
 """
 
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import orjson
 
 from schemas.alerts import Alert, DeadLetter, RuleName, SubjectKind
 from schemas.cases import Case
-from schemas.codec import DecodeError
+from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition, DispositionOutcome
-from services.detector.core.cases import CaseLinker
-from services.detector.core.clock import duration_ms
+from services.detector.core.cases import CaseLinker, Disposal, unknown_alert
 from services.detector.core.engine import Engine, Outcome
 from services.detector.core.intake import (
     INPUT_TOPICS,
@@ -37,6 +40,15 @@ REPLAY_TOPIC = "replay"
 """The `topic` of dead letters for lines that are not replay records at all."""
 SWEEP_EVERY = 100_000
 """Events between two expiries of quiet subjects: keeps a long replay's memory bounded."""
+
+
+class Line(NamedTuple):
+    """A replay line, as admitted."""
+
+    topic: str
+    number: int
+    key: bytes | None
+    raw: bytes | None
 
 
 @dataclass
@@ -73,14 +85,33 @@ class Replayer:
     retention, from the front, and stops at the first touched since."""
     linker: CaseLinker = field(init=False)
     _cases: list[Case] = field(default_factory=list, init=False)
+    _letters: list[DeadLetter] = field(default_factory=list, init=False)
+    """Dead letters of held dispositions, made at later lines."""
+    _line: Line | None = field(default=None, init=False)
+    """The line being replayed."""
+    _held_at: dict[tuple[str, str], Line] = field(default_factory=dict, init=False)
+    """Per (alert id, institution) of a disposition held, its line."""
 
     def __post_init__(self) -> None:
-        self.linker = CaseLinker(duration_ms(self.engine.policy.case_horizon))
+        self.linker = CaseLinker.of(self.engine.policy)
 
     def take_cases(self) -> list[Case]:
         """The case records made since they were last taken, in order."""
         cases, self._cases = self._cases, []
         return cases
+
+    def take_letters(self) -> list[DeadLetter]:
+        """The dead letters of held dispositions made since they were last taken, in order."""
+        letters, self._letters = self._letters, []
+        return letters
+
+    def finish(self) -> list[DeadLetter]:
+        """The stream has ended: the dead letters of the dispositions still held (their alerts
+        were not raised) and of any made before and not taken yet."""
+        for held in self.linker.held.values():
+            self._unknown(list(held.values()))
+        self.linker.held.clear()
+        return self.take_letters()
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         """Apply one line; returns its alerts, or the dead letter that rejects it."""
@@ -114,22 +145,33 @@ class Replayer:
             topic, key, value = _parse_line(line)
         except DecodeError as exc:
             return [], self._dead_letter(REPLAY_TOPIC, number, None, line, exc)
+        self._line = Line(topic, number, key, value)
         try:
             event = admit(topic, key, value, datetime.now(UTC), self.max_clock_skew)
             alerts = self._apply(event)
         except DecodeError as exc:  # rejected at admission, or by the case linker
             return [], self._dead_letter(topic, number, key, value, exc)
+        finally:
+            self._line = None
         self.stats.events[topic] += 1
         return alerts, None
 
     def _dispose(self, disposition: Disposition) -> list[Alert]:
         """Take a disposition, and apply what it sends to subjects; the alerts that raises.
         Raises `DecodeError` for a disposition the linker rejects."""
-        now = datetime.now(UTC)
-        disposal = self.linker.dispose(disposition, now)
+        disposal = self.linker.dispose(disposition, datetime.now(UTC))
+        if disposal is None:
+            self._held_at[(disposition.alert_id, disposition.institution)] = self._line or Line(
+                "dispositions", 0, disposition.alert_id.encode(), encode(disposition)
+            )
+            return []
+        return self._took(disposal)
+
+    def _took(self, disposal: Disposal) -> list[Alert]:
+        """Count a disposition taken, and apply what it sends to subjects."""
         self._cases += disposal.cases
         if disposal.new:
-            self.stats.dispositions[(disposal.rule, disposition.outcome)] += 1
+            self.stats.dispositions[(disposal.rule, disposal.disposition.outcome)] += 1
         return [alert for derived in disposal.derived for alert in self._apply(derived)]
 
     def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
@@ -143,14 +185,30 @@ class Replayer:
             outcome = self._apply_at(address, event, origin, now)
             if not outcome.duplicate:  # a duplicate's first sends are in this output already
                 alerts += outcome.alerts
-        self._raised(alerts, now)
-        return alerts
+        return alerts + self._raised(alerts, now)
 
-    def _raised(self, alerts: list[Alert], now: datetime) -> None:
-        """Count alerts raised, and link them into cases."""
+    def _raised(self, alerts: list[Alert], now: datetime) -> list[Alert]:
+        """Count alerts raised, and link them into cases; the alerts that the dispositions
+        held for them raise, taken now."""
+        more = []
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
-            self._cases += self.linker.link(alert, now)
+            linking = self.linker.link(alert, now)
+            self._cases += linking.cases
+            for disposal in linking.disposals:
+                self._held_at.pop((alert.alert_id, disposal.disposition.institution), None)
+                more += self._took(disposal)
+            self._unknown(linking.expired)
+        return more
+
+    def _unknown(self, dispositions: list[Disposition]) -> None:
+        """Dead-letter held dispositions whose alerts are not coming, at their lines."""
+        for disposition in dispositions:
+            line = self._held_at.pop((disposition.alert_id, disposition.institution))
+            error = unknown_alert(disposition)
+            self._letters.append(
+                self._dead_letter(line.topic, line.number, line.key, line.raw, error)
+            )
 
     def _batch_done(self, size: int) -> None:
         self._since_sweep += size

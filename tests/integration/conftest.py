@@ -26,7 +26,6 @@ from schemas.alerts import Alert
 from schemas.cases import Case
 from schemas.codec import decode
 from services.detector.core.cases import CaseLinker
-from services.detector.core.clock import duration_ms
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
@@ -306,10 +305,10 @@ async def until_linked(prefix: str, group: str, within_s: float = 60.0) -> None:
 
 def replay_cases(alerts: list[Alert]) -> dict[str, Case]:
     """The open cases replay's alerts make, linked in replay's order."""
-    linker = CaseLinker(duration_ms(Policy().case_horizon))
+    linker = CaseLinker.of(Policy())
     latest: dict[str, Case] = {}
     for alert in alerts:
-        for record in linker.link(alert, alert.detected_at):
+        for record in linker.link(alert, alert.detected_at).cases:
             latest[record.case_id] = record
     return {cid: case for cid, case in latest.items() if case.status == "open"}
 

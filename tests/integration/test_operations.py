@@ -14,11 +14,12 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.alerts import Alert, DeadLetter
+from schemas.alerts import Alert, DeadLetter, Subject
 from schemas.cases import Case
 from schemas.codec import decode, encode
 from schemas.dispositions import Disposition
 from schemas.events import WatchlistEntry
+from services.detector.core.alerting import alert_id
 from services.detector.core.policy import Policy
 from tests.deploy.conftest import DEPLOY
 from tests.factories import T0, activation, alerts_in_order, identity, transfer
@@ -239,11 +240,21 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
     kafka: Kafka, api_worker: RunningWorker
 ) -> None:
     """A carrier confirms a bulk opener's alert: its case turns `confirmed`, and the metrics
-    count it once though it arrives twice. A second, different decision by the same carrier
-    and one about an alert never raised end in `dead-letters`, at their place in
-    `dispositions`."""
+    count it once though it arrives twice. A carrier's decision on an alert not raised yet
+    is held until it is. A second, different decision by the same carrier, and one about an
+    alert not raised by the time alerts reach the grace past its decision, end in
+    `dead-letters`, at their place in `dispositions`."""
+    later = burst("later-farmer", 6)
+    fifth = later[4]  # the activation that makes five: bulk_sim_opener's trigger
+    later_opener = alert_id(
+        "bulk_sim_opener", Subject(kind="identity", id=fifth.identity), fifth.source, fifth.event_id
+    )
+    ahead = Disposition(
+        alert_id=later_opener, institution="cmcc", outcome="confirmed", decided_at=START
+    )
+    await kafka.send(api_worker.topic("dispositions"), encode(ahead), key=later_opener, partition=1)
     farmer = burst("disposed-farmer", 6)
-    await produce(kafka, api_worker, farmer)
+    await produce(kafka, api_worker, [*farmer, *later])
     found = await kafka.alerts(api_worker, lambda a: bool(opener_of("disposed-farmer", a)))
     [opener] = {
         a.alert_id: a for a in opener_of("disposed-farmer", found)
@@ -255,13 +266,14 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
         "decided_at": START.isoformat(),
     }
     unknown = "f" * 32
+    grace = Policy().disposition_grace
     topic = api_worker.topic("dispositions")
     for value in (
         confirmed,
         confirmed,  # read again: the same decision
         {**confirmed, "outcome": "false_positive"},  # offset 2: decided already
-        {**confirmed, "alert_id": unknown},  # offset 3: no such alert
-    ):
+        {**confirmed, "alert_id": unknown, "decided_at": (opener.window.end - grace).isoformat()},
+    ):  # offset 3: no such alert, nor coming
         await kafka.send(topic, value, key=str(value["alert_id"]), partition=0)
 
     def from_dispositions(values: list[bytes]) -> list[DeadLetter]:
@@ -278,19 +290,20 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
     ]
     assert all(letter.partition == 0 for letter in letters)
 
-    def confirmed_case(values: list[bytes]) -> bool:
+    def confirmed_cases(values: list[bytes]) -> bool:
         cases = [decode(Case, v) for v in values]
-        return any(c.status == "confirmed" and opener.alert_id in c.alerts for c in cases)
+        confirmed = {a for c in cases if c.status == "confirmed" for a in c.alerts}
+        return {opener.alert_id, later_opener} <= confirmed
 
-    await kafka.read_until(api_worker.topic("cases"), confirmed_case)
+    await kafka.read_until(api_worker.topic("cases"), confirmed_cases)
     body = await metrics_until(
-        api_worker, "duanka_dispositions_total", 1, rule="bulk_sim_opener", outcome="confirmed"
+        api_worker, "duanka_dispositions_total", 2, rule="bulk_sim_opener", outcome="confirmed"
     )
     assert (
-        sample(body, "duanka_dispositions_total", rule="bulk_sim_opener", outcome="confirmed") == 1
+        sample(body, "duanka_dispositions_total", rule="bulk_sim_opener", outcome="confirmed") == 2
     )
-    assert sample(body, "duanka_case_records_total", status="confirmed") >= 1
-    assert sample(body, "duanka_events_consumed_total", topic="dispositions", outcome="ok") == 4
+    assert sample(body, "duanka_case_records_total", status="confirmed") >= 2
+    assert sample(body, "duanka_events_consumed_total", topic="dispositions", outcome="ok") == 5
 
 
 def opener_of(who: str, alerts: list[Alert]) -> list[Alert]:

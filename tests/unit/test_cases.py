@@ -14,6 +14,7 @@ from services.detector.core.clock import duration_ms
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 HORIZON = duration_ms(timedelta(days=180))
+GRACE = duration_ms(timedelta(days=7))
 
 
 def alert(
@@ -70,10 +71,10 @@ def alert(
 
 def cases_of(alerts: list[Alert]) -> dict[str, set[str]]:
     """Per case id, the alert ids of the open cases the alerts form in this order."""
-    linker = CaseLinker(HORIZON)
+    linker = CaseLinker(HORIZON, GRACE)
     latest: dict[str, Any] = {}
     for a in alerts:
-        for record in linker.link(a, NOW):
+        for record in linker.link(a, NOW).cases:
             latest[record.case_id] = record
     return {cid: set(record.alerts) for cid, record in latest.items() if record.status == "open"}
 
@@ -163,17 +164,19 @@ def two_cases_and_a_bridge() -> tuple[Alert, Alert, Alert]:
 
 def test_a_joining_alert_merges_cases_into_the_earliest() -> None:
     early, late, bridge = two_cases_and_a_bridge()
-    linker = CaseLinker(HORIZON)
-    assert [r.case_id for r in linker.link(early, NOW)] == [case_id(early.alert_id)]
-    assert [r.case_id for r in linker.link(late, NOW)] == [case_id(late.alert_id)]
-    joined, merged = linker.link(bridge, NOW)
+    linker = CaseLinker(HORIZON, GRACE)
+    assert [r.case_id for r in linker.link(early, NOW).cases] == [case_id(early.alert_id)]
+    assert [r.case_id for r in linker.link(late, NOW).cases] == [case_id(late.alert_id)]
+    joined, merged = linker.link(bridge, NOW).cases
     assert joined.case_id == case_id(early.alert_id) and joined.status == "open"
     assert joined.alerts == [early.alert_id, late.alert_id, bridge.alert_id]
     assert merged.case_id == case_id(late.alert_id)
     assert (merged.status, merged.merged_into) == ("merged", joined.case_id)
     assert merged.alerts == [late.alert_id]
     assert linker.case_of(late.alert_id) == joined.case_id
-    [again] = linker.link(bridge, NOW)  # delivered again: nothing changes, the record is resent
+    [again] = linker.link(
+        bridge, NOW
+    ).cases  # delivered again: nothing changes, the record is resent
     assert again.model_dump(exclude={"updated_at"}) == joined.model_dump(exclude={"updated_at"})
 
 
@@ -196,9 +199,9 @@ def test_a_case_record_counts_its_members_and_says_what_it_is() -> None:
     )
     warned = alert("warned", "payment_to_flagged", ("account", "icbc:m"), amount_minor=50_000)
     records = []
-    linker = CaseLinker(HORIZON)
+    linker = CaseLinker(HORIZON, GRACE)
     for a in (farm, mule, warned):
-        records += linker.link(a, NOW)
+        records += linker.link(a, NOW).cases
     case = records[-1]
     assert case.members.identities == sorted([PERSON, OTHER])
     assert case.members.accounts == ["icbc:m"]  # never the victim's
@@ -265,11 +268,11 @@ def test_a_linker_restored_from_its_alerts_is_the_linker_that_linked_them(
 ) -> None:
     """A worker taking the linker over restores it from the alerts stored so far, in
     whatever order its table gives them, then links the rest."""
-    restored = CaseLinker(HORIZON)
+    restored = CaseLinker(HORIZON, GRACE)
     restored.restore(alerts[:linked_before])
     for a in alerts[linked_before:]:
         restored.link(a, NOW)
-    original = CaseLinker(HORIZON)
+    original = CaseLinker(HORIZON, GRACE)
     for a in WORLD:
         original.link(a, NOW)
     assert {a.alert_id: restored.case_of(a.alert_id) for a in WORLD} == {
@@ -279,7 +282,7 @@ def test_a_linker_restored_from_its_alerts_is_the_linker_that_linked_them(
 
 def test_a_case_is_found_by_its_id_any_merged_id_and_any_member() -> None:
     early, late, bridge = two_cases_and_a_bridge()
-    linker = CaseLinker(HORIZON)
+    linker = CaseLinker(HORIZON, GRACE)
     for a in (early, late, bridge):
         linker.link(a, NOW)
     joined = linker.case(case_id(early.alert_id), NOW)
@@ -300,7 +303,7 @@ def test_the_alerts_naming_an_outlet_are_found_across_cases() -> None:
         "two", "bulk_sim_opener", ("identity", OTHER), at=T0 - timedelta(days=1), outlets=["shop-1"]
     )
     elsewhere = alert("elsewhere", "bulk_sim_opener", ("identity", "c" * 64), outlets=["shop-2"])
-    linker = CaseLinker(HORIZON)
+    linker = CaseLinker(HORIZON, GRACE)
     for a in (one, two, elsewhere):
         linker.link(a, NOW)
     assert [a.alert_id for a in linker.naming(("outlet", "shop-1"))] == [two.alert_id, one.alert_id]

@@ -9,13 +9,13 @@ import pytest
 
 from schemas.codec import DecodeError
 from schemas.dispositions import Disposition
-from services.detector.core.cases import CaseLinker
+from services.detector.core.cases import CaseLinker, Disposal, unknown_alert
 from services.detector.core.engine import Engine
-from services.detector.core.intake import admit
+from services.detector.core.intake import Confirmation, admit
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
 from tests.factories import activation
-from tests.unit.test_cases import HORIZON, NOW, alert
+from tests.unit.test_cases import GRACE, HORIZON, NOW, alert
 
 SKEW = timedelta(minutes=5)
 DEVICE_ALERT = alert("a", "shared_device", ("device", "imei:1"), identities=["p1"])
@@ -48,10 +48,16 @@ def raw(target: Any, **fields: Any) -> bytes:
 
 
 def linked(*alerts: Any) -> CaseLinker:
-    linker = CaseLinker(HORIZON)
+    linker = CaseLinker(HORIZON, GRACE)
     for a in alerts:
         linker.link(a, NOW)
     return linker
+
+
+def taken(linker: CaseLinker, given: Disposition) -> Disposal:
+    disposal = linker.dispose(given, NOW)
+    assert disposal is not None, "held"
+    return disposal
 
 
 def test_a_disposition_is_admitted_from_its_topic() -> None:
@@ -83,11 +89,66 @@ def test_a_disposition_without_a_value_is_rejected() -> None:
         admit("dispositions", None, None, NOW, SKEW)
 
 
-def test_a_disposition_of_an_alert_not_raised_is_rejected() -> None:
+def test_a_disposition_of_an_alert_not_linked_yet_is_held_and_taken_with_it() -> None:
+    """In a worker the alert comes a longer way than the disposition: the linker holds the
+    disposition, and the alert's case records show it once the alert is linked."""
+    account_alert = alert("m", "mule_fan_in", ("account", "icbc:m"), at=NOW)
+    linker = linked(DEVICE_ALERT)
+    assert linker.dispose(disposition(account_alert), NOW) is None
+    linking = linker.link(account_alert, NOW)
+    [record] = linking.cases
+    assert (record.status, record.alerts) == ("confirmed", [account_alert.alert_id])
+    [disposal] = linking.disposals
+    assert (disposal.new, disposal.rule, disposal.cases) == (True, "mule_fan_in", [])
+    [confirmation] = disposal.derived
+    assert isinstance(confirmation, Confirmation) and confirmation.account == "icbc:m"
+    assert linking.expired == [] and linker.held == {}
+
+
+@pytest.mark.parametrize(("after", "expired"), [(GRACE - 1, False), (GRACE, True)])
+def test_a_held_disposition_is_rejected_once_alerts_reach_the_grace_past_its_decision(
+    after: int, expired: bool
+) -> None:
+    linker = linked(DEVICE_ALERT)
+    held = disposition(LONE_ALERT)
+    assert linker.dispose(held, NOW) is None
+    later = alert("later", "shared_device", ("device", "imei:5"), at=NOW + ms(after))
+    linking = linker.link(later, NOW)
+    assert linking.expired == ([held] if expired else [])
+    assert (LONE_ALERT.alert_id in linker.held) is not expired
+    error = unknown_alert(held)
+    assert error.reason == "unknown_alert" and LONE_ALERT.alert_id in str(error)
+
+
+def test_a_disposition_decided_the_grace_before_the_alerts_linked_is_rejected_at_once() -> None:
+    linker = linked(alert("later", "shared_device", ("device", "imei:5"), at=NOW + ms(GRACE)))
     with pytest.raises(DecodeError) as rejected:
-        linked(DEVICE_ALERT).dispose(disposition(LONE_ALERT), NOW)
+        linker.dispose(disposition(LONE_ALERT), NOW)
     assert rejected.value.reason == "unknown_alert"
-    assert LONE_ALERT.alert_id in str(rejected.value)
+    assert linker.held == {}
+
+
+def test_an_institution_decides_once_on_an_alert_held_for() -> None:
+    linker = linked(DEVICE_ALERT)
+    linker.dispose(disposition(LONE_ALERT), NOW)
+    assert linker.dispose(disposition(LONE_ALERT), NOW) is None  # the same again: still held
+    with pytest.raises(DecodeError) as rejected:
+        linker.dispose(disposition(LONE_ALERT, "actioned"), NOW)
+    assert rejected.value.reason == "repeated_disposition"
+
+
+def test_a_restored_linker_holds_the_dispositions_of_alerts_not_linked() -> None:
+    restored = CaseLinker(HORIZON, GRACE)
+    restored.restore([DEVICE_ALERT])
+    restored.restore_dispositions([disposition(LONE_ALERT), disposition(DEVICE_ALERT)])
+    assert restored.outcome(DEVICE_ALERT.alert_id) == "confirmed"
+    assert list(restored.held) == [LONE_ALERT.alert_id]
+    [disposal] = restored.link(LONE_ALERT, NOW).disposals
+    assert disposal.disposition == disposition(LONE_ALERT)
+
+
+def ms(duration: int) -> timedelta:
+    return timedelta(milliseconds=duration)
 
 
 def test_an_institution_decides_once_per_alert() -> None:
@@ -104,6 +165,7 @@ def test_the_same_disposition_again_changes_nothing_and_gives_its_case_again() -
     linker = linked(DEVICE_ALERT)
     first = linker.dispose(disposition(DEVICE_ALERT), NOW)
     again = linker.dispose(disposition(DEVICE_ALERT), NOW)
+    assert first is not None and again is not None
     assert (first.new, again.new) == (True, False)
     assert first.cases == again.cases
     assert first.rule == "shared_device"
@@ -112,7 +174,7 @@ def test_the_same_disposition_again_changes_nothing_and_gives_its_case_again() -
 def test_a_case_with_a_confirmed_alert_is_confirmed() -> None:
     linker = linked(DEVICE_ALERT, IDENTITY_ALERT)
     linker.dispose(disposition(IDENTITY_ALERT, "false_positive", "cmcc"), NOW)
-    [record] = linker.dispose(disposition(DEVICE_ALERT), NOW).cases
+    [record] = taken(linker, disposition(DEVICE_ALERT)).cases
     assert record.status == "confirmed"
     assert set(record.alerts) == {DEVICE_ALERT.alert_id, IDENTITY_ALERT.alert_id}
 
@@ -120,27 +182,27 @@ def test_a_case_with_a_confirmed_alert_is_confirmed() -> None:
 def test_a_confirmation_outweighs_another_institution_s_false_positive() -> None:
     linker = linked(DEVICE_ALERT)
     linker.dispose(disposition(DEVICE_ALERT, "false_positive", "cmcc"), NOW)
-    [record] = linker.dispose(disposition(DEVICE_ALERT, "confirmed", "icbc"), NOW).cases
+    [record] = taken(linker, disposition(DEVICE_ALERT, "confirmed", "icbc")).cases
     assert record.status == "confirmed"
 
 
 def test_a_case_is_closed_once_every_alert_is_a_false_positive() -> None:
     linker = linked(DEVICE_ALERT, IDENTITY_ALERT)
-    [record] = linker.dispose(disposition(DEVICE_ALERT, "false_positive"), NOW).cases
+    [record] = taken(linker, disposition(DEVICE_ALERT, "false_positive")).cases
     assert record.status == "open"
-    [record] = linker.dispose(disposition(IDENTITY_ALERT, "false_positive"), NOW).cases
+    [record] = taken(linker, disposition(IDENTITY_ALERT, "false_positive")).cases
     assert record.status == "closed"
 
 
 def test_an_action_taken_says_nothing_of_the_case() -> None:
-    [record] = linked(LONE_ALERT).dispose(disposition(LONE_ALERT, "actioned"), NOW).cases
+    [record] = taken(linked(LONE_ALERT), disposition(LONE_ALERT, "actioned")).cases
     assert record.status == "open"
 
 
 def test_a_closed_case_opens_again_when_a_new_alert_joins_it() -> None:
     linker = linked(DEVICE_ALERT)
     linker.dispose(disposition(DEVICE_ALERT, "false_positive"), NOW)
-    joined, *merged = linker.link(IDENTITY_ALERT, NOW)
+    joined, *merged = linker.link(IDENTITY_ALERT, NOW).cases
     assert joined.status == "open"
     assert [m.status for m in merged] == ["merged"]  # b is the earlier: its id sorts first
 
@@ -150,7 +212,7 @@ def test_a_restored_linker_keeps_the_dispositions() -> None:
     taken = [disposition(DEVICE_ALERT, "false_positive"), disposition(IDENTITY_ALERT, "confirmed")]
     for d in taken:
         linker.dispose(d, NOW)
-    restored = CaseLinker(HORIZON)
+    restored = CaseLinker(HORIZON, GRACE)
     restored.restore([IDENTITY_ALERT, DEVICE_ALERT])
     restored.restore_dispositions(reversed(taken))
     case = linker.case_of(DEVICE_ALERT.alert_id)
@@ -192,7 +254,9 @@ def test_replay_takes_dispositions_of_the_alerts_it_raised() -> None:
     assert record.status == "confirmed"
     assert replayer.stats.dispositions == {("shared_device", "confirmed"): 1}
     unknown = {**confirmed, "alert_id": "f" * 32}
-    _, letter = replayer.replay_line(replay_line("dispositions", unknown), 7)
-    assert letter is not None
+    assert replayer.replay_line(replay_line("dispositions", unknown), 7) == ([], None)  # held
+    assert replayer.take_letters() == []
+    [letter] = replayer.finish()
     assert (letter.reason, letter.topic, letter.offset) == ("unknown_alert", "dispositions", 7)
     assert replayer.take_cases() == []
+    assert replayer.stats.dead_letters == {"unknown_alert": 1}

@@ -32,12 +32,13 @@ class Evident(Timed, Protocol):
     def entities(self) -> Iterator[Entity]: ...
 
 
-def alert_id(rule: RuleName, subject: Subject, trigger: Timed) -> str:
-    """Same rule, subject and triggering event -> same id, whichever worker or replay made it.
+def alert_id(rule: RuleName, subject: Subject, source: str, event_id: str) -> str:
+    """Same rule, subject and triggering event (its source and event id) -> same id,
+    whichever worker or replay made it.
 
     Consumers deduplicate on it, so a re-processed event never blocks a customer twice.
     """
-    material = "\x1f".join((rule, subject.kind, subject.id, trigger.source, trigger.event_id))
+    material = "\x1f".join((rule, subject.kind, subject.id, source, event_id))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -62,7 +63,7 @@ def build_alert(
     about = Subject(kind=subject[0], id=subject[1])
     entities, counts = named_entities(about, evidence)
     return Alert(
-        alert_id=alert_id(rule, about, trigger),
+        alert_id=alert_id(rule, about, trigger.source, trigger.event_id),
         rule=rule,
         severity=severity,
         subject=about,

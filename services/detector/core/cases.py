@@ -15,7 +15,11 @@ id of the earliest, and each other one is published once more as `merged` into i
 
 Institutions report back what they made of alerts (`dispose`): a case with an alert
 confirmed as fraud is `confirmed`, one all of whose alerts were found false positives is
-`closed`. An institution decides once per alert.
+`closed`. An institution decides once per alert. A disposition can reach the linker before
+its alert does (in a worker the alert comes a longer way, from its subject's agent): it is
+*held* until the alert is linked, and taken then. It is rejected as of an unknown alert
+once the alerts linked reach `grace` past its decision (an institution decides on an alert
+it has been sent, so its alert is not coming), or at once if they had already.
 """
 
 import hashlib
@@ -30,8 +34,9 @@ from schemas.cases import MAX_MEMBERS, Case, CaseStatus, Members
 from schemas.codec import DecodeError
 from schemas.dispositions import Disposition
 from services.detector.core.alerting import plural, yuan
-from services.detector.core.clock import from_ms, to_ms
+from services.detector.core.clock import duration_ms, from_ms, to_ms
 from services.detector.core.intake import Admitted, Appeal, Confirmation
+from services.detector.core.policy import Policy
 from services.detector.core.rules.payment_to_flagged import FLAGGING
 from services.detector.core.state import Entity
 
@@ -43,9 +48,12 @@ SEVERITY_ORDER: Final[dict[Severity, int]] = {"medium": 0, "high": 1, "critical"
 
 
 class Disposal(NamedTuple):
-    """What a disposition changed: the record of its alert's case, whether it is new (not
-    one read again), and the messages it sends to subjects (`routing.route` says where)."""
+    """What a disposition taken changed: the record of its alert's case (none when it was
+    held, and taken as its alert was linked: the alert's records show it), whether it is
+    new (not one read again), and the messages it sends to subjects (`routing.route` says
+    where)."""
 
+    disposition: Disposition
     cases: list[Case]
     new: bool
     rule: RuleName
@@ -54,6 +62,18 @@ class Disposal(NamedTuple):
     """A confirmation of an alert about an account, to the account (it flags it); a false
     positive found of an alert about an identity, to the identity (an appeal: it lifts the
     listing the alert made)."""
+
+
+class Linking(NamedTuple):
+    """What linking an alert changed."""
+
+    cases: list[Case]
+    """The case it is in, then each case merged into it, as it was."""
+    disposals: list[Disposal]
+    """The dispositions of it that were held, taken now."""
+    expired: list[Disposition]
+    """Held dispositions of other alerts that the alerts linked now reach `grace` past:
+    of unknown alerts, to reject."""
 
 
 class Linked(NamedTuple):
@@ -119,6 +139,9 @@ class CaseLinker:
 
     horizon: int
     """How far apart (ms) two alerts' window ends may be and still join."""
+    grace: int
+    """How far (ms) past a disposition's decision the alerts linked may reach while it is
+    held for its alert."""
     alerts: dict[str, Linked] = field(default_factory=dict)
     _case_of: dict[str, str] = field(default_factory=dict)
     """Per alert id, the id of its case's earliest alert."""
@@ -133,15 +156,24 @@ class CaseLinker:
     """Per case id, current or merged, the earliest alert of the case it is now part of."""
     dispositions: dict[str, dict[str, Disposition]] = field(default_factory=dict)
     """Per alert id, the dispositions of it, by institution."""
+    held: dict[str, dict[str, Disposition]] = field(default_factory=dict)
+    """Per alert id not linked yet, the dispositions of it, by institution."""
+    clock: int | None = None
+    """The latest window end (epoch ms) of the alerts linked."""
 
-    def link(self, alert: Alert, now: datetime) -> list[Case]:
-        """Join an alert to the cases it connects; the case records to publish: the case it
-        is in, then each case merged into it, as it was. An alert linked already changes
-        nothing, and its case's record is returned again: a worker publishes it again,
-        since the first may have been lost in a crash."""
+    @classmethod
+    def of(cls, policy: Policy) -> "CaseLinker":
+        """A linker with the policy's case horizon and disposition grace."""
+        return cls(duration_ms(policy.case_horizon), duration_ms(policy.disposition_grace))
+
+    def link(self, alert: Alert, now: datetime) -> Linking:
+        """Join an alert to the cases it connects, take the dispositions held for it, and
+        expire those held past `grace`. An alert linked already changes nothing, and its
+        case's record is returned again: a worker publishes it again, since the first may
+        have been lost in a crash."""
         known = self._case_of.get(alert.alert_id)
         if known is not None:
-            return [self.record(known, now)]
+            return Linking([self.record(known, now)], [], [])
         new = linked(alert)
         root, joined = self._joining(new)
         merged = [
@@ -152,7 +184,11 @@ class CaseLinker:
             if old != root
         ]
         self._join(new, root, joined)
-        return [self.record(root, now), *merged]
+        disposals = [
+            self._take(held, now, with_record=False)
+            for held in self.held.pop(alert.alert_id, {}).values()
+        ]
+        return Linking([self.record(root, now), *merged], disposals, self._expire())
 
     def restore(self, alerts: Iterable[Alert]) -> None:
         """Link alerts, in any order, without making records: a worker taking the linker
@@ -163,17 +199,16 @@ class CaseLinker:
                 new = linked(alert)
                 self._join(new, *self._joining(new))
 
-    def dispose(self, disposition: Disposition, now: datetime) -> Disposal:
+    def dispose(self, disposition: Disposition, now: datetime) -> Disposal | None:
         """Take an institution's disposition of an alert, with the record of the alert's
-        case. The same disposition again changes nothing (a worker reads it again after a
-        crash), and its case's record is returned again. Raises `DecodeError` for an alert
-        not linked, and for a second, different disposition of an alert by one
-        institution."""
+        case; None: its alert is not linked yet, and it is held for it. The same
+        disposition again changes nothing (a worker reads it again after a crash), and its
+        case's record is returned again. Raises `DecodeError` for a second, different
+        disposition of an alert by one institution, and for an alert not linked when the
+        alerts linked reach `grace` past the decision already."""
         alert_id, institution = disposition.alert_id, disposition.institution
-        root = self._case_of.get(alert_id)
-        if root is None:
-            raise DecodeError("unknown_alert", f"no alert {alert_id} has been raised")
-        given = self.dispositions.setdefault(alert_id, {})
+        known = alert_id in self._case_of
+        given = (self.dispositions if known else self.held).setdefault(alert_id, {})
         earlier = given.get(institution)
         if earlier is not None and earlier != disposition:
             raise DecodeError(
@@ -181,9 +216,22 @@ class CaseLinker:
                 f"{institution} disposed of alert {alert_id} already: {earlier.outcome} "
                 f"at {earlier.decided_at.isoformat()}",
             )
+        if known:
+            return self._take(disposition, now, with_record=True)
+        if self._expired(disposition):
+            given.pop(institution, None)
+            if not given:
+                del self.held[alert_id]
+            raise unknown_alert(disposition)
+        given[institution] = disposition
+        return None
+
+    def _take(self, disposition: Disposition, now: datetime, with_record: bool) -> Disposal:
+        alert_id, institution = disposition.alert_id, disposition.institution
+        given = self.dispositions.setdefault(alert_id, {})
+        new = institution not in given
         given[institution] = disposition
         alert = self.alerts[alert_id]
-        new = earlier is None
         derived: list[Admitted] = []
         kind, subject = alert.subject
         decided_at = disposition.decided_at
@@ -194,12 +242,29 @@ class CaseLinker:
             derived.append(
                 Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)
             )
-        return Disposal([self.record(root, now)], new, alert.rule, derived)
+        cases = [self.record(self._case_of[alert_id], now)] if with_record else []
+        return Disposal(disposition, cases, new, alert.rule, derived)
+
+    def _expired(self, disposition: Disposition) -> bool:
+        return self.clock is not None and self.clock >= to_ms(disposition.decided_at) + self.grace
+
+    def _expire(self) -> list[Disposition]:
+        """Drop and return the held dispositions the alerts linked reach `grace` past."""
+        expired = []
+        for alert_id in list(self.held):
+            given = self.held[alert_id]
+            for institution in [i for i, d in given.items() if self._expired(d)]:
+                expired.append(given.pop(institution))
+            if not given:
+                del self.held[alert_id]
+        return expired
 
     def restore_dispositions(self, dispositions: Iterable[Disposition]) -> None:
-        """Take dispositions stored by a worker, of alerts restored already, in any order."""
+        """Take dispositions stored by a worker, in any order, after the alerts: those of
+        alerts restored are taken, the others held."""
         for disposition in dispositions:
-            given = self.dispositions.setdefault(disposition.alert_id, {})
+            known = disposition.alert_id in self._case_of
+            given = (self.dispositions if known else self.held).setdefault(disposition.alert_id, {})
             given[disposition.institution] = disposition
 
     def outcome(self, alert_id: str) -> Literal["confirmed", "false_positive"] | None:
@@ -317,11 +382,21 @@ class CaseLinker:
 
     def _index(self, new: Linked) -> None:
         self.alerts[new.alert_id] = new
+        self.clock = new.at if self.clock is None else max(self.clock, new.at)
         self._by_subject.setdefault(new.subject, []).append(new.alert_id)
         for reference in new.references:
             self._by_reference.setdefault(reference, []).append(new.alert_id)
         for member in new.members:
             self._by_member.setdefault(member, []).append(new.alert_id)
+
+
+def unknown_alert(disposition: Disposition) -> DecodeError:
+    """The rejection of a disposition whose alert is not coming."""
+    return DecodeError(
+        "unknown_alert",
+        f"no alert {disposition.alert_id} has been raised by the time alerts reached past "
+        f"the decision at {disposition.decided_at.isoformat()}",
+    )
 
 
 def _summary(counts: dict[str, int], amount: int, alerts: int, institutions: int) -> str:

@@ -107,6 +107,11 @@ class Policy(RulePolicy):
     case_horizon: PositiveDuration = timedelta(days=180)
     """How far apart two alerts' window ends may be and still join one case."""
 
+    disposition_grace: PositiveDuration = timedelta(days=7)
+    """How long a disposition of an alert the case linker has not linked is held for it,
+    in the time of the alerts linked: from the decision until alerts that much later have
+    been linked; then it is rejected as of an unknown alert."""
+
     bulk_sim_opener: BulkSimOpenerPolicy = BulkSimOpenerPolicy()
     bulk_account_opener: BulkAccountOpenerPolicy = BulkAccountOpenerPolicy()
     bulk_company_accounts: BulkCompanyAccountsPolicy = BulkCompanyAccountsPolicy()
