@@ -7,11 +7,16 @@ the case records (`duanka replay --cases`), each case not merged into another (o
 confirmed or closed) is *pure* when its alerts
 about injected subjects all belong to one injection (a gang, or a lone card farmer), and
 each injection is *complete* when all its alerts are in one case.
+
+The truth also lists alerts expected by id: the warnings of payments into flagged accounts,
+with the flag each must name where the simulator knows it (a confirmed alert). They are
+reported as found, and as naming the flag expected.
 """
 
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -77,6 +82,44 @@ class Grouping:
         )
 
 
+class ExpectedAlert(NamedTuple):
+    """An alert the truth expects by id, and the flag it must name (None: any)."""
+
+    alert_id: str
+    flag_alert_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Warnings:
+    """How many of the alerts expected by id were raised, and named the flag expected."""
+
+    expected: int
+    raised: int
+    flagged: int
+    """Of those raised and expected to name a flag, those naming it."""
+    with_flag: int
+    """Of those raised, those expected to name a flag."""
+
+    def line(self) -> str:
+        return (
+            f"alerts expected by id {self.expected}: {self.raised} raised "
+            f"({_share(self.raised, self.expected)}); {self.flagged} of {self.with_flag} "
+            f"name the confirmed alert as their flag"
+        )
+
+
+def warnings(expected: list[ExpectedAlert], alerts: dict[str, Alert]) -> Warnings:
+    """Which of the `expected` alerts are among `alerts` (by id), naming their flags."""
+    raised = [(e, alerts[e.alert_id]) for e in expected if e.alert_id in alerts]
+    with_flag = [(e, a) for e, a in raised if e.flag_alert_id is not None]
+    return Warnings(
+        expected=len(expected),
+        raised=len(raised),
+        flagged=sum(a.evidence.flag_alert_id == e.flag_alert_id for e, a in with_flag),
+        with_flag=len(with_flag),
+    )
+
+
 def grouping(
     gangs: dict[tuple[str, str], str], subjects: dict[str, tuple[str, str]], cases: list[Case]
 ) -> Grouping:
@@ -132,28 +175,39 @@ def table(scores: list[RuleScore]) -> str:
     return "\n".join(lines)
 
 
-def read_truth(path: Path) -> tuple[set[Pair], dict[tuple[str, str], str]]:
+class Truth(NamedTuple):
+    """What the simulator injected."""
+
+    pairs: set[Pair]
+    gangs: dict[tuple[str, str], str]
+    """Per (kind, id), its injection."""
+    expected: list[ExpectedAlert]
+
+
+def read_truth(path: Path) -> Truth:
     """`{"rule", "kind", "id", "gang"}` per line: the pairs, and per (kind, id) its
-    injection (`gang`; a file without it groups nothing)."""
-    pairs: set[Pair] = set()
-    gangs: dict[tuple[str, str], str] = {}
+    injection (`gang`; a file without it groups nothing); a line with `alert_id` (and
+    `flag_alert_id`) expects that alert as well."""
+    truth = Truth(set(), {}, [])
     for line in path.read_bytes().splitlines():
         if line.strip():
             record = orjson.loads(line)
-            pairs.add((record["rule"], record["kind"], record["id"]))
+            truth.pairs.add((record["rule"], record["kind"], record["id"]))
             if "gang" in record:
-                gangs[(record["kind"], record["id"])] = record["gang"]
-    return pairs, gangs
+                truth.gangs[(record["kind"], record["id"])] = record["gang"]
+            if "alert_id" in record:
+                expected = ExpectedAlert(record["alert_id"], record.get("flag_alert_id"))
+                truth.expected.append(expected)
+    return truth
 
 
-def read_alerts(path: Path) -> dict[str, Pair]:
-    """The (rule, subject kind, subject id) of every alert, by alert id; one alert JSON per
-    line."""
-    alerts: dict[str, Pair] = {}
+def read_alerts(path: Path) -> dict[str, Alert]:
+    """Every alert, by alert id; one alert JSON per line."""
+    alerts: dict[str, Alert] = {}
     for line in path.read_bytes().splitlines():
         if line.strip():
             alert = decode(Alert, line)
-            alerts[alert.alert_id] = (alert.rule, alert.subject.kind, alert.subject.id)
+            alerts[alert.alert_id] = alert
     return alerts
 
 
@@ -171,13 +225,18 @@ def evaluate(truth_path: Path, alerts_path: Path, cases_path: Path | None = None
     """Print the table (and the grouping, given the cases); exit status 2 when a file cannot
     be read."""
     try:
-        (truth, gangs), alerts = read_truth(truth_path), read_alerts(alerts_path)
+        truth, alerts = read_truth(truth_path), read_alerts(alerts_path)
         cases = None if cases_path is None else read_cases(cases_path)
     except (OSError, KeyError, orjson.JSONDecodeError, DecodeError) as exc:
         print(f"duanka evaluate: {exc!r}", file=sys.stderr)
         return 2
-    print(table(score(truth, set(alerts.values()))))
+    found: set[Pair] = {(a.rule, a.subject.kind, a.subject.id) for a in alerts.values()}
+    print(table(score(truth.pairs, found)))
+    if truth.expected:
+        print(warnings(truth.expected, alerts).line())
     if cases is not None:
-        subjects = {alert_id: (kind, id) for alert_id, (_, kind, id) in alerts.items()}
-        print(grouping(gangs, subjects, cases).line())
+        subjects: dict[str, tuple[str, str]] = {
+            a.alert_id: (a.subject.kind, a.subject.id) for a in alerts.values()
+        }
+        print(grouping(truth.gangs, subjects, cases).line())
     return 0

@@ -129,16 +129,28 @@ class Replayer:
 
     def apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
         """Apply an admitted event, read from `partition` of its topic, to every subject it
-        concerns (duanka's own listings are in force at once: the engine sets them)."""
-        alerts = self._apply(event, partition)
+        concerns (duanka's own listings are in force at once: the engine sets them). A
+        disposition the case linker rejects is dead-lettered (`take_letters`)."""
+        alerts = self._apply_admitted(event, partition)
         self._batch_done(1)
         return alerts
 
     def apply_batch(self, events: Sequence[Admitted]) -> list[Alert]:
         """Apply admitted events in order; their alerts, in order."""
-        alerts = [alert for event in events for alert in self._apply(event)]
+        alerts = [alert for event in events for alert in self._apply_admitted(event)]
         self._batch_done(len(events))
         return alerts
+
+    def _apply_admitted(self, event: Admitted, partition: int = 0) -> list[Alert]:
+        try:
+            return self._apply(event, partition)
+        except DecodeError as exc:
+            if not isinstance(event, Disposition):
+                raise
+            line = self._line_of(event)
+            letter = self._dead_letter(line.topic, line.number, line.key, line.raw, exc)
+            self._letters.append(letter)
+            return []
 
     def _replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:
         try:
@@ -161,11 +173,14 @@ class Replayer:
         Raises `DecodeError` for a disposition the linker rejects."""
         disposal = self.linker.dispose(disposition, datetime.now(UTC))
         if disposal is None:
-            self._held_at[(disposition.alert_id, disposition.institution)] = self._line or Line(
-                "dispositions", 0, disposition.alert_id.encode(), encode(disposition)
-            )
+            held = (disposition.alert_id, disposition.institution)
+            self._held_at[held] = self._line or self._line_of(disposition)
             return []
         return self._took(disposal)
+
+    def _line_of(self, disposition: Disposition) -> Line:
+        """A disposition applied without its replay line, as a line of its topic."""
+        return Line("dispositions", 0, disposition.alert_id.encode(), encode(disposition))
 
     def _took(self, disposal: Disposal) -> list[Alert]:
         """Count a disposition taken, and apply what it sends to subjects."""

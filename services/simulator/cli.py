@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import sys
 import time
@@ -79,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--truth",
         type=Path,
         default=None,
-        help="write the injected (rule, subject) pairs as JSON Lines",
+        help="write the injected (rule, subject) pairs, and the warnings expected by id, as "
+        "JSON Lines",
     )
 
 
@@ -130,13 +132,27 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"duanka simulate: a message was not delivered: {exc!r}", file=sys.stderr)
             return 1
     if args.truth is not None:
-        with args.truth.open("wb") as out:
-            for rule, kind, subject in sorted(scenario.truth):
-                gang = scenario.gangs[(kind, subject)]
-                line = {"rule": rule, "kind": kind, "id": subject, "gang": gang}
-                out.write(orjson.dumps(line) + b"\n")
-    print(f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns", file=sys.stderr)
+        write_truth(scenario, args.truth)
+    print(
+        f"duanka simulate: seed {seed}, {len(scenario.truth)} injected patterns, "
+        f"{len(scenario.expected)} warnings expected by id",
+        file=sys.stderr,
+    )
     return 0
+
+
+def write_truth(scenario: Scenario, path: Path) -> None:
+    """One line per expected (rule, subject) with its injection (`gang`), then one per
+    alert expected by id (`alert_id`, and `flag_alert_id`: the flag it must name, or null
+    for any)."""
+    with path.open("wb") as out:
+        for rule, kind, subject in sorted(scenario.truth):
+            gang = scenario.gangs[(kind, subject)]
+            line = {"rule": rule, "kind": kind, "id": subject, "gang": gang}
+            out.write(orjson.dumps(line) + b"\n")
+        for expected in scenario.expected:
+            gang = scenario.gangs[(expected.kind, expected.id)]
+            out.write(orjson.dumps({**dataclasses.asdict(expected), "gang": gang}) + b"\n")
 
 
 def simulated_span(

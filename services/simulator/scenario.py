@@ -9,6 +9,15 @@ that must not alert, and gangs that combine several typologies. `truth` collects
 subject kind, subject id) the injected behaviour must produce, and `gangs` which injection
 each of those subjects belongs to: the alerts of one injection are one case, and alerts of
 two never share one (a victim paying two gangs does not join them).
+
+Institutions report back on some alerts (`dispositions`): banks confirm collectors as mule
+accounts (and a victim paying one after the mule rules' flags have run out is warned all
+the same), carriers find some bulk openers were not selling cards (an appeal: duanka's
+listing is lifted, and the person comes back unalerted), and now and then a bank reports
+twice on one alert, or a carrier mistypes an alert id: both end in dead letters. An
+alert's id derives from its rule, subject and trigger (`core.alerting.alert_id`), and the
+simulator knows which event triggers each alert it has institutions decide on; `expected`
+lists the warnings that must be raised, by id, with the flag each must name.
 """
 
 import heapq
@@ -21,16 +30,24 @@ from typing import Any
 
 import orjson
 
+from schemas.alerts import RuleName, Subject, SubjectKind
+from services.detector.core.alerting import alert_id
 from services.simulator import population as pop
 
 Truth = tuple[str, str, str]
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-PATTERN_SPAN = timedelta(days=30)
+PATTERN_SPAN = timedelta(days=45)
 """No injected pattern lasts longer: every message it schedules comes at most this long
-after the background event it was injected at (shell companies take up to 25 days, a lifted
-listing's returner up to 21)."""
+after the background event it was injected at (a workshop's collector is paid up to 5 days
+in, confirmed up to 10 days later, and paid once more up to 29 days after that)."""
+CONFIRMED_SHARE = 0.5
+"""Of the collectors, the share their bank confirms as mule accounts."""
+TWICE_SHARE = 0.3
+"""Of the confirmations, the share the bank follows with a second report (dead-lettered)."""
+MISTYPED_SHARE = 0.25
+"""Of the appeals, the share the carrier first sends with a mistyped alert id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +70,18 @@ class SimulatedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectedAlert:
+    """An alert the injected behaviour must raise, by id, and the flag it must name (None:
+    any mule rule's)."""
+
+    rule: RuleName
+    kind: SubjectKind
+    id: str
+    alert_id: str
+    flag_alert_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioConfig:
     """How the world behaves. `injection_rate` is per background event."""
 
@@ -66,6 +95,8 @@ class ScenarioConfig:
     injection_rate: float = 0.02
     near_miss_share: float = 0.5
     """Of the injections, the share that are near misses."""
+    dispositions: bool = True
+    """Whether institutions report back on alerts."""
 
 
 @dataclass
@@ -76,6 +107,8 @@ class Scenario:
     truth: set[Truth] = field(default_factory=set)
     gangs: dict[tuple[str, str], str] = field(default_factory=dict)
     """Per (subject kind, subject id) of the truth, the injection it belongs to."""
+    expected: list[ExpectedAlert] = field(default_factory=list)
+    """Warnings that must be raised, by id (each one's pair is in `truth` too)."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.config.seed)
@@ -98,6 +131,7 @@ class Scenario:
             self._borrowed_phone,
             self._returner,
             self._workshop_gang,
+            self._appealed_opener,
         ]
         self._near_misses: list[Callable[[datetime], None]] = [
             self._near_card_farmer,
@@ -284,12 +318,16 @@ class Scenario:
             received += amount
             at = now + 50 * MINUTE * (i / (len(victims) - 1))
             self._schedule(self._transfer(at, victim, collector, amount, "online"))
-        again = rng.choice(victims[1:])
         later = now + timedelta(hours=rng.uniform(2, 20))
-        self._schedule(self._transfer(later, again, collector, 50_000, "online"))
+        again = self._transfer(later, rng.choice(victims[1:]), collector, 50_000, "online")
+        self._schedule(again)
+        self._expect_alert("payment_to_flagged", "account", collector, again, flag=None)
         self._last_victim = victims[-1]
         passed = received * 95 // 100
-        self._schedule(self._transfer(now + 55 * MINUTE, collector, relay, passed, "online"))
+        handover = self._transfer(now + 55 * MINUTE, collector, relay, passed, "online")
+        self._schedule(handover)
+        if self.config.dispositions and rng.random() < CONFIRMED_SHARE:
+            self._confirm(collector, handover, victims[1:], now)
         cash_outs = rng.randint(10, 12)
         for i in range(cash_outs):
             self._schedule(
@@ -310,6 +348,25 @@ class Scenario:
             ("mule_fan_out", relay),
         ):
             self._expect((rule, "account", account))
+
+    def _confirm(
+        self, collector: str, handover: SimulatedMessage, victims: list[str], now: datetime
+    ) -> None:
+        """Days later the collector's bank confirms the pass-through alert the handover
+        raised. Weeks after that, when the mule rules' flags have run out, a victim pays
+        the collector once more, and is warned all the same, naming the confirmed alert.
+        Some banks then report freezing the account too: a second decision on one alert."""
+        rng = self._rng
+        bank = collector.split(":", 1)[0]
+        confirmed = self._alert_of("mule_pass_through", "account", collector, handover)
+        decided = now + timedelta(days=rng.uniform(5, 10))
+        self._schedule(self._disposition(decided, confirmed, bank, "confirmed"))
+        if rng.random() < TWICE_SHARE:
+            self._schedule(self._disposition(decided + DAY, confirmed, bank, "actioned"))
+        late = decided + timedelta(days=rng.uniform(26, 29))
+        payment = self._transfer(late, rng.choice(victims), collector, 30_000, "online")
+        self._schedule(payment)
+        self._expect_alert("payment_to_flagged", "account", collector, payment, flag=confirmed)
 
     def _workshop_gang(self, now: datetime) -> None:
         """A gang's workshop: 5-6 people activate SIMs on one modem within hours. One of them
@@ -347,6 +404,35 @@ class Scenario:
         self._schedule(self._account_open(opened, relay_holder, relay, "personal", msisdn=lent))
         self._expect(("borrowed_phone", "msisdn", lent))
         self._collect(accounts[0], relay, now + timedelta(days=rng.uniform(3, 5)))
+
+    def _appealed_opener(self, now: datetime) -> None:
+        """Someone activates 5 SIMs at 2-3 carriers within 1-72 hours (for a family, say):
+        `bulk_sim_opener` alerts and duanka lists them. The carrier of the fifth finds it
+        was no card selling, 1-3 days later (an appeal; some carriers first send it with a
+        mistyped alert id), and 8-20 days after that the person activates a SIM or opens an
+        account again: nothing to alert, the listing was lifted."""
+        rng = self._rng
+        who = self._person()
+        carriers = rng.sample(pop.MNOS, k=rng.randint(2, 3))
+        span = timedelta(hours=rng.uniform(1, 72))
+        activations = [
+            self._activation(now + span * (i / 4), who, carriers[i % len(carriers)], "store")
+            for i in range(5)
+        ]
+        for activation in activations:
+            self._schedule(activation)
+        self._expect(("bulk_sim_opener", "identity", who.identity))
+        if not self.config.dispositions:
+            return
+        fifth = activations[-1]
+        opener = self._alert_of("bulk_sim_opener", "identity", who.identity, fifth)
+        decided = fifth.at + timedelta(days=rng.uniform(1, 3))
+        carrier = carriers[4 % len(carriers)]
+        if rng.random() < MISTYPED_SHARE:
+            mistyped = opener[:-1] + ("0" if opener[-1] != "0" else "1")
+            self._schedule(self._disposition(decided - MINUTE, mistyped, carrier, "false_positive"))
+        self._schedule(self._disposition(decided, opener, carrier, "false_positive"))
+        self._return(who, decided, timedelta(days=8), timedelta(days=20))
 
     def _borrowed_phone(self, now: datetime) -> None:
         """Someone activates a number; within 1-20 days another identity opens an account
@@ -483,6 +569,27 @@ class Scenario:
         self.truth.add(truth)
         self.gangs[(truth[1], truth[2])] = self._gang
 
+    def _expect_alert(
+        self,
+        rule: RuleName,
+        kind: SubjectKind,
+        id: str,
+        trigger: SimulatedMessage,
+        flag: str | None,
+    ) -> None:
+        """An alert the running injection must raise at `trigger`, naming `flag`."""
+        self._expect((rule, kind, id))
+        expected = self._alert_of(rule, kind, id, trigger)
+        self.expected.append(ExpectedAlert(rule, kind, id, expected, flag))
+
+    def _alert_of(
+        self, rule: RuleName, kind: SubjectKind, id: str, trigger: SimulatedMessage
+    ) -> str:
+        """The id of the alert `trigger` raises."""
+        assert trigger.value is not None
+        source, event_id = str(trigger.value["source"]), str(trigger.value["event_id"])
+        return alert_id(rule, Subject(kind=kind, id=id), source, event_id)
+
     def _schedule(self, message: SimulatedMessage) -> None:
         heapq.heappush(self._queue, (message.at, next(self._order), message))
 
@@ -542,6 +649,18 @@ class Scenario:
         if msisdn is not None:
             value["msisdn"] = msisdn
         return SimulatedMessage(at, "account-opens", who.identity, value)
+
+    def _disposition(
+        self, at: datetime, alert: str, institution: str, outcome: str
+    ) -> SimulatedMessage:
+        value: dict[str, Any] = {
+            "alert_id": alert,
+            "institution": institution,
+            "outcome": outcome,
+            "note": f"{outcome.replace('_', ' ')}; simulated case",
+            "decided_at": at.isoformat(timespec="milliseconds"),
+        }
+        return SimulatedMessage(at, "dispositions", alert, value)
 
     def _transfer(
         self, at: datetime, sender: str, receiver: str, amount: int, channel: str = "mobile"

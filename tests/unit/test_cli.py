@@ -3,9 +3,10 @@
 import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import orjson
 import pytest
@@ -123,8 +124,13 @@ def test_a_default_simulation_file_ends_before_now_and_replays_clean(tmp_path: P
         *(str(history), "--out", str(alerts), "--dead-letters", str(letters)),
         *("--cases", str(cases)),
     )
-    assert replayed.returncode == 0, replayed.stderr
-    assert letters.read_bytes() == b""
+    assert replayed.returncode == 1, replayed.stderr  # dispositions rejected, as injected
+    rejected = Counter(
+        DeadLetter.model_validate_json(line).reason for line in letters.read_bytes().splitlines()
+    )
+    raised = {Alert.model_validate_json(line).alert_id for line in alerts.read_bytes().splitlines()}
+    assert rejected == injected_rejections(lines, raised), rejected
+    assert rejected["unknown_alert"] and rejected["repeated_disposition"]
     evaluated = duanka(
         "evaluate", "--truth", str(truth), "--alerts", str(alerts), "--cases", str(cases)
     )
@@ -140,6 +146,32 @@ def test_a_default_simulation_file_ends_before_now_and_replays_clean(tmp_path: P
     gangs = {orjson.loads(line)["gang"] for line in truth.read_bytes().splitlines()}
     assert int(injections) == len(gangs) == int(cases_count)
     assert any(g.startswith("workshop_gang") for g in gangs)
+    [warned] = [
+        line for line in evaluated.stdout.splitlines() if line.startswith("alerts expected")
+    ]
+    expected, raised, flagged, with_flag = re.fullmatch(
+        r"alerts expected by id (\d+): (\d+) raised \(1\.000\); (\d+) of (\d+) name the "
+        r"confirmed alert as their flag",
+        warned,
+    ).groups()
+    assert expected == raised and flagged == with_flag and int(with_flag) > 0
+
+
+def injected_rejections(lines: list[dict[str, Any]], raised: set[str]) -> Counter[str]:
+    """The dispositions a simulation file holds that must be dead-lettered, given the ids of
+    the alerts raised: one of an alert never raised (a mistyped id), and a second one by an
+    institution on an alert."""
+    decided = Counter(
+        (line["value"]["alert_id"], line["value"]["institution"])
+        for line in lines
+        if line["topic"] == "dispositions"
+    )
+    return Counter(
+        {
+            "unknown_alert": sum(n for (a, _), n in decided.items() if a not in raised),
+            "repeated_disposition": sum(n - 1 for (a, _), n in decided.items() if a in raised),
+        }
+    )
 
 
 def test_a_simulation_file_that_would_pass_now_is_refused(tmp_path: Path) -> None:
@@ -162,13 +194,15 @@ def test_replay_links_the_alerts_into_cases_and_writes_every_case_record(tmp_pat
     )
     assert simulated.returncode == 0, simulated.stderr
     replayed = duanka("replay", str(history), "--out", str(alerts_file), "--cases", str(cases_file))
-    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.returncode == 1, replayed.stderr  # the dispositions injected to be rejected
     alerts = [Alert.model_validate_json(line) for line in alerts_file.read_bytes().splitlines()]
     records = [Case.model_validate_json(line) for line in cases_file.read_bytes().splitlines()]
     latest = {record.case_id: record for record in records}
-    case_of = {a: c.case_id for c in latest.values() if c.status == "open" for a in c.alerts}
-    assert set(case_of) == {a.alert_id for a in alerts}  # every alert in one open case
-    assert f"cases: {sum(c.status == 'open' for c in latest.values())}" in replayed.stderr
+    standing = [c for c in latest.values() if c.status != "merged"]
+    case_of = {a: c.case_id for c in standing for a in c.alerts}
+    assert set(case_of) == {a.alert_id for a in alerts}  # every alert in one case
+    assert f"cases: {len(standing)}" in replayed.stderr
+    assert {c.status for c in standing} == {"open", "confirmed", "closed"}
     mule_rings = [
         {a.alert_id for a in alerts if a.rule.startswith("mule_") and a.subject.id in ring}
         for ring in _mule_rings(alerts)

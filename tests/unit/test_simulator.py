@@ -1,9 +1,11 @@
 """The simulator: valid contract messages, reproducible, and its truth is what the core finds."""
 
 import itertools
+from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import NamedTuple, cast
 
+from schemas.alerts import Alert
 from services.detector.core.engine import RULES, Engine
 from services.detector.core.intake import Admitted, InputTopic, admit
 from services.detector.core.policy import Policy
@@ -66,6 +68,43 @@ def test_the_core_finds_exactly_the_injected_patterns() -> None:
     for message in messages:
         found |= {(a.rule, a.subject.kind, a.subject.id) for a in replayer.apply(admitted(message))}
     assert found == scenario.truth
+
+
+def test_dispositions_flag_collectors_lift_listings_and_the_bad_ones_are_rejected() -> None:
+    """Replay raises every warning expected by id, each confirmed collector's naming the
+    confirmation; the appealed come back unalerted; the repeated and mistyped decisions are
+    dead-lettered. Without the dispositions, none of that happens."""
+    scenario, messages = simulate(11, 30_000)
+    flagged = [e for e in scenario.expected if e.flag_alert_id is not None]
+    assert flagged and len(scenario.expected) > len(flagged)
+    replayed = replay(messages)
+    for expected in scenario.expected:
+        alert = replayed.alerts.get(expected.alert_id)
+        assert alert is not None and (alert.rule, alert.subject.id) == (expected.rule, expected.id)
+        assert expected.flag_alert_id in (None, alert.evidence.flag_alert_id)
+    assert {(a.rule, a.subject.kind, a.subject.id) for a in replayed.alerts.values()} == (
+        scenario.truth
+    )
+    assert set(replayed.rejected) == {"unknown_alert", "repeated_disposition"}
+    undisposed = replay([m for m in messages if m.topic != "dispositions"])
+    assert not any(e.alert_id in undisposed.alerts for e in flagged)
+    relisted = {
+        a.subject.id for a in undisposed.alerts.values() if a.rule == "watchlisted_identity"
+    } - {id for rule, _, id in scenario.truth if rule == "watchlisted_identity"}
+    assert relisted and all(
+        scenario.gangs[("identity", id)].startswith("appealed") for id in relisted
+    )
+
+
+class Replayed(NamedTuple):
+    alerts: dict[str, Alert]
+    rejected: Counter[str]
+
+
+def replay(messages: list[SimulatedMessage]) -> Replayed:
+    replayer = Replayer(Engine(Policy()))
+    alerts = {a.alert_id: a for m in messages for a in replayer.apply(admitted(m))}
+    return Replayed(alerts, Counter(letter.reason for letter in replayer.finish()))
 
 
 def test_newcomers_are_distinct_people_on_new_numbers_and_devices_raising_nothing() -> None:

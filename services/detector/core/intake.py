@@ -97,13 +97,11 @@ def admit(
     dispositions are different: the watchlist is compacted by key, so a listing's key must
     be its identity, and a disposition keyed by another alert than its own is a mistake.
     """
-    if topic == "dispositions":
-        disposition = _disposition(key, value)
-        _not_from_future("decided_at", disposition.decided_at, now, max_clock_skew)
-        return disposition
     admitted = decode_admitted(topic, key, value)
     if isinstance(admitted, SimActivation | AccountOpen | Transfer):
         _not_from_future("occurred_at", admitted.occurred_at, now, max_clock_skew)
+    elif isinstance(admitted, Disposition):
+        _not_from_future("decided_at", admitted.decided_at, now, max_clock_skew)
     return admitted
 
 
@@ -114,15 +112,6 @@ def _not_from_future(name: str, at: datetime, now: datetime, max_clock_skew: tim
             f"{name} {at.isoformat()} is more than {max_clock_skew} ahead of the clock "
             f"({now.isoformat()})",
         )
-
-
-def _disposition(key: bytes | None, value: bytes | None) -> Disposition:
-    if value is None:
-        raise DecodeError("invalid", "message has no value")
-    disposition = validate(Disposition, parse_json(value))
-    if key is not None and key.decode("utf-8", errors="replace") != disposition.alert_id:
-        raise DecodeError("key_mismatch", "a disposition's key must be its alert id")
-    return disposition
 
 
 def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -> Admitted:
@@ -136,10 +125,13 @@ def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -
 
 
 def validate_document(topic: InputTopic, key: bytes | None, document: object) -> Admitted:
-    """Validate the parsed JSON value of a message about subjects (a watchlist record's key
-    must be its identity)."""
+    """Validate the parsed JSON value of a message (a watchlist record's key must be its
+    identity, a disposition's its alert id)."""
     if topic == "dispositions":
-        raise DecodeError("invalid", "a disposition is about an alert, not a subject")
+        disposition = validate(Disposition, document)
+        if key is not None and key.decode("utf-8", errors="replace") != disposition.alert_id:
+            raise DecodeError("key_mismatch", "a disposition's key must be its alert id")
+        return disposition
     if topic != "watchlist":
         return validate(EVENT_MODELS[topic], document)
     entry = validate(WatchlistEntry, document)
