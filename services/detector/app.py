@@ -145,6 +145,7 @@ def create_detector(settings: Settings) -> Detector:
                 options=options,
             ),
             settings.policy,
+            settings.partitions,
         ),
         dead_letters=raw_topic(app, settings.topic("dead-letters")),
         watchlist=raw_topic(app, settings.topic("watchlist")),

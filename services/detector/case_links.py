@@ -10,8 +10,10 @@ from typing import Any, NamedTuple
 
 from schemas.alerts import Alert
 from schemas.dispositions import Disposition
+from services.detector.bundle import partition_of
 from services.detector.core.cases import CaseLinker
 from services.detector.core.policy import Policy
+from services.detector.core.state import Entity
 
 
 class Stored(NamedTuple):
@@ -41,13 +43,15 @@ class CaseLinks:
     """The linker of the worker holding the `case-alerts` partition, restored on first use
     after each assignment."""
 
-    __slots__ = ("_linker", "policy", "table")
+    __slots__ = ("_linker", "partitions", "policy", "table")
 
-    def __init__(self, table: Any, policy: Policy) -> None:
+    def __init__(self, table: Any, policy: Policy, partitions: int) -> None:
         self.table = table
         """Every alert linked and disposition taken or held: the linker's state, and its
         changelog."""
         self.policy = policy
+        self.partitions = partitions
+        """How many partitions each subject topic has: an alert's lane is its subject's."""
         self._linker: CaseLinker | None = None
 
     def linker(self) -> CaseLinker:
@@ -60,11 +64,16 @@ class CaseLinks:
                     dispositions.append(Disposition.model_validate_json(stored.value))
                 else:
                     alerts.append(Alert.model_validate_json(value))
-            linker = CaseLinker.of(self.policy)
+            linker = CaseLinker.of(self.policy, self.lane)
             linker.restore(alerts)
             linker.restore_dispositions(dispositions)
             self._linker = linker
         return self._linker
+
+    def lane(self, subject: Entity) -> tuple[str, int]:
+        """The subject partition an alert about `subject` comes from."""
+        kind, id = subject
+        return kind, partition_of(id.encode(), self.partitions)
 
     def store(self, disposition: Disposition, stored: Stored) -> None:
         """Keep a disposition taken or held."""

@@ -97,6 +97,10 @@ class ScenarioConfig:
     """Of the injections, the share that are near misses."""
     dispositions: bool = True
     """Whether institutions report back on alerts."""
+    appeals: bool = True
+    """Whether, of those, carriers find bulk openers false positives, and the people come
+    back. A worker applies an appeal when it comes through the case linker, which in a
+    backlog may be after the person's return (docs/limitations.md)."""
 
 
 @dataclass
@@ -422,7 +426,7 @@ class Scenario:
         for activation in activations:
             self._schedule(activation)
         self._expect(("bulk_sim_opener", "identity", who.identity))
-        if not self.config.dispositions:
+        if not (self.config.dispositions and self.config.appeals):
             return
         fifth = activations[-1]
         opener = self._alert_of("bulk_sim_opener", "identity", who.identity, fifth)

@@ -15,8 +15,7 @@ from tests.integration.conftest import (
     delete_topics,
     drained,
     new_prefix,
-    open_cases,
-    replay_cases,
+    published_cases,
     require_broker,
     start_worker,
     stop_worker,
@@ -47,7 +46,7 @@ async def test_the_worker_links_replays_cases_and_a_fresh_disk_restores_them(
 ) -> None:
     require_broker()
     history: list[SimulatedMessage] = backlog()
-    expected = replay_cases(replayed(history))
+    expected = replayed(history).cases
     assert len(expected) >= 10 and any(len(case.alerts) >= 5 for case in expected.values())
     half = len(history) // 2
     prefix = new_prefix()
@@ -55,11 +54,11 @@ async def test_the_worker_links_replays_cases_and_a_fresh_disk_restores_them(
     try:
         await load(prefix, history[:half])
         await drain(prefix, tmp_path, "first")
-        partly = await open_cases(f"{prefix}cases")
+        partly = await published_cases(f"{prefix}cases")
         assert partly and partly.keys() != expected.keys()
         await load(prefix, history[half:])
         await drain(prefix, tmp_path, "second")  # another data directory: nothing on disk
-        found = await open_cases(f"{prefix}cases")
+        found = await published_cases(f"{prefix}cases")
     finally:
         await delete_topics(prefix)
     assert_same_cases(found, expected)

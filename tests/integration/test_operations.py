@@ -266,13 +266,13 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
         "decided_at": START.isoformat(),
     }
     unknown = "f" * 32
-    grace = Policy().disposition_grace
+    long_before = T0 - Policy().disposition_grace - timedelta(days=365)  # behind every alert
     topic = api_worker.topic("dispositions")
     for value in (
         confirmed,
         confirmed,  # read again: the same decision
         {**confirmed, "outcome": "false_positive"},  # offset 2: decided already
-        {**confirmed, "alert_id": unknown, "decided_at": (opener.window.end - grace).isoformat()},
+        {**confirmed, "alert_id": unknown, "decided_at": long_before.isoformat()},
     ):  # offset 3: no such alert, nor coming
         await kafka.send(topic, value, key=str(value["alert_id"]), partition=0)
 

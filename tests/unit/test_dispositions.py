@@ -120,6 +120,18 @@ def test_a_held_disposition_is_rejected_once_alerts_reach_the_grace_past_its_dec
     assert error.reason == "unknown_alert" and LONE_ALERT.alert_id in str(error)
 
 
+def test_a_held_disposition_waits_for_the_lane_furthest_behind() -> None:
+    """Alerts about devices reaching the grace past the decision say nothing of alerts about
+    identities, which come from other partitions, maybe days behind."""
+    linker = linked(IDENTITY_ALERT)
+    held = disposition(LONE_ALERT)
+    linker.dispose(held, NOW)
+    ahead = alert("ahead", "shared_device", ("device", "imei:5"), at=NOW + ms(GRACE))
+    assert linker.link(ahead, NOW).expired == []
+    caught_up = alert("caught-up", "bulk_sim_opener", ("identity", "p5"), at=NOW + ms(GRACE))
+    assert linker.link(caught_up, NOW).expired == [held]
+
+
 def test_a_disposition_decided_the_grace_before_the_alerts_linked_is_rejected_at_once() -> None:
     linker = linked(alert("later", "shared_device", ("device", "imei:5"), at=NOW + ms(GRACE)))
     with pytest.raises(DecodeError) as rejected:

@@ -13,6 +13,7 @@ from services.detector.core.state import AccountState, Flag
 from tests.factories import T0, account_open, alerts_in_order, rules_of, transfer
 
 COLLECTOR = "icbc:collector-1"
+RULE = "payment_to_flagged"
 HOUR = timedelta(hours=1)
 MS = timedelta(milliseconds=1)
 TTL = Policy().payment_to_flagged.flag_ttl
@@ -137,18 +138,26 @@ def test_a_confirmed_mule_alert_flags_its_account_from_when_it_was_decided() -> 
 
 def test_a_confirmation_warns_the_payments_recorded_before_it_arrived() -> None:
     """The same warnings whether the confirmation comes before the payments it reaches or
-    after them: the order events arrive in does not matter."""
-    [fan_in] = rules_of(alerts_in_order(victims(10)), "mule_fan_in")
+    after them: the order events arrive in does not matter. Each names the holder the
+    confirmed alert named, though the account has long forgotten its opening."""
+    opening = account_open("mule-holder", T0 - HOUR, account=COLLECTOR)
+    [fan_in] = rules_of(alerts_in_order([opening, *victims(10)]), "mule_fan_in")
     decided = T0 + 2 * TTL
     payments = [
         transfer(f"victim-x{n}", COLLECTOR, 1_000, decided + n * HOUR, n=70 + n) for n in range(3)
     ]
     confirmation = confirmed(fan_in.alert_id, decided)
-    first = alerts_in_order([*victims(10), confirmation, *payments])
-    after = alerts_in_order([*victims(10), *payments, confirmation])
-    warnings = [rules_of(a, "payment_to_flagged") for a in (first, after)]
-    assert len(warnings[0]) == 1 + 3  # the fan-in's own payment, then the three
-    assert {a.alert_id for a in warnings[0]} == {a.alert_id for a in warnings[1]}
+    elsewhere = transfer("victim-z", "icbc:other", 1_000, decided + TTL, n=90)  # time moves on
+    first = alerts_in_order([opening, *victims(10), confirmation, *payments, elsewhere])
+    after = alerts_in_order([opening, *victims(10), *payments, elsewhere, confirmation])
+    warnings = [
+        {a.alert_id: a.model_dump(exclude={"detected_at"}) for a in rules_of(found, RULE)}
+        for found in (first, after)
+    ]
+    assert warnings[0] == warnings[1]
+    late = [w for w in warnings[0].values() if w["evidence"]["flag_alert_id"] == fan_in.alert_id]
+    assert [w["trigger_event_id"] for w in late][-3:] == [p.event_id for p in payments]
+    assert {w["evidence"]["holder"] for w in warnings[0].values()} == {opening.identity}
 
 
 def test_a_false_positive_or_a_confirmation_of_another_kind_flags_nothing() -> None:

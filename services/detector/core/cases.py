@@ -19,12 +19,15 @@ confirmed as fraud is `confirmed`, one all of whose alerts were found false posi
 its alert does (in a worker the alert comes a longer way, from its subject's agent): it is
 *held* until the alert is linked, and taken then. It is rejected as of an unknown alert
 once the alerts linked reach `grace` past its decision (an institution decides on an alert
-it has been sent, so its alert is not coming), or at once if they had already.
+it has been sent, so its alert is not coming), or at once if they had already. How far the
+alerts reach is measured per *lane*, the subject partition an alert comes from, whose
+alerts come in event-time order, and is the least over the lanes: in a backlog one
+partition can be days behind another, and its alerts are still to come.
 """
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal, NamedTuple
@@ -91,6 +94,8 @@ class Linked(NamedTuple):
     """Its counterparties and outlets: they join only an alert about them."""
     institutions: tuple[str, ...]
     amount_minor: int
+    holder: str | None
+    """The holder of its account, where it names one."""
 
     @property
     def order(self) -> tuple[int, str]:
@@ -125,6 +130,7 @@ def linked(alert: Alert) -> Linked:
         tuple(sorted(references - {subject})),
         tuple(sorted({a.institution for a in alert.actions if a.institution is not None})),
         evidence.amount_minor,
+        evidence.holder,
     )
 
 
@@ -158,13 +164,23 @@ class CaseLinker:
     """Per alert id, the dispositions of it, by institution."""
     held: dict[str, dict[str, Disposition]] = field(default_factory=dict)
     """Per alert id not linked yet, the dispositions of it, by institution."""
-    clock: int | None = None
-    """The latest window end (epoch ms) of the alerts linked."""
+    lane: Callable[[Entity], Hashable] = field(default=lambda subject: subject[0])
+    """The lane of an alert's subject: the partition its alerts come from, in event-time
+    order (by default its kind: replay's alerts all come in order)."""
+    _lanes: dict[Hashable, int] = field(default_factory=dict)
+    """Per lane, the latest window end (epoch ms) of the alerts linked from it."""
 
     @classmethod
-    def of(cls, policy: Policy) -> "CaseLinker":
-        """A linker with the policy's case horizon and disposition grace."""
-        return cls(duration_ms(policy.case_horizon), duration_ms(policy.disposition_grace))
+    def of(cls, policy: Policy, lane: Callable[[Entity], Hashable] | None = None) -> "CaseLinker":
+        """A linker with the policy's case horizon and disposition grace (and `lane`)."""
+        horizon, grace = duration_ms(policy.case_horizon), duration_ms(policy.disposition_grace)
+        return cls(horizon, grace) if lane is None else cls(horizon, grace, lane=lane)
+
+    @property
+    def clock(self) -> int | None:
+        """How far (epoch ms) the alerts linked reach: the least over the lanes of the latest
+        window end (None: none linked)."""
+        return min(self._lanes.values(), default=None)
 
     def link(self, alert: Alert, now: datetime) -> Linking:
         """Join an alert to the cases it connects, take the dispositions held for it, and
@@ -236,7 +252,10 @@ class CaseLinker:
         kind, subject = alert.subject
         decided_at = disposition.decided_at
         if new and disposition.outcome == "confirmed" and kind == "account":
-            derived.append(Confirmation(subject, alert_id, alert.rule, institution, decided_at))
+            confirmation = Confirmation(
+                subject, alert_id, alert.rule, institution, decided_at, alert.holder
+            )
+            derived.append(confirmation)
         if new and disposition.outcome == "false_positive" and kind == "identity":
             listed_at = from_ms(alert.at)
             derived.append(
@@ -382,7 +401,8 @@ class CaseLinker:
 
     def _index(self, new: Linked) -> None:
         self.alerts[new.alert_id] = new
-        self.clock = new.at if self.clock is None else max(self.clock, new.at)
+        lane = self.lane(new.subject)
+        self._lanes[lane] = max(self._lanes.get(lane, new.at), new.at)
         self._by_subject.setdefault(new.subject, []).append(new.alert_id)
         for reference in new.references:
             self._by_reference.setdefault(reference, []).append(new.alert_id)

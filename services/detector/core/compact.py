@@ -50,14 +50,14 @@ _TIMESTAMPS = {
 def compact(topic: InputTopic, event: Admitted) -> list[Any]:
     """The compact form of an event admitted from `topic` (from `dispositions`, only what
     the case linker derives travels to subjects: `["confirmation", account, alert id, rule,
-    institution, decided_at]` or `["appeal", identity, alert id, rule, listed_at,
+    institution, decided_at, holder]` or `["appeal", identity, alert id, rule, listed_at,
     institution, decided_at]`)."""
     if isinstance(event, WatchlistUpdate):
         entry = None if event.entry is None else _values("watchlist", event.entry)
         return [event.identity, entry]
     if isinstance(event, Confirmation):
         fields = (event.account, event.alert_id, event.rule, event.institution)
-        return ["confirmation", *fields, event.decided_at.isoformat()]
+        return ["confirmation", *fields, event.decided_at.isoformat(), event.holder]
     if isinstance(event, Appeal):
         fields = (event.identity, event.alert_id, event.rule, event.listed_at.isoformat())
         return ["appeal", *fields, event.institution, event.decided_at.isoformat()]
@@ -83,8 +83,17 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
 def _derived(values: Any) -> Confirmation | Appeal:
     """A message the case linker derived, from its compact form."""
     match values:
-        case ["confirmation", str(account), str(alert_id), str(rule), str(by), str(decided)]:
-            return Confirmation(account, alert_id, rule, by, datetime.fromisoformat(decided))
+        case [
+            "confirmation",
+            str(account),
+            str(alert_id),
+            str(rule),
+            str(by),
+            str(decided),
+            str() | None as holder,
+        ]:
+            at = datetime.fromisoformat(decided)
+            return Confirmation(account, alert_id, rule, by, at, holder)
         case ["appeal", str(who), str(alert_id), str(rule), str(listed), str(by), str(decided)]:
             at, decided_at = datetime.fromisoformat(listed), datetime.fromisoformat(decided)
             return Appeal(who, alert_id, rule, at, by, decided_at)

@@ -58,6 +58,8 @@ class Confirmation:
     """The rule of the alert confirmed."""
     institution: str
     decided_at: datetime
+    holder: str | None = None
+    """The account's holder as the alert confirmed named it."""
 
 
 @dataclass(frozen=True, slots=True)

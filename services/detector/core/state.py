@@ -185,6 +185,9 @@ class Flag(NamedTuple):
     at: int
     alert_id: str
     rule: str
+    holder: str | None = None
+    """The account's holder as the flagging alert named it: what its warnings name, whenever
+    they are made (the account's own record of its opening may be forgotten by then)."""
 
 
 class Listing(NamedTuple):

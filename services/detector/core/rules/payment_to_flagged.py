@@ -33,13 +33,17 @@ FLAGGING: Final = frozenset(
 
 def flags_raised(raised: list[Alert]) -> list[Flag]:
     """The flags of the mule alerts among `raised`: from each one's window end."""
-    return [Flag(to_ms(a.window.end), a.alert_id, a.rule) for a in raised if a.rule in FLAGGING]
+    return [
+        Flag(to_ms(a.window.end), a.alert_id, a.rule, a.evidence.holder)
+        for a in raised
+        if a.rule in FLAGGING
+    ]
 
 
 def flag_confirmed(confirmation: Confirmation) -> Flag:
     """The flag of an institution's confirmation: from when it was decided."""
     by = f"{confirmation.rule} confirmed by {confirmation.institution}"
-    return Flag(to_ms(confirmation.decided_at), confirmation.alert_id, by)
+    return Flag(to_ms(confirmation.decided_at), confirmation.alert_id, by, confirmation.holder)
 
 
 def check(
@@ -116,7 +120,7 @@ def _warning(
             f"{flag.rule} {since}: warn the customer before they pay again."
         ),
         detected_at=now,
-        holder=state.holder(),
+        holder=flag.holder,
         flag_alert_id=flag.alert_id,
     )
 
