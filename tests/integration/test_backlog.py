@@ -6,8 +6,10 @@ others). Read by one worker and by two, as a backlog loaded before they start an
 while they run, the workers publish exactly the alerts in-order replay raises, by id and
 content, and the cases replay links them into; and none for a person whose listing was
 lifted before they came back. The history holds banks' confirmations of collectors, some
-read before their alerts are linked, and decisions to be rejected; not appeals, which a
-worker applies when they come through the case linker (docs/limitations.md). Two workers
+read before their alerts are linked, and decisions to be rejected; not carriers' appeals:
+a worker applies one when it has come through the case linker, seconds after the
+disposition was read, and the appealed person's return, days later here, comes a few
+seconds later at these paces (docs/limitations.md). Two workers
 sharing a paced stream are expected to fail this now and then (an xfail: the known
 limitation in docs/limitations.md).
 One worker publishes each alert once; two may publish one again, with the same id and
@@ -15,6 +17,7 @@ content, when the second one's start moves partitions the first had not committe
 (at-least-once: docs/guarantees.md)."""
 
 import asyncio
+import functools
 import itertools
 import shutil
 import time
@@ -65,8 +68,10 @@ producers are one per topic."""
 DRAIN_WITHIN_S = 300
 
 
+@functools.cache
 def backlog() -> list[SimulatedMessage]:
-    """Four weeks of a dense little world and the patterns it set going, ending before now."""
+    """Four weeks of a dense little world and the patterns it set going, ending before now
+    (the same for every test of a run)."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=80)
     config = ScenarioConfig(
         seed=23,
@@ -186,11 +191,6 @@ async def load_with_kcat(
 LOADERS = {"one-producer": load, "skewed-producers": load_skewed, "kcat-per-topic": load_with_kcat}
 
 
-@pytest.fixture(scope="module")
-def history() -> list[SimulatedMessage]:
-    return backlog()
-
-
 @pytest.mark.parametrize(
     ("producers", "live", "workers"),
     [
@@ -212,12 +212,13 @@ def history() -> list[SimulatedMessage]:
     ],
 )
 async def test_the_workers_publish_exactly_replays_alerts(
-    history: list[SimulatedMessage], tmp_path: Path, producers: str, live: bool, workers: int
+    tmp_path: Path, producers: str, live: bool, workers: int
 ) -> None:
     require_broker()
     if producers == "kcat-per-topic" and shutil.which("kcat") is None:
         pytest.skip("kcat is not installed (deploy/local/tools.sh installs it as root)")
     load_messages = LOADERS[producers]
+    history = backlog()
     expected, expected_cases = replayed(history)
     assert len({a.rule for a in expected}) >= 8  # the world exercises nearly every rule
     prefix = new_prefix()
