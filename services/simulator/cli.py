@@ -71,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="chance per background event of injecting a typology or near miss (0.02)",
     )
     parser.add_argument(
+        "--dispositions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="institutions report back on some alerts (default); --no-dispositions leaves "
+        "that out, for streams so fast that days pass in seconds: what a disposition does "
+        "comes back through the case linker, maybe after the events it concerns",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -113,7 +121,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return 2
     seed = args.seed if args.seed is not None else int(time.time())
     config = ScenarioConfig(
-        seed, start, seconds_per_event=seconds_per_event, injection_rate=args.injection_rate
+        seed,
+        start,
+        seconds_per_event=seconds_per_event,
+        injection_rate=args.injection_rate,
+        dispositions=args.dispositions,
     )
     scenario = Scenario(config)
     limit = args.events

@@ -96,11 +96,9 @@ class ScenarioConfig:
     near_miss_share: float = 0.5
     """Of the injections, the share that are near misses."""
     dispositions: bool = True
-    """Whether institutions report back on alerts."""
-    appeals: bool = True
-    """Whether, of those, carriers find bulk openers false positives, and the people come
-    back. A worker applies an appeal when it comes through the case linker, which in a
-    backlog may be after the person's return (docs/limitations.md)."""
+    """Whether institutions report back on alerts. What a disposition does reaches a
+    subject by way of the case linker: a worker reading a backlog, or a stream whose days
+    pass in seconds, may apply it after the events it concerns (docs/limitations.md)."""
 
 
 @dataclass
@@ -426,7 +424,7 @@ class Scenario:
         for activation in activations:
             self._schedule(activation)
         self._expect(("bulk_sim_opener", "identity", who.identity))
-        if not (self.config.dispositions and self.config.appeals):
+        if not self.config.dispositions:
             return
         fifth = activations[-1]
         opener = self._alert_of("bulk_sim_opener", "identity", who.identity, fifth)

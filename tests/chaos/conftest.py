@@ -16,6 +16,7 @@ from schemas.alerts import Alert
 from services.detector.core.engine import Engine
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
+from services.simulator.scenario import PATTERN_SPAN
 from tests.integration.conftest import BOOTSTRAP, all_alerts, drained, lifted_identities, rss_mib
 
 RATE = float(os.environ.get("DUANKA_CHAOS_RATE", "300"))
@@ -71,10 +72,11 @@ def simulated_history(
 ) -> tuple[list[str], Path]:
     """The `duanka simulate` arguments of a paced stream, and the replay file (`--out`) of
     the same stream."""
-    start = datetime.now(UTC) - timedelta(seconds=events * SPEED / RATE) - timedelta(days=30)
+    start = datetime.now(UTC) - timedelta(seconds=events * SPEED / RATE) - PATTERN_SPAN
     args = [
         *("--events", str(events), "--rate", str(rate), "--speed", str(SPEED * rate / RATE)),
         *("--seed", str(seed), "--start", start.isoformat(), "--injection-rate", "0.05"),
+        "--no-dispositions",  # days pass in seconds here (docs/limitations.md)
     ]
     history = tmp_path / "history.jsonl"
     subprocess.run(
