@@ -108,9 +108,7 @@ class Replayer:
     def finish(self) -> list[DeadLetter]:
         """The stream has ended: the dead letters of the dispositions still held (their alerts
         were not raised) and of any made before and not taken yet."""
-        for held in self.linker.held.values():
-            self._unknown(list(held.values()))
-        self.linker.held.clear()
+        self._unknown(self.linker.give_up_held())
         return self.take_letters()
 
     def replay_line(self, line: bytes, number: int) -> tuple[list[Alert], DeadLetter | None]:

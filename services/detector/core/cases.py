@@ -278,6 +278,13 @@ class CaseLinker:
                 del self.held[alert_id]
         return expired
 
+    def give_up_held(self) -> list[Disposition]:
+        """Drop and return every disposition held: the stream has ended, so their alerts are
+        not coming."""
+        held = [d for given in self.held.values() for d in given.values()]
+        self.held.clear()
+        return held
+
     def restore_dispositions(self, dispositions: Iterable[Disposition]) -> None:
         """Take dispositions stored by a worker, in any order, after the alerts: those of
         alerts restored are taken, the others held."""
