@@ -306,7 +306,8 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
         sample(body, "duanka_dispositions_total", rule="bulk_sim_opener", outcome="confirmed") == 2
     )
     assert sample(body, "duanka_case_records_total", status="confirmed") >= 2
-    assert sample(body, "duanka_events_consumed_total", **consumed) == consumed_before + 5
+    # at least: a disposition another test wrote may have been counted since
+    assert sample(body, "duanka_events_consumed_total", **consumed) >= consumed_before + 5
 
 
 def opener_of(who: str, alerts: list[Alert]) -> list[Alert]:
