@@ -29,6 +29,8 @@ class Metrics:
     """`status`: case records published, by the status they carry."""
     dispositions: Counter
     """`rule`, `outcome`: institutions' dispositions of alerts, each counted once."""
+    dispositions_held: Gauge
+    """Dispositions the case linker holds for alerts it has not linked yet."""
     dead_letters: Counter
     latency: Histogram
     processing: Histogram
@@ -68,6 +70,12 @@ def create_metrics() -> Metrics:
             "duanka_dispositions",
             "Institutions' dispositions of alerts, by the alert's rule and the outcome.",
             ["rule", "outcome"],
+            registry=registry,
+        ),
+        dispositions_held=Gauge(
+            "duanka_dispositions_held",
+            "Dispositions the case linker holds for alerts not linked yet (this worker, if it "
+            "holds the linker).",
             registry=registry,
         ),
         dead_letters=Counter(

@@ -256,6 +256,8 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
         alert_id=later_opener, institution="cmcc", outcome="confirmed", decided_at=START
     )
     await kafka.send(api_worker.topic("dispositions"), encode(ahead), key=later_opener, partition=1)
+    held = await metrics_until(api_worker, "duanka_dispositions_held", 1)
+    assert sample(held, "duanka_dispositions_held") == 1
     farmer = burst("disposed-farmer", 6)
     await produce(kafka, api_worker, [*farmer, *later])
     found = await kafka.alerts(api_worker, lambda a: bool(opener_of("disposed-farmer", a)))
@@ -306,6 +308,7 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
         sample(body, "duanka_dispositions_total", rule="bulk_sim_opener", outcome="confirmed") == 2
     )
     assert sample(body, "duanka_case_records_total", status="confirmed") >= 2
+    assert sample(body, "duanka_dispositions_held") == 0  # the one written ahead was taken
     # at least: a disposition another test wrote may have been counted since
     assert sample(body, "duanka_events_consumed_total", **consumed) >= consumed_before + 5
 

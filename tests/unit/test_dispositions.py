@@ -95,6 +95,7 @@ def test_a_disposition_of_an_alert_not_linked_yet_is_held_and_taken_with_it() ->
     account_alert = alert("m", "mule_fan_in", ("account", "icbc:m"), at=NOW)
     linker = linked(DEVICE_ALERT)
     assert linker.dispose(disposition(account_alert), NOW) is None
+    assert linker.held_count() == 1
     linking = linker.link(account_alert, NOW)
     [record] = linking.cases
     assert (record.status, record.alerts) == ("confirmed", [account_alert.alert_id])
@@ -102,7 +103,7 @@ def test_a_disposition_of_an_alert_not_linked_yet_is_held_and_taken_with_it() ->
     assert (disposal.new, disposal.rule, disposal.cases) == (True, "mule_fan_in", [])
     [confirmation] = disposal.derived
     assert isinstance(confirmation, Confirmation) and confirmation.account == "icbc:m"
-    assert linking.expired == [] and linker.held == {}
+    assert linking.expired == [] and linker.held_count() == 0
 
 
 @pytest.mark.parametrize(("after", "expired"), [(GRACE - 1, False), (GRACE, True)])

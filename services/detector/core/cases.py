@@ -278,6 +278,10 @@ class CaseLinker:
                 del self.held[alert_id]
         return expired
 
+    def held_count(self) -> int:
+        """How many dispositions are held."""
+        return sum(len(given) for given in self.held.values())
+
     def give_up_held(self) -> list[Disposition]:
         """Drop and return every disposition held: the stream has ended, so their alerts are
         not coming."""
