@@ -70,6 +70,10 @@ class CaseLinks:
             self._linker = linker
         return self._linker
 
+    def held(self) -> int:
+        """How many dispositions the linker holds (none before it is restored)."""
+        return 0 if self._linker is None else self._linker.held_count()
+
     def lane(self, subject: Entity) -> tuple[str, int]:
         """The subject partition an alert about `subject` comes from."""
         kind, id = subject

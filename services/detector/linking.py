@@ -60,8 +60,7 @@ async def run(detector: Detector, stream: Any) -> None:
         else:
             work = _link(detector, message)
         await letters.guarded(detector, message, work)
-        held = detector.case_links.linker().held_count()
-        detector.metrics.dispositions_held.set(held)
+        detector.metrics.dispositions_held.set(detector.case_links.held())
 
 
 async def _link(detector: Detector, message: Any) -> None:

@@ -224,7 +224,7 @@ class CaseLinker:
         alerts linked reach `grace` past the decision already."""
         alert_id, institution = disposition.alert_id, disposition.institution
         known = alert_id in self._case_of
-        given = (self.dispositions if known else self.held).setdefault(alert_id, {})
+        given = self._decided(alert_id)
         earlier = given.get(institution)
         if earlier is not None and earlier != disposition:
             raise DecodeError(
@@ -234,7 +234,7 @@ class CaseLinker:
             )
         if known:
             return self._take(disposition, now, with_record=True)
-        if self._expired(disposition):
+        if self._expired(disposition, self.clock):
             given.pop(institution, None)
             if not given:
                 del self.held[alert_id]
@@ -264,15 +264,23 @@ class CaseLinker:
         cases = [self.record(self._case_of[alert_id], now)] if with_record else []
         return Disposal(disposition, cases, new, alert.rule, derived)
 
-    def _expired(self, disposition: Disposition) -> bool:
-        return self.clock is not None and self.clock >= to_ms(disposition.decided_at) + self.grace
+    def _decided(self, alert_id: str) -> dict[str, Disposition]:
+        """The dispositions of an alert by institution: taken if it is linked, else held."""
+        book = self.dispositions if alert_id in self._case_of else self.held
+        return book.setdefault(alert_id, {})
+
+    def _expired(self, disposition: Disposition, clock: int | None) -> bool:
+        return clock is not None and clock >= to_ms(disposition.decided_at) + self.grace
 
     def _expire(self) -> list[Disposition]:
         """Drop and return the held dispositions the alerts linked reach `grace` past."""
-        expired = []
+        expired: list[Disposition] = []
+        if not self.held:
+            return expired
+        clock = self.clock
         for alert_id in list(self.held):
             given = self.held[alert_id]
-            for institution in [i for i, d in given.items() if self._expired(d)]:
+            for institution in [i for i, d in given.items() if self._expired(d, clock)]:
                 expired.append(given.pop(institution))
             if not given:
                 del self.held[alert_id]
@@ -293,9 +301,7 @@ class CaseLinker:
         """Take dispositions stored by a worker, in any order, after the alerts: those of
         alerts restored are taken, the others held."""
         for disposition in dispositions:
-            known = disposition.alert_id in self._case_of
-            given = (self.dispositions if known else self.held).setdefault(disposition.alert_id, {})
-            given[disposition.institution] = disposition
+            self._decided(disposition.alert_id)[disposition.institution] = disposition
 
     def outcome(self, alert_id: str) -> Literal["confirmed", "false_positive"] | None:
         """What institutions found of an alert: `confirmed` if one confirmed it as fraud,
