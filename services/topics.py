@@ -34,6 +34,10 @@ READY_TIMEOUT_S = 30
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 WEEK = {"retention.ms": str(7 * _DAY_MS)}
+APPENDED = {"message.timestamp.type": "LogAppendTime"}
+"""The input topics whose records are put in order by write time: the broker stamps each
+record as it appends it, so write times are one clock's, whatever producers' clocks say,
+and a worker's markers are stamped by it too (`detector.progress`)."""
 MONTH = {"retention.ms": str(ALERT_RETENTION // timedelta(milliseconds=1))}
 COMPACTED = {"cleanup.policy": "compact"}
 TABLE_NAMES: dict[SubjectKind, str] = {
@@ -91,12 +95,12 @@ def institution_alerts_topic(settings: Settings, institution: str) -> str:
 def catalogue(settings: Settings) -> list[TopicSpec]:
     """Every fixed topic the service reads or writes."""
     return [
-        TopicSpec(settings.topic("sim-activations"), WEEK),
-        TopicSpec(settings.topic("account-opens"), WEEK),
-        TopicSpec(settings.topic("transfers"), WEEK),
+        TopicSpec(settings.topic("sim-activations"), WEEK | APPENDED),
+        TopicSpec(settings.topic("account-opens"), WEEK | APPENDED),
+        TopicSpec(settings.topic("transfers"), WEEK | APPENDED),
         TopicSpec(
             settings.topic("watchlist"),
-            {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)},
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)} | APPENDED,
         ),
         TopicSpec(settings.topic("dispositions"), MONTH),
         TopicSpec(settings.topic("alerts"), MONTH),

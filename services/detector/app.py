@@ -33,7 +33,7 @@ from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import FEEDING_TOPICS
 from services.detector.metrics import FAUST_PREFIX, create_metrics
-from services.detector.partitions import SubjectPartitions
+from services.detector.partitions import MARKER_REACH_MS, SubjectPartitions
 from services.detector.progress import InputProgress
 from services.detector.states import StoreOnCommit, SubjectStates
 from services.settings import Settings
@@ -160,9 +160,9 @@ def create_detector(settings: Settings) -> Detector:
 
 
 def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
-    """Everything a worker runs, on one page: the two stages' agents, the release loop,
-    the case linker, the timers, the rebalance hooks, the store's commit sensor and the web
-    pages."""
+    """Everything a worker runs, on one page: the two stages' agents, the loop sending held
+    events back, the case linker, the timers, the rebalance hooks, the store's commit sensor
+    and the web pages."""
     app, settings = detector.app, detector.settings
 
     @app.agent(detector.inputs, name="ingest")
@@ -171,13 +171,15 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
 
     for kind in SUBJECT_KINDS:
         _subject_stage(detector, kind)
-    app.task(partial(subjects.release_held, detector))
+    app.task(partial(subjects.send_back_held, detector))
 
     @app.agent(detector.case_alerts, name="case-linker")
     async def case_stage(stream: Any) -> None:
         await linking.run(detector, stream)
 
-    app.timer(progress.REPORT_INTERVAL_S, name="progress-report")(progress.reporter(detector))
+    app.timer(progress.REPORT_INTERVAL_S, name="progress-report")(
+        progress.reporter(detector, MARKER_REACH_MS)
+    )
     app.timer(settings.expiry_interval.total_seconds(), name="expiry-sweep")(
         partial(sweeper.sweep, detector)
     )

@@ -46,6 +46,8 @@ class Forward:
     topic: InputTopic
     partition: int
     """The input partition it was read from."""
+    offset: int
+    """Its offset there."""
     written: int
     """When it was written to its input topic (epoch ms)."""
     event: Admitted
@@ -59,6 +61,7 @@ class Forward:
             self.partition,
             self.written,
             compact(self.topic, self.event),
+            self.offset,
         ]
 
 
@@ -135,6 +138,7 @@ def legacy_forward(
             int(headers[PARTITION_HEADER]),
             timestamp_ms if written is None else int(written),
             None if value is None else value.decode(),
+            -1,
         ]
         return _forward(entry)
     except (KeyError, ValueError) as exc:
@@ -143,14 +147,18 @@ def legacy_forward(
 
 def _forward(entry: Any) -> Forward:
     """A bundle entry's forward. Its event is in compact form, or (written by a version
-    before it) the input message's value as text, validated here (None: a tombstone)."""
-    key, stream, topic, partition, written, event = entry
+    before it) the input message's value as text, validated here (None: a tombstone). An
+    entry of a version before offsets has none (-1)."""
+    key, stream, topic, partition, written, event, *rest = entry
+    offset = rest[0] if rest else -1
     if (
         not isinstance(key, str)
         or stream not in STREAMS
         or topic not in INPUT_TOPICS
         or not isinstance(partition, int)
         or not isinstance(written, int)
+        or not isinstance(offset, int)
+        or len(rest) > 1
         or not (event is None or isinstance(event, str | list))
     ):
         raise ValueError(f"malformed entry {entry!r:.200}")
@@ -160,7 +168,7 @@ def _forward(entry: Any) -> Forward:
         admitted = expand(input_topic, event)
     else:
         admitted = decode_admitted(input_topic, subject, None if event is None else event.encode())
-    return Forward(subject, cast(Stream, stream), input_topic, partition, written, admitted)
+    return Forward(subject, cast(Stream, stream), input_topic, partition, offset, written, admitted)
 
 
 def written_ms(message: Any) -> int:

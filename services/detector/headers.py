@@ -12,11 +12,12 @@ itself is stamped when it is written: a producer's old timestamps must not make 
 topics' retention delete what is still unread."""
 STREAM_HEADER = "duanka-stream"
 """What the event is to the subject (`routing.Stream`), or `EXPIRE`, or `PROGRESS`."""
-GENERATION_HEADER = "duanka-generation"
-"""On a progress report: the consumer-group generation of the worker that wrote it."""
 EXPIRE = "expire"
 """A message without a value asking the subject's owner to expire it: table writes must
 happen in the stream of the key's partition (see `sweeper`)."""
+MARKER = "marker"
+"""On an input record: a marker a worker wrote to learn how far the partition has been read
+(see `progress`)."""
 PROGRESS = "progress"
 """A progress report of the input partitions a worker reads (see `progress`)."""
 OFFSET_HEADER = "duanka-offset"

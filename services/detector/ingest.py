@@ -5,7 +5,9 @@ The ingest agent reads the input topics as producers partitioned them, a batch a
 `dead-letters`, and forwards each event, in the compact form it was validated into, once
 per subject it concerns (`core.routing`) to that subject kind's topic, on the partition of
 the subject, in one bundle per subject-topic partition (`bundle`). Dispositions are about
-alerts: they go to the case linker (`linking`), with where they were read.
+alerts: they go to the case linker (`linking`), with where they were read. Markers, which
+workers write into quiet input partitions (`progress`), only move on how far their
+partition has been read.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from schemas.dispositions import Disposition
 from services.detector import letters
 from services.detector.bundle import BUNDLE, Forward, encode_bundles, partition_of, written_ms
 from services.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, admit
-from services.detector.core.routing import Address, route
+from services.detector.core.routing import route
 from services.detector.core.watermark import event_time
 from services.detector.headers import (
     DISPOSITION,
+    MARKER,
     OFFSET_HEADER,
     PARTITION_HEADER,
     STREAM_HEADER,
@@ -38,6 +41,7 @@ FORWARD_BATCH = 1000
 go in one bundle."""
 FORWARD_WITHIN_S = 0.02
 """The longest an input message waits for its batch to fill."""
+MARKER_VALUE = MARKER.encode()
 
 
 async def run(detector: Detector, stream: Any) -> None:
@@ -59,6 +63,8 @@ async def _ingest(
     disposed: list[tuple[Any, Disposition]] = []
     for message in messages:
         topic = topic_kinds[message.topic]
+        if is_marker(message):
+            continue
         try:
             admitted = admit(
                 topic,
@@ -71,7 +77,9 @@ async def _ingest(
                 disposed.append((message, admitted))
                 continue
             written = written_ms(message)
-            forwards = forwards_of(detector, admitted, topic, message.partition, written)
+            forwards = forwards_of(
+                detector, admitted, topic, message.partition, message.offset, written
+            )
         except Exception as exc:
             await _reject(detector, message, topic, exc)
         else:
@@ -88,35 +96,40 @@ async def _ingest(
         detector.metrics.events.labels(topic, "ok").inc(count)
     for message, disposition in disposed:
         await letters.guarded(detector, message, _to_linker(detector, message, disposition))
-    for message, _, admitted, written in forwarded:
-        detector.input_progress.forwarded(message.tp, event_time(admitted), written)
+    progress = detector.input_progress
+    for message, _, admitted, _ in forwarded:
+        at = event_time(admitted)
+        if at is not None:
+            progress.forwarded(message.tp, at)
     for message in messages:
-        detector.input_progress.handled(message.tp, message.offset)
+        progress.handled(message.tp, message.offset, written_ms(message), is_marker(message))
+
+
+def is_marker(message: Any) -> bool:
+    """Whether an input message is a worker's marker (`progress`), not input."""
+    return any(
+        name == STREAM_HEADER and value == MARKER_VALUE for name, value in message.headers or ()
+    )
 
 
 def forwards_of(
-    detector: Detector, event: Admitted, topic: InputTopic, partition: int, written: int
-) -> list[tuple[SubjectKind, int, Forward]]:
-    """An admitted event (read from `partition` of `topic`, written at `written`) as
-    forwarded to each subject it concerns, with the subject-topic partition it goes to."""
-    return [
-        _forward(detector, address, topic, partition, written, event) for address in route(event)
-    ]
-
-
-def _forward(
     detector: Detector,
-    address: Address,
+    event: Admitted,
     topic: InputTopic,
     partition: int,
+    offset: int,
     written: int,
-    event: Admitted,
-) -> tuple[SubjectKind, int, Forward]:
-    """An admitted event forwarded to one subject, and the subject-topic partition it goes
+) -> list[tuple[SubjectKind, int, Forward]]:
+    """An admitted event (read at `offset` of `partition` of `topic`, written at `written`)
+    as forwarded to each subject it concerns, with the subject-topic partition it goes
     to."""
-    key = address.id.encode()
-    forward = Forward(key, address.stream, topic, partition, written, event)
-    return address.kind, partition_of(key, detector.settings.partitions), forward
+    partitions = detector.settings.partitions
+    forwards = []
+    for address in route(event):
+        key = address.id.encode()
+        forward = Forward(key, address.stream, topic, partition, offset, written, event)
+        forwards.append((address.kind, partition_of(key, partitions), forward))
+    return forwards
 
 
 async def send_bundles(

@@ -69,7 +69,7 @@ async def _link(detector: Detector, message: Any) -> None:
     linking = links.linker().link(alert, datetime.now(UTC))
     await _publish(detector, linking.cases)
     for disposal in linking.disposals:
-        await _took(detector, disposal, links.stored(disposal.disposition).partition, message)
+        await _took(detector, disposal, links.stored(disposal.disposition), message)
     for disposition in linking.expired:
         stored = links.stored(disposition)
         position = (detector.settings.topic("dispositions"), stored.partition, stored.offset)
@@ -91,17 +91,19 @@ async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) ->
         return
     if disposal is not None:
         await _publish(detector, disposal.cases)
-        await _took(detector, disposal, stored.partition, message)
+        await _took(detector, disposal, stored, message)
     links.store(disposition, stored)
 
 
-async def _took(detector: Detector, disposal: Disposal, partition: int, message: Any) -> None:
-    """Send what a disposition read from `partition` of `dispositions`, and taken now, derives
+async def _took(detector: Detector, disposal: Disposal, stored: Stored, message: Any) -> None:
+    """Send what a disposition read at `stored` of `dispositions`, and taken now, derives
     to the subjects it concerns, as ingest forwards input events; and count it."""
+    partition, offset = stored.partition, stored.offset
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
     written = written_ms(message)
     for event in disposal.derived:
-        for kind, to, forward in forwards_of(detector, event, "dispositions", partition, written):
+        forwards = forwards_of(detector, event, "dispositions", partition, offset, written)
+        for kind, to, forward in forwards:
             bundles.setdefault((kind, to), []).append(forward)
     await send_bundles(detector, bundles)
     if disposal.new:

@@ -121,8 +121,9 @@ def create_metrics() -> Metrics:
         ),
         released=Counter(
             "duanka_released_events",
-            "Held subject events let go, by reason: in_order, caught_up, overdue "
-            "(order given up after waiting too long), requeued (partition given up first).",
+            "Held subject events let go, by reason: in_order (every origin brought newer "
+            "events), written (some origin passed them by write time: quiet, or its "
+            "markers), requeued (partition given up first).",
             ["reason"],
             registry=registry,
         ),

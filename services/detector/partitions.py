@@ -21,22 +21,21 @@ from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, Wat
 from services.settings import Settings
 from services.topics import subject_events_topic
 
-MAX_HOLD_S = 30.0
-"""The longest a subject event waits for its turn in event-time order (`core.ordering`):
-for a reader gone, or far behind. A worker taking input partitions over after a rebalance
-reads them from their last commit, and on a busy worker that backlog takes more than a few
-seconds: with 5 s, events were let go before older ones of that backlog (2,700 of 30,000
-in one rebalance run here, and an alert with another trigger than replay's)."""
-CAUGHT_UP_SLACK_MS = 500
-"""How much later than an event its reader must have fetched a high watermark to count as
-past it when caught up (`core.ordering`): the time from a producer stamping a message to
-the broker appending it, plus from the broker answering a fetch to the reader taking the
-answer. Milliseconds when all is well; a loaded machine stretches both."""
+WRITE_SLACK_MS = 500
+"""How far apart in write time producers may put events of the same event time
+(`core.ordering`): an event written more than this after another is taken as no older. It
+covers producers of different topics that stamp and send what they write a little apart
+(one stream split over one producer per topic, each batching), and records one producer
+retries. An assumption about producers, not a wait: events whose origins bring newer
+events go at once, and a quiet origin is passed by its markers (`progress`)."""
 WATCHLIST_LEAD_MS = 500
 """How much earlier than its record timestamp a watchlist record counts as written, in an
 identity's order (`core.ordering`). One producer per input topic, each fed from one stream
 in order, stamped tombstones up to 300 ms after activations written after them here, in a
-backlog loaded at full speed; a worker's caught-up slack holds each event about as long."""
+backlog loaded at full speed."""
+MARKER_REACH_MS = max(WRITE_SLACK_MS, WATCHLIST_LEAD_MS) + 1
+"""How far past the latest record known every input partition must be read for no event to
+wait on it any more (`progress`)."""
 
 
 class Delivery:
@@ -103,9 +102,8 @@ class SubjectPartitions:
         return watermark
 
     def order(self, kind: SubjectKind, partition: int) -> EventOrder[Pending]:
-        """The event-time order of a partition of `kind`'s subject topic: fed by every
-        partition of the topics feeding the kind (and, in write time, of the watchlist for
-        identities), in this consumer-group generation, and
+        """The order of a partition of `kind`'s subject topic: fed by every partition of the
+        topics feeding the kind (and, in write time, of the watchlist for identities), and
         holding everything back until the partition is read up to its end (its high
         watermark) as it was when the order was made."""
         order = self.orders.get((kind, partition))
@@ -120,9 +118,7 @@ class SubjectPartitions:
 
             order = self.orders[(kind, partition)] = EventOrder(
                 origins(FEEDING_TOPICS[kind]),
-                self.app.consumer_generation_id,
-                MAX_HOLD_S,
-                CAUGHT_UP_SLACK_MS,
+                WRITE_SLACK_MS,
                 record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
                 lead=WATCHLIST_LEAD_MS,
                 backlog_end=end,

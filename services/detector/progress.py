@@ -1,27 +1,33 @@
-"""Progress reports: how far this worker has forwarded each input partition it reads.
+"""Progress reports and markers: how far this worker has read each input partition it holds.
 
-Every subject-topic partition puts the events it receives back in event-time order
-(`core.ordering`), and must know how far every input partition feeding it has come, also
-those read by other workers and those that brought it nothing lately. So each worker writes
-reports of the input partitions it holds to every partition of every subject topic: per
-partition, its newest forwarded event time, and, if it is caught up (everything up to its
-high watermark forwarded), when that high watermark was fetched. A report follows the
-events forwarded before it into each partition (one producer keeps a partition's order), so
-what it says of them is true when it is read.
+Every subject-topic partition puts the events it receives in one order (`core.ordering`),
+and must know how far every input partition feeding it has come, also those read by other
+workers and those that brought it nothing lately. So each worker writes reports of the
+input partitions it holds to every partition of every subject topic: per partition, its
+newest forwarded event time, the write time it has been read through, and the write time
+of its last record. A report follows the events forwarded before it into each partition
+(one producer keeps a partition's order), so what it says of them is true when it is read,
+whoever reads it and whenever.
 
-A report is written every `REPORT_INTERVAL_S` while this worker forwards input, whenever a
-partition's newest event time or caught-up state changes, and otherwise every
-`IDLE_REPORT_S` while a fetch brought a newer high watermark: an event of another worker
-waits for an idle worker's next report, so at most about that long (`ReportSchedule`).
+A quiet input partition's write time would stand still, and hold back every event written
+after it. So a worker writes a *marker* into each input partition it holds that is read to
+its end, while some record written anywhere is not yet `MARKER_REACH_MS` behind it: the
+broker stamps the marker as it appends it (`LogAppendTime`), and once the marker is read
+back, everything written to the partition before that time has been read. Markers stop
+when every partition it holds has been read past the latest record known; a worker that
+holds no subject partition, and so hears of no other worker's records, writes one to each
+every `IDLE_MARKER_S`.
+
+Reports are written every `REPORT_INTERVAL_S` while what they say changes.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from faust.types import TP
@@ -30,158 +36,221 @@ from services.detector.core.intake import InputTopic
 from services.detector.core.ordering import OriginProgress
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, origin_of
-from services.detector.headers import GENERATION_HEADER, PROGRESS, STREAM_HEADER
-from services.detector.patches.consumer_state import committed, fetched_at
+from services.detector.headers import MARKER, PROGRESS, STREAM_HEADER
+from services.detector.patches.consumer_state import committed
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
 
 REPORT_INTERVAL_S = 0.1
-"""How often progress is reported: the latency paid for applying events in order."""
+"""How often progress is reported and markers are written when due: the latency paid for
+applying events in order."""
 REPORTED_TOPICS: frozenset[InputTopic] = frozenset(
     t for kinds in (FEEDING_TOPICS, UNTIMED_TOPICS) for ts in kinds.values() for t in ts
 )
 """Input topics whose records subject partitions put in order."""
-IDLE_REPORT_S = 1.0
-"""How often a worker that forwarded nothing for as long reports fresher fetches: how long
-an event of another worker may wait on its input partitions."""
+MARKER_KEY = b"duanka-marker"
+"""The key of every marker (the watchlist is compacted: its records need a key). Its value
+is empty, not null: on the watchlist a null value would read as a tombstone."""
+MARKER_AGAIN_S = 2.0
+"""How long a marker may take to be read back before another is written to its partition."""
+IDLE_MARKER_S = 5.0
+"""How often a marker goes to each quiet partition when no record is known to wait."""
 
 
 @dataclass(slots=True)
 class InputProgress:
-    """Per input partition this worker reads, what it has forwarded."""
+    """Per input partition this worker reads, what it has read and forwarded."""
 
     newest: dict[TP, int] = field(default_factory=dict)
     """The newest event time forwarded (epoch ms)."""
     written: dict[TP, int] = field(default_factory=dict)
-    """When the newest record forwarded was written (epoch ms)."""
+    """The write time read through: the timestamp of the last message handled (epoch ms)."""
+    recorded: dict[TP, int] = field(default_factory=dict)
+    """The timestamp of the last message handled that is not a marker (epoch ms)."""
     done: dict[TP, int] = field(default_factory=dict)
-    """The offset after the last message handled (forwarded or dead-lettered)."""
-    last_forwarded: float = -math.inf
-    """When an event was last forwarded (monotonic s)."""
+    """The offset after the last message handled (forwarded, rejected or a marker)."""
+    marked: dict[TP, float] = field(default_factory=dict)
+    """Per partition, when a marker was last written to it (monotonic s)."""
+    unread: set[TP] = field(default_factory=set)
+    """The partitions with a marker on its way, not read back yet."""
+    busy_at: dict[TP, float] = field(default_factory=dict)
+    """When a message that is not a marker was last handled (monotonic s)."""
+    clock: Callable[[], float] = time.monotonic
 
-    def forwarded(self, tp: TP, at: int | None, written: int) -> None:
-        """A record of `tp`, an event at `at` (None: a watchlist record) written at
-        `written`, was forwarded to every subject it concerns."""
+    def forwarded(self, tp: TP, at: int) -> None:
+        """An event of `tp` at event time `at` was forwarded to every subject it concerns."""
         _advance(self.newest, tp, at)
-        _advance(self.written, tp, written)
-        self.last_forwarded = time.monotonic()
 
-    def busy(self, now: float) -> bool:
-        """Whether an event was forwarded in the last `IDLE_REPORT_S`."""
-        return now - self.last_forwarded < IDLE_REPORT_S
-
-    def handled(self, tp: TP, offset: int) -> None:
-        """The message at `offset` of `tp` is done with."""
+    def handled(self, tp: TP, offset: int, written: int, marker: bool = False) -> None:
+        """The message at `offset` of `tp`, written at `written`, is done with."""
         self.done[tp] = offset + 1
+        _advance(self.written, tp, written)
+        if marker:
+            self.unread.discard(tp)
+        else:
+            _advance(self.recorded, tp, written)
+            self.busy_at[tp] = self.clock()
 
-    def forget(self, tps: set[TP]) -> None:
+    def forget(self, tps: Iterable[TP]) -> None:
         """Partitions handed to another worker start afresh if they come back."""
         for tp in tps:
             self.newest.pop(tp, None)
             self.written.pop(tp, None)
+            self.recorded.pop(tp, None)
             self.done.pop(tp, None)
+            self.marked.pop(tp, None)
+            self.unread.discard(tp)
+            self.busy_at.pop(tp, None)
 
     def report(
         self, consumer: Any, topic_kinds: dict[str, InputTopic]
     ) -> dict[str, OriginProgress]:
         """The progress of every input partition assigned to `consumer`, by origin."""
-        report = {}
-        for tp in consumer.assignment():
-            topic = topic_kinds.get(tp.topic)
-            if topic not in REPORTED_TOPICS:
+        return {
+            origin_of(topic_kinds[tp.topic], tp.partition): OriginProgress(
+                self.newest.get(tp), self.written.get(tp)
+            )
+            for tp in _reported(consumer, topic_kinds)
+        }
+
+    def to_mark(
+        self, consumer: Any, topic_kinds: dict[str, InputTopic], reach: int | None, now: float
+    ) -> list[TP]:
+        """The partitions a marker should go to now: read to their end, quiet for a report
+        interval (a busy one moves on by itself), with no marker on its way, and read
+        through less than `reach` (epoch ms; None: every `IDLE_MARKER_S`)."""
+        due = []
+        for tp in _reported(consumer, topic_kinds):
+            if now - self.busy_at.get(tp, -math.inf) < REPORT_INTERVAL_S:
+                continue
+            since = now - self.marked.get(tp, -math.inf)
+            if reach is None:
+                if since < IDLE_MARKER_S:
+                    continue
+            elif self.written.get(tp, -1) >= reach or (
+                tp in self.unread and since < MARKER_AGAIN_S
+            ):
                 continue
             try:
-                fetched = fetched_at(consumer, tp)  # first: a fetch may land in between
                 highwater = consumer.highwater(tp)
             except AssertionError:  # no longer assigned: a rebalance began
                 continue
             position = self.done.get(tp, max(committed(consumer, tp) or 0, 0))
-            caught_up = highwater is not None and position >= highwater
-            report[origin_of(topic, tp.partition)] = OriginProgress(
-                self.newest.get(tp), fetched if caught_up else None, self.written.get(tp)
-            )
-        return report
+            if highwater is not None and position >= highwater:
+                due.append(tp)
+        return due
+
+    def mark(self, tp: TP, now: float) -> None:
+        """A marker was written to `tp` at `now` (monotonic s)."""
+        self.marked[tp] = now
+        self.unread.add(tp)
 
 
-def _advance(newest: dict[TP, int], tp: TP, at: int | None) -> None:
-    if at is not None and at > newest.get(tp, at - 1):
-        newest[tp] = at
+def _reported(consumer: Any, topic_kinds: dict[str, InputTopic]) -> list[TP]:
+    """The assigned partitions of the input topics whose progress is reported."""
+    return [tp for tp in consumer.assignment() if topic_kinds.get(tp.topic) in REPORTED_TOPICS]
+
+
+def _advance(latest: dict[TP, int], tp: TP, at: int) -> None:
+    if at > latest.get(tp, at - 1):
+        latest[tp] = at
+
+
+class Report(NamedTuple):
+    """A worker's progress report: per input partition it reads, by origin, how far it has
+    come; and the latest write time of a record (not a marker) it knows of, read by itself
+    or held or reported anywhere it holds a subject partition (None: none), so that every
+    worker learns how far markers must reach."""
+
+    origins: dict[str, OriginProgress]
+    recorded: int | None
 
 
 @dataclass(slots=True)
 class ReportSchedule:
-    """Which reports are worth writing: one that tells something new of a partition's
-    newest event time or caught-up state, or of the consumer-group generation, at once; one
-    that only brings fresher fetches, while the worker is busy, or `IDLE_REPORT_S` after
-    the last. So an idle worker writes a report about every second, and a busy one every
-    `REPORT_INTERVAL_S`."""
+    """Which reports are worth writing: one that tells something new."""
 
-    last: dict[str, OriginProgress] = field(default_factory=dict)
-    generation: int = -1
-    written_at: float = -math.inf
-    """When the last report was written (monotonic s)."""
+    last: Report | None = None
 
-    def due(
-        self, report: dict[str, OriginProgress], generation: int, now: float, busy: bool
-    ) -> bool:
+    def due(self, report: Report) -> bool:
         """Whether `report` should be written now; if so, it counts as written."""
-        if not report or (report == self.last and generation == self.generation):
+        if not report.origins or report == self.last:
             return False
-        news = generation != self.generation or _states(report) != _states(self.last)
-        if not (news or busy or now - self.written_at >= IDLE_REPORT_S):
-            return False
-        self.last, self.generation, self.written_at = report, generation, now
+        self.last = report
         return True
 
 
-def _states(report: dict[str, OriginProgress]) -> dict[str, tuple[int | None, bool]]:
-    """Per origin, its newest event time and whether it is caught up."""
-    return {o: (p.newest, p.caught_up_at is not None) for o, p in report.items()}
+def encode_report(report: Report) -> bytes:
+    origins = {origin: list(progress) for origin, progress in report.origins.items()}
+    return orjson.dumps({"origins": origins, "recorded": report.recorded})
 
 
-def encode_report(report: dict[str, OriginProgress]) -> bytes:
-    return orjson.dumps({origin: list(progress) for origin, progress in report.items()})
+def decode_report(value: bytes) -> Report:
+    """A report as `encode_report` wrote it; raises ValueError if it is not one."""
+    report = orjson.loads(value)
+    if not isinstance(report, dict) or set(report) != {"origins", "recorded"}:
+        raise ValueError("a progress report is an object of origins and recorded")
+    origins, recorded = report["origins"], report["recorded"]
+    if not isinstance(origins, dict) or not _is_time(recorded):
+        raise ValueError("not a progress report: its origins or recorded")
+    return Report({origin: _progress(progress) for origin, progress in origins.items()}, recorded)
 
 
-def decode_report(value: bytes) -> dict[str, OriginProgress]:
-    """A report as `encode_report` wrote it. One of an earlier form, still on a subject
-    topic during an upgrade, counts for what it says: (newest, caught up at) says nothing of
-    write times; (newest, caught up, quiet), with a boolean second, only of newest event
-    times."""
-    return {origin: _progress(progress) for origin, progress in orjson.loads(value).items()}
-
-
-def _progress(fields: list[Any]) -> OriginProgress:
-    if len(fields) == 3 and isinstance(fields[1], bool):
-        return OriginProgress(fields[0], None)
+def _progress(fields: Any) -> OriginProgress:
+    if not isinstance(fields, list) or len(fields) != 2 or not all(map(_is_time, fields)):
+        raise ValueError(f"not an origin's progress: {fields!r:.100}")
     return OriginProgress(*fields)
 
 
-def reporter(detector: Detector) -> Callable[[], Awaitable[None]]:
-    """The timer body that reports this worker's input progress to every subject-topic
-    partition, when due (`ReportSchedule`)."""
+def _is_time(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def latest_record(detector: Detector) -> int | None:
+    """The latest write time of a record (not a marker) known here: read by this worker,
+    or held or reported in a subject partition it holds."""
+    orders = detector.partitions.orders.values()
+    known = [o for o in (order.recorded() for order in orders) if o is not None]
+    known += detector.input_progress.recorded.values()
+    return max(known, default=None)
+
+
+def reach(detector: Detector, reach_ms: int) -> int | None:
+    """The write time every partition this worker holds should be read through: `reach_ms`
+    past the latest record known here (-1: none is known, nothing waits; None: no subject
+    partition is held, so others' records are not known)."""
+    if not detector.partitions.orders:
+        return None
+    latest = latest_record(detector)
+    return -1 if latest is None else latest + reach_ms
+
+
+def reporter(detector: Detector, reach_ms: int) -> Callable[[], Awaitable[None]]:
+    """The timer body that writes the markers due (`InputProgress.to_mark`), then reports
+    this worker's input progress to every subject-topic partition when it changed."""
     app, settings = detector.app, detector.settings
     topic_kinds: dict[str, InputTopic] = {settings.topic(t): t for t in REPORTED_TOPICS}
     schedule = ReportSchedule()
+    marker_headers = {STREAM_HEADER: MARKER.encode()}
+    report_headers = {STREAM_HEADER: PROGRESS.encode()}
 
     async def send_report() -> None:
         if app.rebalancing:
             return
-        report = detector.input_progress.report(app.consumer, topic_kinds)
-        generation = app.consumer_generation_id
+        progress = detector.input_progress
         now = time.monotonic()
-        if not schedule.due(report, generation, now, detector.input_progress.busy(now)):
+        for tp in progress.to_mark(app.consumer, topic_kinds, reach(detector, reach_ms), now):
+            await app.producer.send(tp.topic, MARKER_KEY, b"", tp.partition, None, marker_headers)
+            progress.mark(tp, now)
+        report = Report(progress.report(app.consumer, topic_kinds), latest_record(detector))
+        if not schedule.due(report):
             return
         value = encode_report(report)
-        headers = {
-            STREAM_HEADER: PROGRESS.encode(),
-            GENERATION_HEADER: str(generation).encode(),
-        }
         for kind in SUBJECT_KINDS:
             for partition in range(settings.partitions):
                 await detector.subject_events[kind].send(
-                    key=None, value=value, partition=partition, headers=headers
+                    key=None, value=value, partition=partition, headers=report_headers
                 )
 
     return send_report

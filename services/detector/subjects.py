@@ -29,7 +29,7 @@ from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import Address
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import event_time, origin_of
-from services.detector.headers import EXPIRE, GENERATION_HEADER, PROGRESS, STREAM_HEADER
+from services.detector.headers import EXPIRE, PROGRESS, STREAM_HEADER
 from services.detector.ingest import send_bundles
 from services.detector.partitions import Delivery, Pending, subject_kind
 from services.detector.progress import decode_report
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RELEASE_INTERVAL_S = 0.1
-"""How often held events are checked for having waited `MAX_HOLD_S`."""
+GIVE_UP_INTERVAL_S = 0.1
+"""How often the partitions are checked for being given up (`send_back_held`)."""
 
 
 async def run(detector: Detector, kind: SubjectKind, stream: Any) -> None:
@@ -52,27 +52,22 @@ async def run(detector: Detector, kind: SubjectKind, stream: Any) -> None:
             await _receive(detector, kind, received)
 
 
-async def release_held(detector: Detector) -> None:
-    """Apply held events that waited too long. When the partitions are about to be given
-    up (`SubjectPartitions.giving_up`), send every held event to the end of its partition
-    instead: a rebalance or a shutdown waits for every event handed to an agent to be
-    acknowledged, and applying them now could apply them before older events still
-    unread. A loop of its own, not a Faust timer: timers end as soon as the app begins to
-    stop, before that wait."""
+async def send_back_held(detector: Detector) -> None:
+    """When the partitions are about to be given up (`SubjectPartitions.giving_up`), send
+    every held event to the end of its partition: a rebalance or a shutdown waits for every
+    event handed to an agent to be acknowledged, and applying them now could apply them
+    before older events still unread. A loop of its own, not a Faust timer: timers end as
+    soon as the app begins to stop, before that wait."""
     orders = detector.partitions.orders
     while True:
-        await asyncio.sleep(RELEASE_INTERVAL_S)
-        give_up = detector.partitions.giving_up()
-        now = time.monotonic()
+        await asyncio.sleep(GIVE_UP_INTERVAL_S)
         try:
-            for (kind, partition), order in list(orders.items()):
-                if order:
-                    if give_up:
+            if detector.partitions.giving_up():
+                for (kind, partition), order in list(orders.items()):
+                    if order:
                         await _requeue(detector, kind, partition, order.drain())
-                    else:
-                        await release(detector, kind, partition, order.ready(now))
         except Exception:
-            log.exception("failed to release held subject events; trying again")
+            log.exception("failed to send held subject events back; trying again")
         detector.metrics.held.set(sum(len(order) for order in orders.values()))
 
 
@@ -115,8 +110,8 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     order.read(message.offset)
     handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
     await handler(detector, kind, Arrival(received, headers, order))
-    if not detector.partitions.giving_up():  # else `release_held` sends them on
-        await release(detector, kind, message.partition, order.ready(time.monotonic()))
+    if not detector.partitions.giving_up():  # else `send_back_held` sends them on
+        await release(detector, kind, message.partition, order.ready())
 
 
 async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
@@ -124,8 +119,8 @@ async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) 
     message = arrival.received.message
 
     async def take() -> None:
-        generation = int(arrival.headers[GENERATION_HEADER])
-        arrival.order.report(generation, decode_report(message.value))
+        report = decode_report(message.value)
+        arrival.order.report(report.origins, report.recorded)
 
     await letters.guarded(detector, message, take())
     arrival.received.ack()
@@ -190,16 +185,15 @@ async def _hold(
         await letters.send(detector, message, letters.error_of(message, exc))
         received.ack()
         return
-    now = time.monotonic()
     delivery = Delivery(received, len(forwards))
     for forward in forwards:
         pending = Pending(delivery, forward)
         origin = origin_of(forward.topic, forward.partition)
         at = event_time(forward.event)
         if at is None:  # a watchlist record: in order by when it was written
-            order.add_record(pending, origin, forward.written, now)
+            order.add_record(pending, origin, forward.offset, forward.written)
         else:
-            order.add(pending, origin, at, forward.written, now)
+            order.add(pending, origin, forward.offset, at, forward.written)
 
 
 async def release(
@@ -277,6 +271,7 @@ def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
         forward.event,
         datetime.now(UTC),
         origin=origin_of(forward.topic, forward.partition),
+        offset=None if forward.offset < 0 else forward.offset,
         watermark=watermark.value(kind),
     )
     if outcome.duplicate or outcome.late:

@@ -158,7 +158,7 @@ class Replayer:
         self._line = Line(topic, number, key, value)
         try:
             event = admit(topic, key, value, datetime.now(UTC), self.max_clock_skew)
-            alerts = self._apply(event)
+            alerts = self._apply(event, offset=number)
         except DecodeError as exc:  # rejected at admission, or by the case linker
             return [], self._dead_letter(topic, number, key, value, exc)
         finally:
@@ -187,7 +187,9 @@ class Replayer:
             self.stats.dispositions[(disposal.rule, disposal.disposition.outcome)] += 1
         return [alert for derived in disposal.derived for alert in self._apply(derived)]
 
-    def _apply(self, event: Admitted, partition: int = 0) -> list[Alert]:
+    def _apply(self, event: Admitted, partition: int = 0, offset: int | None = None) -> list[Alert]:
+        """Apply an event read at `offset` of `partition` (a line's number: replay reads
+        each topic as one partition; None: not read from a line)."""
         if isinstance(event, Disposition):
             return self._dispose(event)
         self.watermark.observe(event, partition)
@@ -195,7 +197,7 @@ class Replayer:
         alerts: list[Alert] = []
         now = datetime.now(UTC)
         for address in route(event):
-            outcome = self._apply_at(address, event, origin, now)
+            outcome = self._apply_at(address, event, origin, offset, now)
             if not outcome.duplicate:  # a duplicate's first sends are in this output already
                 alerts += outcome.alerts
         return alerts + self._raised(alerts, now)
@@ -253,12 +255,20 @@ class Replayer:
                 else:
                     touched[subject] = watermark
 
-    def _apply_at(self, address: Address, event: Admitted, origin: str, now: datetime) -> Outcome:
+    def _apply_at(
+        self, address: Address, event: Admitted, origin: str, offset: int | None, now: datetime
+    ) -> Outcome:
         kind = address.kind
         slot = (kind, address.id)
         watermark = self.watermark.value(kind)
         outcome = self.engine.apply(
-            address, self.states.get(slot), event, now, origin=origin, watermark=watermark
+            address,
+            self.states.get(slot),
+            event,
+            now,
+            origin=origin,
+            offset=offset,
+            watermark=watermark,
         )
         touched = self._touched.setdefault(kind, {})
         touched.pop(address.id, None)

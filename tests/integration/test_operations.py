@@ -102,8 +102,8 @@ async def test_metrics_count_events_alerts_and_dead_letters_without_personal_dat
     listed = sample(body, "duanka_events_consumed_total", topic="watchlist", outcome="ok")
     assert listed == 1  # the farmer's self-listing, read back from `watchlist`
     batches = sample(body, "duanka_batch_processing_seconds_count", agent="ingest")
-    assert 1 <= batches <= 7  # the 7 input messages, forwarded in batches
-    reasons = ("in_order", "caught_up", "overdue")
+    assert batches >= 1  # the 7 input messages and the markers, in batches
+    reasons = ("in_order", "written")
     released = sum(sample(body, "duanka_released_events_total", reason=r) for r in reasons)
     assert released >= 5  # each activation, to its identity at least, in event-time order
     assert b"faust_topic_partition_end_offset" in body

@@ -121,10 +121,21 @@ def test_the_authority_s_listing_duanka_s_replaced_comes_back() -> None:
 def test_an_identity_of_state_version_6_reads_with_no_replaced_listing() -> None:
     replayer, _ = replayed(burst())
     data = farmer_state(replayer).to_json()
-    old = [6, *data[1:-1]]  # version 6 had no replaced listing
+    old = [6, *data[1:-2]]  # version 6 had no replaced listing, nor where records were read
     restored = IdentityState.from_json(old)
     assert restored.replaced is None
     assert restored.listing == farmer_state(replayer).listing
+
+
+def test_an_identity_of_state_version_7_reads_knowing_no_watchlist_record_read() -> None:
+    replayer, _ = replayed(burst())
+    state = farmer_state(replayer)
+    state.watchlist_read["watchlist/3"] = 41
+    old = [7, *state.to_json()[1:-1]]  # version 7 did not keep where records were read
+    restored = IdentityState.from_json(old)
+    assert restored.watchlist_read == {}
+    assert restored.listing == state.listing
+    assert IdentityState.from_json(state.to_json()).watchlist_read == {"watchlist/3": 41}
 
 
 def _listing_fields(entry: WatchlistEntry) -> tuple[int, int | None, str, str]:

@@ -34,14 +34,18 @@ TOMBSTONE = WatchlistUpdate(LISTED.identity, None)
 
 def forward(n: int, event: Admitted | None = None) -> Forward:
     sent = event or transfer(f"acct-{n}", "acct-x", 100 + n, n=n)
-    return Forward(f"acct-{n}".encode(), "in", "transfers", n % 8, 1_700_000_000_000 + n, sent)
+    return Forward(
+        f"acct-{n}".encode(), "in", "transfers", n % 8, 40 + n, 1_700_000_000_000 + n, sent
+    )
 
 
 def test_forwards_come_back_as_they_went_in_order() -> None:
     identity = LISTED.identity.encode()
     forwards = [forward(n) for n in range(50)] + [
-        Forward(identity, "listing", "watchlist", 0, 5, WatchlistUpdate(LISTED.identity, LISTED)),
-        Forward(identity, "listing", "watchlist", 0, 6, TOMBSTONE),
+        Forward(
+            identity, "listing", "watchlist", 0, 3, 5, WatchlistUpdate(LISTED.identity, LISTED)
+        ),
+        Forward(identity, "listing", "watchlist", 0, 4, 6, TOMBSTONE),
     ]
     [value] = encode_bundles(forwards)
     assert decode_bundle(value) == forwards
@@ -55,13 +59,13 @@ def test_a_large_batch_is_split_into_bundles_in_order() -> None:
     assert [f for v in values for f in decode_bundle(v)] == forwards
 
 
-def test_a_bundle_of_an_earlier_version_holds_input_values() -> None:
+def test_a_bundle_of_an_earlier_version_holds_input_values_and_no_offsets() -> None:
     sent = transfer("acct-1", "acct-2", 500)
     entry = ["acct-1", "out", "transfers", 2, 7, sent.model_dump_json()]
     tombstone = [LISTED.identity, "listing", "watchlist", 0, 8, None]
     assert decode_bundle(orjson.dumps([entry, tombstone])) == [
-        Forward(b"acct-1", "out", "transfers", 2, 7, sent),
-        Forward(LISTED.identity.encode(), "listing", "watchlist", 0, 8, TOMBSTONE),
+        Forward(b"acct-1", "out", "transfers", 2, -1, 7, sent),
+        Forward(LISTED.identity.encode(), "listing", "watchlist", 0, -1, 8, TOMBSTONE),
     ]
 
 
@@ -93,6 +97,8 @@ def test_a_subject_lands_where_kafka_puts_a_message_keyed_by_it(length: int) -> 
         orjson.dumps([["k", "in", "transfers", 0, 1, {"inline": True}]]),
         orjson.dumps([["k", "in", "transfers", 0, 1, ["too", "short"]]]),
         orjson.dumps([["k", "in", "transfers", 0, 1, '{"event_id": "e"}']]),
+        orjson.dumps([["k", "in", "transfers", 0, 1, None, "7"]]),
+        orjson.dumps([["k", "in", "transfers", 0, 1, None, 7, 8]]),
     ],
 )
 def test_what_is_not_a_bundle_is_rejected(value: bytes | None) -> None:
@@ -111,7 +117,7 @@ def test_a_message_of_an_earlier_version_is_read_as_one_forward() -> None:
     sent = transfer("acct-9", "acct-2", 500)
     value = sent.model_dump_json().encode()
     assert legacy_forward(b"acct-9", value, headers, 5) == Forward(
-        b"acct-9", "out", "transfers", 3, 1_700_000_000_123, sent
+        b"acct-9", "out", "transfers", 3, -1, 1_700_000_000_123, sent
     )
     del headers[RECEIVED_HEADER]  # the oldest versions: the record's own timestamp
     assert legacy_forward(b"acct-9", value, headers, 5).written == 5

@@ -89,11 +89,11 @@ def test_a_partition_no_longer_assigned_is_not_stalled() -> None:
 def test_an_event_held_for_its_turn_is_not_taken_for_a_lost_message() -> None:
     settings = Settings(topic_prefix="t-")
     detector = create_detector(settings)
-    order: EventOrder[Any] = EventOrder(["transfers/0"], 1, 30.0, 100)
+    order: EventOrder[Any] = EventOrder(["transfers/0"], 100)
     held = SimpleNamespace(
         delivery=SimpleNamespace(event=SimpleNamespace(message=SimpleNamespace(offset=41)))
     )
-    order.add(held, "transfers/0", 1_000, 1_000, 0.0)
+    order.add(held, "transfers/0", 7, 1_000, 1_000)
     detector.partitions.orders[("account", 3)] = order
     topic = subject_events_topic(settings, "account")
     assert detector.partitions.holds(tuples.TP(topic, 3), 41)

@@ -5,7 +5,8 @@ pace its input partitions are read at.
 The worker's subject partition is played here in memory: messages of an in-order input
 (each written one millisecond after the one before it) are read from their partitions in a
 random interleaving, each partition in its own order, held in `EventOrder` and applied by
-the engine as it releases them. Its alerts must be replay's, by alert id."""
+the engine as it releases them; a drained partition is read now and then to a marker
+written after everything. Its alerts must be replay's, by alert id."""
 
 import random
 import zlib
@@ -124,11 +125,11 @@ def replayed(messages: list[Message]) -> Raised:
 
 def streamed(messages: list[Message], rng: random.Random, lead: int = 0) -> Raised:
     """The identity alerts of one identity-topic partition fed by the input partitions
-    read in a random interleaving, each in its own order; readers report themselves caught
-    up now and then once they have read everything."""
+    read in a random interleaving, each in its own order; readers report a drained
+    partition read to a marker written after everything now and then."""
     engine = Engine(Policy())
     order: EventOrder[Message] = EventOrder(
-        EVENT_ORIGINS, 1, max_hold=3600.0, slack=SLACK, record_origins=RECORD_ORIGINS, lead=lead
+        EVENT_ORIGINS, SLACK, record_origins=RECORD_ORIGINS, lead=lead
     )
     queues = {o: [m for m in messages if m.origin == o] for o in (*EVENT_ORIGINS, *RECORD_ORIGINS)}
     states: dict[str, IdentityState] = {}
@@ -151,22 +152,24 @@ def streamed(messages: list[Message], rng: random.Random, lead: int = 0) -> Rais
             if not outcome.duplicate:
                 found.update((a.rule, a.alert_id) for a in outcome.alerts)
 
-    caught_up = max(m.written for m in messages) + SLACK
+    marker = max(m.written for m in messages) + max(SLACK, lead) + 1
+    offsets = dict.fromkeys(queues, 0)
     while any(queues.values()):
         origin = rng.choice(sorted(o for o, q in queues.items() if q))
         for message in queues[origin][: rng.randint(1, 3)]:
             queues[origin].remove(message)
+            offsets[origin] += 1
             at = event_time(message.admitted())
             if at is None:
-                order.add_record(message, origin, message.written, 0.0)
+                order.add_record(message, origin, offsets[origin], message.written)
             else:
-                order.add(message, origin, at, message.written, 0.0)
+                order.add(message, origin, offsets[origin], at, message.written)
         idle = [o for o, q in queues.items() if not q and rng.random() < 0.3]
-        order.report(1, {o: OriginProgress(None, caught_up) for o in idle})
-        apply(order.ready(0.0))
+        order.report({o: OriginProgress(None, marker) for o in idle})
+        apply(order.ready())
     every = (*EVENT_ORIGINS, *RECORD_ORIGINS)
-    order.report(1, {o: OriginProgress(None, caught_up) for o in every})
-    apply(order.ready(0.0))
+    order.report({o: OriginProgress(None, marker) for o in every})
+    apply(order.ready())
     assert len(order) == 0
     return found
 

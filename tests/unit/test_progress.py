@@ -1,6 +1,6 @@
-"""What a worker reports of the input partitions it reads: newest forwarded event time, when
-it was caught up as of, and when its newest forwarded record was written; when it writes a
-report; and the report's wire form."""
+"""What a worker reports of the input partitions it reads (newest forwarded event time, the
+write time read through, the write time of the last record), where it writes markers, when
+it writes a report, and the report's wire form."""
 
 from types import SimpleNamespace
 from typing import Any
@@ -8,109 +8,148 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from services.detector import progress
-from services.detector.core.ordering import OriginProgress
+from services.detector.core.ordering import EventOrder, OriginProgress
 from services.detector.progress import (
-    IDLE_REPORT_S,
+    IDLE_MARKER_S,
+    MARKER_AGAIN_S,
+    REPORT_INTERVAL_S,
     InputProgress,
+    Report,
     ReportSchedule,
     decode_report,
     encode_report,
+    latest_record,
+    reach,
 )
 
-TOPIC_KINDS: Any = {"p.transfers": "transfers", "p.watchlist": "watchlist"}
+TOPIC_KINDS: Any = {
+    "p.transfers": "transfers",
+    "p.watchlist": "watchlist",
+    "p.dispositions": "dispositions",
+}
 TRANSFERS = TP("p.transfers", 2)
 WATCHLIST = TP("p.watchlist", 0)
+DISPOSITIONS = TP("p.dispositions", 1)
+QUIET = 1_000.0
+"""A monotonic time long after anything handled in these tests."""
 
 
-def consumer(
-    highwater: int | None, fetched_at: int | None = 5_000, committed: int | None = None
-) -> Any:
-    fetcher = SimpleNamespace(last_poll_timestamp=lambda tp: fetched_at)
+def reading() -> InputProgress:
+    """Input progress whose clock stands at 0: what it handles was handled then."""
+    return InputProgress(clock=lambda: 0.0)
+
+
+def consumer(highwater: int | None, committed: int | None = None) -> Any:
     return SimpleNamespace(
-        assignment=lambda: {TRANSFERS, WATCHLIST},
+        assignment=lambda: {TRANSFERS, WATCHLIST, DISPOSITIONS},
         highwater=lambda tp: highwater,
         _committed_offset={TRANSFERS: committed},
-        _thread=SimpleNamespace(_ensure_consumer=lambda: fetcher),
     )
 
 
-def test_a_partition_is_caught_up_as_of_the_fetch_of_the_high_watermark_it_reached() -> None:
-    reads = InputProgress()
-    assert reads.report(consumer(None, fetched_at=None), TOPIC_KINDS) == {
-        "transfers/2": OriginProgress(None, caught_up_at=None),
-        "watchlist/0": OriginProgress(None, caught_up_at=None),
-    }  # not fetched yet: unknown
-    assert reads.report(consumer(5, committed=5), TOPIC_KINDS)["transfers/2"].caught_up_at == 5_000
-    reads.forwarded(TRANSFERS, 700, 4_000)
-    reads.handled(TRANSFERS, 5)
-    reads.forwarded(WATCHLIST, None, 4_100)  # a watchlist record: no event time
+def test_a_report_holds_every_reported_partition_and_what_was_read_of_it() -> None:
+    reads = reading()
+    assert reads.report(consumer(None), TOPIC_KINDS) == {
+        "transfers/2": OriginProgress(None, None),
+        "watchlist/0": OriginProgress(None, None),
+    }
+    reads.forwarded(TRANSFERS, 700)
+    reads.handled(TRANSFERS, 4, 4_000)
+    reads.forwarded(TRANSFERS, 650)  # late: the newest stays
+    reads.handled(TRANSFERS, 5, 4_050)
+    reads.handled(WATCHLIST, 0, 4_100)
+    reads.handled(WATCHLIST, 1, 4_200, marker=True)
     assert reads.report(consumer(7), TOPIC_KINDS) == {
-        "transfers/2": OriginProgress(700, None, written=4_000),
-        "watchlist/0": OriginProgress(None, None, written=4_100),
+        "transfers/2": OriginProgress(700, 4_050),
+        "watchlist/0": OriginProgress(None, 4_200),
     }
-    reads.forwarded(TRANSFERS, 650, 4_050)  # newest stays the newest
-    reads.handled(TRANSFERS, 6)
-    assert reads.report(consumer(7, fetched_at=6_000), TOPIC_KINDS)["transfers/2"] == (
-        OriginProgress(700, caught_up_at=6_000, written=4_050)
-    )
-
-
-def test_a_partition_given_up_starts_afresh_from_its_commit() -> None:
-    reads = InputProgress()
-    reads.forwarded(TRANSFERS, 700, 4_000)
-    reads.handled(TRANSFERS, 8)
+    assert reads.recorded == {TRANSFERS: 4_050, WATCHLIST: 4_100}  # markers are not records
     reads.forget({TRANSFERS})
-    assert reads.report(consumer(9, committed=2), TOPIC_KINDS)["transfers/2"] == (
-        OriginProgress(None, caught_up_at=None)
-    )
+    assert reads.report(consumer(7), TOPIC_KINDS)["transfers/2"] == OriginProgress(None, None)
 
 
-def test_a_report_reads_back_as_written() -> None:
-    report = {
-        "transfers/2": OriginProgress(700, caught_up_at=1_795_000_000_000, written=1_794_000),
-        "sim-activations/0": OriginProgress(None, caught_up_at=None),
-    }
-    assert decode_report(encode_report(report)) == report
+def test_markers_go_to_quiet_partitions_read_to_their_end_until_past_the_reach() -> None:
+    reads = reading()
+    reads.handled(TRANSFERS, 4, 4_000)
+    reads.handled(WATCHLIST, 0, 4_100)
+    assert reads.to_mark(consumer(6), TOPIC_KINDS, 5_000, QUIET) == []  # 5 and 1 left
+    reads.handled(TRANSFERS, 5, 4_050)
+    assert reads.to_mark(consumer(6), TOPIC_KINDS, 5_000, QUIET) == [TRANSFERS]
+    reads.mark(TRANSFERS, QUIET)
+    assert reads.to_mark(consumer(6), TOPIC_KINDS, 5_000, QUIET + 0.1) == []  # on its way
+    assert reads.to_mark(consumer(6), TOPIC_KINDS, 5_000, QUIET + MARKER_AGAIN_S) == [TRANSFERS]
+    reads.handled(TRANSFERS, 6, 4_900, marker=True)
+    assert TRANSFERS not in reads.unread
+    assert reads.to_mark(consumer(7), TOPIC_KINDS, 5_000, QUIET + 0.1) == [TRANSFERS]
+    reads.handled(TRANSFERS, 7, 5_000, marker=True)
+    assert reads.to_mark(consumer(8), TOPIC_KINDS, 5_000, QUIET) == []  # read past the reach
+    assert reads.to_mark(consumer(8), TOPIC_KINDS, 5_001, QUIET) == [TRANSFERS]
+    assert reads.to_mark(consumer(8), TOPIC_KINDS, -1, QUIET) == []  # nothing waits
 
 
-def test_a_report_of_an_earlier_form_counts_for_what_it_says() -> None:
-    earliest = b'{"transfers/2": [700, true, true]}'
-    assert decode_report(earliest) == {"transfers/2": OriginProgress(700, caught_up_at=None)}
-    earlier = b'{"transfers/2": [700, 5000]}'
-    assert decode_report(earlier) == {"transfers/2": OriginProgress(700, 5_000, written=None)}
+def test_a_partition_that_just_brought_a_record_gets_no_marker() -> None:
+    reads = reading()
+    reads.handled(TRANSFERS, 5, 4_050)
+    now = reads.busy_at[TRANSFERS]
+    assert reads.to_mark(consumer(6), TOPIC_KINDS, 5_000, now) == []
+    assert reads.to_mark(consumer(6), TOPIC_KINDS, 5_000, now + REPORT_INTERVAL_S) == [TRANSFERS]
 
 
-def test_a_partition_revoked_while_reporting_is_left_out() -> None:
-    def revoked(tp: TP) -> int:
-        raise AssertionError("Partition is not assigned")
-
-    gone = consumer(7)
-    gone.highwater = revoked
-    assert InputProgress().report(gone, TOPIC_KINDS) == {}
+def test_a_partition_never_read_is_at_its_committed_offset() -> None:
+    reads = reading()  # the watchlist's group never committed: at 0 of 3
+    assert reads.to_mark(consumer(3, committed=3), TOPIC_KINDS, 5_000, QUIET) == [TRANSFERS]
+    assert reads.to_mark(consumer(4, committed=3), TOPIC_KINDS, 5_000, QUIET) == []
 
 
-def test_reports_bringing_only_fresher_fetches_are_written_often_only_while_busy() -> None:
+def test_with_no_reach_known_markers_go_every_idle_interval() -> None:
+    reads = reading()
+    reads.handled(TRANSFERS, 5, 9_000)
+    assert TRANSFERS in reads.to_mark(consumer(6), TOPIC_KINDS, None, QUIET)
+    reads.mark(TRANSFERS, QUIET)
+    reads.handled(TRANSFERS, 6, 9_100, marker=True)  # read back
+    assert TRANSFERS not in reads.to_mark(consumer(7), TOPIC_KINDS, None, QUIET + 1)
+    assert TRANSFERS in reads.to_mark(consumer(7), TOPIC_KINDS, None, QUIET + IDLE_MARKER_S)
+
+
+def test_a_report_is_written_only_when_it_says_something_new() -> None:
     schedule = ReportSchedule()
-    fresh = {"transfers/2": OriginProgress(700, caught_up_at=5_000)}
-    fresher = {"transfers/2": OriginProgress(700, caught_up_at=5_100)}
-    assert not schedule.due({}, 1, 0.0, busy=False)  # nothing held, nothing to say
-    assert schedule.due(fresh, 1, 0.0, busy=False)  # the first
-    assert not schedule.due(fresh, 1, 0.1, busy=True)  # nothing new at all
-    assert schedule.due(fresher, 1, 0.1, busy=True)
-    assert not schedule.due(fresh, 1, 0.2, busy=False)  # idle: fresher fetches wait
-    assert schedule.due(fresh, 1, 0.1 + IDLE_REPORT_S, busy=False)
-    behind = {"transfers/2": OriginProgress(700, caught_up_at=None)}
-    assert schedule.due(behind, 1, 1.2, busy=False)  # no longer caught up: at once
-    assert schedule.due(behind, 2, 1.3, busy=False)  # a new generation: at once
+    report = Report({"transfers/2": OriginProgress(700, 5_000)}, 4_000)
+    assert not schedule.due(Report({}, 4_000))
+    assert schedule.due(report)
+    assert not schedule.due(Report(dict(report.origins), 4_000))
+    assert schedule.due(Report({"transfers/2": OriginProgress(700, 5_100)}, 4_000))
+    assert schedule.due(Report({"transfers/2": OriginProgress(700, 5_100)}, 4_001))
 
 
-def test_a_worker_is_busy_for_a_while_after_it_forwarded_an_event(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(progress.time, "monotonic", lambda: 100.0)
-    reads = InputProgress()
-    assert not reads.busy(100.0)
-    reads.forwarded(TRANSFERS, 700, 4_000)
-    assert reads.busy(100.0 + IDLE_REPORT_S - 0.01)
-    assert not reads.busy(100.0 + IDLE_REPORT_S)
+def test_reports_survive_their_wire_form_and_anything_else_is_refused() -> None:
+    report = Report(
+        {
+            "transfers/2": OriginProgress(700, 1_794_100),
+            "sim-activations/0": OriginProgress(None, None),
+        },
+        1_794_000,
+    )
+    assert decode_report(encode_report(report)) == report
+    for bad in (
+        b"[]",
+        b'{"origins": {}}',
+        b'{"origins": [], "recorded": 1}',
+        b'{"origins": {}, "recorded": "1"}',
+        b'{"origins": {"transfers/2": [1, 2, 3]}, "recorded": 1}',
+        b'{"origins": {"transfers/2": [1, "x"]}, "recorded": 1}',
+        b'{"origins": {"transfers/2": [true, 2]}, "recorded": 1}',
+    ):
+        with pytest.raises(ValueError, match="progress"):
+            decode_report(bad)
+
+
+def test_the_latest_record_known_and_the_reach_of_markers() -> None:
+    reads = reading()
+    order = EventOrder(["transfers/2"], 100)
+    worker: Any = SimpleNamespace(partitions=SimpleNamespace(orders={}), input_progress=reads)
+    assert reach(worker, 501) is None  # no subject partition: others' records unknown
+    worker.partitions.orders[("account", 0)] = order
+    assert latest_record(worker) is None and reach(worker, 501) == -1  # nothing waits
+    order.report({}, 7_000)
+    reads.handled(TRANSFERS, 4, 6_000)
+    assert latest_record(worker) == 7_000 and reach(worker, 501) == 7_501

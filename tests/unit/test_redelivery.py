@@ -3,12 +3,23 @@ is not counted twice, and sends again exactly what it sent the first time."""
 
 from datetime import timedelta
 
+from schemas.events import WatchlistEntry
 from services.detector.core.clock import to_ms
-from services.detector.core.engine import Engine
+from services.detector.core.engine import Engine, Outcome
+from services.detector.core.intake import WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
-from services.detector.core.state import IdentityState
-from tests.factories import NOW, T0, account_open, at_identity, burst, transfer
+from services.detector.core.state import IdentityState, SubjectState
+from tests.factories import (
+    NOW,
+    T0,
+    account_open,
+    at_identity,
+    burst,
+    identity,
+    listing,
+    transfer,
+)
 
 ENGINE = Engine(Policy())
 
@@ -65,3 +76,53 @@ def test_what_was_sent_is_kept_as_long_as_the_subjects_longest_kept_records() ->
     gone = ENGINE.expire("identity", kept, forgotten_at)
     assert gone is not None  # the self-listing keeps the identity
     assert not gone.sent
+
+
+def _record(
+    state: SubjectState | None, who: str, entry: WatchlistEntry | None, offset: int
+) -> Outcome:
+    """Apply a watchlist record read at `offset` of watchlist/0."""
+    update = WatchlistUpdate(identity(who), entry)
+    address = Address("identity", identity(who), "listing")
+    return ENGINE.apply(address, state, update, NOW, origin="watchlist/0", offset=offset)
+
+
+def test_a_tombstone_read_again_does_not_lift_a_listing_made_after_it() -> None:
+    """A worker crashed after applying a tombstone and the burst after it: read again, the
+    tombstone must not lift duanka's own listing of that burst."""
+    state = _record(None, "mallory", listing("mallory", T0 - timedelta(days=9)), 3).state
+    state = _record(state, "mallory", None, 7).state
+    for event in burst("mallory", 5):
+        outcome = at_identity(ENGINE, state, event)
+        state = outcome.state
+    assert isinstance(state, IdentityState) and state.listing is not None
+    own = state.listing
+    again = _record(state, "mallory", None, 7)
+    assert again.duplicate and isinstance(again.state, IdentityState)
+    assert again.state.listing == own
+    older = _record(again.state, "mallory", listing("mallory", T0 - timedelta(days=9)), 3)
+    assert older.duplicate and older.alerts == []
+    later = _record(older.state, "mallory", None, 8)  # a new tombstone still lifts it
+    assert not later.duplicate and isinstance(later.state, IdentityState)
+    assert later.state.listing is None
+
+
+def test_duanka_s_own_listing_read_back_after_a_later_one_changes_nothing() -> None:
+    """duanka lists someone for a burst, then again for a later one; the first listing comes
+    back through `watchlist` after the second: it alerts nothing, as replay, which takes
+    it back at once, does not."""
+    state = None
+    sims = burst("mallory", 5)
+    first = None
+    for event in sims:
+        outcome = at_identity(ENGINE, state, event)
+        first = first or (outcome.listings[0] if outcome.listings else None)
+        state = outcome.state
+    opens = [account_open("mallory", T0 + timedelta(days=1, hours=n), n=n) for n in range(3)]
+    for event in opens:
+        state = at_identity(ENGINE, state, event).state
+    assert isinstance(state, IdentityState) and first is not None
+    assert state.listing is not None and state.listing.reason != first.reason
+    back = _record(state, "mallory", first, 12)
+    assert back.duplicate and back.alerts == []
+    assert isinstance(back.state, IdentityState) and back.state.listing == state.listing

@@ -105,6 +105,14 @@ class _Horizons(NamedTuple):
     sent: int
 
 
+class Read(NamedTuple):
+    """Where an event was read: its input partition (`watermark.origin_of`) and offset
+    there (None: not known)."""
+
+    origin: str
+    offset: int | None
+
+
 class Engine:
     """Applies events to subject state under one validated policy."""
 
@@ -168,18 +176,21 @@ class Engine:
         now: datetime,
         *,
         origin: str | None = None,
+        offset: int | None = None,
         watermark: int | None = None,
     ) -> Outcome:
         """Apply `event` to the subject at `address`, whose current state is `state`.
 
         `origin` is the input partition the event was read from (`watermark.origin_of`;
         None: its topic's only partition, as in replay); lateness is measured per origin.
-        `watermark` is how far the subject's input has surely come (`Watermark.value`); what
-        no event still in time could count is forgotten against it (None: nothing is)."""
+        `offset` is where it was read there (None: not known); a watchlist record, which has
+        no id, is known as delivered again by it. `watermark` is how far the subject's input
+        has surely come (`Watermark.value`); what no event still in time could count is
+        forgotten against it (None: nothing is)."""
         applier = self._appliers[(address.kind, address.stream)]
         fresh = state if state is not None else STATE_TYPES[address.kind]()
-        arrival = origin if origin is not None else topic_origin(event)
-        outcome = applier(fresh, address, event, now, arrival)
+        read = Read(origin if origin is not None else topic_origin(event), offset)
+        outcome = applier(fresh, address, event, now, read)
         state_after = outcome.state
         if state_after is None:
             return outcome
@@ -198,16 +209,16 @@ class Engine:
     # -- recording ------------------------------------------------------------------------
 
     def _record(
-        self, state: SubjectState, stream: str, record: Timed, origin: str
+        self, state: SubjectState, stream: str, record: Timed, read: Read
     ) -> Outcome | None:
         """Record one event in its stream's history; an Outcome when it is a duplicate or
         late."""
         history = state.history(stream)
         if history.has(record.source, record.event_id):
             return Outcome(state, duplicate=True)
-        if state.is_late(origin, record.at, self._lateness):
+        if state.is_late(read.origin, record.at, self._lateness):
             return Outcome(state, late=True)
-        state.observe(origin, record.at)
+        state.observe(read.origin, record.at)
         history.add(record)
         return None
 
@@ -266,7 +277,7 @@ class Engine:
         address: Address,
         event: SimActivation,
         now: datetime,
-        origin: str,
+        read: Read,
     ) -> Outcome:
         record = SimRecord(
             to_ms(event.occurred_at),
@@ -280,7 +291,7 @@ class Engine:
             state,
             address,
             record,
-            origin,
+            read,
             lambda: [
                 bulk_sim_opener.check(state, record, address.id, self.policy.bulk_sim_opener, now)
             ],
@@ -288,7 +299,7 @@ class Engine:
         )
 
     def _identity_open(
-        self, state: IdentityState, address: Address, event: AccountOpen, now: datetime, origin: str
+        self, state: IdentityState, address: Address, event: AccountOpen, now: datetime, read: Read
     ) -> Outcome:
         record = OpenRecord(
             to_ms(event.occurred_at),
@@ -304,7 +315,7 @@ class Engine:
             state,
             address,
             record,
-            origin,
+            read,
             lambda: [
                 bulk_account_opener.check(
                     state, record, address.id, self.policy.bulk_account_opener, now
@@ -321,11 +332,11 @@ class Engine:
         state: IdentityState,
         address: Address,
         record: SimRecord | OpenRecord,
-        origin: str,
+        read: Read,
         burst_rules: Callable[[], list[Alert | None]],
         now: datetime,
     ) -> Outcome:
-        skipped = self._record(state, address.stream, record, origin)
+        skipped = self._record(state, address.stream, record, read)
         if skipped and skipped.duplicate:
             return skipped
         watchlisted = watchlisted_identity.check(state.listing, record, address.id, now)
@@ -350,17 +361,27 @@ class Engine:
         address: Address,
         event: WatchlistUpdate,
         now: datetime,
-        origin: str,
+        read: Read,
     ) -> Outcome:
         """Set or lift the listing from a watchlist record (None: a tombstone). A listing
-        in force, or one lifted before, is not set again: the record was delivered again."""
+        in force, or one lifted before, is not set again: the record was delivered again.
+        Nor is duanka's own: the identity's state set it when it made it, and it comes
+        back through `watchlist` when the worker has read that far, which may be after a
+        later event of the identity replaced it; set again, it would alert what it covers
+        a second time, as replay, which takes it back at once, does not. A record read at an
+        offset of its watchlist partition that the identity has already had a record from
+        is delivered again too (read again after a crash): a tombstone lifting, or an
+        authority's listing replacing, what came after it would undo what came after it."""
+        if state.read_again(read.origin, read.offset):
+            return Outcome(state, duplicate=True)
         if event.entry is None:
             if state.listing is None:
                 return Outcome(state, duplicate=True)
             state.lift()
             return Outcome(state)
         listing = _listing_of(event.entry)
-        if listing == state.listing or listing in state.lifted:
+        own = listing.source == self.policy.watchlist_source
+        if own or listing == state.listing or listing in state.lifted:
             return Outcome(state, duplicate=True)
         return Outcome(state, self._list(state, address.id, listing, now))
 
@@ -401,7 +422,7 @@ class Engine:
         return alerts
 
     def _identity_appeal(
-        self, state: IdentityState, address: Address, event: Appeal, now: datetime, origin: str
+        self, state: IdentityState, address: Address, event: Appeal, now: datetime, read: Read
     ) -> Outcome:
         """An institution found an alert about the identity a false positive. If duanka
         listed the identity for that alert, the listing is lifted: the identity gets back
@@ -451,7 +472,7 @@ class Engine:
         address: Address,
         event: SimActivation | AccountOpen,
         now: datetime,
-        origin: str,
+        read: Read,
     ) -> Outcome:
         at, event_id, source = to_ms(event.occurred_at), event.event_id, event.source
         if isinstance(event, SimActivation):
@@ -469,7 +490,7 @@ class Engine:
                 account=event.account,
                 company=event.company,
             )
-        skipped = self._record(state, address.stream, record, origin)
+        skipped = self._record(state, address.stream, record, read)
         if skipped:
             return skipped
         alert = shared_device.check(state, record, address.id, self.policy.shared_device, now)
@@ -478,7 +499,7 @@ class Engine:
     # -- msisdn ---------------------------------------------------------------------------
 
     def _msisdn_activation(
-        self, state: MsisdnState, address: Address, event: SimActivation, now: datetime, origin: str
+        self, state: MsisdnState, address: Address, event: SimActivation, now: datetime, read: Read
     ) -> Outcome:
         record = NumberActivation(
             to_ms(event.occurred_at),
@@ -488,7 +509,7 @@ class Engine:
             event.device,
             event.outlet,
         )
-        skipped = self._record(state, address.stream, record, origin)
+        skipped = self._record(state, address.stream, record, read)
         if skipped:
             return skipped
         alerts = borrowed_phone.on_activation(
@@ -497,7 +518,7 @@ class Engine:
         return Outcome(state, alerts)
 
     def _msisdn_use(
-        self, state: MsisdnState, address: Address, event: AccountOpen, now: datetime, origin: str
+        self, state: MsisdnState, address: Address, event: AccountOpen, now: datetime, read: Read
     ) -> Outcome:
         record = NumberUse(
             to_ms(event.occurred_at),
@@ -508,7 +529,7 @@ class Engine:
             event.device,
             event.company,
         )
-        skipped = self._record(state, address.stream, record, origin)
+        skipped = self._record(state, address.stream, record, read)
         if skipped:
             return skipped
         alert = borrowed_phone.on_account_open(
@@ -519,7 +540,7 @@ class Engine:
     # -- account --------------------------------------------------------------------------
 
     def _account_open(
-        self, state: AccountState, address: Address, event: AccountOpen, now: datetime, origin: str
+        self, state: AccountState, address: Address, event: AccountOpen, now: datetime, read: Read
     ) -> Outcome:
         if state.opening is not None:
             return Outcome(state, duplicate=True)  # an account is opened once
@@ -537,7 +558,7 @@ class Engine:
         return Outcome(state, alerts + self._warnings(state, address.id, None, alerts, now))
 
     def _account_leg(
-        self, state: AccountState, address: Address, event: Transfer, now: datetime, origin: str
+        self, state: AccountState, address: Address, event: Transfer, now: datetime, read: Read
     ) -> Outcome:
         outgoing = address.stream == "out"
         record = Leg(
@@ -551,7 +572,7 @@ class Engine:
             event.to_institution if outgoing else event.from_institution,
         )
         incoming = None if outgoing else record
-        skipped = self._record(state, address.stream, record, origin)
+        skipped = self._record(state, address.stream, record, read)
         if skipped:
             if skipped.late:  # not counted, but a payment into a flagged account is warned
                 skipped.alerts = self._warnings(state, address.id, incoming, [], now)
@@ -586,7 +607,7 @@ class Engine:
         )
 
     def _account_confirmation(
-        self, state: AccountState, address: Address, event: Confirmation, now: datetime, origin: str
+        self, state: AccountState, address: Address, event: Confirmation, now: datetime, read: Read
     ) -> Outcome:
         """An institution confirmed an alert about the account: it is flagged from then, and
         the payments into it that the flag reaches are warned."""

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from schemas.alerts import EntityKind
 from services.detector.core.history import History
 
-STATE_VERSION = 7
+STATE_VERSION = 8
 MAX_RECENT_ALERTS = 20
 MAX_LIFTED = 8
 """The most lifted listings an identity remembers (`IdentityState.lifted`)."""
@@ -303,6 +303,8 @@ class SubjectState:
             data = _v5_to_v6(data)
         if data and data[0] == 6:
             data = _v6_to_v7(data)
+        if data and data[0] == 7:
+            data = _v7_to_v8(data)
         version, kind, newest, suppressions, alerts, sent, *own = data
         if version != STATE_VERSION:
             raise ValueError(f"state version {version} is not supported")
@@ -341,6 +343,9 @@ class IdentityState(SubjectState):
     replaced: Listing | None = None
     """The authority's listing that duanka's own listing in force replaced (it did not last
     as long): the identity gets it back if an appeal lifts duanka's."""
+    watchlist_read: dict[str, int] = field(default_factory=dict)
+    """Per watchlist partition (`watermark.origin_of`), the offset of the last record about
+    the identity read there: a record at or before it is one delivered again."""
 
     def histories(self) -> tuple[History[Any], ...]:
         return (self.sims, self.opens)
@@ -352,6 +357,17 @@ class IdentityState(SubjectState):
             and self.replaced is None
             and SubjectState.is_empty(self)
         )
+
+    def read_again(self, origin: str, offset: int | None) -> bool:
+        """Whether a watchlist record read at `offset` of `origin` is one delivered again;
+        if not, it is the last one read there. Records of one partition are applied in
+        offset order, so every earlier one about the identity has been applied."""
+        if offset is None:
+            return False
+        if offset <= self.watchlist_read.get(origin, -1):
+            return True
+        self.watchlist_read[origin] = offset
+        return False
 
     def lift(self) -> None:
         """Lift the listing in force (a tombstone), and remember it."""
@@ -376,17 +392,19 @@ class IdentityState(SubjectState):
             None if self.listing is None else list(self.listing),
             [list(listing) for listing in self.lifted],
             None if self.replaced is None else list(self.replaced),
+            self.watchlist_read,
         ]
 
     @classmethod
     def _from_own_json(cls, own: list[Any]) -> "IdentityState":
-        sims, opens, listing, lifted, replaced = own
+        sims, opens, listing, lifted, replaced, watchlist_read = own
         return cls(
             sims=History([SimRecord(*r) for r in sims]),
             opens=History([OpenRecord(*r) for r in opens]),
             listing=None if listing is None else Listing(*listing),
             lifted=[Listing(*entry) for entry in lifted],
             replaced=None if replaced is None else Listing(*replaced),
+            watchlist_read=dict(watchlist_read),
         )
 
 
@@ -528,6 +546,13 @@ def _v6_to_v7(data: list[Any]) -> list[Any]:
     appeal then lifts duanka's without giving one back."""
     _, kind, *rest = data
     return [7, kind, *rest, None] if kind == "identity" else [7, kind, *rest]
+
+
+def _v7_to_v8(data: list[Any]) -> list[Any]:
+    """Version 7 identities did not remember where their watchlist records were read: a
+    record read again after the upgrade is taken by its content alone, as before."""
+    _, kind, *rest = data
+    return [8, kind, *rest, {}] if kind == "identity" else [8, kind, *rest]
 
 
 def _v5_to_v6(data: list[Any]) -> list[Any]:

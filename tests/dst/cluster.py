@@ -1,0 +1,506 @@
+"""A model of duanka's shell around its real code, run on one simulated clock from one seed.
+
+What is real: admission (`core.intake.admit`), routing (`core.routing.route`, the
+partitioner), bundles and their wire form, progress reports and their wire form, the input
+progress and marker choice (`progress.InputProgress`, `progress.reach`), the order of a
+subject partition (`core.ordering.EventOrder`), watermarks and the engine.
+
+What is modelled: the broker (partition logs, append times from its clock, as
+`LogAppendTime` stamps them), producers (each send lands after a random delay, in order per
+producer and partition, and is lost if its worker dies first), and workers: each holds
+input partitions (reads them from the committed offset, forwards in bundles, writes
+reports and markers on a timer) and subject partitions (reads them from the committed
+offset, holds events in their order, applies what is let go, publishes alerts and its own
+listings), commits what is done and delivered, pauses, crashes, and is rebalanced.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from faust.types import TP
+
+from schemas.alerts import SubjectKind
+from schemas.codec import DecodeError, encode
+from services.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
+from services.detector.core.engine import Engine
+from services.detector.core.intake import InputTopic, admit
+from services.detector.core.ordering import EventOrder
+from services.detector.core.policy import Policy
+from services.detector.core.routing import SUBJECT_KINDS, Address, route
+from services.detector.core.state import SubjectState
+from services.detector.core.watermark import (
+    FEEDING_TOPICS,
+    UNTIMED_TOPICS,
+    Watermark,
+    event_time,
+    origin_of,
+)
+from services.detector.partitions import MARKER_REACH_MS, WATCHLIST_LEAD_MS, WRITE_SLACK_MS
+from services.detector.progress import (
+    REPORT_INTERVAL_S,
+    InputProgress,
+    Report,
+    ReportSchedule,
+    decode_report,
+    encode_report,
+    latest_record,
+    reach,
+)
+from tests.dst.world import History
+
+PARTITIONS = 2
+"""Partitions of every topic, input and subject."""
+READ_TOPICS: tuple[InputTopic, ...] = ("sim-activations", "account-opens", "transfers", "watchlist")
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+"""The wall clock that admission checks event times against."""
+REPORT_MS = round(REPORT_INTERVAL_S * 1000)
+COMMIT_MS = 500
+
+
+@dataclass(slots=True)
+class Record:
+    key: bytes | None
+    value: bytes | None
+    written: int
+    """The broker's clock when it was appended (ms)."""
+    kind: str
+    """"input", "marker", "bundle" or "report"."""
+
+
+@dataclass(slots=True)
+class Send:
+    """A record on its way from a producer to a partition."""
+
+    log: tuple[str, int]
+    record: Record
+    worker: Worker | None
+    epoch: int
+    seq: int
+
+
+@dataclass(slots=True)
+class Holding:
+    """A subject partition as its holder has it."""
+
+    kind: SubjectKind
+    partition: int
+    position: int
+    order: EventOrder[tuple[int, Forward]]
+    watermark: Watermark
+    left: dict[int, int] = field(default_factory=dict)
+    """Per offset read, how many of its events are not applied yet."""
+
+    def committable(self) -> int:
+        """The offset a commit may reach: the first with events not applied yet."""
+        return min((o for o, n in self.left.items() if n), default=self.position)
+
+
+@dataclass(slots=True)
+class Reading:
+    """An input partition as its reader has it."""
+
+    tp: TP
+    position: int
+    delivered_at: list[tuple[int, int]] = field(default_factory=list)
+    """(offset after a record, the last send it made) for commits after delivery."""
+
+
+class Worker:
+    def __init__(self, cluster: Cluster, name: str) -> None:
+        self.cluster = cluster
+        self.name = name
+        self.epoch = 0
+        self.alive = True
+        self.reset()
+
+    def reset(self) -> None:
+        self.progress = InputProgress(clock=lambda: self.cluster.now / 1000)
+        self.schedule = ReportSchedule()
+        self.readings: dict[TP, Reading] = {}
+        self.holdings: dict[tuple[SubjectKind, int], Holding] = {}
+        self.next_report = 0
+        self.next_commit = 0
+
+    # what `progress.reach` and `InputProgress` read of a worker and its consumer
+    @property
+    def partitions(self) -> Any:
+        return SimpleNamespace(orders={k: h.order for k, h in self.holdings.items()})
+
+    @property
+    def input_progress(self) -> InputProgress:
+        return self.progress
+
+    def consumer(self) -> Any:
+        logs = self.cluster.logs
+        return SimpleNamespace(
+            assignment=lambda: sorted(self.readings),
+            highwater=lambda tp: len(logs[(tp.topic, tp.partition)]),
+            _committed_offset={tp: r.position for tp, r in self.readings.items()},
+        )
+
+    def step(self) -> None:
+        """One turn of the worker's loop: read input, read subject partitions, the timers."""
+        if not self.alive:
+            return
+        cluster, rng = self.cluster, self.cluster.rng
+        now = cluster.now
+        if cluster.rebalancing:  # everything held was sent back; nothing is read
+            cluster.at(now + rng.randint(1, 30), self.step, self)
+            return
+        work: list[Callable[[], None]] = [self.ingest, self.consume]
+        rng.shuffle(work)
+        for part in work:
+            part()
+        if now >= self.next_report:
+            self.report()
+            self.next_report = now + REPORT_MS + rng.randint(0, 30)
+        if now >= self.next_commit:
+            self.commit()
+            self.next_commit = now + COMMIT_MS
+        pause = rng.randint(200, 2_000) if rng.random() < cluster.pause_odds else 0
+        cluster.at(now + rng.randint(1, 30) + pause, self.step, self)
+
+    def ingest(self) -> None:
+        """What the ingest agent does with a batch of input records."""
+        cluster = self.cluster
+        for tp, reading in sorted(self.readings.items()):
+            log = cluster.logs[(tp.topic, tp.partition)]
+            if reading.position >= len(log):
+                continue
+            batch = log[reading.position : reading.position + cluster.rng.randint(1, 20)]
+            topic = cluster.topic_kinds[tp.topic]
+            bundles: dict[tuple[SubjectKind, int], list[Forward]] = defaultdict(list)
+            forwarded = []
+            for offset, record in enumerate(batch, start=reading.position):
+                if record.kind == "marker":
+                    continue
+                try:
+                    admitted = admit(topic, record.key, record.value, NOW, timedelta(minutes=5))
+                except DecodeError:
+                    continue
+                for address in route(admitted):
+                    key = address.id.encode()
+                    forward = Forward(
+                        key, address.stream, topic, tp.partition, offset, record.written, admitted
+                    )
+                    bundles[(address.kind, partition_of(key, PARTITIONS))].append(forward)
+                forwarded.append(admitted)
+            for (kind, partition), forwards in sorted(bundles.items()):
+                for value in encode_bundles(forwards):
+                    self.send((cluster.subject_topic(kind), partition), None, value, "bundle")
+            for admitted in forwarded:
+                at = event_time(admitted)
+                if at is not None:
+                    self.progress.forwarded(tp, at)
+            for offset, record in enumerate(batch, start=reading.position):
+                self.progress.handled(tp, offset, record.written, record.kind == "marker")
+            reading.position += len(batch)
+            reading.delivered_at.append((reading.position, cluster.sends_made - 1))
+
+    def consume(self) -> None:
+        """What a subject agent does with the messages of its partitions."""
+        cluster = self.cluster
+        for _, holding in sorted(self.holdings.items()):
+            log = cluster.logs[(cluster.subject_topic(holding.kind), holding.partition)]
+            if holding.position >= len(log):
+                continue
+            for _ in range(cluster.rng.randint(1, 5)):
+                if holding.position >= len(log):
+                    break
+                offset = holding.position
+                record = log[offset]
+                holding.position += 1
+                holding.order.read(offset)
+                if record.kind == "report":
+                    assert record.value is not None
+                    report = decode_report(record.value)
+                    holding.order.report(report.origins, report.recorded)
+                else:
+                    forwards = decode_bundle(record.value)
+                    holding.left[offset] = len(forwards)
+                    for forward in forwards:
+                        origin = origin_of(forward.topic, forward.partition)
+                        at = event_time(forward.event)
+                        item = (offset, forward)
+                        if at is None:
+                            holding.order.add_record(item, origin, forward.offset, forward.written)
+                        else:
+                            holding.order.add(item, origin, forward.offset, at, forward.written)
+                for offset_of, forward in holding.order.ready():
+                    self.apply(holding, forward)
+                    holding.left[offset_of] -= 1
+
+    def apply(self, holding: Holding, forward: Forward) -> None:
+        cluster = self.cluster
+        states = cluster.states[(holding.kind, holding.partition)]
+        key = forward.key.decode()
+        holding.watermark.observe(forward.event, forward.partition)
+        outcome = cluster.engine.apply(
+            Address(holding.kind, key, forward.stream),
+            states.get(key),
+            forward.event,
+            NOW,
+            origin=origin_of(forward.topic, forward.partition),
+            offset=forward.offset,
+            watermark=holding.watermark.value(holding.kind),
+        )
+        if outcome.state is None:
+            states.pop(key, None)
+        else:
+            states[key] = outcome.state
+        cluster.applied.append((holding.kind, key, forward.event))
+        for alert in outcome.alerts:
+            cluster.publish(alert.alert_id, encode(alert.model_copy(update={"detected_at": NOW})))
+        for entry in outcome.listings:
+            self.listing(entry.identity, encode(entry))
+        for identity in outcome.lifts:
+            self.listing(identity, None)
+
+    def listing(self, identity: str, value: bytes | None) -> None:
+        key = identity.encode()
+        partition = partition_of(key, PARTITIONS)
+        self.send((self.cluster.topic("watchlist"), partition), key, value, "input")
+
+    def report(self) -> None:
+        """The progress timer: markers due, then a report if it says something new."""
+        cluster = self.cluster
+        consumer = self.consumer()
+        marking = reach(self, MARKER_REACH_MS)  # type: ignore[arg-type]
+        for tp in self.progress.to_mark(consumer, cluster.topic_kinds, marking, cluster.now / 1000):
+            self.send((tp.topic, tp.partition), b"duanka-marker", b"", "marker")
+            self.progress.mark(tp, cluster.now / 1000)
+        origins = self.progress.report(consumer, cluster.topic_kinds)
+        report = Report(origins, latest_record(self))  # type: ignore[arg-type]
+        if self.schedule.due(report):
+            value = encode_report(report)
+            for kind in SUBJECT_KINDS:
+                for partition in range(PARTITIONS):
+                    self.send((cluster.subject_topic(kind), partition), None, value, "report")
+
+    def commit(self) -> None:
+        """Commit what is done: input read and its sends delivered, subject events applied."""
+        cluster = self.cluster
+        delivered = cluster.delivered_below(self)
+        for tp, reading in self.readings.items():
+            done = [p for p, seq in reading.delivered_at if seq < delivered]
+            if done:
+                cluster.committed[(tp.topic, tp.partition)] = max(done)
+                reading.delivered_at = [(p, s) for p, s in reading.delivered_at if s >= delivered]
+        for (kind, partition), holding in self.holdings.items():
+            cluster.committed[(cluster.subject_topic(kind), partition)] = holding.committable()
+
+    def send(self, log: tuple[str, int], key: bytes | None, value: bytes | None, kind: str) -> None:
+        self.cluster.send(self, log, Record(key, value, -1, kind))
+
+    def give_up(self) -> None:
+        """A rebalance revokes everything: held events go back to the end of their
+        partitions, then what is done is committed once the sends are delivered."""
+        for holding in self.holdings.values():
+            held = holding.order.drain()
+            if held:
+                forwards = [forward for _, forward in held]
+                log = (self.cluster.subject_topic(holding.kind), holding.partition)
+                for value in encode_bundles(forwards):
+                    self.send(log, None, value, "bundle")
+                for offset, _ in held:
+                    holding.left[offset] -= 1
+
+
+class Cluster:
+    """The broker, the producers of the history, and the workers, on one clock."""
+
+    def __init__(self, seed: int, history: History, workers: int, max_delay: int) -> None:
+        self.rng = random.Random(seed)
+        self.history = history
+        self.max_delay = max_delay
+        self.now = 0
+        self._queue: list[tuple[int, int, Callable[[], None], Worker | None, int]] = []
+        self._seq = itertools.count()
+        self.logs: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        self.committed: dict[tuple[str, int], int] = defaultdict(int)
+        self.states: dict[tuple[SubjectKind, int], dict[str, SubjectState]] = defaultdict(dict)
+        self.engine = Engine(Policy())
+        self.alerts: dict[str, bytes] = {}
+        self.applied: list[tuple[SubjectKind, str, Any]] = []
+        """Every (kind, subject, event) applied, in order: for finding out why a seed failed."""
+        self.conflicts: list[str] = []
+        self.topic_kinds: dict[str, InputTopic] = {self.topic(t): t for t in READ_TOPICS}
+        self.workers = [Worker(self, f"w{n}") for n in range(workers)]
+        self.sends_made = 0
+        self._undelivered: dict[Worker | None, set[int]] = defaultdict(set)
+        self._lands: dict[tuple[Any, tuple[str, int]], int] = {}
+        self.pause_odds = self.rng.choice((0.0, 0.01, 0.05))
+        self.rebalancing = False
+        self.produced = False
+
+    @staticmethod
+    def topic(name: str) -> str:
+        return f"in.{name}"
+
+    @staticmethod
+    def subject_topic(kind: SubjectKind) -> str:
+        return f"duanka-{kind}-events"
+
+    def at(self, when: int, action: Callable[[], None], worker: Worker | None = None) -> None:
+        epoch = worker.epoch if worker else 0
+        heapq.heappush(self._queue, (when, next(self._seq), action, worker, epoch))
+
+    def send(self, worker: Worker | None, log: tuple[str, int], record: Record) -> None:
+        """A producer's send: lands after a delay, after its earlier sends to that partition."""
+        seq = self.sends_made
+        self.sends_made += 1
+        lands = max(
+            self.now + self.rng.randint(0, self.max_delay), self._lands.get((worker, log), 0)
+        )
+        self._lands[(worker, log)] = lands
+        self._undelivered[worker].add(seq)
+        send = Send(log, record, worker, worker.epoch if worker else 0, seq)
+        self.at(lands, lambda: self._land(send))
+
+    def _land(self, send: Send) -> None:
+        if send.worker is not None and send.worker.epoch != send.epoch:
+            return  # its producer died with its worker
+        self._undelivered[send.worker].discard(send.seq)
+        send.record.written = self.now
+        self.logs[send.log].append(send.record)
+
+    def delivered_below(self, worker: Worker) -> int:
+        """Every send of `worker` below this sequence number has landed."""
+        return min(self._undelivered[worker], default=self.sends_made)
+
+    def publish(self, alert_id: str, value: bytes) -> None:
+        known = self.alerts.setdefault(alert_id, value)
+        if known != value:
+            self.conflicts.append(alert_id)
+
+    def assign(self) -> None:
+        """Deal every partition to the live workers, each read from its committed offset."""
+        live = [w for w in self.workers if w.alive]
+        if not live:
+            return  # the next restart deals them
+        inputs = [TP(self.topic(t), p) for t in READ_TOPICS for p in range(PARTITIONS)]
+        subjects = [(k, p) for k in SUBJECT_KINDS for p in range(PARTITIONS)]
+        self.rng.shuffle(inputs)
+        self.rng.shuffle(subjects)
+        input_partitions = {t: PARTITIONS for t in READ_TOPICS} | {"dispositions": PARTITIONS}
+        for n, tp in enumerate(inputs):
+            worker = live[n % len(live)]
+            worker.readings[tp] = Reading(tp, self.committed[(tp.topic, tp.partition)])
+        for n, (kind, partition) in enumerate(subjects):
+            worker = live[n % len(live)]
+            log = (self.subject_topic(kind), partition)
+
+            def origins(topics: tuple[str, ...]) -> list[str]:
+                return [origin_of(t, p) for t in topics for p in range(PARTITIONS)]
+
+            order: EventOrder[tuple[int, Forward]] = EventOrder(
+                origins(FEEDING_TOPICS[kind]),
+                WRITE_SLACK_MS,
+                record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
+                lead=WATCHLIST_LEAD_MS,
+                backlog_end=len(self.logs[log]),
+            )
+            worker.holdings[(kind, partition)] = Holding(
+                kind, partition, self.committed[log], order, Watermark(input_partitions)
+            )
+
+    def rebalance(self) -> None:
+        """Every live worker gives everything up; once their sends have landed and they
+        have committed, everything is dealt again."""
+        if self.rebalancing:
+            return
+        self.rebalancing = True
+        for worker in self.workers:
+            if worker.alive:
+                worker.give_up()
+        self.at(self.now + self.max_delay + 1, self._after_give_up)
+
+    def _after_give_up(self) -> None:
+        for worker in self.workers:
+            if worker.alive:
+                worker.commit()
+                worker.reset()
+        self.rebalancing = False
+        self.assign()
+
+    def crash(self, worker: Worker, restart_after: int) -> None:
+        """The worker dies: what it held, read and had on its way is lost. Its partitions
+        wait for the group to notice, then are dealt again."""
+        worker.alive = False
+        worker.epoch += 1
+        self._undelivered.pop(worker, None)
+        worker.reset()
+
+        def restart() -> None:
+            worker.alive = True
+            self.at(self.now, worker.step, worker)
+            self.rebalance()
+
+        self.at(self.now + restart_after, restart)
+
+    def produce(self) -> None:
+        """The history's producers: one per topic, each line sent `gap` after the last."""
+        gap = self.history.gap
+        for number, line in enumerate(self.history.lines):
+            partition = partition_of(line.key.encode(), PARTITIONS)
+            log = (self.topic(line.topic), partition)
+            record = Record(line.key.encode(), line.value, -1, "input")
+            self.at(number * gap, lambda log=log, record=record: self.send(None, log, record))
+        self.at(len(self.history.lines) * gap, self._produced)
+
+    def _produced(self) -> None:
+        self.produced = True
+
+    def settled(self) -> bool:
+        """Everything produced has landed, been read and applied; nothing is held."""
+        if not self.produced or self._undelivered[None] or self.rebalancing:
+            return False
+        for (topic, partition), log in self.logs.items():
+            if topic in self.topic_kinds:
+                readers = [w.readings.get(TP(topic, partition)) for w in self.workers]
+                if not any(r is not None and r.position >= len(log) for r in readers):
+                    return False
+        for worker in self.workers:
+            if not worker.alive:
+                return False
+            for holding in worker.holdings.values():
+                log = self.logs[(self.subject_topic(holding.kind), holding.partition)]
+                if holding.order or holding.position < len(log):
+                    return False
+        return not any(self._undelivered.values())
+
+    def run(self, until: int, disruptions: int) -> bool:
+        """Run the history to its end; True if everything was applied by `until` (ms)."""
+        self.assign()
+        for worker in self.workers:
+            self.at(self.rng.randint(0, 20), worker.step, worker)
+        self.produce()
+        span = max(1, len(self.history.lines) * self.history.gap)
+        for _ in range(disruptions):
+            when = self.rng.randint(0, span + 1_000)
+            if self.rng.random() < 0.5:
+                worker = self.rng.choice(self.workers)
+                restart = self.rng.randint(100, 3_000)
+                self.at(when, lambda w=worker, r=restart: w.alive and self.crash(w, r))
+            else:
+                self.at(when, self.rebalance)
+        while self._queue:
+            when, _, action, worker, epoch = heapq.heappop(self._queue)
+            if when > until:
+                return False
+            if worker is not None and worker.epoch != epoch:
+                continue
+            if when // 100 > self.now // 100 and self.settled():
+                return True
+            self.now = max(self.now, when)
+            action()
+        return self.settled()

@@ -1,0 +1,95 @@
+"""One seed's run: a history, a cluster of one to three workers with its disruptions, and
+the verdict against replay."""
+
+import random
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.codec import encode
+from services.detector.core.engine import Engine
+from services.detector.core.policy import Policy
+from services.detector.partitions import WATCHLIST_LEAD_MS
+from services.replay.replayer import Replayer
+from tests.dst.cluster import NOW, Cluster
+from tests.dst.world import History, history
+
+MAX_DELAY_MS = 400
+"""The longest a producer takes to land a send: below the write slack and the lead."""
+SETTLE_WITHIN_MS = 120_000
+"""Simulated time after which a run that has not applied everything counts as stalled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    seed: int
+    workers: int
+    disruptions: int
+    gap: int
+    lines: int
+    settled: bool
+    missing: frozenset[str]
+    """Alert ids replay raises and the cluster did not."""
+    extra: frozenset[str]
+    """Alert ids the cluster raised and replay did not."""
+    changed: tuple[str, ...]
+    """Alert ids raised with another content than replay's, or twice with two contents."""
+    alerts: int
+
+    @property
+    def passed(self) -> bool:
+        return self.settled and not (self.missing or self.extra or self.changed)
+
+    def __str__(self) -> str:
+        what = "ok" if self.passed else "FAILED"
+        return (
+            f"seed {self.seed}: {what}: {self.workers} workers, {self.disruptions} "
+            f"disruptions, {self.lines} lines {self.gap} ms apart, {self.alerts} alerts"
+            + ("" if self.settled else "; not settled")
+            + (f"; missing {sorted(self.missing)}" if self.missing else "")
+            + (f"; extra {sorted(self.extra)}" if self.extra else "")
+            + (f"; changed {list(self.changed)}" if self.changed else "")
+        )
+
+
+def replayed(world: History) -> dict[str, bytes]:
+    """Replay's alerts by id, as the cluster records them."""
+    replayer = Replayer(Engine(Policy()))
+    alerts: dict[str, bytes] = {}
+    for number, line in enumerate(world.lines, start=1):
+        found, letter = replayer.replay_line(line.replay_line(), number)
+        assert letter is None, letter
+        for alert in found:
+            alerts[alert.alert_id] = encode(alert.model_copy(update={"detected_at": NOW}))
+    return alerts
+
+
+def simulate(seed: int) -> Verdict:
+    """Run one seed: everything it does follows from the seed."""
+    rng = random.Random(seed)
+    world = history(rng, MAX_DELAY_MS, WATCHLIST_LEAD_MS)
+    workers = rng.randint(1, 3)
+    disruptions = rng.choice((0, 1, 2, 4, 8))
+    cluster = Cluster(rng.getrandbits(64), world, workers, MAX_DELAY_MS)
+    settled = cluster.run(SETTLE_WITHIN_MS, disruptions)
+    expected = replayed(world)
+    found = cluster.alerts
+    changed = [i for i in sorted(set(found) & set(expected)) if found[i] != expected[i]]
+    return Verdict(
+        seed,
+        workers,
+        disruptions,
+        world.gap,
+        len(world.lines),
+        settled,
+        frozenset(expected) - set(found),
+        frozenset(found) - set(expected),
+        (*changed, *cluster.conflicts),
+        len(expected),
+    )
+
+
+def describe(seed: int) -> str:
+    """A failed seed's history, for finding out why."""
+    world = history(random.Random(seed), MAX_DELAY_MS, WATCHLIST_LEAD_MS)
+    return "\n".join(orjson.dumps(line.replay_line()).decode() for line in world.lines)

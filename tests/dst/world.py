@@ -1,0 +1,90 @@
+"""A small seeded history for the deterministic simulation: a few people, accounts and
+devices doing enough, close enough together, that nearly every rule fires, and that the
+order of a subject's events decides which event is each alert's trigger.
+
+Its lines are what replay reads, in order, and what the simulated producers write, one line
+after another at `gap` ms apart. The history keeps the assumptions the worker's order rests
+on (docs/guarantees.md): event times rise from line to line, and a watchlist record about
+someone comes more than the watchlist lead, and every producer's delay, after their last
+event, so that "written before it" means the same in replay and in the worker.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from schemas.codec import encode
+from services.detector.core.intake import InputTopic
+from tests.factories import account_open, activation, identity, listing, transfer
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+PEOPLE = ("ann", "bo", "chen", "dai")
+DEVICES = ("modem-1", "modem-2")
+RECEIVERS = ("ccb:r1", "ccb:r2")
+SENDERS = tuple(f"icbc:s{n}" for n in range(14))
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One input message: its topic, key and value (None: a tombstone)."""
+
+    topic: InputTopic
+    key: str
+    value: bytes | None
+
+    def replay_line(self) -> bytes:
+        value: Any = None if self.value is None else orjson.loads(self.value)
+        return orjson.dumps({"topic": self.topic, "key": self.key, "value": value})
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    lines: list[Line]
+    gap: int
+    """Milliseconds between two lines being sent (0: a backlog, written all at once)."""
+
+
+def history(rng: random.Random, max_delay: int, lead: int) -> History:
+    """A history of 40 to 90 lines, sent `gap` apart by producers that may each delay a
+    line up to `max_delay` ms; no watchlist record within `lead` + `max_delay` ms of its
+    person's last event."""
+    gap = rng.choice((0, 5, 20, 50, 120))
+    lines: list[Line] = []
+    at = START
+    last_event: dict[str, int] = {}
+    opened: list[str] = []
+    for number in range(rng.randint(40, 90)):
+        at += timedelta(minutes=rng.randint(2, 40))
+        sent = number * gap
+        roll = rng.random()
+        who = rng.choice(PEOPLE)
+        if roll < 0.07 and gap and sent - last_event.get(who, -(10**9)) > lead + max_delay:
+            entry = listing(who, at - timedelta(days=1)) if rng.random() < 0.6 else None
+            value = None if entry is None else encode(entry)
+            lines.append(Line("watchlist", identity(who), value))
+            continue
+        if roll < 0.35:
+            device = rng.choice((None, *DEVICES))
+            event: Any = activation(who, at, n=number, device=device)
+            lines.append(Line("sim-activations", event.identity, encode(event)))
+            last_event[who] = sent
+        elif roll < 0.5:
+            kind = rng.choice(("personal", "personal", "payment", "corporate"))
+            device = rng.choice((None, *DEVICES))
+            event = account_open(who, at, n=number, kind=kind, device=device)
+            opened.append(event.account)
+            lines.append(Line("account-opens", event.identity, encode(event)))
+            last_event[who] = sent
+        else:
+            receivers = (*RECEIVERS, *opened[-2:])
+            if rng.random() < 0.75:
+                sender, receiver = rng.choice(SENDERS), rng.choice(receivers)
+            else:
+                sender, receiver = rng.choice(receivers), rng.choice(SENDERS)
+            amount = rng.choice((10_000, 200_000, 900_000, 3_000_000))
+            event = transfer(sender, receiver, amount, at, n=number)
+            lines.append(Line("transfers", event.from_account, encode(event)))
+    return History(lines, gap)
