@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DURATION ?=
 
-.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos soak-sim bench schemas lock clean
+.PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos soak soak-sim bench schemas lock clean
 
 help:
 	@echo "make run        broker, topics, worker and simulated carriers; alerts printed (DURATION=s)"
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
 	@echo "make chaos      crash, lost disk, rebalance, broker outage, hostile input, burst (~15 min)"
+	@echo "make soak       the backlog test's worlds 10 times each, half under a pause nemesis (~60 min)"
 	@echo "make soak-sim   the deterministic simulation over many seeds (SEEDS=20000, ~20 min)"
 	@echo "make bench      core, end to end, scale-out, latency, memory (~35 min) -> bench/results.json"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
@@ -53,6 +54,11 @@ test: venv
 	deploy/local/kafka.sh up
 	status=0; $(MAKE) --no-print-directory check || status=$$?; \
 	  deploy/local/kafka.sh down; exit $$status
+
+soak: venv
+	deploy/local/kafka.sh up
+	status=0; DUANKA_SOAK_RUNS=$${DUANKA_SOAK_RUNS:-10} $(BIN)/pytest -m soak -rf tests/soak \
+	  || status=$$?; deploy/local/kafka.sh down; exit $$status
 
 SEEDS ?= 20000
 soak-sim: venv

@@ -7,11 +7,9 @@ examined the long-lived objects again and again: replay spent about 40 % of its 
 Almost nothing duanka makes is cyclic garbage, reference counting frees it, so the young
 generation is collected far less often, and what exists at start-up is never examined.
 
-Not in the worker: its collections then come rarely but each examines millions of objects,
-and a pause of that length between a fetch's answer and the worker noting when it fetched
-breaks event-time order's caught-up slack (`partitions.CAUGHT_UP_SLACK_MS`). With it, two
-workers on a paced stream applied transfers before their corporate account's opening in
-2 of 8 runs of the backlog test; without it, in 1 of 14 (docs/limitations.md).
+Not in the worker: its collections then come rarely but each examines millions of
+objects, a pause of that length for every event in flight. A pause no longer changes the
+order events are applied in (docs/guarantees.md), only how late their alerts come.
 """
 
 import gc

@@ -23,10 +23,13 @@ Reports are written every `REPORT_INTERVAL_S` while what they say changes.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -42,6 +45,7 @@ from services.detector.patches.consumer_state import committed
 if TYPE_CHECKING:
     from services.detector.context import Detector
 
+log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 0.1
 """How often progress is reported and markers are written when due: the latency paid for
 applying events in order."""
@@ -226,6 +230,20 @@ def reach(detector: Detector, reach_ms: int) -> int | None:
     return -1 if latest is None else latest + reach_ms
 
 
+def _marker_landed(tp: TP, sent: asyncio.Future[Any]) -> None:
+    """A marker that could not be written holds back every event waiting on its partition:
+    say so. It is written again after `MARKER_AGAIN_S`."""
+    error = None if sent.cancelled() else sent.exception()
+    if error is not None:
+        log.error(
+            "could not write a marker to %s[%d] (%r): events waiting on it wait; the "
+            "worker needs Write on the input topics",
+            tp.topic,
+            tp.partition,
+            error,
+        )
+
+
 def reporter(detector: Detector, reach_ms: int) -> Callable[[], Awaitable[None]]:
     """The timer body that writes the markers due (`InputProgress.to_mark`), then reports
     this worker's input progress to every subject-topic partition when it changed."""
@@ -241,7 +259,10 @@ def reporter(detector: Detector, reach_ms: int) -> Callable[[], Awaitable[None]]
         progress = detector.input_progress
         now = time.monotonic()
         for tp in progress.to_mark(app.consumer, topic_kinds, reach(detector, reach_ms), now):
-            await app.producer.send(tp.topic, MARKER_KEY, b"", tp.partition, None, marker_headers)
+            sent = await app.producer.send(
+                tp.topic, MARKER_KEY, b"", tp.partition, None, marker_headers
+            )
+            asyncio.ensure_future(sent).add_done_callback(partial(_marker_landed, tp))
             progress.mark(tp, now)
         report = Report(progress.report(app.consumer, topic_kinds), latest_record(detector))
         if not schedule.due(report):

@@ -7,36 +7,22 @@ while they run, the workers publish exactly the alerts in-order replay raises, b
 content, and the cases replay links them into; and none for a person whose listing was
 lifted before they came back. The history holds no dispositions: what one does comes
 back to its subject through the case linker, seconds after it was read, and days pass in
-seconds here (docs/limitations.md; `test_operations` writes dispositions). Two workers
-sharing a paced stream are expected to fail this now and then (an xfail: the known
-limitation in docs/limitations.md).
+seconds here (docs/limitations.md; `test_operations` writes dispositions). The input
+topics stamp records as the broker appends them: the skewed producer's clock is overridden,
+as any producer's is.
 One worker publishes each alert once; two may publish one again, with the same id and
 content, when the second one's start moves partitions the first had not committed yet
 (at-least-once: docs/guarantees.md)."""
 
 import asyncio
-import functools
-import itertools
 import shutil
 import time
-import zlib
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas.alerts import Alert
-from schemas.cases import Case
-from services.detector.core.engine import Engine
-from services.detector.core.intake import INPUT_TOPICS
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
 from services.settings import Settings
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 from services.topics import ensure_topics
 from tests.integration.conftest import (
     BOOTSTRAP,
@@ -54,137 +40,11 @@ from tests.integration.conftest import (
     stop_worker,
     until_linked,
 )
+from tests.integration.world import LOADERS, PACED_RATE, backlog, replayed
 
 pytestmark = pytest.mark.integration
 
-EVENTS = 8_000
-PACED_RATE = 1_000.0
-"""Messages per second of the paced runs."""
-SKEW_MS = 250
-"""How far ahead of the other producers' clocks the watchlist producer's runs, where
-producers are one per topic."""
 DRAIN_WITHIN_S = 300
-
-
-@functools.cache
-def backlog() -> list[SimulatedMessage]:
-    """Four weeks of a dense little world and the patterns it set going, ending before now
-    (the same for every test of a run)."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=80)
-    config = ScenarioConfig(
-        seed=23,
-        start=start,
-        seconds_per_event=300.0,
-        injection_rate=0.05,
-        merchants=20,
-        employers=10,
-        personal_accounts=2_000,
-        dispositions=False,
-    )
-    scenario = Scenario(config)
-    return [*itertools.islice(scenario.messages(), EVENTS), *scenario.pending()]
-
-
-class Replayed(NamedTuple):
-    """What in-order replay makes of a history."""
-
-    alerts: list[Alert]
-    cases: dict[str, Case]
-    """The latest record of each case, by id."""
-
-
-def replayed(messages: list[SimulatedMessage]) -> Replayed:
-    """Replay's alerts and cases; every message is admitted."""
-    replayer = Replayer(Engine(Policy()))
-    alerts = []
-    for number, message in enumerate(messages, start=1):
-        found, letter = replayer.replay_line(orjson.dumps(message.as_replay_line()), number)
-        assert letter is None, letter
-        alerts += found
-    return Replayed(alerts, {case.case_id: case for case in replayer.take_cases()})
-
-
-def crc32_partitioner(key: bytes, partitions: list[int], available: list[int]) -> int:
-    """librdkafka's `consistent` partitioner, as kcat and most non-Java clients use it."""
-    return partitions[zlib.crc32(key) % len(partitions)]
-
-
-async def paced(
-    messages: list[SimulatedMessage], rate: float | None
-) -> AsyncIterator[SimulatedMessage]:
-    """The messages in order, at `rate` per second (None: as fast as they go)."""
-    began = time.monotonic()
-    for number, message in enumerate(messages):
-        if rate is not None and (wait := began + number / rate - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
-        yield message
-
-
-async def load(prefix: str, messages: list[SimulatedMessage], rate: float | None = None) -> None:
-    """Write the messages in order with one producer."""
-    await load_per_topic(prefix, messages, rate, per_topic=False)
-
-
-async def load_skewed(
-    prefix: str, messages: list[SimulatedMessage], rate: float | None = None
-) -> None:
-    """Write the messages in order with one producer per topic, the watchlist's with a
-    clock `SKEW_MS` ahead of the others'."""
-    await load_per_topic(prefix, messages, rate, per_topic=True)
-
-
-async def load_per_topic(
-    prefix: str, messages: list[SimulatedMessage], rate: float | None, per_topic: bool
-) -> None:
-    producers = {
-        topic: AIOKafkaProducer(
-            bootstrap_servers=BOOTSTRAP, linger_ms=5, partitioner=crc32_partitioner
-        )
-        for topic in (INPUT_TOPICS if per_topic else INPUT_TOPICS[:1])
-    }
-    for producer in producers.values():
-        await producer.start()
-    try:
-        async for message in paced(messages, rate):
-            producer = producers.get(message.topic) or producers[INPUT_TOPICS[0]]
-            skew = SKEW_MS if per_topic and message.topic == "watchlist" else 0
-            await producer.send(
-                f"{prefix}{message.topic}",
-                message.encoded_value(),
-                key=message.key.encode(),
-                timestamp_ms=time.time_ns() // 1_000_000 + skew,
-            )
-        for producer in producers.values():
-            await producer.flush()
-    finally:
-        for producer in producers.values():
-            await producer.stop()
-
-
-async def load_with_kcat(
-    prefix: str, messages: list[SimulatedMessage], rate: float | None = None
-) -> None:
-    """Write the messages in order with one kcat per topic, each fed its lines as the
-    stream comes to them (`-Z`: an empty value is a tombstone)."""
-    kcats = {
-        topic: await asyncio.create_subprocess_exec(
-            *("kcat", "-P", "-b", BOOTSTRAP, "-t", f"{prefix}{topic}", "-K", "\t", "-Z"),
-            stdin=asyncio.subprocess.PIPE,
-        )
-        for topic in INPUT_TOPICS
-    }
-    async for message in paced(messages, rate):
-        feed = kcats[message.topic].stdin
-        assert feed is not None
-        feed.write(b"%s\t%s\n" % (message.key.encode(), message.encoded_value() or b""))
-        await feed.drain()
-    for kcat in kcats.values():
-        assert kcat.stdin is not None
-        kcat.stdin.close()
-        assert await asyncio.wait_for(kcat.wait(), 60) == 0
-
-
-LOADERS = {"one-producer": load, "skewed-producers": load_skewed, "kcat-per-topic": load_with_kcat}
 
 
 @pytest.mark.parametrize(
@@ -194,17 +54,7 @@ LOADERS = {"one-producer": load, "skewed-producers": load_skewed, "kcat-per-topi
         pytest.param("skewed-producers", False, 1, id="skewed-backlog-one-worker"),
         pytest.param("kcat-per-topic", True, 1, id="kcat-paced-one-worker"),
         pytest.param("one-producer", False, 2, id="backlog-two-workers"),
-        pytest.param(
-            "one-producer",
-            True,
-            2,
-            id="paced-two-workers",
-            marks=pytest.mark.xfail(
-                reason="two workers on a paced stream can raise a rule again at other triggers "
-                "than replay's (docs/limitations.md, Order)",
-                strict=False,
-            ),
-        ),
+        pytest.param("one-producer", True, 2, id="paced-two-workers"),
     ],
 )
 async def test_the_workers_publish_exactly_replays_alerts(

@@ -21,7 +21,7 @@ from tests.integration.conftest import (
     stop_worker,
     until_linked,
 )
-from tests.integration.test_backlog import backlog, load, replayed
+from tests.integration.world import backlog, load, replayed
 
 pytestmark = pytest.mark.integration
 DRAIN_WITHIN_S = 300

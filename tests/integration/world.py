@@ -1,0 +1,151 @@
+"""The backlog test's world: a simulated history written by independent producers, and
+what in-order replay makes of it. Shared by the backlog test and the soak."""
+
+import asyncio
+import functools
+import itertools
+import time
+import zlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.alerts import Alert
+from schemas.cases import Case
+from services.detector.core.engine import Engine
+from services.detector.core.intake import INPUT_TOPICS
+from services.detector.core.policy import Policy
+from services.replay.replayer import Replayer
+from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from tests.integration.conftest import BOOTSTRAP
+
+EVENTS = 8_000
+PACED_RATE = 1_000.0
+"""Messages per second of the paced runs."""
+SKEW_MS = 250
+"""How far ahead of the other producers' clocks the watchlist producer's runs, where
+producers are one per topic."""
+
+
+@functools.cache
+def backlog() -> list[SimulatedMessage]:
+    """Four weeks of a dense little world and the patterns it set going, ending before now
+    (the same for every test of a run)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=80)
+    config = ScenarioConfig(
+        seed=23,
+        start=start,
+        seconds_per_event=300.0,
+        injection_rate=0.05,
+        merchants=20,
+        employers=10,
+        personal_accounts=2_000,
+        dispositions=False,
+    )
+    scenario = Scenario(config)
+    return [*itertools.islice(scenario.messages(), EVENTS), *scenario.pending()]
+
+
+class Replayed(NamedTuple):
+    """What in-order replay makes of a history."""
+
+    alerts: list[Alert]
+    cases: dict[str, Case]
+    """The latest record of each case, by id."""
+
+
+def replayed(messages: list[SimulatedMessage]) -> Replayed:
+    """Replay's alerts and cases; every message is admitted."""
+    replayer = Replayer(Engine(Policy()))
+    alerts = []
+    for number, message in enumerate(messages, start=1):
+        found, letter = replayer.replay_line(orjson.dumps(message.as_replay_line()), number)
+        assert letter is None, letter
+        alerts += found
+    return Replayed(alerts, {case.case_id: case for case in replayer.take_cases()})
+
+
+def crc32_partitioner(key: bytes, partitions: list[int], available: list[int]) -> int:
+    """librdkafka's `consistent` partitioner, as kcat and most non-Java clients use it."""
+    return partitions[zlib.crc32(key) % len(partitions)]
+
+
+async def paced(
+    messages: list[SimulatedMessage], rate: float | None
+) -> AsyncIterator[SimulatedMessage]:
+    """The messages in order, at `rate` per second (None: as fast as they go)."""
+    began = time.monotonic()
+    for number, message in enumerate(messages):
+        if rate is not None and (wait := began + number / rate - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        yield message
+
+
+async def load(prefix: str, messages: list[SimulatedMessage], rate: float | None = None) -> None:
+    """Write the messages in order with one producer."""
+    await load_per_topic(prefix, messages, rate, per_topic=False)
+
+
+async def load_skewed(
+    prefix: str, messages: list[SimulatedMessage], rate: float | None = None
+) -> None:
+    """Write the messages in order with one producer per topic, the watchlist's with a
+    clock `SKEW_MS` ahead of the others'."""
+    await load_per_topic(prefix, messages, rate, per_topic=True)
+
+
+async def load_per_topic(
+    prefix: str, messages: list[SimulatedMessage], rate: float | None, per_topic: bool
+) -> None:
+    producers = {
+        topic: AIOKafkaProducer(
+            bootstrap_servers=BOOTSTRAP, linger_ms=5, partitioner=crc32_partitioner
+        )
+        for topic in (INPUT_TOPICS if per_topic else INPUT_TOPICS[:1])
+    }
+    for producer in producers.values():
+        await producer.start()
+    try:
+        async for message in paced(messages, rate):
+            producer = producers.get(message.topic) or producers[INPUT_TOPICS[0]]
+            skew = SKEW_MS if per_topic and message.topic == "watchlist" else 0
+            await producer.send(
+                f"{prefix}{message.topic}",
+                message.encoded_value(),
+                key=message.key.encode(),
+                timestamp_ms=time.time_ns() // 1_000_000 + skew,
+            )
+        for producer in producers.values():
+            await producer.flush()
+    finally:
+        for producer in producers.values():
+            await producer.stop()
+
+
+async def load_with_kcat(
+    prefix: str, messages: list[SimulatedMessage], rate: float | None = None
+) -> None:
+    """Write the messages in order with one kcat per topic, each fed its lines as the
+    stream comes to them (`-Z`: an empty value is a tombstone)."""
+    kcats = {
+        topic: await asyncio.create_subprocess_exec(
+            *("kcat", "-P", "-b", BOOTSTRAP, "-t", f"{prefix}{topic}", "-K", "\t", "-Z"),
+            stdin=asyncio.subprocess.PIPE,
+        )
+        for topic in INPUT_TOPICS
+    }
+    async for message in paced(messages, rate):
+        feed = kcats[message.topic].stdin
+        assert feed is not None
+        feed.write(b"%s\t%s\n" % (message.key.encode(), message.encoded_value() or b""))
+        await feed.drain()
+    for kcat in kcats.values():
+        assert kcat.stdin is not None
+        kcat.stdin.close()
+        assert await asyncio.wait_for(kcat.wait(), 60) == 0
+
+
+LOADERS = {"one-producer": load, "skewed-producers": load_skewed, "kcat-per-topic": load_with_kcat}
