@@ -264,3 +264,26 @@ def test_the_latest_record_known_comes_from_arrivals_and_reports_not_markers() -
     assert events.recorded() == WRITTEN
     events.report({}, WRITTEN + 10)
     assert events.recorded() == WRITTEN + 10
+
+
+def test_what_events_were_written_is_forgotten_as_they_go() -> None:
+    """The write order of released events is not kept: a long stream held and let go
+    leaves nothing behind."""
+    events = with_records()
+    events.report(read_to(*ORIGINS, *RECORDS, at=WRITTEN + 10_000))
+    for n in range(300):
+        add(events, str(n), ORIGINS[n % 3], n, WRITTEN + n)
+    assert len(events.ready()) == 300
+    assert all(not w.seqs for w in events._by_write.values()) and not events._gone
+
+
+def test_an_event_sent_back_out_of_write_order_still_places_a_record_after_it() -> None:
+    """Events sent back to a partition's end, or read again, may arrive out of write order:
+    a record written after them still goes after them."""
+    events = with_records()
+    add(events, "later", "sim-activations/0", 300, WRITTEN + 30)
+    add(events, "sent back", "sim-activations/0", 200, WRITTEN + 10)
+    events.add_record("listing", RECORDS[0], 1, WRITTEN + 20)
+    add(events, "after", "sim-activations/1", 250, WRITTEN + 40)
+    events.report(read_to(*ORIGINS, *RECORDS, at=WRITTEN + 1_000))
+    assert events.ready() == ["sent back", "listing", "after", "later"]

@@ -47,6 +47,7 @@ holder applies nothing until it has read everything written to the partition bef
 it (`backlog_end`): an item sent back that way may come after reports of later progress.
 """
 
+import bisect
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -98,6 +99,8 @@ class EventOrder(Generic[T]):
 
     __slots__ = (
         "_backlog_end",
+        "_by_write",
+        "_gone",
         "_held",
         "_lead",
         "_newest",
@@ -145,6 +148,12 @@ class EventOrder(Generic[T]):
         self._released_newest = -1
         """The newest event time let go here: every event let go before a record is placed
         was written before it."""
+        self._by_write: dict[str, _WriteOrder] = {}
+        """Per origin, its held events by write time: a record's place is the newest event
+        time among the events written before it."""
+        self._gone: set[int] = set()
+        """The arrivals of events let go that `_by_write` still holds (behind one that has
+        not gone)."""
         self._seq = itertools.count()
 
     def __len__(self) -> int:
@@ -161,7 +170,9 @@ class EventOrder(Generic[T]):
         _advance(self._written, origin, written)
         self._recorded = max(self._recorded, written)
         key = _Key(at, written, _EVENT, origin, offset)
-        heapq.heappush(self._held, _Held(key, next(self._seq), written, item))
+        seq = next(self._seq)
+        heapq.heappush(self._held, _Held(key, seq, written, item))
+        self._by_write.setdefault(origin, _WriteOrder()).add(written, at, seq)
 
     def add_record(self, item: T, origin: str, offset: int, written: int) -> None:
         """Hold a watchlist record read at `offset` of `origin`, written at `written`."""
@@ -204,10 +215,14 @@ class EventOrder(Generic[T]):
             if reason is None:
                 break
             heapq.heappop(self._held)
-            if head.key.kind == _EVENT and head.key.at > self._released_newest:
-                self._released_newest = head.key.at
+            if head.key.kind == _EVENT:
+                self._released_newest = max(self._released_newest, head.key.at)
+                self._gone.add(head.seq)
             released.append(head.item)
             self._released(reason)
+        if released:
+            for written in self._by_write.values():
+                written.forget(self._gone)
         return released
 
     def drain(self) -> list[T]:
@@ -218,6 +233,8 @@ class EventOrder(Generic[T]):
             for heap in (self._held, self._unplaced)
             for _ in range(len(heap))
         ]
+        self._by_write.clear()
+        self._gone.clear()
         return held
 
     def _place(self) -> None:
@@ -230,12 +247,8 @@ class EventOrder(Generic[T]):
                 return
             record = heapq.heappop(self._unplaced)
             newest = max(
-                (
-                    held.key.at
-                    for held in self._held
-                    if held.key.kind == _EVENT and held.written < counts_as
-                ),
-                default=self._released_newest,
+                (w.newest_before(counts_as) for w in self._by_write.values()),
+                default=-1,
             )
             key = record.key._replace(at=max(newest, self._released_newest))
             heapq.heappush(self._held, record._replace(key=key))
@@ -262,6 +275,45 @@ class EventOrder(Generic[T]):
                 return None
             reason = "written"
         return reason
+
+
+class _WriteOrder:
+    """One origin's held events in write order, each with the newest event time up to it,
+    so that the newest event time among those written before a time is one search away.
+    Events let go stay until those before them have gone too: their times are no newer than
+    the newest let go, which a record's place counts anyway."""
+
+    __slots__ = ("newest", "seqs", "written")
+
+    def __init__(self) -> None:
+        self.written: list[int] = []
+        self.newest: list[int] = []
+        self.seqs: list[int] = []
+
+    def add(self, written: int, at: int, seq: int) -> None:
+        """An event written at `written`, at event time `at`. An origin brings them in
+        write order, but one sent back to a partition's end, or read again, may come later."""
+        i = bisect.bisect_right(self.written, written)
+        self.written.insert(i, written)
+        self.seqs.insert(i, seq)
+        self.newest.insert(i, at)
+        for j in range(i, len(self.newest)):
+            if j:
+                self.newest[j] = max(self.newest[j], self.newest[j - 1])
+
+    def newest_before(self, written: int) -> int:
+        """The newest event time among the events written before `written` (-1: none)."""
+        i = bisect.bisect_left(self.written, written)
+        return self.newest[i - 1] if i else -1
+
+    def forget(self, gone: set[int]) -> None:
+        """Drop the events let go (in `gone`, which forgets them too) from the front."""
+        n = 0
+        while n < len(self.seqs) and self.seqs[n] in gone:
+            gone.discard(self.seqs[n])
+            n += 1
+        if n:
+            del self.written[:n], self.newest[:n], self.seqs[:n]
 
 
 def _advance(latest: dict[str, int], origin: str, at: int) -> None:
