@@ -14,41 +14,19 @@ One worker publishes each alert once; two may publish one again, with the same i
 content, when the second one's start moves partitions the first had not committed yet
 (at-least-once: docs/guarantees.md)."""
 
-import asyncio
 import shutil
-import time
 from pathlib import Path
 
-import orjson
 import pytest
 
-from services.settings import Settings
-from services.topics import ensure_topics
-from tests.integration.conftest import (
-    BOOTSTRAP,
-    all_alerts,
-    assert_no_lifted_listing_alerted,
-    assert_same_alerts,
-    assert_same_cases,
-    delete_topics,
-    drained,
-    lifted_identities,
-    new_prefix,
-    published_cases,
-    require_broker,
-    start_worker,
-    stop_worker,
-    until_linked,
-)
-from tests.integration.world import LOADERS, PACED_RATE, backlog, replayed
+from tests.integration.conftest import require_broker
+from tests.integration.world import LOADERS, assert_replays, backlog, publish, replayed
 
 pytestmark = pytest.mark.integration
 
-DRAIN_WITHIN_S = 300
-
 
 @pytest.mark.parametrize(
-    ("producers", "live", "workers"),
+    ("producers", "paced", "workers"),
     [
         pytest.param("one-producer", False, 1, id="backlog-one-worker"),
         pytest.param("skewed-producers", False, 1, id="skewed-backlog-one-worker"),
@@ -58,38 +36,12 @@ DRAIN_WITHIN_S = 300
     ],
 )
 async def test_the_workers_publish_exactly_replays_alerts(
-    tmp_path: Path, producers: str, live: bool, workers: int
+    tmp_path: Path, producers: str, paced: bool, workers: int
 ) -> None:
     require_broker()
     if producers == "kcat-per-topic" and shutil.which("kcat") is None:
         pytest.skip("kcat is not installed (deploy/local/tools.sh installs it as root)")
-    load_messages = LOADERS[producers]
     history = backlog()
-    expected, expected_cases = replayed(history)
-    assert len({a.rule for a in expected}) >= 8  # the world exercises nearly every rule
-    prefix = new_prefix()
-    await ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix))
-    if not live:
-        await load_messages(prefix, history)
-    running = []
-    try:
-        for n in range(workers):
-            log = tmp_path / f"worker-{n}.log"
-            running.append(await asyncio.to_thread(start_worker, prefix, tmp_path / f"{n}", log))
-        if live:
-            await load_messages(prefix, history, PACED_RATE)
-        deadline = time.monotonic() + DRAIN_WITHIN_S
-        while not await drained(prefix, f"{prefix}duanka"):
-            assert time.monotonic() < deadline, running[0].log_tail()
-            await asyncio.sleep(2)
-        found = await all_alerts(f"{prefix}alerts")
-        await until_linked(prefix, f"{prefix}duanka")
-        cases = await published_cases(f"{prefix}cases")
-    finally:
-        for worker in running:
-            stop_worker(worker)
-        await delete_topics(prefix)
-    assert_same_alerts(found, expected, repeats_allowed=workers > 1)
-    assert_same_cases(cases, expected_cases)
-    lines = b"\n".join(orjson.dumps(m.as_replay_line()) for m in history)
-    assert_no_lifted_listing_alerted(found, lifted_identities(lines))
+    assert len({a.rule for a in replayed(history).alerts}) >= 8  # nearly every rule
+    found = await publish(tmp_path, history, LOADERS[producers], paced, workers)
+    assert_replays(found, history)

@@ -1,13 +1,16 @@
-"""The backlog test's world: a simulated history written by independent producers, and
-what in-order replay makes of it. Shared by the backlog test and the soak."""
+"""The backlog test's world: a simulated history written by independent producers, a
+group of workers publishing for it, and what in-order replay makes of it. Shared by the
+backlog test, the cases test and the soak."""
 
 import asyncio
 import functools
 import itertools
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 import orjson
@@ -19,8 +22,25 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.policy import Policy
 from services.replay.replayer import Replayer
+from services.settings import Settings
 from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
-from tests.integration.conftest import BOOTSTRAP
+from services.topics import ensure_topics
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    RunningWorker,
+    all_alerts,
+    assert_no_lifted_listing_alerted,
+    assert_same_alerts,
+    assert_same_cases,
+    delete_topics,
+    drained,
+    lifted_identities,
+    new_prefix,
+    published_cases,
+    start_worker,
+    stop_worker,
+    until_linked,
+)
 
 EVENTS = 8_000
 PACED_RATE = 1_000.0
@@ -149,3 +169,88 @@ async def load_with_kcat(
 
 
 LOADERS = {"one-producer": load, "skewed-producers": load_skewed, "kcat-per-topic": load_with_kcat}
+
+
+Loader = Callable[[str, list[SimulatedMessage], float | None], Awaitable[None]]
+"""Writes messages to the input topics of a prefix, at a rate (None: as fast as they go)."""
+DRAIN_WITHIN_S = 300
+
+
+class Published(NamedTuple):
+    """What a group of workers published for a history."""
+
+    alerts: list[Alert]
+    cases: dict[str, Case]
+    """The latest record of each case, by id."""
+    workers: int
+    """How many workers were started, restarts included."""
+
+
+class Group:
+    """The workers of one run: started on a prefix, each with its own data directory."""
+
+    def __init__(self, prefix: str, root: Path) -> None:
+        self.prefix = prefix
+        self.root = root
+        self.running: list[RunningWorker] = []
+
+    async def start(self, n: int) -> RunningWorker:
+        """Start worker `n` (again, on its own data directory), ready when this returns."""
+        log = self.root / f"worker-{n}-{len(self.running)}.log"
+        worker = await asyncio.to_thread(start_worker, self.prefix, self.root / f"{n}", log)
+        self.running.append(worker)
+        return worker
+
+
+async def publish(
+    root: Path,
+    history: list[SimulatedMessage],
+    loader: Loader,
+    paced: bool,
+    workers: int,
+    beside: Callable[[Group], Awaitable[None]] | None = None,
+) -> Published:
+    """Write `history` to fresh topics (before the workers start, or at `PACED_RATE`
+    while they run), run `workers` workers until their group has drained it, and return
+    what they published. `beside`, given the group, runs from the workers' start until
+    the group has drained (to disrupt it), then is cancelled; the topics are deleted
+    afterwards."""
+    prefix = new_prefix()
+    await ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix))
+    if not paced:
+        await loader(prefix, history, None)
+    group = Group(prefix, root)
+    disrupting = None
+    try:
+        for n in range(workers):
+            await group.start(n)
+        if beside is not None:
+            disrupting = asyncio.create_task(beside(group))
+        if paced:
+            await loader(prefix, history, PACED_RATE)
+        deadline = time.monotonic() + DRAIN_WITHIN_S
+        while not await drained(prefix, f"{prefix}duanka"):
+            assert time.monotonic() < deadline, group.running[-1].log_tail()
+            await asyncio.sleep(2)
+        alerts = await all_alerts(f"{prefix}alerts")
+        await until_linked(prefix, f"{prefix}duanka")
+        cases = await published_cases(f"{prefix}cases")
+    finally:
+        if disrupting is not None:
+            disrupting.cancel()
+            with suppress(asyncio.CancelledError):
+                await disrupting
+        for worker in group.running:
+            stop_worker(worker)
+        await delete_topics(prefix)
+    return Published(alerts, cases, len(group.running))
+
+
+def assert_replays(found: Published, history: list[SimulatedMessage]) -> None:
+    """The alerts and cases are replay's, each alert once unless several workers ran (an
+    alert may then be sent again, same id and content), and no lifted listing alerted."""
+    expected = replayed(history)
+    assert_same_alerts(found.alerts, expected.alerts, repeats_allowed=found.workers > 1)
+    assert_same_cases(found.cases, expected.cases)
+    lines = b"\n".join(orjson.dumps(m.as_replay_line()) for m in history)
+    assert_no_lifted_listing_alerted(found.alerts, lifted_identities(lines))

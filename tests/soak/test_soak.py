@@ -10,45 +10,30 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
 import sys
-import time
 import zlib
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import NamedTuple
 
-import orjson
 import pytest
 
-from services.settings import Settings
-from services.topics import ensure_topics
-from tests.integration.conftest import (
-    BOOTSTRAP,
-    RunningWorker,
-    all_alerts,
-    assert_no_lifted_listing_alerted,
-    assert_same_alerts,
-    assert_same_cases,
-    delete_topics,
-    drained,
-    lifted_identities,
-    new_prefix,
-    published_cases,
-    require_broker,
-    start_worker,
-    stop_worker,
-    until_linked,
+from tests.integration.conftest import RunningWorker, require_broker
+from tests.integration.world import (
+    PACED_RATE,
+    Group,
+    assert_replays,
+    backlog,
+    load,
+    load_skewed,
+    publish,
 )
-from tests.integration.world import PACED_RATE, backlog, load, load_skewed, replayed
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 RUNS = int(os.environ.get("DUANKA_SOAK_RUNS", "10"))
-DRAIN_WITHIN_S = 300
 NEIGHBOUR = """
 import time
-import zlib
 while True:
     ballast = bytearray(300 * 1024 * 1024)
     for i in range(0, len(ballast), 4096):
@@ -83,14 +68,26 @@ CASES = {
 
 
 class Nemesis:
-    """Pauses the workers now and then while a neighbour loads the machine."""
+    """Pauses the workers now and then while a neighbour loads the machine, for as long as
+    it is entered."""
 
     def __init__(self, workers: list[RunningWorker], seed: int) -> None:
         self.workers = workers
         self.rng = random.Random(seed)
-        self.pauses = 0
-        self.neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR])
+
+    async def __aenter__(self) -> None:
+        self.neighbour = await asyncio.create_subprocess_exec(sys.executable, "-c", NEIGHBOUR)
         self.task = asyncio.create_task(self._pause())
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self.task
+        for worker in self.workers:
+            with suppress(ProcessLookupError):
+                worker.process.send_signal(signal.SIGCONT)
+        self.neighbour.kill()
+        await self.neighbour.wait()
 
     async def _pause(self) -> None:
         while True:
@@ -105,17 +102,6 @@ class Nemesis:
                     await asyncio.sleep(self.rng.uniform(0.2, 2.0))
                 finally:
                     worker.process.send_signal(signal.SIGCONT)
-                self.pauses += 1
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with suppress(asyncio.CancelledError):
-            await self.task
-        for worker in self.workers:
-            with suppress(ProcessLookupError):
-                worker.process.send_signal(signal.SIGCONT)
-        self.neighbour.kill()
-        self.neighbour.wait()
 
 
 RUN_IDS = [
@@ -133,50 +119,22 @@ async def test_the_workers_publish_exactly_replays_alerts(
     require_broker()
     case = CASES[name]
     history = backlog()
-    expected, expected_cases = replayed(history)
-    prefix = new_prefix()
-    await ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix))
-    if not case.paced:
-        await load(prefix, history)
-    running: list[RunningWorker] = []
-    pauser = None
 
-    async def start(n: int) -> RunningWorker:
-        log = tmp_path / f"worker-{n}-{len(running)}.log"
-        worker = await asyncio.to_thread(start_worker, prefix, tmp_path / f"{n}", log)
-        running.append(worker)
-        return worker
-
-    try:
-        first = case.workers - (case.disruption == "join")
-        for n in range(first):
-            await start(n)
-        if nemesis:
-            pauser = Nemesis(running, zlib.crc32(tmp_path.name.encode()))
-        if case.paced:
-            loading = asyncio.create_task(load_skewed(prefix, history, PACED_RATE))
+    async def disrupt(group: Group) -> None:
+        """Under the nemesis if this run has it: kill and restart, or add, the last
+        worker at 40 % of the paced writing; then wait to be cancelled."""
+        seed = zlib.crc32(tmp_path.name.encode())
+        async with Nemesis(group.running, seed) if nemesis else nullcontext():
             if case.disruption is not None:
                 await asyncio.sleep(len(history) / PACED_RATE * 0.4)
                 last = case.workers - 1
                 if case.disruption == "kill":
-                    running[last].process.kill()  # SIGKILL: no shutdown, no final commit
-                    running[last].process.wait()
-                await start(last)
-            await loading
-        deadline = time.monotonic() + DRAIN_WITHIN_S
-        while not await drained(prefix, f"{prefix}duanka"):
-            assert time.monotonic() < deadline, running[-1].log_tail()
-            await asyncio.sleep(2)
-        found = await all_alerts(f"{prefix}alerts")
-        await until_linked(prefix, f"{prefix}duanka")
-        cases = await published_cases(f"{prefix}cases")
-    finally:
-        if pauser is not None:
-            await pauser.stop()
-        for worker in running:
-            stop_worker(worker)
-        await delete_topics(prefix)
-    assert_same_alerts(found, expected, repeats_allowed=len(running) > 1)
-    assert_same_cases(cases, expected_cases)
-    lines = b"\n".join(orjson.dumps(m.as_replay_line()) for m in history)
-    assert_no_lifted_listing_alerted(found, lifted_identities(lines))
+                    group.running[last].process.kill()  # SIGKILL: no shutdown, no commit
+                    group.running[last].process.wait()
+                await group.start(last)
+            await asyncio.Event().wait()
+
+    first = case.workers - (case.disruption == "join")
+    loader = load_skewed if case.paced else load
+    found = await publish(tmp_path, history, loader, case.paced, first, disrupt)
+    assert_replays(found, history)

@@ -126,3 +126,17 @@ def test_duanka_s_own_listing_read_back_after_a_later_one_changes_nothing() -> N
     back = _record(state, "mallory", first, 12)
     assert back.duplicate and back.alerts == []
     assert isinstance(back.state, IdentityState) and back.state.listing == state.listing
+
+
+def test_a_tombstone_that_lifted_nothing_is_known_when_read_again_after_a_listing() -> None:
+    """The first record about someone is a tombstone, which finds nothing to lift; a burst
+    then lists them; read again after a crash, the tombstone lifts nothing."""
+    first = _record(None, "mallory", None, 1)
+    assert first.duplicate and first.state is not None  # kept: where it was read
+    state = first.state
+    for event in burst("mallory", 5):
+        state = at_identity(ENGINE, state, event).state
+    assert isinstance(state, IdentityState) and state.listing is not None
+    again = _record(state, "mallory", None, 1)
+    assert again.duplicate and isinstance(again.state, IdentityState)
+    assert again.state.listing == state.listing

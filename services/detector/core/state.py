@@ -345,7 +345,9 @@ class IdentityState(SubjectState):
     as long): the identity gets it back if an appeal lifts duanka's."""
     watchlist_read: dict[str, int] = field(default_factory=dict)
     """Per watchlist partition (`watermark.origin_of`), the offset of the last record about
-    the identity read there: a record at or before it is one delivered again."""
+    the identity read there: a record at or before it is one delivered again. Kept for
+    good, so that a tombstone that found nothing to lift is known when it comes again
+    after a burst has listed the person."""
 
     def histories(self) -> tuple[History[Any], ...]:
         return (self.sims, self.opens)
@@ -355,6 +357,7 @@ class IdentityState(SubjectState):
             self.listing is None
             and not self.lifted
             and self.replaced is None
+            and not self.watchlist_read
             and SubjectState.is_empty(self)
         )
 
