@@ -61,9 +61,10 @@ async def _ingest(
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
     forwarded: list[tuple[Any, InputTopic, Admitted, int]] = []
     disposed: list[tuple[Any, Disposition]] = []
-    for message in messages:
+    markers = [is_marker(message) for message in messages]
+    for message, marker in zip(messages, markers, strict=True):
         topic = topic_kinds[message.topic]
-        if is_marker(message):
+        if marker:
             continue
         try:
             admitted = admit(
@@ -78,7 +79,12 @@ async def _ingest(
                 continue
             written = written_ms(message)
             forwards = forwards_of(
-                detector, admitted, topic, message.partition, message.offset, written
+                detector.settings.partitions,
+                admitted,
+                topic,
+                message.partition,
+                message.offset,
+                written,
             )
         except Exception as exc:
             await _reject(detector, message, topic, exc)
@@ -101,8 +107,8 @@ async def _ingest(
         at = event_time(admitted)
         if at is not None:
             progress.forwarded(message.tp, at)
-    for message in messages:
-        progress.handled(message.tp, message.offset, written_ms(message), is_marker(message))
+    for message, marker in zip(messages, markers, strict=True):
+        progress.handled(message.tp, message.offset, written_ms(message), marker)
 
 
 def is_marker(message: Any) -> bool:
@@ -113,7 +119,7 @@ def is_marker(message: Any) -> bool:
 
 
 def forwards_of(
-    detector: Detector,
+    partitions: int,
     event: Admitted,
     topic: InputTopic,
     partition: int,
@@ -121,9 +127,8 @@ def forwards_of(
     written: int,
 ) -> list[tuple[SubjectKind, int, Forward]]:
     """An admitted event (read at `offset` of `partition` of `topic`, written at `written`)
-    as forwarded to each subject it concerns, with the subject-topic partition it goes
-    to."""
-    partitions = detector.settings.partitions
+    as forwarded to each subject it concerns, with the partition of its `partitions`
+    subject-topic partitions it goes to."""
     forwards = []
     for address in route(event):
         key = address.id.encode()

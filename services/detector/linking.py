@@ -102,7 +102,8 @@ async def _took(detector: Detector, disposal: Disposal, stored: Stored, message:
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
     written = written_ms(message)
     for event in disposal.derived:
-        forwards = forwards_of(detector, event, "dispositions", partition, offset, written)
+        partitions = detector.settings.partitions
+        forwards = forwards_of(partitions, event, "dispositions", partition, offset, written)
         for kind, to, forward in forwards:
             bundles.setdefault((kind, to), []).append(forward)
     await send_bundles(detector, bundles)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from faust.types import TP
 
@@ -17,9 +17,17 @@ from services.detector.bundle import Forward
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, Watermark, origin_of
+from services.detector.core.watermark import (
+    FEEDING_TOPICS,
+    UNTIMED_TOPICS,
+    Watermark,
+    event_time,
+    origin_of,
+)
 from services.settings import Settings
 from services.topics import subject_events_topic
+
+T = TypeVar("T")
 
 WRITE_SLACK_MS = 500
 """How far apart in write time producers may put events of the same event time
@@ -158,6 +166,18 @@ class SubjectPartitions:
         """Every partition revoked in this rebalance is forgotten: what arrives from now on
         belongs to the new assignment."""
         self.forgotten_in = self.app.rebalancing_count
+
+
+def hold(order: EventOrder[T], item: T, forward: Forward) -> None:
+    """Hold `item`, which brings `forward`, in `order`: an event by its event time, a
+    record without one (a watchlist record, or what the case linker derives) by when it was
+    written."""
+    origin = origin_of(forward.topic, forward.partition)
+    at = event_time(forward.event)
+    if at is None:
+        order.add_record(item, origin, forward.offset, forward.written)
+    else:
+        order.add(item, origin, forward.offset, at, forward.written)
 
 
 def subject_kind(settings: Settings, topic: str) -> SubjectKind | None:

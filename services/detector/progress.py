@@ -230,6 +230,23 @@ def reach(detector: Detector, reach_ms: int) -> int | None:
     return -1 if latest is None else latest + reach_ms
 
 
+def due(
+    detector: Detector,
+    consumer: Any,
+    topic_kinds: dict[str, InputTopic],
+    schedule: ReportSchedule,
+    reach_ms: int,
+    now: float,
+) -> tuple[list[TP], Report | None]:
+    """What the progress timer sends at `now` (monotonic s): the partitions a marker should
+    go to (`InputProgress.to_mark`; the caller marks each once written), and the report,
+    unless it says nothing new (`ReportSchedule`)."""
+    progress = detector.input_progress
+    markers = progress.to_mark(consumer, topic_kinds, reach(detector, reach_ms), now)
+    report = Report(progress.report(consumer, topic_kinds), latest_record(detector))
+    return markers, report if schedule.due(report) else None
+
+
 def _marker_landed(tp: TP, sent: asyncio.Future[Any]) -> None:
     """A marker that could not be written holds back every event waiting on its partition:
     say so. It is written again after `MARKER_AGAIN_S`."""
@@ -256,16 +273,15 @@ def reporter(detector: Detector, reach_ms: int) -> Callable[[], Awaitable[None]]
     async def send_report() -> None:
         if app.rebalancing:
             return
-        progress = detector.input_progress
         now = time.monotonic()
-        for tp in progress.to_mark(app.consumer, topic_kinds, reach(detector, reach_ms), now):
+        markers, report = due(detector, app.consumer, topic_kinds, schedule, reach_ms, now)
+        for tp in markers:
             sent = await app.producer.send(
                 tp.topic, MARKER_KEY, b"", tp.partition, None, marker_headers
             )
             asyncio.ensure_future(sent).add_done_callback(partial(_marker_landed, tp))
-            progress.mark(tp, now)
-        report = Report(progress.report(app.consumer, topic_kinds), latest_record(detector))
-        if not schedule.due(report):
+            detector.input_progress.mark(tp, now)
+        if report is None:
             return
         value = encode_report(report)
         for kind in SUBJECT_KINDS:

@@ -24,14 +24,14 @@ from schemas.alerts import Alert, SubjectKind
 from schemas.codec import DecodeError, encode
 from services.detector import letters
 from services.detector.bundle import BUNDLE, Forward, decode_bundle, legacy_forward, written_ms
-from services.detector.core.engine import Outcome
+from services.detector.core.engine import Engine, Outcome
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import Address
 from services.detector.core.state import SubjectState
-from services.detector.core.watermark import event_time, origin_of
+from services.detector.core.watermark import Watermark, origin_of
 from services.detector.headers import EXPIRE, PROGRESS, STREAM_HEADER
 from services.detector.ingest import send_bundles
-from services.detector.partitions import Delivery, Pending, subject_kind
+from services.detector.partitions import Delivery, Pending, hold, subject_kind
 from services.detector.progress import decode_report
 from services.detector.states import Batch, SubjectStates
 
@@ -187,13 +187,7 @@ async def _hold(
         return
     delivery = Delivery(received, len(forwards))
     for forward in forwards:
-        pending = Pending(delivery, forward)
-        origin = origin_of(forward.topic, forward.partition)
-        at = event_time(forward.event)
-        if at is None:  # a watchlist record: in order by when it was written
-            order.add_record(pending, origin, forward.offset, forward.written)
-        else:
-            order.add(pending, origin, forward.offset, at, forward.written)
+        hold(order, Pending(delivery, forward), forward)
 
 
 async def release(
@@ -264,22 +258,35 @@ def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
     key = forward.key
     state = batch.state(key)
     watermark = detector.partitions.watermark(kind, pending.delivery.event.message.partition)
-    watermark.observe(forward.event, forward.partition)
-    outcome = detector.engine.apply(
-        Address(kind, key.decode(), forward.stream),
-        state,
-        forward.event,
-        datetime.now(UTC),
-        origin=origin_of(forward.topic, forward.partition),
-        offset=None if forward.offset < 0 else forward.offset,
-        watermark=watermark.value(kind),
-    )
+    outcome = apply_forward(detector.engine, kind, state, forward, watermark, datetime.now(UTC))
     if outcome.duplicate or outcome.late:
         label = "duplicate" if outcome.duplicate else "late"
         detector.metrics.events.labels(forward.topic, label).inc()
     changed = not outcome.duplicate and (outcome.state is not None or state is not None)
     batch.keep(key, outcome.state, changed)
     return outcome
+
+
+def apply_forward(
+    engine: Engine,
+    kind: SubjectKind,
+    state: SubjectState | None,
+    forward: Forward,
+    watermark: Watermark,
+    now: datetime,
+) -> Outcome:
+    """Apply a forwarded event to its subject's `state`, the partition's `watermark`
+    counting it first: where it was read (its input partition and offset) goes with it."""
+    watermark.observe(forward.event, forward.partition)
+    return engine.apply(
+        Address(kind, forward.key.decode(), forward.stream),
+        state,
+        forward.event,
+        now,
+        origin=origin_of(forward.topic, forward.partition),
+        offset=None if forward.offset < 0 else forward.offset,
+        watermark=watermark.value(kind),
+    )
 
 
 async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcome) -> None:

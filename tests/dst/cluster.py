@@ -1,9 +1,10 @@
 """A model of duanka's shell around its real code, run on one simulated clock from one seed.
 
-What is real: admission (`core.intake.admit`), routing (`core.routing.route`, the
-partitioner), bundles and their wire form, progress reports and their wire form, the input
-progress and marker choice (`progress.InputProgress`, `progress.reach`), the order of a
-subject partition (`core.ordering.EventOrder`), watermarks and the engine.
+What is real: admission (`core.intake.admit`), forwarding to subjects and their partitions
+(`ingest.forwards_of`), bundles and their wire form, progress reports and their wire form,
+the input progress and what the progress timer sends (`progress.due`), the order of a
+subject partition (`partitions.hold`, `core.ordering.EventOrder`), and applying what it
+lets go (`subjects.apply_forward`: watermarks and the engine).
 
 What is modelled: the broker (partition logs, append times from its clock, as
 `LogAppendTime` stamps them), producers (each send lands after a random delay, in order per
@@ -35,7 +36,7 @@ from services.detector.core.engine import Engine
 from services.detector.core.intake import InputTopic, admit
 from services.detector.core.ordering import EventOrder
 from services.detector.core.policy import Policy
-from services.detector.core.routing import SUBJECT_KINDS, Address, route
+from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import (
     FEEDING_TOPICS,
@@ -44,17 +45,23 @@ from services.detector.core.watermark import (
     event_time,
     origin_of,
 )
-from services.detector.partitions import MARKER_REACH_MS, WATCHLIST_LEAD_MS, WRITE_SLACK_MS
+from services.detector.ingest import forwards_of
+from services.detector.partitions import (
+    MARKER_REACH_MS,
+    WATCHLIST_LEAD_MS,
+    WRITE_SLACK_MS,
+    hold,
+)
 from services.detector.progress import (
+    MARKER_KEY,
     REPORT_INTERVAL_S,
     InputProgress,
-    Report,
     ReportSchedule,
     decode_report,
+    due,
     encode_report,
-    latest_record,
-    reach,
 )
+from services.detector.subjects import apply_forward
 from tests.dst.world import History
 
 PARTITIONS = 2
@@ -187,12 +194,11 @@ class Worker:
                     admitted = admit(topic, record.key, record.value, NOW, timedelta(minutes=5))
                 except DecodeError:
                     continue
-                for address in route(admitted):
-                    key = address.id.encode()
-                    forward = Forward(
-                        key, address.stream, topic, tp.partition, offset, record.written, admitted
-                    )
-                    bundles[(address.kind, partition_of(key, PARTITIONS))].append(forward)
+                forwards = forwards_of(
+                    PARTITIONS, admitted, topic, tp.partition, offset, record.written
+                )
+                for kind, partition, forward in forwards:
+                    bundles[(kind, partition)].append(forward)
                 forwarded.append(admitted)
             for (kind, partition), forwards in sorted(bundles.items()):
                 for value in encode_bundles(forwards):
@@ -228,13 +234,7 @@ class Worker:
                     forwards = decode_bundle(record.value)
                     holding.left[offset] = len(forwards)
                     for forward in forwards:
-                        origin = origin_of(forward.topic, forward.partition)
-                        at = event_time(forward.event)
-                        item = (offset, forward)
-                        if at is None:
-                            holding.order.add_record(item, origin, forward.offset, forward.written)
-                        else:
-                            holding.order.add(item, origin, forward.offset, at, forward.written)
+                        hold(holding.order, (offset, forward), forward)
                 for offset_of, forward in holding.order.ready():
                     self.apply(holding, forward)
                     holding.left[offset_of] -= 1
@@ -243,15 +243,8 @@ class Worker:
         cluster = self.cluster
         states = cluster.states[(holding.kind, holding.partition)]
         key = forward.key.decode()
-        holding.watermark.observe(forward.event, forward.partition)
-        outcome = cluster.engine.apply(
-            Address(holding.kind, key, forward.stream),
-            states.get(key),
-            forward.event,
-            NOW,
-            origin=origin_of(forward.topic, forward.partition),
-            offset=forward.offset,
-            watermark=holding.watermark.value(holding.kind),
+        outcome = apply_forward(
+            cluster.engine, holding.kind, states.get(key), forward, holding.watermark, NOW
         )
         if outcome.state is None:
             states.pop(key, None)
@@ -272,15 +265,20 @@ class Worker:
 
     def report(self) -> None:
         """The progress timer: markers due, then a report if it says something new."""
-        cluster = self.cluster
+        cluster, now = self.cluster, self.cluster.now / 1000
         consumer = self.consumer()
-        marking = reach(self, MARKER_REACH_MS)  # type: ignore[arg-type]
-        for tp in self.progress.to_mark(consumer, cluster.topic_kinds, marking, cluster.now / 1000):
-            self.send((tp.topic, tp.partition), b"duanka-marker", b"", "marker")
-            self.progress.mark(tp, cluster.now / 1000)
-        origins = self.progress.report(consumer, cluster.topic_kinds)
-        report = Report(origins, latest_record(self))  # type: ignore[arg-type]
-        if self.schedule.due(report):
+        markers, report = due(
+            self,  # type: ignore[arg-type]
+            consumer,
+            cluster.topic_kinds,
+            self.schedule,
+            MARKER_REACH_MS,
+            now,
+        )
+        for tp in markers:
+            self.send((tp.topic, tp.partition), MARKER_KEY, b"", "marker")
+            self.progress.mark(tp, now)
+        if report is not None:
             value = encode_report(report)
             for kind in SUBJECT_KINDS:
                 for partition in range(PARTITIONS):
