@@ -102,7 +102,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             settings.topic("watchlist"),
             {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)} | APPENDED,
         ),
-        TopicSpec(settings.topic("dispositions"), MONTH),
+        TopicSpec(settings.topic("dispositions"), MONTH | APPENDED),
         TopicSpec(settings.topic("alerts"), MONTH),
         TopicSpec(settings.topic("dead-letters"), MONTH),
         TopicSpec(settings.topic("cases"), COMPACTED),

@@ -24,3 +24,6 @@ OFFSET_HEADER = "duanka-offset"
 """On a disposition sent to the case linker: its offset in the input partition."""
 DISPOSITION = "disposition"
 """On the case linker's topic: a disposition, where everything else is an alert."""
+FRONTIER = "frontier"
+"""On the case linker's topic: a subject partition has applied everything before the
+dispositions awaited (see `core.disposition_gate`)."""

@@ -21,6 +21,7 @@ from schemas.codec import encode
 from schemas.dispositions import Disposition
 from services.detector import letters
 from services.detector.bundle import BUNDLE, Forward, encode_bundles, partition_of, written_ms
+from services.detector.core.clock import to_ms
 from services.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, admit
 from services.detector.core.routing import route
 from services.detector.core.watermark import event_time
@@ -29,6 +30,7 @@ from services.detector.headers import (
     MARKER,
     OFFSET_HEADER,
     PARTITION_HEADER,
+    RECEIVED_HEADER,
     STREAM_HEADER,
     TOPIC_HEADER,
 )
@@ -150,18 +152,21 @@ async def send_bundles(
 
 async def _to_linker(detector: Detector, message: Any, disposition: Disposition) -> None:
     """Send a disposition to the case linker, with where it was read (its dead letter, if
-    the linker rejects it, points there)."""
+    the linker rejects it, points there) and when it was written (what it does takes its
+    place in its subject's order by that, `core.disposition_gate`)."""
     headers = {
         STREAM_HEADER: DISPOSITION,
         TOPIC_HEADER: message.topic,
         PARTITION_HEADER: str(message.partition),
         OFFSET_HEADER: str(message.offset),
+        RECEIVED_HEADER: str(written_ms(message)),
     }
     await detector.case_alerts.send(
         key=disposition.alert_id.encode(),
         value=encode(disposition),
         headers={name: value.encode() for name, value in headers.items()},
     )
+    detector.input_progress.forwarded(message.tp, to_ms(disposition.decided_at))
     detector.metrics.events.labels("dispositions", "ok").inc()
 
 

@@ -22,6 +22,11 @@ join is made in one place. The worker holding that partition takes each message 
 3. It stores the alert, or the disposition, in its table (one changelog record).
 4. Faust acknowledges the message; its next commit flushes the producer first, so the
    records and the changelog record are delivered before the offset is committed.
+
+What a disposition does reaches its subject in order (`core.disposition_gate`): ingest's
+progress reports of the `dispositions` partitions come here too, between the dispositions,
+and the linker relays them to every account and identity partition, held short of a
+disposition whose alert is not linked yet; those partitions answer with their frontiers.
 """
 
 from __future__ import annotations
@@ -34,32 +39,42 @@ from schemas.cases import Case
 from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.detector import letters
-from services.detector.bundle import Forward, written_ms
-from services.detector.case_links import Stored
+from services.detector.bundle import Forward
+from services.detector.case_links import Stored, token
 from services.detector.core.cases import Disposal, unknown_alert
 from services.detector.headers import (
     DISPOSITION,
+    FRONTIER,
     OFFSET_HEADER,
     PARTITION_HEADER,
+    PROGRESS,
+    RECEIVED_HEADER,
     STREAM_HEADER,
     TOPIC_HEADER,
 )
 from services.detector.ingest import forwards_of, send_bundles
+from services.detector.progress import Report, decode_frontier, decode_report, send_report
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
 
 
 async def run(detector: Detector, stream: Any) -> None:
-    """The linker's agent: one alert or disposition at a time."""
+    """The linker's agent: one alert, disposition, report or frontier at a time."""
     async for event in stream.events():
         message = event.message
         headers = {name: value.decode() for name, value in (message.headers or ())}
-        if headers.get(STREAM_HEADER) == DISPOSITION:
+        kind = headers.get(STREAM_HEADER)
+        if kind == DISPOSITION:
             work = _dispose(detector, message, headers)
+        elif kind == PROGRESS:
+            work = _report(detector, message)
+        elif kind == FRONTIER:
+            work = _frontier(detector, message)
         else:
             work = _link(detector, message)
         await letters.guarded(detector, message, work)
+        await letters.guarded(detector, message, _relay(detector))
         detector.metrics.dispositions_held.set(detector.case_links.held())
 
 
@@ -69,20 +84,32 @@ async def _link(detector: Detector, message: Any) -> None:
     linking = links.linker().link(alert, datetime.now(UTC))
     await _publish(detector, linking.cases)
     for disposal in linking.disposals:
-        await _took(detector, disposal, links.stored(disposal.disposition), message)
-    for disposition in linking.expired:
+        stored = links.stored(disposal.disposition)
+        awaited = links.gate().taken(stored.origin(), token(disposal.disposition))
+        await _took(detector, disposal, stored, derive=awaited)
+    await _unknown(detector, linking.expired)
+    links.table[alert.alert_id.encode()] = message.value
+
+
+async def _unknown(detector: Detector, dispositions: list[Disposition]) -> None:
+    """Dead-letter dispositions held whose alerts are not coming, at their places in
+    `dispositions`, and forget them."""
+    links = detector.case_links
+    for disposition in dispositions:
         stored = links.stored(disposition)
         position = (detector.settings.topic("dispositions"), stored.partition, stored.offset)
         key = disposition.alert_id.encode()
         await letters.send_from(detector, position, key, stored.value, unknown_alert(disposition))
         links.drop(disposition)
-    links.table[alert.alert_id.encode()] = message.value
 
 
 async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:
     disposition = Disposition.model_validate_json(message.value)
     links = detector.case_links
-    stored = Stored(int(headers[PARTITION_HEADER]), int(headers[OFFSET_HEADER]), message.value)
+    written = int(headers[RECEIVED_HEADER])
+    stored = Stored(
+        int(headers[PARTITION_HEADER]), int(headers[OFFSET_HEADER]), written, False, message.value
+    )
     try:
         disposal = links.linker().dispose(disposition, datetime.now(UTC))
     except DecodeError as exc:
@@ -91,22 +118,61 @@ async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) ->
         return
     if disposal is not None:
         await _publish(detector, disposal.cases)
-        await _took(detector, disposal, stored, message)
+        await _took(detector, disposal, stored, derive=True)
+    else:
+        kept = links.kept(disposition)
+        if kept is not None:  # read again: as it was
+            stored = kept
+        if not stored.placed:
+            place = stored.position(disposition)
+            links.gate().await_alert(stored.origin(), token(disposition), place)
     links.store(disposition, stored)
 
 
-async def _took(detector: Detector, disposal: Disposal, stored: Stored, message: Any) -> None:
-    """Send what a disposition read at `stored` of `dispositions`, and taken now, derives
-    to the subjects it concerns, as ingest forwards input events; and count it."""
-    partition, offset = stored.partition, stored.offset
-    bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
-    written = written_ms(message)
-    for event in disposal.derived:
-        partitions = detector.settings.partitions
-        forwards = forwards_of(partitions, event, "dispositions", partition, offset, written)
-        for kind, to, forward in forwards:
-            bundles.setdefault((kind, to), []).append(forward)
-    await send_bundles(detector, bundles)
+async def _report(detector: Detector, message: Any) -> None:
+    """Ingest's progress of `dispositions` partitions: everything it sent before is here."""
+    detector.case_links.gate().report(decode_report(message.value).origins)
+
+
+async def _frontier(detector: Detector, message: Any) -> None:
+    """A subject partition has applied everything before a disposition awaited; those every
+    partition has reached are placed without their alerts."""
+    lane, origins = decode_frontier(message.value)
+    links = detector.case_links
+    gate = links.gate()
+    for origin, position in origins.items():
+        gate.frontier(lane, origin, position)
+    for _, placed in gate.placed():
+        await _unknown(detector, links.place(placed))
+
+
+async def _relay(detector: Detector) -> None:
+    """Tell every account and identity partition how far each `dispositions` partition has
+    come, and which disposition it awaits, when that changed."""
+    links = detector.case_links
+    origins, awaited = links.gate().relay()
+    report = Report(origins, None, awaited)
+    if links.relayed != report and origins:
+        links.relayed = report
+        for kind, partition in sorted(links.lanes()):
+            await send_report(detector, kind, partition, report)
+
+
+async def _took(detector: Detector, disposal: Disposal, stored: Stored, derive: bool) -> None:
+    """Send what a disposition read at `stored` of `dispositions` derives (when `derive`:
+    its alert was raised before it) to the subjects it concerns, in their order by when it
+    was decided and written; and count it."""
+    if derive:
+        partition, offset = stored.partition, stored.offset
+        bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
+        for event in disposal.derived:
+            partitions = detector.settings.partitions
+            forwards = forwards_of(
+                partitions, event, "dispositions", partition, offset, stored.written
+            )
+            for kind, to, forward in forwards:
+                bundles.setdefault((kind, to), []).append(forward)
+        await send_bundles(detector, bundles)
     if disposal.new:
         detector.metrics.dispositions.labels(disposal.rule, disposal.disposition.outcome).inc()
 

@@ -6,7 +6,7 @@ Both live in memory, and are made afresh when a partition is assigned again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,14 +14,16 @@ from faust.types import TP
 
 from schemas.alerts import SubjectKind
 from services.detector.bundle import Forward
+from services.detector.core.disposition_gate import Position
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import (
     FEEDING_TOPICS,
+    LINKED_TOPICS,
     UNTIMED_TOPICS,
     Watermark,
-    event_time,
+    order_time,
     origin_of,
 )
 from services.settings import Settings
@@ -86,6 +88,9 @@ class SubjectPartitions:
         """Counts an event let go, by why (`EventOrder`)."""
         self.watermarks: dict[tuple[SubjectKind, int], Watermark] = {}
         self.orders: dict[tuple[SubjectKind, int], EventOrder[Pending]] = {}
+        self.awaited: dict[tuple[SubjectKind, int], dict[str, Position]] = {}
+        """Per partition, the dispositions the case linker awaits its answer about
+        (`core.disposition_gate`), by origin: not answered yet."""
         self.forgotten_in: int | None = None
         """The rebalance (Faust's `rebalancing_count`) whose revoked partitions were last
         forgotten (`forget`)."""
@@ -111,7 +116,8 @@ class SubjectPartitions:
 
     def order(self, kind: SubjectKind, partition: int) -> EventOrder[Pending]:
         """The order of a partition of `kind`'s subject topic: fed by every partition of the
-        topics feeding the kind (and, in write time, of the watchlist for identities), and
+        topics feeding the kind and of those whose dispositions reach it through the case
+        linker (and, in write time, of the watchlist for identities), and
         holding everything back until the partition is read up to its end (its high
         watermark) as it was when the order was made."""
         order = self.orders.get((kind, partition))
@@ -125,7 +131,7 @@ class SubjectPartitions:
                 return [origin_of(topic, p) for topic in topics for p in range(partitions[topic])]
 
             order = self.orders[(kind, partition)] = EventOrder(
-                origins(FEEDING_TOPICS[kind]),
+                origins(FEEDING_TOPICS[kind] + LINKED_TOPICS.get(kind, ())),
                 WRITE_SLACK_MS,
                 record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
                 lead=WATCHLIST_LEAD_MS,
@@ -140,6 +146,29 @@ class SubjectPartitions:
         kind = subject_kind(self.settings, tp.topic)
         order = None if kind is None else self.orders.get((kind, tp.partition))
         return order is not None and any(p.delivery.event.message.offset == offset for p in order)
+
+    def await_answers(
+        self, kind: SubjectKind, partition: int, awaiting: Mapping[str, Position]
+    ) -> None:
+        """The case linker asks again about the dispositions it awaits."""
+        if awaiting:
+            self.awaited[(kind, partition)] = dict(awaiting)
+
+    def answers(self, kind: SubjectKind, partition: int) -> dict[str, Position]:
+        """Take the dispositions awaited that the partition's order has reached: everything
+        before them is applied, and nothing before them can still arrive."""
+        awaited = self.awaited.get((kind, partition))
+        order = self.orders.get((kind, partition))
+        if not awaited or order is None:
+            return {}
+        reached = {
+            origin: position
+            for origin, position in awaited.items()
+            if order.reached(origin, position.at, position.written, position.offset)
+        }
+        for origin in reached:
+            del awaited[origin]
+        return reached
 
     def _input_partitions(self) -> dict[str, int]:
         """Per input topic, its partition count as the consumer knows it (the configured
@@ -161,6 +190,7 @@ class SubjectPartitions:
         """A partition handed to another worker is tracked afresh if it comes back."""
         self.watermarks.pop((kind, partition), None)
         self.orders.pop((kind, partition), None)
+        self.awaited.pop((kind, partition), None)
 
     def forgotten(self) -> None:
         """Every partition revoked in this rebalance is forgotten: what arrives from now on
@@ -169,11 +199,11 @@ class SubjectPartitions:
 
 
 def hold(order: EventOrder[T], item: T, forward: Forward) -> None:
-    """Hold `item`, which brings `forward`, in `order`: an event by its event time, a
-    record without one (a watchlist record, or what the case linker derives) by when it was
-    written."""
+    """Hold `item`, which brings `forward`, in `order`: an event by its event time, what
+    the case linker derives from a disposition by when it was decided, a watchlist record
+    by when it was written."""
     origin = origin_of(forward.topic, forward.partition)
-    at = event_time(forward.event)
+    at = order_time(forward.event)
     if at is None:
         order.add_record(item, origin, forward.offset, forward.written)
     else:

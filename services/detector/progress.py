@@ -27,18 +27,26 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from faust.types import TP
 
+from schemas.alerts import SubjectKind
+from services.detector.core.disposition_gate import Position
 from services.detector.core.intake import InputTopic
 from services.detector.core.ordering import OriginProgress
 from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.core.watermark import FEEDING_TOPICS, UNTIMED_TOPICS, origin_of
+from services.detector.core.watermark import (
+    FEEDING_TOPICS,
+    LINKED_TOPICS,
+    UNTIMED_TOPICS,
+    origin_of,
+)
 from services.detector.headers import MARKER, PROGRESS, STREAM_HEADER
 from services.detector.patches.consumer_state import committed
 
@@ -52,7 +60,11 @@ applying events in order."""
 REPORTED_TOPICS: frozenset[InputTopic] = frozenset(
     t for kinds in (FEEDING_TOPICS, UNTIMED_TOPICS) for ts in kinds.values() for t in ts
 )
-"""Input topics whose records subject partitions put in order."""
+"""Input topics whose progress goes to every subject partition."""
+LINKER_TOPICS: frozenset[InputTopic] = frozenset(t for ts in LINKED_TOPICS.values() for t in ts)
+"""Input topics whose progress goes to the case linker, which relays it."""
+MARKED_TOPICS = REPORTED_TOPICS | LINKER_TOPICS
+"""Input topics whose progress is reported, and which get markers when quiet."""
 MARKER_KEY = b"duanka-marker"
 """The key of every marker (the watchlist is compacted: its records need a key). Its value
 is empty, not null: on the watchlist a null value would read as a tombstone."""
@@ -108,14 +120,15 @@ class InputProgress:
             self.busy_at.pop(tp, None)
 
     def report(
-        self, consumer: Any, topic_kinds: dict[str, InputTopic]
+        self, consumer: Any, topic_kinds: dict[str, InputTopic], topics: frozenset[InputTopic]
     ) -> dict[str, OriginProgress]:
-        """The progress of every input partition assigned to `consumer`, by origin."""
+        """The progress of every partition of `topics` assigned to `consumer`, by origin."""
         return {
             origin_of(topic_kinds[tp.topic], tp.partition): OriginProgress(
                 self.newest.get(tp), self.written.get(tp)
             )
             for tp in _reported(consumer, topic_kinds)
+            if topic_kinds[tp.topic] in topics
         }
 
     def to_mark(
@@ -153,7 +166,7 @@ class InputProgress:
 
 def _reported(consumer: Any, topic_kinds: dict[str, InputTopic]) -> list[TP]:
     """The assigned partitions of the input topics whose progress is reported."""
-    return [tp for tp in consumer.assignment() if topic_kinds.get(tp.topic) in REPORTED_TOPICS]
+    return [tp for tp in consumer.assignment() if topic_kinds.get(tp.topic) in MARKED_TOPICS]
 
 
 def _advance(latest: dict[TP, int], tp: TP, at: int) -> None:
@@ -165,10 +178,12 @@ class Report(NamedTuple):
     """A worker's progress report: per input partition it reads, by origin, how far it has
     come; and the latest write time of a record (not a marker) it knows of, read by itself
     or held or reported anywhere it holds a subject partition (None: none), so that every
-    worker learns how far markers must reach."""
+    worker learns how far markers must reach. As the case linker relays it
+    (`core.disposition_gate`), per `dispositions` partition the disposition it awaits."""
 
     origins: dict[str, OriginProgress]
     recorded: int | None
+    awaiting: Mapping[str, Position] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -187,18 +202,64 @@ class ReportSchedule:
 
 def encode_report(report: Report) -> bytes:
     origins = {origin: list(progress) for origin, progress in report.origins.items()}
-    return orjson.dumps({"origins": origins, "recorded": report.recorded})
+    value: dict[str, Any] = {"origins": origins, "recorded": report.recorded}
+    if report.awaiting:
+        value["awaiting"] = {origin: list(at) for origin, at in report.awaiting.items()}
+    return orjson.dumps(value)
 
 
 def decode_report(value: bytes) -> Report:
     """A report as `encode_report` wrote it; raises ValueError if it is not one."""
     report = orjson.loads(value)
-    if not isinstance(report, dict) or set(report) != {"origins", "recorded"}:
+    if not isinstance(report, dict) or not {"origins", "recorded"} <= set(report) <= {
+        "origins",
+        "recorded",
+        "awaiting",
+    }:
         raise ValueError("a progress report is an object of origins and recorded")
     origins, recorded = report["origins"], report["recorded"]
     if not isinstance(origins, dict) or not _is_time(recorded):
         raise ValueError("not a progress report: its origins or recorded")
-    return Report({origin: _progress(progress) for origin, progress in origins.items()}, recorded)
+    return Report(
+        {origin: _progress(progress) for origin, progress in origins.items()},
+        recorded,
+        _positions(report.get("awaiting", {})),
+    )
+
+
+def encode_frontier(kind: SubjectKind, partition: int, reached: dict[str, Position]) -> bytes:
+    """A subject partition's frontier (`core.disposition_gate`): the positions awaited it
+    has applied everything before."""
+    origins = {origin: list(position) for origin, position in reached.items()}
+    return orjson.dumps({"kind": kind, "partition": partition, "origins": origins})
+
+
+def decode_frontier(value: bytes) -> tuple[tuple[SubjectKind, int], dict[str, Position]]:
+    """A frontier as `encode_frontier` wrote it: its lane and positions; raises ValueError
+    if it is not one."""
+    frontier = orjson.loads(value)
+    if not isinstance(frontier, dict) or set(frontier) != {"kind", "partition", "origins"}:
+        raise ValueError("a frontier is an object of kind, partition and origins")
+    kind, partition = frontier["kind"], frontier["partition"]
+    if kind not in LINKED_TOPICS or not isinstance(partition, int):
+        raise ValueError("not a frontier: its kind or partition")
+    lane: tuple[SubjectKind, int] = (kind, partition)
+    return lane, _positions(frontier["origins"])
+
+
+def _positions(value: Any) -> dict[str, Position]:
+    if not isinstance(value, dict):
+        raise ValueError(f"not positions by origin: {value!r:.100}")
+    positions = {}
+    for origin, fields in value.items():
+        if (
+            not isinstance(fields, list)
+            or len(fields) != 3
+            or not all(isinstance(f, int) and not isinstance(f, bool) for f in fields)
+        ):
+            raise ValueError(f"not a disposition's position: {fields!r:.100}")
+        positions[origin] = Position(*fields)
+    return positions
 
 
 def _progress(fields: Any) -> OriginProgress:
@@ -230,21 +291,45 @@ def reach(detector: Detector, reach_ms: int) -> int | None:
     return -1 if latest is None else latest + reach_ms
 
 
+class Due(NamedTuple):
+    """What the progress timer sends now: the partitions a marker should go to, the report
+    for every subject partition, and the report for the case linker (None: nothing new)."""
+
+    markers: list[TP]
+    report: Report | None
+    linker_report: Report | None
+
+
+@dataclass(slots=True)
+class Schedules:
+    """The reports worth writing, to the subject partitions and to the case linker."""
+
+    subjects: ReportSchedule = field(default_factory=ReportSchedule)
+    linker: ReportSchedule = field(default_factory=ReportSchedule)
+
+
 def due(
     detector: Detector,
     consumer: Any,
     topic_kinds: dict[str, InputTopic],
-    schedule: ReportSchedule,
+    schedules: Schedules,
     reach_ms: int,
     now: float,
-) -> tuple[list[TP], Report | None]:
+) -> Due:
     """What the progress timer sends at `now` (monotonic s): the partitions a marker should
-    go to (`InputProgress.to_mark`; the caller marks each once written), and the report,
-    unless it says nothing new (`ReportSchedule`)."""
+    go to (`InputProgress.to_mark`; the caller marks each once written), and the reports,
+    unless they say nothing new (`ReportSchedule`)."""
     progress = detector.input_progress
     markers = progress.to_mark(consumer, topic_kinds, reach(detector, reach_ms), now)
-    report = Report(progress.report(consumer, topic_kinds), latest_record(detector))
-    return markers, report if schedule.due(report) else None
+    report = Report(
+        progress.report(consumer, topic_kinds, REPORTED_TOPICS), latest_record(detector)
+    )
+    linker_report = Report(progress.report(consumer, topic_kinds, LINKER_TOPICS), None)
+    return Due(
+        markers,
+        report if schedules.subjects.due(report) else None,
+        linker_report if schedules.linker.due(linker_report) else None,
+    )
 
 
 def _marker_landed(tp: TP, sent: asyncio.Future[Any]) -> None:
@@ -263,31 +348,45 @@ def _marker_landed(tp: TP, sent: asyncio.Future[Any]) -> None:
 
 def reporter(detector: Detector, reach_ms: int) -> Callable[[], Awaitable[None]]:
     """The timer body that writes the markers due (`InputProgress.to_mark`), then reports
-    this worker's input progress to every subject-topic partition when it changed."""
+    this worker's input progress, when it changed: of the `dispositions` partitions to the
+    case linker, of the others to every subject-topic partition."""
     app, settings = detector.app, detector.settings
-    topic_kinds: dict[str, InputTopic] = {settings.topic(t): t for t in REPORTED_TOPICS}
-    schedule = ReportSchedule()
+    topic_kinds: dict[str, InputTopic] = {settings.topic(t): t for t in MARKED_TOPICS}
+    schedules = Schedules()
     marker_headers = {STREAM_HEADER: MARKER.encode()}
-    report_headers = {STREAM_HEADER: PROGRESS.encode()}
 
-    async def send_report() -> None:
+    async def send_reports() -> None:
         if app.rebalancing:
             return
         now = time.monotonic()
-        markers, report = due(detector, app.consumer, topic_kinds, schedule, reach_ms, now)
+        markers, report, linker_report = due(
+            detector, app.consumer, topic_kinds, schedules, reach_ms, now
+        )
         for tp in markers:
             sent = await app.producer.send(
                 tp.topic, MARKER_KEY, b"", tp.partition, None, marker_headers
             )
             asyncio.ensure_future(sent).add_done_callback(partial(_marker_landed, tp))
             detector.input_progress.mark(tp, now)
-        if report is None:
-            return
-        value = encode_report(report)
-        for kind in SUBJECT_KINDS:
-            for partition in range(settings.partitions):
-                await detector.subject_events[kind].send(
-                    key=None, value=value, partition=partition, headers=report_headers
-                )
+        if linker_report is not None:
+            await detector.case_alerts.send(
+                value=encode_report(linker_report), headers=REPORT_HEADERS
+            )
+        if report is not None:
+            for kind in SUBJECT_KINDS:
+                for partition in range(settings.partitions):
+                    await send_report(detector, kind, partition, report)
 
-    return send_report
+    return send_reports
+
+
+REPORT_HEADERS = {STREAM_HEADER: PROGRESS.encode()}
+
+
+async def send_report(
+    detector: Detector, kind: SubjectKind, partition: int, report: Report
+) -> None:
+    """Send a progress report to one partition of `kind`'s subject topic."""
+    await detector.subject_events[kind].send(
+        key=None, value=encode_report(report), partition=partition, headers=REPORT_HEADERS
+    )

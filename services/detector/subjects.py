@@ -29,10 +29,10 @@ from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import Address
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import Watermark, origin_of
-from services.detector.headers import EXPIRE, PROGRESS, STREAM_HEADER
+from services.detector.headers import EXPIRE, FRONTIER, PROGRESS, STREAM_HEADER
 from services.detector.ingest import send_bundles
 from services.detector.partitions import Delivery, Pending, hold, subject_kind
-from services.detector.progress import decode_report
+from services.detector.progress import decode_report, encode_frontier
 from services.detector.states import Batch, SubjectStates
 
 if TYPE_CHECKING:
@@ -112,6 +112,18 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     await handler(detector, kind, Arrival(received, headers, order))
     if not detector.partitions.giving_up():  # else `send_back_held` sends them on
         await release(detector, kind, message.partition, order.ready())
+        await _answer(detector, kind, message.partition)
+
+
+async def _answer(detector: Detector, kind: SubjectKind, partition: int) -> None:
+    """Tell the case linker which dispositions it awaits the partition has reached, after
+    the alerts of everything applied before them (`core.disposition_gate`)."""
+    reached = detector.partitions.answers(kind, partition)
+    if reached:
+        await detector.case_alerts.send(
+            value=encode_frontier(kind, partition, reached),
+            headers={STREAM_HEADER: FRONTIER.encode()},
+        )
 
 
 async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) -> None:
@@ -121,6 +133,7 @@ async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) 
     async def take() -> None:
         report = decode_report(message.value)
         arrival.order.report(report.origins, report.recorded)
+        detector.partitions.await_answers(kind, message.partition, report.awaiting)
 
     await letters.guarded(detector, message, take())
     arrival.received.ack()

@@ -181,11 +181,15 @@ class Replayer:
         return Line("dispositions", 0, disposition.alert_id.encode(), encode(disposition))
 
     def _took(self, disposal: Disposal) -> list[Alert]:
-        """Count a disposition taken, and apply what it sends to subjects."""
+        """Count a disposition taken at its line, and apply what it sends to subjects."""
+        self._count(disposal)
+        return [alert for derived in disposal.derived for alert in self._apply(derived)]
+
+    def _count(self, disposal: Disposal) -> None:
+        """Collect a disposition's case records, and count it if it is new."""
         self._cases += disposal.cases
         if disposal.new:
             self.stats.dispositions[(disposal.rule, disposal.disposition.outcome)] += 1
-        return [alert for derived in disposal.derived for alert in self._apply(derived)]
 
     def _apply(self, event: Admitted, partition: int = 0, offset: int | None = None) -> list[Alert]:
         """Apply an event read at `offset` of `partition` (a line's number: replay reads
@@ -200,21 +204,21 @@ class Replayer:
             outcome = self._apply_at(address, event, origin, offset, now)
             if not outcome.duplicate:  # a duplicate's first sends are in this output already
                 alerts += outcome.alerts
-        return alerts + self._raised(alerts, now)
+        self._raised(alerts, now)
+        return alerts
 
-    def _raised(self, alerts: list[Alert], now: datetime) -> list[Alert]:
-        """Count alerts raised, and link them into cases; the alerts that the dispositions
-        held for them raise, taken now."""
-        more = []
+    def _raised(self, alerts: list[Alert], now: datetime) -> None:
+        """Count alerts raised, and link them into cases, taking the dispositions held for
+        them: those set their cases' status, and do nothing to subjects (written before
+        their alert was raised, they did not decide on it)."""
         for alert in alerts:
             self.stats.alerts[alert.rule] += 1
             linking = self.linker.link(alert, now)
             self._cases += linking.cases
             for disposal in linking.disposals:
                 self._held_at.pop((alert.alert_id, disposal.disposition.institution), None)
-                more += self._took(disposal)
+                self._count(disposal)
             self._unknown(linking.expired)
-        return more
 
     def _unknown(self, dispositions: list[Disposition]) -> None:
         """Dead-letter held dispositions whose alerts are not coming, at their lines."""

@@ -74,9 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dispositions",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="institutions report back on some alerts (default); --no-dispositions leaves "
-        "that out, for streams so fast that days pass in seconds: what a disposition does "
-        "comes back through the case linker, maybe after the events it concerns",
+        help="institutions report back on some alerts (default); --no-dispositions leaves that out",
     )
     parser.add_argument(
         "--out",

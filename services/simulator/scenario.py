@@ -96,9 +96,7 @@ class ScenarioConfig:
     near_miss_share: float = 0.5
     """Of the injections, the share that are near misses."""
     dispositions: bool = True
-    """Whether institutions report back on alerts. What a disposition does reaches a
-    subject by way of the case linker: a worker reading a backlog, or a stream whose days
-    pass in seconds, may apply it after the events it concerns (docs/limitations.md)."""
+    """Whether institutions report back on alerts."""
 
 
 @dataclass

@@ -56,7 +56,7 @@ from services.detector.progress import (
     MARKER_KEY,
     REPORT_INTERVAL_S,
     InputProgress,
-    ReportSchedule,
+    Schedules,
     decode_report,
     due,
     encode_report,
@@ -131,7 +131,7 @@ class Worker:
 
     def reset(self) -> None:
         self.progress = InputProgress(clock=lambda: self.cluster.now / 1000)
-        self.schedule = ReportSchedule()
+        self.schedules = Schedules()
         self.readings: dict[TP, Reading] = {}
         self.holdings: dict[tuple[SubjectKind, int], Holding] = {}
         self.next_report = 0
@@ -267,11 +267,11 @@ class Worker:
         """The progress timer: markers due, then a report if it says something new."""
         cluster, now = self.cluster, self.cluster.now / 1000
         consumer = self.consumer()
-        markers, report = due(
+        markers, report, _ = due(
             self,  # type: ignore[arg-type]
             consumer,
             cluster.topic_kinds,
-            self.schedule,
+            self.schedules,
             MARKER_REACH_MS,
             now,
         )

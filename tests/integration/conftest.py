@@ -177,10 +177,12 @@ class Kafka:
         value: bytes | dict[str, object] | None,
         key: bytes | str | None = None,
         partition: int | None = None,
-    ) -> None:
+    ) -> int:
+        """Write one record; its offset."""
         raw = orjson.dumps(value) if isinstance(value, dict) else value
         key_bytes = key.encode() if isinstance(key, str) else key
-        await self.producer.send_and_wait(topic, raw, key=key_bytes, partition=partition)
+        sent = await self.producer.send_and_wait(topic, raw, key=key_bytes, partition=partition)
+        return int(sent.offset)
 
     async def read_until(
         self,

@@ -5,11 +5,9 @@ fed line by line from the one stream (each stamps what it writes a little apart 
 others). Read by one worker and by two, as a backlog loaded before they start and paced
 while they run, the workers publish exactly the alerts in-order replay raises, by id and
 content, and the cases replay links them into; and none for a person whose listing was
-lifted before they came back. The history holds no dispositions: what one does comes
-back to its subject through the case linker, seconds after it was read, and days pass in
-seconds here (docs/limitations.md; `test_operations` writes dispositions). The input
-topics stamp records as the broker appends them: the skewed producer's clock is overridden,
-as any producer's is.
+lifted before they came back, whose appeals (dispositions, read through the case linker)
+are placed among their events as replay places them. The input topics stamp records as
+the broker appends them: the skewed producer's clock is overridden, as any producer's is.
 One worker publishes each alert once; two may publish one again, with the same id and
 content, when the second one's start moves partitions the first had not committed yet
 (at-least-once: docs/guarantees.md)."""

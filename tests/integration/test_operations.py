@@ -273,13 +273,15 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
     unknown = "f" * 32
     long_before = T0 - Policy().disposition_grace - timedelta(days=365)  # behind every alert
     topic = api_worker.topic("dispositions")
-    for value in (
-        confirmed,
-        confirmed,  # read again: the same decision
-        {**confirmed, "outcome": "false_positive"},  # offset 2: decided already
-        {**confirmed, "alert_id": unknown, "decided_at": long_before.isoformat()},
-    ):  # offset 3: no such alert, nor coming
+    offsets = [
         await kafka.send(topic, value, key=str(value["alert_id"]), partition=0)
+        for value in (
+            confirmed,
+            confirmed,  # read again: the same decision
+            {**confirmed, "outcome": "false_positive"},  # decided already
+            {**confirmed, "alert_id": unknown, "decided_at": long_before.isoformat()},
+        )  # no such alert, nor coming
+    ]
 
     def from_dispositions(values: list[bytes]) -> list[DeadLetter]:
         letters = [decode(DeadLetter, v) for v in values]
@@ -290,8 +292,8 @@ async def test_dispositions_set_the_case_status_are_counted_and_bad_ones_dead_le
     )
     letters = from_dispositions(raws)
     assert sorted((letter.offset, letter.reason) for letter in letters) == [
-        (2, "repeated_disposition"),
-        (3, "unknown_alert"),
+        (offsets[2], "repeated_disposition"),
+        (offsets[3], "unknown_alert"),
     ]
     assert all(letter.partition == 0 for letter in letters)
 

@@ -63,7 +63,6 @@ def backlog() -> list[SimulatedMessage]:
         merchants=20,
         employers=10,
         personal_accounts=2_000,
-        dispositions=False,
     )
     scenario = Scenario(config)
     return [*itertools.islice(scenario.messages(), EVENTS), *scenario.pending()]
@@ -78,12 +77,13 @@ class Replayed(NamedTuple):
 
 
 def replayed(messages: list[SimulatedMessage]) -> Replayed:
-    """Replay's alerts and cases; every message is admitted."""
+    """Replay's alerts and cases; every message is admitted, but dispositions the simulator
+    repeats or mistypes."""
     replayer = Replayer(Engine(Policy()))
     alerts = []
     for number, message in enumerate(messages, start=1):
         found, letter = replayer.replay_line(orjson.dumps(message.as_replay_line()), number)
-        assert letter is None, letter
+        assert letter is None or letter.topic == "dispositions", letter
         alerts += found
     return Replayed(alerts, {case.case_id: case for case in replayer.take_cases()})
 

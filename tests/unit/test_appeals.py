@@ -141,3 +141,16 @@ def test_an_identity_of_state_version_7_reads_knowing_no_watchlist_record_read()
 def _listing_fields(entry: WatchlistEntry) -> tuple[int, int | None, str, str]:
     expires = None if entry.expires_at is None else int(entry.expires_at.timestamp() * 1000)
     return int(entry.listed_at.timestamp() * 1000), expires, entry.source, entry.reason
+
+
+def test_a_false_positive_written_before_its_alert_was_raised_lifts_nothing() -> None:
+    """Replay takes a disposition at its place: one of an alert not raised yet is held, sets
+    the case's status when the alert comes, and does nothing to the person (the institution
+    cannot have decided on that alert): the worker places it the same way
+    (`core.disposition_gate`)."""
+    _, [alert] = replayed(list(burst()))
+    replayer, alerts = replayed([cleared(alert), *burst()])
+    assert [a.alert_id for a in alerts] == [alert.alert_id]
+    assert farmer_state(replayer).listing is not None
+    assert replayer.stats.dispositions == {("bulk_sim_opener", "false_positive"): 1}
+    assert replayer.take_cases()[-1].status == "closed"

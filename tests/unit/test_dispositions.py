@@ -141,6 +141,39 @@ def test_a_disposition_decided_the_grace_before_the_alerts_linked_is_rejected_at
     assert linker.held == {}
 
 
+def test_a_disposition_not_placed_yet_neither_expires_nor_is_rejected() -> None:
+    """In the worker, a disposition's alert may come from before it however far other
+    alerts reach, until its subjects' partitions have all gone past it
+    (`disposition_gate`): only then may it expire."""
+    linker = linked(alert("later", "shared_device", ("device", "imei:5"), at=NOW + ms(GRACE)))
+    linker.placing = True
+    held = disposition(LONE_ALERT)
+    assert linker.dispose(held, NOW) is None  # not rejected at once
+    caught_up = alert("caught-up", "bulk_sim_opener", ("identity", "p5"), at=NOW + ms(GRACE))
+    assert linker.link(caught_up, NOW).expired == []
+    assert linker.place(LONE_ALERT.alert_id, "icbc") == [held]
+    assert linker.held == {} and linker.unplaced == set()
+
+
+def test_a_disposition_placed_before_the_grace_is_reached_expires_later() -> None:
+    linker = linked(DEVICE_ALERT)
+    linker.placing = True
+    held = disposition(LONE_ALERT)
+    linker.dispose(held, NOW)
+    assert linker.place(LONE_ALERT.alert_id, "icbc") == []
+    later = alert("later", "shared_device", ("device", "imei:5"), at=NOW + ms(GRACE))
+    assert linker.link(later, NOW).expired == [held]
+
+
+def test_a_disposition_taken_with_its_alert_is_no_longer_unplaced() -> None:
+    linker = linked(DEVICE_ALERT)
+    linker.placing = True
+    linker.dispose(disposition(LONE_ALERT), NOW)
+    assert linker.unplaced == {(LONE_ALERT.alert_id, "icbc")}
+    [disposal] = linker.link(LONE_ALERT, NOW).disposals
+    assert disposal.new and linker.unplaced == set()
+
+
 def test_an_institution_decides_once_on_an_alert_held_for() -> None:
     linker = linked(DEVICE_ALERT)
     linker.dispose(disposition(LONE_ALERT), NOW)

@@ -13,6 +13,7 @@ from services.detector.progress import (
     IDLE_MARKER_S,
     MARKER_AGAIN_S,
     REPORT_INTERVAL_S,
+    REPORTED_TOPICS,
     InputProgress,
     Report,
     ReportSchedule,
@@ -49,7 +50,7 @@ def consumer(highwater: int | None, committed: int | None = None) -> Any:
 
 def test_a_report_holds_every_reported_partition_and_what_was_read_of_it() -> None:
     reads = reading()
-    assert reads.report(consumer(None), TOPIC_KINDS) == {
+    assert reads.report(consumer(None), TOPIC_KINDS, REPORTED_TOPICS) == {
         "transfers/2": OriginProgress(None, None),
         "watchlist/0": OriginProgress(None, None),
     }
@@ -59,13 +60,15 @@ def test_a_report_holds_every_reported_partition_and_what_was_read_of_it() -> No
     reads.handled(TRANSFERS, 5, 4_050)
     reads.handled(WATCHLIST, 0, 4_100)
     reads.handled(WATCHLIST, 1, 4_200, marker=True)
-    assert reads.report(consumer(7), TOPIC_KINDS) == {
+    assert reads.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS) == {
         "transfers/2": OriginProgress(700, 4_050),
         "watchlist/0": OriginProgress(None, 4_200),
     }
     assert reads.recorded == {TRANSFERS: 4_050, WATCHLIST: 4_100}  # markers are not records
     reads.forget({TRANSFERS})
-    assert reads.report(consumer(7), TOPIC_KINDS)["transfers/2"] == OriginProgress(None, None)
+    assert reads.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == OriginProgress(
+        None, None
+    )
 
 
 def test_markers_go_to_quiet_partitions_read_to_their_end_until_past_the_reach() -> None:

@@ -169,6 +169,13 @@ class CaseLinker:
     order (by default its kind: replay's alerts all come in order)."""
     _lanes: dict[Hashable, int] = field(default_factory=dict)
     """Per lane, the latest window end (epoch ms) of the alerts linked from it."""
+    placing: bool = False
+    """Whether a disposition held is placed among its subjects' events some time after it
+    is read (the worker: `disposition_gate`), rather than as it is read (replay). Until it
+    is placed, its alert may still come from before it, however far other alerts reach:
+    it is neither rejected nor expired."""
+    unplaced: set[tuple[str, str]] = field(default_factory=set)
+    """The (alert id, institution) of the dispositions held and not placed yet."""
 
     @classmethod
     def of(cls, policy: Policy, lane: Callable[[Entity], Hashable] | None = None) -> "CaseLinker":
@@ -204,6 +211,8 @@ class CaseLinker:
             self._take(held, now, with_record=False)
             for held in self.held.pop(alert.alert_id, {}).values()
         ]
+        for disposal in disposals:
+            self.unplaced.discard((alert.alert_id, disposal.disposition.institution))
         return Linking([self.record(root, now), *merged], disposals, self._expire())
 
     def restore(self, alerts: Iterable[Alert]) -> None:
@@ -234,7 +243,9 @@ class CaseLinker:
             )
         if known:
             return self._take(disposition, now, with_record=True)
-        if self._expired(disposition, self.clock):
+        if self.placing and earlier is None:
+            self.unplaced.add((alert_id, institution))
+        if (alert_id, institution) not in self.unplaced and self._expired(disposition, self.clock):
             given.pop(institution, None)
             if not given:
                 del self.held[alert_id]
@@ -280,11 +291,28 @@ class CaseLinker:
         clock = self.clock
         for alert_id in list(self.held):
             given = self.held[alert_id]
-            for institution in [i for i, d in given.items() if self._expired(d, clock)]:
+            for institution in [
+                i
+                for i, d in given.items()
+                if (alert_id, i) not in self.unplaced and self._expired(d, clock)
+            ]:
                 expired.append(given.pop(institution))
             if not given:
                 del self.held[alert_id]
         return expired
+
+    def place(self, alert_id: str, institution: str) -> list[Disposition]:
+        """A disposition held is placed among its subjects' events, before its alert: from
+        now on it may expire; returned (dropped) if it has already."""
+        self.unplaced.discard((alert_id, institution))
+        given = self.held.get(alert_id, {})
+        disposition = given.get(institution)
+        if disposition is None or not self._expired(disposition, self.clock):
+            return []
+        del given[institution]
+        if not given:
+            del self.held[alert_id]
+        return [disposition]
 
     def held_count(self) -> int:
         """How many dispositions are held."""
@@ -297,11 +325,18 @@ class CaseLinker:
         self.held.clear()
         return held
 
-    def restore_dispositions(self, dispositions: Iterable[Disposition]) -> None:
+    def restore_dispositions(
+        self,
+        dispositions: Iterable[Disposition],
+        placed: Callable[[Disposition], bool] = lambda disposition: True,
+    ) -> None:
         """Take dispositions stored by a worker, in any order, after the alerts: those of
-        alerts restored are taken, the others held."""
+        alerts restored are taken, the others held, and not `placed` yet unless said so."""
         for disposition in dispositions:
-            self._decided(disposition.alert_id)[disposition.institution] = disposition
+            alert_id, institution = disposition.alert_id, disposition.institution
+            self._decided(alert_id)[institution] = disposition
+            if self.placing and alert_id in self.held and not placed(disposition):
+                self.unplaced.add((alert_id, institution))
 
     def outcome(self, alert_id: str) -> Literal["confirmed", "false_positive"] | None:
         """What institutions found of an alert: `confirmed` if one confirmed it as fraud,

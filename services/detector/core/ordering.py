@@ -203,6 +203,19 @@ class EventOrder(Generic[T]):
         here or reported: quiet origins need markers until read through past it."""
         return None if self._recorded < 0 else self._recorded
 
+    def reached(self, origin: str, at: int, written: int, offset: int) -> bool:
+        """Whether every item that goes before an event of `origin` at `at`, written at
+        `written` and read at `offset`, has been let go, and nothing that goes before it can
+        still arrive but from `origin` itself: the case linker, holding such an event back,
+        learns that no alert can be raised before it here."""
+        key = _Key(at, written, _EVENT, origin, offset)
+        if self._backlog_end is not None or (self._held and self._held[0].key < key):
+            return False
+        self._place()
+        if self._held and self._held[0].key < key:
+            return False
+        return self._passing(key, written) is not None
+
     def ready(self) -> list[T]:
         """The held items that can be applied now, in order."""
         if self._backlog_end is not None:
@@ -211,7 +224,7 @@ class EventOrder(Generic[T]):
         released = []
         while self._held:
             head = self._held[0]
-            reason = self._passing(head)
+            reason = self._passing(head.key, head.written)
             if reason is None:
                 break
             heapq.heappop(self._held)
@@ -253,10 +266,9 @@ class EventOrder(Generic[T]):
             key = record.key._replace(at=max(newest, self._released_newest))
             heapq.heappush(self._held, record._replace(key=key))
 
-    def _passing(self, head: _Held[T]) -> Reason | None:
-        """Whether nothing that goes before `head` can still arrive: if so, how surely;
-        None if something can."""
-        key = head.key
+    def _passing(self, key: _Key, written: int) -> Reason | None:
+        """Whether nothing that goes before the item at `key`, written at `written`, can
+        still arrive: if so, how surely; None if something can."""
         if key.kind == _EVENT:
             if self._unplaced and self._unplaced[0].key.written <= key.written:
                 return None  # a record that may go first is not placed yet
@@ -264,7 +276,7 @@ class EventOrder(Generic[T]):
             past = key.written + self._lead
         else:
             others = tuple(o for o in self._record_origins if o != key.origin)
-            past = head.written
+            past = written
         if any(self._written.get(o, -1) <= past for o in others):
             return None
         reason: Reason = "in_order"

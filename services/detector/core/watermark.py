@@ -42,6 +42,13 @@ FEEDING_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {
 UNTIMED_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {"identity": ("watchlist",)}
 """The topics whose records a subject kind applies without an event time: they take their
 place among its events by the time they were written (`ordering`)."""
+LINKED_TOPICS: dict[SubjectKind, tuple[InputTopic, ...]] = {
+    "identity": ("dispositions",),
+    "account": ("dispositions",),
+}
+"""The topics whose records reach a subject kind by way of the case linker (what a
+disposition does): in order by when they were decided, the linker relaying how far it has
+come in each partition."""
 TOPIC_OF: dict[type, InputTopic] = {
     SimActivation: "sim-activations",
     AccountOpen: "account-opens",
@@ -67,6 +74,15 @@ def event_time(event: Admitted) -> int | None:
     if isinstance(event, SimActivation | AccountOpen | Transfer):
         return to_ms(event.occurred_at)
     return None
+
+
+def order_time(event: Admitted) -> int | None:
+    """The time an event takes its place by in a subject's order (epoch ms): its event time,
+    or for what the case linker derives from a disposition, when it was decided; None for
+    a watchlist record, placed by when it was written."""
+    if isinstance(event, Confirmation | Appeal):
+        return to_ms(event.decided_at)
+    return event_time(event)
 
 
 def origin_of(topic: str, partition: int) -> str:

@@ -1,0 +1,95 @@
+"""The case linker's gate: what a disposition does goes to its place in subjects' order,
+whether its alert was linked before it was read or after, and however long the subject
+partitions take to answer."""
+
+from services.detector.core.disposition_gate import DispositionGate, Position
+from services.detector.core.ordering import EventOrder, OriginProgress
+
+LANES = frozenset({("account", 0), ("account", 1), ("identity", 0)})
+ORIGIN = "dispositions/0"
+OTHER = "dispositions/1"
+FIRST = Position(1_000, 50_000, 7)
+SECOND = Position(2_000, 51_000, 9)
+
+
+def gate() -> DispositionGate:
+    relay = DispositionGate(LANES)
+    relay.report({ORIGIN: OriginProgress(900, 49_000), OTHER: OriginProgress(None, 49_500)})
+    return relay
+
+
+def test_progress_is_relayed_as_ingest_reported_it_while_nothing_is_awaited() -> None:
+    relay = gate()
+    relay.report({ORIGIN: OriginProgress(800, 48_000)})  # an older report changes nothing
+    assert relay.relay() == (
+        {ORIGIN: OriginProgress(900, 49_000), OTHER: OriginProgress(None, 49_500)},
+        {},
+    )
+
+
+def test_a_disposition_awaiting_its_alert_holds_its_partition_short_of_it() -> None:
+    relay = gate()
+    relay.await_alert(ORIGIN, "a/icbc", FIRST)
+    relay.report({ORIGIN: OriginProgress(2_500, 60_000)})
+    origins, awaited = relay.relay()
+    assert origins[ORIGIN] == OriginProgress(FIRST.at, FIRST.written)
+    assert origins[OTHER] == OriginProgress(None, 49_500)
+    assert awaited == {ORIGIN: FIRST}
+    assert relay.taken(ORIGIN, "a/icbc")  # its alert was linked: it goes to its place
+    assert relay.relay() == ({ORIGIN: OriginProgress(2_500, 60_000), OTHER: (None, 49_500)}, {})
+    assert not relay.taken(ORIGIN, "a/icbc")
+
+
+def test_a_disposition_is_placed_without_its_alert_once_every_lane_has_reached_it() -> None:
+    relay = gate()
+    relay.await_alert(ORIGIN, "a/icbc", FIRST)
+    relay.await_alert(ORIGIN, "b/icbc", SECOND)
+    relay.frontier(("account", 0), ORIGIN, FIRST)
+    relay.frontier(("identity", 0), ORIGIN, SECOND)  # the first is behind it
+    relay.frontier(("account", 1), OTHER, SECOND)  # another partition's
+    assert relay.placed() == []
+    relay.frontier(("account", 1), ORIGIN, FIRST)
+    assert relay.placed() == [(ORIGIN, "a/icbc")]
+    assert relay.relay()[1] == {ORIGIN: SECOND}  # asked of every lane again
+    assert not relay.taken(ORIGIN, "a/icbc")  # its alert comes later: placed already
+    for lane in LANES:
+        relay.frontier(lane, ORIGIN, SECOND)
+    assert relay.placed() == [(ORIGIN, "b/icbc")]
+    assert relay.relay()[1] == {}
+
+
+def test_an_older_frontier_does_not_undo_a_newer_one() -> None:
+    relay = gate()
+    relay.await_alert(ORIGIN, "b/icbc", SECOND)
+    for lane in LANES:
+        relay.frontier(lane, ORIGIN, SECOND)
+    relay.frontier(("account", 0), ORIGIN, FIRST)  # a worker that held it before
+    assert relay.placed() == [(ORIGIN, "b/icbc")]
+
+
+def test_a_restored_gate_awaits_again_in_the_order_they_were_read() -> None:
+    relay = DispositionGate(LANES)
+    relay.restore([(ORIGIN, "b/icbc", SECOND), (ORIGIN, "a/icbc", FIRST)])
+    assert relay.relay() == ({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, {ORIGIN: FIRST})
+
+
+def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_come() -> None:
+    """What a subject partition answers: everything that goes before the disposition has
+    been let go, and nothing that goes before it can still arrive."""
+    events: EventOrder[str] = EventOrder(("transfers/0", "transfers/1", ORIGIN), 100)
+    events.add("early", "transfers/0", 1, 900, 49_800)
+    events.add("late", "transfers/0", 2, 1_500, 49_900)
+    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)})
+    assert not events.reached(ORIGIN, *FIRST)  # transfers/1 may bring something older
+    events.report({"transfers/1": OriginProgress(950, 49_850)})
+    assert not events.reached(ORIGIN, *FIRST)  # ... and still may
+    events.report({"transfers/1": OriginProgress(1_001, 49_900)})
+    assert not events.reached(ORIGIN, *FIRST)  # "early" is not let go yet
+    assert events.ready() == ["early"]
+    assert events.reached(ORIGIN, *FIRST)
+    assert events.ready() == []  # "late" waits for the disposition
+    events.add("derived", ORIGIN, FIRST.offset, FIRST.at, FIRST.written)
+    events.report({ORIGIN: OriginProgress(1_600, 51_000)})
+    assert events.ready() == ["derived"]
+    events.report({"transfers/1": OriginProgress(1_501, 50_000)})
+    assert events.ready() == ["late"]
