@@ -2,52 +2,71 @@
 
 The table holds every alert linked, by alert id, and every disposition taken or held, by
 alert id and institution (`disposition_key`), with where it was read in `dispositions`: the
-linker's state and, through Faust, its changelog. A linker is restored from the table on
-first use after each assignment of the partition (`linking` describes the order of work).
+linker's state and, through Faust, its changelog. A linker is restored from the table when
+the partition is assigned, at the first message read (`linking` describes the order of
+work).
+
+What a disposition derives is sent once, when it is taken; the table says so before the
+linker's offset is committed, but the sends may not have landed when a worker dies. So a
+disposition taken by a message at or after the offset reading resumes from is taken again
+when that message is read again: until then, it holds its `dispositions` partition's
+progress as if its alert were not linked (`core.disposition_gate`).
 """
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from schemas.alerts import Alert, SubjectKind
+from schemas.cases import Case
 from schemas.dispositions import Disposition
-from services.detector.bundle import partition_of
-from services.detector.core.cases import CaseLinker
+from services.detector.bundle import Forward, partition_of
+from services.detector.core.cases import CaseLinker, Disposal
 from services.detector.core.clock import to_ms
 from services.detector.core.disposition_gate import DispositionGate, Position
+from services.detector.core.intake import Admitted
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import Entity
 from services.detector.core.watermark import LINKED_TOPICS, origin_of
-
-if TYPE_CHECKING:
-    from services.detector.progress import Report
+from services.detector.ingest import forwards_of
+from services.detector.progress import Report
 
 
 class Stored(NamedTuple):
     """A disposition as the table holds it: where it was read in `dispositions` and when it
-    was written there, whether it was placed without its alert (`disposition_gate`), and
-    its value as read."""
+    was written there, whether it was placed without its alert (`disposition_gate`), the
+    offset of the linker's message that sent what it derives (-1: none did), and its value
+    as read."""
 
     partition: int
     offset: int
     written: int
     placed: bool
+    sent_at: int
     value: bytes
 
     def encode(self) -> bytes:
-        """`<partition>:<offset>:<written>:<placed 0|1>:<value>`."""
-        return b"%d:%d:%d:%d:%s" % (
+        """`<partition>:<offset>:<written>:<placed 0|1>:<sent at>:<value>`."""
+        return b"%d:%d:%d:%d:%d:%s" % (
             self.partition,
             self.offset,
             self.written,
             self.placed,
+            self.sent_at,
             self.value,
         )
 
     @classmethod
     def decode(cls, stored: bytes) -> "Stored":
-        partition, offset, written, placed, value = stored.split(b":", 4)
-        return cls(int(partition), int(offset), int(written), placed == b"1", value)
+        partition, offset, written, placed, sent_at, value = stored.split(b":", 5)
+        return cls(int(partition), int(offset), int(written), placed == b"1", int(sent_at), value)
+
+    @classmethod
+    def read(cls, partition: int, offset: int, written: int, value: bytes) -> "Stored":
+        """A disposition as read, neither placed nor sent."""
+        return cls(partition, offset, written, False, -1, value)
 
     def origin(self) -> str:
         """The `dispositions` partition it was read from, as an origin (`ordering`)."""
@@ -68,11 +87,41 @@ def token(disposition: Disposition) -> str:
     return f"{disposition.alert_id}/{disposition.institution}"
 
 
-class CaseLinks:
-    """The linker of the worker holding the `case-alerts` partition, restored on first use
-    after each assignment."""
+@dataclass
+class LinkerWork:
+    """What one message makes the linker send: case records, what dispositions taken derive
+    (per subject-topic partition), and the dispositions whose alerts are not coming."""
 
-    __slots__ = ("_gate", "_linker", "partitions", "policy", "relayed", "table")
+    cases: list[Case] = field(default_factory=list)
+    forwards: dict[tuple[SubjectKind, int], list[Forward]] = field(default_factory=dict)
+    unknown: list[tuple[Disposition, Stored]] = field(default_factory=list)
+    taken: list[Disposal] = field(default_factory=list)
+    """The dispositions taken that are new (counted once each)."""
+
+    def send(self, events: list[Admitted], stored: Stored, partitions: int) -> None:
+        """What a disposition read at `stored` derives goes, in `partitions` subject-topic
+        partitions, to its subjects' order by when it was decided and written."""
+        for event in events:
+            for kind, to, forward in forwards_of(
+                partitions, event, "dispositions", stored.partition, stored.offset, stored.written
+            ):
+                self.forwards.setdefault((kind, to), []).append(forward)
+
+
+class CaseLinks:
+    """The linker of the worker holding the `case-alerts` partition, restored when it is
+    assigned."""
+
+    __slots__ = (
+        "_gate",
+        "_linker",
+        "_resumed",
+        "_retaking",
+        "partitions",
+        "policy",
+        "relayed",
+        "table",
+    )
 
     def __init__(self, table: Any, policy: Policy, partitions: int) -> None:
         self.table = table
@@ -83,24 +132,37 @@ class CaseLinks:
         """How many partitions each subject topic has: an alert's lane is its subject's."""
         self._linker: CaseLinker | None = None
         self._gate: DispositionGate | None = None
+        self._resumed: int | None = None
+        """The offset reading resumed from after the partition was assigned."""
+        self._retaking: set[str] = set()
+        """The dispositions taken by a message that will be read again (`token`)."""
         self.relayed: Report | None = None
         """The progress report last relayed to the subject partitions (`linking`)."""
+
+    def resume(self, offset: int) -> None:
+        """The linker's message at `offset` is read: the first since the partition was
+        assigned restores the linker, reading resumes there."""
+        if self._resumed is None:
+            self._resumed = offset
+            self._restore(offset)
 
     def linker(self) -> CaseLinker:
         """The linker, restored from the table if the partition was (re)assigned since."""
         if self._linker is None:
-            self._restore()
+            self._restore(None)
         assert self._linker is not None
         return self._linker
 
     def gate(self) -> DispositionGate:
         """Where what dispositions do goes in subjects' order, restored with the linker."""
         if self._gate is None:
-            self._restore()
+            self._restore(None)
         assert self._gate is not None
         return self._gate
 
-    def _restore(self) -> None:
+    def _restore(self, resumed: int | None) -> None:
+        """Restore from the table; `resumed`: the offset reading resumes from (None: not
+        reading, answering a query)."""
         alerts, dispositions, kept = [], [], []
         for key, value in self.table.items():
             if b"/" in key:
@@ -115,11 +177,14 @@ class CaseLinks:
         linker.restore(alerts)
         placed = {token(d) for d, stored in kept if stored.placed}
         linker.restore_dispositions(dispositions, lambda d: token(d) in placed)
+        self._retaking = {
+            token(d) for d, stored in kept if resumed is not None and stored.sent_at >= resumed
+        }
         gate = DispositionGate(self.lanes())
         gate.restore(
-            (stored.origin(), token(d), stored.position(d))
+            (stored.origin(), token(d), stored.position(d), token(d) in self._retaking)
             for d, stored in kept
-            if (d.alert_id, d.institution) in linker.unplaced
+            if (d.alert_id, d.institution) in linker.unplaced or token(d) in self._retaking
         )
         self._linker, self._gate = linker, gate
 
@@ -140,6 +205,94 @@ class CaseLinks:
         """The subject partition an alert about `subject` comes from."""
         kind, id = subject
         return kind, partition_of(id.encode(), self.partitions)
+
+    def link(self, alert: Alert, value: bytes, now: datetime, at: int) -> LinkerWork:
+        """Link an alert (read as `value` at offset `at`), taking the dispositions held for
+        it: what those derive is sent only if they were awaiting it, not placed without
+        it. An alert linked already, read again, takes again those it took."""
+        linker = self.linker()
+        again = [
+            disposition
+            for disposition in linker.dispositions.get(alert.alert_id, {}).values()
+            if token(disposition) in self._retaking
+        ]
+        linking = linker.link(alert, now)
+        work = LinkerWork(linking.cases)
+        for disposal in linking.disposals:
+            self._took(work, disposal, self.stored(disposal.disposition), at)
+        for disposition in again:
+            self._sent(work, disposition, self.stored(disposition), at)
+        self._unknown(work, linking.expired)
+        self.table[alert.alert_id.encode()] = value
+        return work
+
+    def dispose(
+        self, disposition: Disposition, stored: Stored, now: datetime, at: int
+    ) -> LinkerWork:
+        """Take a disposition read at `stored` (by the linker's message at offset `at`), or
+        hold it awaiting its alert. Raises `DecodeError` for one the linker rejects."""
+        self.gate().read(stored.origin(), stored.position(disposition))
+        disposal = self.linker().dispose(disposition, now)
+        stored = self.kept(disposition) or stored  # read again: as it was
+        work = LinkerWork()
+        if disposal is not None:
+            work.cases += disposal.cases
+            if disposal.new:
+                self._sent(work, disposition, stored, at)
+                work.taken.append(disposal)
+            elif token(disposition) in self._retaking:
+                self._sent(work, disposition, stored, at)
+        elif not stored.placed:
+            place = stored.position(disposition)
+            self.gate().await_alert(stored.origin(), token(disposition), place)
+            self.store(disposition, stored)
+        return work
+
+    def frontier(
+        self, lane: tuple[SubjectKind, int], origins: Mapping[str, Position]
+    ) -> LinkerWork:
+        """A subject partition's frontier; the dispositions every partition has reached
+        before their alerts are placed without them."""
+        gate = self.gate()
+        for origin, position in origins.items():
+            gate.frontier(lane, origin, position)
+        work = LinkerWork()
+        for _, placed in gate.placed():
+            self._unknown(work, self.place(placed))
+        return work
+
+    def relay(self) -> Report | None:
+        """The progress report to relay to every account and identity partition, if it
+        says something new."""
+        origins, awaited = self.gate().relay()
+        report = Report(origins, None, awaited)
+        if not origins or report == self.relayed:
+            return None
+        self.relayed = report
+        return report
+
+    def _took(self, work: LinkerWork, disposal: Disposal, stored: Stored, at: int) -> None:
+        """A disposition held was taken as its alert was linked: what it derives is sent
+        if it was awaiting the alert, not if it was placed without it."""
+        disposition = disposal.disposition
+        if self.gate().taken(stored.origin(), token(disposition)):
+            self._sent(work, disposition, stored, at)
+        if disposal.new:
+            work.taken.append(disposal)
+
+    def _sent(self, work: LinkerWork, disposition: Disposition, stored: Stored, at: int) -> None:
+        """Send what a disposition taken derives, by the linker's message at offset `at`,
+        and keep that it did."""
+        events = self.linker().derived(disposition)
+        work.send(events, stored, self.partitions)
+        self.gate().taken(stored.origin(), token(disposition))
+        self._retaking.discard(token(disposition))
+        self.store(disposition, stored._replace(sent_at=at if events else -1))
+
+    def _unknown(self, work: LinkerWork, dispositions: list[Disposition]) -> None:
+        for disposition in dispositions:
+            work.unknown.append((disposition, self.stored(disposition)))
+            self.drop(disposition)
 
     def store(self, disposition: Disposition, stored: Stored) -> None:
         """Keep a disposition taken or held."""
@@ -176,4 +329,6 @@ class CaseLinks:
         have linked alerts meanwhile)."""
         self._linker = None
         self._gate = None
+        self._resumed = None
+        self._retaking = set()
         self.relayed = None

@@ -24,6 +24,10 @@ OFFSET_HEADER = "duanka-offset"
 """On a disposition sent to the case linker: its offset in the input partition."""
 DISPOSITION = "disposition"
 """On the case linker's topic: a disposition, where everything else is an alert."""
+LIFTED_OWN_HEADER = "duanka-lifted"
+"""On a watchlist tombstone duanka wrote: it lifts duanka's own listing (an appeal), which
+the identity lifted as it wrote it (`core.intake.WatchlistUpdate.lifted_own`)."""
+LIFTED_OWN = b"own"
 FRONTIER = "frontier"
 """On the case linker's topic: a subject partition has applied everything before the
 dispositions awaited (see `core.disposition_gate`)."""

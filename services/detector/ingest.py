@@ -13,6 +13,7 @@ partition has been read.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,19 @@ from schemas.dispositions import Disposition
 from services.detector import letters
 from services.detector.bundle import BUNDLE, Forward, encode_bundles, partition_of, written_ms
 from services.detector.core.clock import to_ms
-from services.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, admit
+from services.detector.core.intake import (
+    INPUT_TOPICS,
+    Admitted,
+    InputTopic,
+    WatchlistUpdate,
+    admit,
+)
 from services.detector.core.routing import route
 from services.detector.core.watermark import event_time
 from services.detector.headers import (
     DISPOSITION,
+    LIFTED_OWN,
+    LIFTED_OWN_HEADER,
     MARKER,
     OFFSET_HEADER,
     PARTITION_HEADER,
@@ -79,6 +88,7 @@ async def _ingest(
             if isinstance(admitted, Disposition):
                 disposed.append((message, admitted))
                 continue
+            admitted = as_written(admitted, message.headers)
             written = written_ms(message)
             forwards = forwards_of(
                 detector.settings.partitions,
@@ -111,6 +121,17 @@ async def _ingest(
             progress.forwarded(message.tp, at)
     for message, marker in zip(messages, markers, strict=True):
         progress.handled(message.tp, message.offset, written_ms(message), marker)
+
+
+def as_written(admitted: Admitted, headers: Any) -> Admitted:
+    """An admitted message as its writer marked it: a tombstone duanka wrote to lift its
+    own listing is known by its header."""
+    lifted_own = any(
+        name == LIFTED_OWN_HEADER and value == LIFTED_OWN for name, value in headers or ()
+    )
+    if lifted_own and isinstance(admitted, WatchlistUpdate) and admitted.entry is None:
+        return replace(admitted, lifted_own=True)
+    return admitted
 
 
 def is_marker(message: Any) -> bool:

@@ -34,14 +34,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from schemas.alerts import Alert, SubjectKind
-from schemas.cases import Case
+from schemas.alerts import Alert
 from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.detector import letters
-from services.detector.bundle import Forward
-from services.detector.case_links import Stored, token
-from services.detector.core.cases import Disposal, unknown_alert
+from services.detector.case_links import LinkerWork, Stored
+from services.detector.core.cases import unknown_alert
 from services.detector.headers import (
     DISPOSITION,
     FRONTIER,
@@ -52,8 +50,8 @@ from services.detector.headers import (
     STREAM_HEADER,
     TOPIC_HEADER,
 )
-from services.detector.ingest import forwards_of, send_bundles
-from services.detector.progress import Report, decode_frontier, decode_report, send_report
+from services.detector.ingest import send_bundles
+from services.detector.progress import decode_frontier, decode_report, send_report
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
@@ -65,6 +63,7 @@ async def run(detector: Detector, stream: Any) -> None:
         message = event.message
         headers = {name: value.decode() for name, value in (message.headers or ())}
         kind = headers.get(STREAM_HEADER)
+        detector.case_links.resume(message.offset)
         if kind == DISPOSITION:
             work = _dispose(detector, message, headers)
         elif kind == PROGRESS:
@@ -81,52 +80,21 @@ async def run(detector: Detector, stream: Any) -> None:
 async def _link(detector: Detector, message: Any) -> None:
     alert = Alert.model_validate_json(message.value)
     links = detector.case_links
-    linking = links.linker().link(alert, datetime.now(UTC))
-    await _publish(detector, linking.cases)
-    for disposal in linking.disposals:
-        stored = links.stored(disposal.disposition)
-        awaited = links.gate().taken(stored.origin(), token(disposal.disposition))
-        await _took(detector, disposal, stored, derive=awaited)
-    await _unknown(detector, linking.expired)
-    links.table[alert.alert_id.encode()] = message.value
-
-
-async def _unknown(detector: Detector, dispositions: list[Disposition]) -> None:
-    """Dead-letter dispositions held whose alerts are not coming, at their places in
-    `dispositions`, and forget them."""
-    links = detector.case_links
-    for disposition in dispositions:
-        stored = links.stored(disposition)
-        position = (detector.settings.topic("dispositions"), stored.partition, stored.offset)
-        key = disposition.alert_id.encode()
-        await letters.send_from(detector, position, key, stored.value, unknown_alert(disposition))
-        links.drop(disposition)
+    await _send(detector, links.link(alert, message.value, datetime.now(UTC), message.offset))
 
 
 async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:
     disposition = Disposition.model_validate_json(message.value)
-    links = detector.case_links
-    written = int(headers[RECEIVED_HEADER])
-    stored = Stored(
-        int(headers[PARTITION_HEADER]), int(headers[OFFSET_HEADER]), written, False, message.value
-    )
+    partition, offset = int(headers[PARTITION_HEADER]), int(headers[OFFSET_HEADER])
+    stored = Stored.read(partition, offset, int(headers[RECEIVED_HEADER]), message.value)
     try:
-        disposal = links.linker().dispose(disposition, datetime.now(UTC))
+        now = datetime.now(UTC)
+        work = detector.case_links.dispose(disposition, stored, now, message.offset)
     except DecodeError as exc:
-        position = (headers[TOPIC_HEADER], stored.partition, stored.offset)
+        position = (headers[TOPIC_HEADER], partition, offset)
         await letters.send_from(detector, position, message.key, message.value, exc)
         return
-    if disposal is not None:
-        await _publish(detector, disposal.cases)
-        await _took(detector, disposal, stored, derive=True)
-    else:
-        kept = links.kept(disposition)
-        if kept is not None:  # read again: as it was
-            stored = kept
-        if not stored.placed:
-            place = stored.position(disposition)
-            links.gate().await_alert(stored.origin(), token(disposition), place)
-    links.store(disposition, stored)
+    await _send(detector, work)
 
 
 async def _report(detector: Detector, message: Any) -> None:
@@ -135,49 +103,32 @@ async def _report(detector: Detector, message: Any) -> None:
 
 
 async def _frontier(detector: Detector, message: Any) -> None:
-    """A subject partition has applied everything before a disposition awaited; those every
-    partition has reached are placed without their alerts."""
+    """A subject partition has applied everything before a disposition awaited."""
     lane, origins = decode_frontier(message.value)
-    links = detector.case_links
-    gate = links.gate()
-    for origin, position in origins.items():
-        gate.frontier(lane, origin, position)
-    for _, placed in gate.placed():
-        await _unknown(detector, links.place(placed))
+    await _send(detector, detector.case_links.frontier(lane, origins))
 
 
 async def _relay(detector: Detector) -> None:
     """Tell every account and identity partition how far each `dispositions` partition has
     come, and which disposition it awaits, when that changed."""
     links = detector.case_links
-    origins, awaited = links.gate().relay()
-    report = Report(origins, None, awaited)
-    if links.relayed != report and origins:
-        links.relayed = report
+    report = links.relay()
+    if report is not None:
         for kind, partition in sorted(links.lanes()):
             await send_report(detector, kind, partition, report)
 
 
-async def _took(detector: Detector, disposal: Disposal, stored: Stored, derive: bool) -> None:
-    """Send what a disposition read at `stored` of `dispositions` derives (when `derive`:
-    its alert was raised before it) to the subjects it concerns, in their order by when it
-    was decided and written; and count it."""
-    if derive:
-        partition, offset = stored.partition, stored.offset
-        bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
-        for event in disposal.derived:
-            partitions = detector.settings.partitions
-            forwards = forwards_of(
-                partitions, event, "dispositions", partition, offset, stored.written
-            )
-            for kind, to, forward in forwards:
-                bundles.setdefault((kind, to), []).append(forward)
-        await send_bundles(detector, bundles)
-    if disposal.new:
-        detector.metrics.dispositions.labels(disposal.rule, disposal.disposition.outcome).inc()
-
-
-async def _publish(detector: Detector, records: list[Case]) -> None:
-    for record in records:
+async def _send(detector: Detector, work: LinkerWork) -> None:
+    """Publish the case records, send what dispositions taken derive to their subjects,
+    dead-letter those whose alerts are not coming, and count those taken."""
+    for record in work.cases:
         await detector.cases.send(key=record.case_id.encode(), value=encode(record))
         detector.metrics.cases.labels(record.status).inc()
+    await send_bundles(detector, work.forwards)
+    topic = detector.settings.topic("dispositions")
+    for disposition, stored in work.unknown:
+        position = (topic, stored.partition, stored.offset)
+        key = disposition.alert_id.encode()
+        await letters.send_from(detector, position, key, stored.value, unknown_alert(disposition))
+    for disposal in work.taken:
+        detector.metrics.dispositions.labels(disposal.rule, disposal.disposition.outcome).inc()

@@ -16,7 +16,7 @@ from schemas.alerts import SubjectKind
 from services.detector.bundle import Forward
 from services.detector.core.disposition_gate import Position
 from services.detector.core.intake import INPUT_TOPICS
-from services.detector.core.ordering import EventOrder
+from services.detector.core.ordering import EventOrder, Reason
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import (
     FEEDING_TOPICS,
@@ -115,28 +115,16 @@ class SubjectPartitions:
         return watermark
 
     def order(self, kind: SubjectKind, partition: int) -> EventOrder[Pending]:
-        """The order of a partition of `kind`'s subject topic: fed by every partition of the
-        topics feeding the kind and of those whose dispositions reach it through the case
-        linker (and, in write time, of the watchlist for identities), and
-        holding everything back until the partition is read up to its end (its high
-        watermark) as it was when the order was made."""
+        """The order of a partition of `kind`'s subject topic (`new_order`), holding
+        everything back until the partition is read up to its end (its high watermark) as
+        it was when the order was made."""
         order = self.orders.get((kind, partition))
         if order is None:
             end = self.app.consumer.highwater(
                 TP(subject_events_topic(self.settings, kind), partition)
             )
-            partitions = self._input_partitions()
-
-            def origins(topics: tuple[str, ...]) -> list[str]:
-                return [origin_of(topic, p) for topic in topics for p in range(partitions[topic])]
-
-            order = self.orders[(kind, partition)] = EventOrder(
-                origins(FEEDING_TOPICS[kind] + LINKED_TOPICS.get(kind, ())),
-                WRITE_SLACK_MS,
-                record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
-                lead=WATCHLIST_LEAD_MS,
-                backlog_end=end,
-                released=self.released,
+            order = self.orders[(kind, partition)] = new_order(
+                kind, self._input_partitions(), end, self.released
             )
         return order
 
@@ -159,16 +147,7 @@ class SubjectPartitions:
         before them is applied, and nothing before them can still arrive."""
         awaited = self.awaited.get((kind, partition))
         order = self.orders.get((kind, partition))
-        if not awaited or order is None:
-            return {}
-        reached = {
-            origin: position
-            for origin, position in awaited.items()
-            if order.reached(origin, position.at, position.written, position.offset)
-        }
-        for origin in reached:
-            del awaited[origin]
-        return reached
+        return {} if not awaited or order is None else answers(order, awaited)
 
     def _input_partitions(self) -> dict[str, int]:
         """Per input topic, its partition count as the consumer knows it (the configured
@@ -198,6 +177,32 @@ class SubjectPartitions:
         self.forgotten_in = self.app.rebalancing_count
 
 
+def new_order(
+    kind: SubjectKind,
+    partitions: Mapping[str, int],
+    backlog_end: int | None,
+    released: Callable[[Reason], None],
+) -> EventOrder[T]:
+    """The order of a partition of `kind`'s subject topic, given each input topic's
+    partition count: fed by every partition of the topics feeding the kind and of those
+    whose dispositions reach it through the case linker (and, in write time, of the
+    watchlist for identities)."""
+
+    def origins(topics: tuple[str, ...]) -> list[str]:
+        return [origin_of(topic, p) for topic in topics for p in range(partitions[topic])]
+
+    linked = origins(LINKED_TOPICS.get(kind, ()))
+    return EventOrder(
+        origins(FEEDING_TOPICS[kind]) + linked,
+        WRITE_SLACK_MS,
+        record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
+        relayed=linked,
+        lead=WATCHLIST_LEAD_MS,
+        backlog_end=backlog_end,
+        released=released,
+    )
+
+
 def hold(order: EventOrder[T], item: T, forward: Forward) -> None:
     """Hold `item`, which brings `forward`, in `order`: an event by its event time, what
     the case linker derives from a disposition by when it was decided, a watchlist record
@@ -208,6 +213,19 @@ def hold(order: EventOrder[T], item: T, forward: Forward) -> None:
         order.add_record(item, origin, forward.offset, forward.written)
     else:
         order.add(item, origin, forward.offset, at, forward.written)
+
+
+def answers(order: EventOrder[T], awaited: dict[str, Position]) -> dict[str, Position]:
+    """Take from `awaited` the dispositions `order` has reached: everything before them is
+    let go, and nothing before them can still arrive (`core.disposition_gate`)."""
+    reached = {
+        origin: position
+        for origin, position in awaited.items()
+        if order.reached(origin, position.at, position.written, position.offset)
+    }
+    for origin in reached:
+        del awaited[origin]
+    return reached
 
 
 def subject_kind(settings: Settings, topic: str) -> SubjectKind | None:

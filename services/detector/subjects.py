@@ -29,7 +29,14 @@ from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import Address
 from services.detector.core.state import SubjectState
 from services.detector.core.watermark import Watermark, origin_of
-from services.detector.headers import EXPIRE, FRONTIER, PROGRESS, STREAM_HEADER
+from services.detector.headers import (
+    EXPIRE,
+    FRONTIER,
+    LIFTED_OWN,
+    LIFTED_OWN_HEADER,
+    PROGRESS,
+    STREAM_HEADER,
+)
 from services.detector.ingest import send_bundles
 from services.detector.partitions import Delivery, Pending, hold, subject_kind
 from services.detector.progress import decode_report, encode_frontier
@@ -311,7 +318,9 @@ async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcom
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
     for identity in outcome.lifts:
-        await detector.watchlist.send(key=identity.encode(), value=None)
+        await detector.watchlist.send(
+            key=identity.encode(), value=None, headers={LIFTED_OWN_HEADER: LIFTED_OWN}
+        )
 
 
 async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:

@@ -22,43 +22,42 @@ import itertools
 import random
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from faust.types import TP
 
-from schemas.alerts import SubjectKind
+from schemas.alerts import Alert, SubjectKind
+from schemas.cases import Case
 from schemas.codec import DecodeError, encode
+from schemas.dispositions import Disposition
 from services.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
+from services.detector.case_links import CaseLinks, LinkerWork, Stored
+from services.detector.core.clock import to_ms
+from services.detector.core.disposition_gate import Position
 from services.detector.core.engine import Engine
 from services.detector.core.intake import InputTopic, admit
 from services.detector.core.ordering import EventOrder
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import SubjectState
-from services.detector.core.watermark import (
-    FEEDING_TOPICS,
-    UNTIMED_TOPICS,
-    Watermark,
-    event_time,
-    origin_of,
-)
-from services.detector.ingest import forwards_of
-from services.detector.partitions import (
-    MARKER_REACH_MS,
-    WATCHLIST_LEAD_MS,
-    WRITE_SLACK_MS,
-    hold,
-)
+from services.detector.core.watermark import Watermark, event_time
+from services.detector.headers import LIFTED_OWN, LIFTED_OWN_HEADER
+from services.detector.ingest import as_written, forwards_of
+from services.detector.partitions import MARKER_REACH_MS, answers, hold, new_order
 from services.detector.progress import (
     MARKER_KEY,
     REPORT_INTERVAL_S,
     InputProgress,
     Schedules,
+    decode_frontier,
     decode_report,
     due,
+    encode_frontier,
     encode_report,
 )
 from services.detector.subjects import apply_forward
@@ -66,7 +65,15 @@ from tests.dst.world import History
 
 PARTITIONS = 2
 """Partitions of every topic, input and subject."""
-READ_TOPICS: tuple[InputTopic, ...] = ("sim-activations", "account-opens", "transfers", "watchlist")
+READ_TOPICS: tuple[InputTopic, ...] = (
+    "sim-activations",
+    "account-opens",
+    "transfers",
+    "watchlist",
+    "dispositions",
+)
+LINKER_LOG = ("duanka-case-alerts", 0)
+"""The case linker's one partition: alerts, dispositions, reports and frontiers."""
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 """The wall clock that admission checks event times against."""
 REPORT_MS = round(REPORT_INTERVAL_S * 1000)
@@ -80,7 +87,10 @@ class Record:
     written: int
     """The broker's clock when it was appended (ms)."""
     kind: str
-    """"input", "marker", "bundle" or "report"."""
+    """"input", "marker", "bundle" or "report"; on the linker's log "alert",
+    "disposition" (a JSON list of where it was read, when written, and its value),
+    "report" or "frontier"."""
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(slots=True)
@@ -105,6 +115,8 @@ class Holding:
     watermark: Watermark
     left: dict[int, int] = field(default_factory=dict)
     """Per offset read, how many of its events are not applied yet."""
+    awaited: dict[str, Position] = field(default_factory=dict)
+    """The dispositions the case linker awaits this partition's answer about."""
 
     def committable(self) -> int:
         """The offset a commit may reach: the first with events not applied yet."""
@@ -121,6 +133,15 @@ class Reading:
     """(offset after a record, the last send it made) for commits after delivery."""
 
 
+@dataclass(slots=True)
+class Linking:
+    """The case linker's partition as its holder has it."""
+
+    position: int
+    links: CaseLinks
+    delivered_at: list[tuple[int, int]] = field(default_factory=list)
+
+
 class Worker:
     def __init__(self, cluster: Cluster, name: str) -> None:
         self.cluster = cluster
@@ -134,6 +155,7 @@ class Worker:
         self.schedules = Schedules()
         self.readings: dict[TP, Reading] = {}
         self.holdings: dict[tuple[SubjectKind, int], Holding] = {}
+        self.linking: Linking | None = None
         self.next_report = 0
         self.next_commit = 0
 
@@ -163,7 +185,7 @@ class Worker:
         if cluster.rebalancing:  # everything held was sent back; nothing is read
             cluster.at(now + rng.randint(1, 30), self.step, self)
             return
-        work: list[Callable[[], None]] = [self.ingest, self.consume]
+        work: list[Callable[[], None]] = [self.ingest, self.consume, self.link]
         rng.shuffle(work)
         for part in work:
             part()
@@ -187,6 +209,7 @@ class Worker:
             topic = cluster.topic_kinds[tp.topic]
             bundles: dict[tuple[SubjectKind, int], list[Forward]] = defaultdict(list)
             forwarded = []
+            disposed: list[tuple[int, Record, Disposition]] = []
             for offset, record in enumerate(batch, start=reading.position):
                 if record.kind == "marker":
                     continue
@@ -194,6 +217,10 @@ class Worker:
                     admitted = admit(topic, record.key, record.value, NOW, timedelta(minutes=5))
                 except DecodeError:
                     continue
+                if isinstance(admitted, Disposition):
+                    disposed.append((offset, record, admitted))
+                    continue
+                admitted = as_written(admitted, record.headers)
                 forwards = forwards_of(
                     PARTITIONS, admitted, topic, tp.partition, offset, record.written
                 )
@@ -203,6 +230,10 @@ class Worker:
             for (kind, partition), forwards in sorted(bundles.items()):
                 for value in encode_bundles(forwards):
                     self.send((cluster.subject_topic(kind), partition), None, value, "bundle")
+            for offset, record, disposition in disposed:
+                where = [tp.partition, offset, record.written, encode(disposition).decode()]
+                self.send(LINKER_LOG, record.key, orjson.dumps(where), "disposition")
+                self.progress.forwarded(tp, to_ms(disposition.decided_at))
             for admitted in forwarded:
                 at = event_time(admitted)
                 if at is not None:
@@ -230,6 +261,8 @@ class Worker:
                     assert record.value is not None
                     report = decode_report(record.value)
                     holding.order.report(report.origins, report.recorded)
+                    if report.awaiting:
+                        holding.awaited = dict(report.awaiting)
                 else:
                     forwards = decode_bundle(record.value)
                     holding.left[offset] = len(forwards)
@@ -238,6 +271,54 @@ class Worker:
                 for offset_of, forward in holding.order.ready():
                     self.apply(holding, forward)
                     holding.left[offset_of] -= 1
+                reached = answers(holding.order, holding.awaited)
+                if reached:
+                    value = encode_frontier(holding.kind, holding.partition, reached)
+                    self.send(LINKER_LOG, None, value, "frontier")
+
+    def link(self) -> None:
+        """What the case linker's agent does with the messages of its partition."""
+        cluster, linking = self.cluster, self.linking
+        if linking is None:
+            return
+        log = cluster.logs[LINKER_LOG]
+        links = linking.links
+        for _ in range(cluster.rng.randint(1, 5)):
+            if linking.position >= len(log):
+                break
+            at = linking.position
+            record = log[at]
+            linking.position += 1
+            links.resume(at)
+            assert record.value is not None
+            if record.kind == "alert":
+                alert = Alert.model_validate_json(record.value)
+                self.linked(links.link(alert, record.value, NOW, at))
+            elif record.kind == "disposition":
+                partition, offset, written, value = orjson.loads(record.value)
+                disposition = Disposition.model_validate_json(value)
+                stored = Stored.read(partition, offset, written, value.encode())
+                with suppress(DecodeError):  # dead-lettered
+                    self.linked(links.dispose(disposition, stored, NOW, at))
+            elif record.kind == "report":
+                links.gate().report(decode_report(record.value).origins)
+            else:
+                lane, origins = decode_frontier(record.value)
+                self.linked(links.frontier(lane, origins))
+            relay = links.relay()
+            if relay is not None:
+                for kind, partition in sorted(links.lanes()):
+                    log_of = (cluster.subject_topic(kind), partition)
+                    self.send(log_of, None, encode_report(relay), "report")
+            linking.delivered_at.append((linking.position, cluster.sends_made - 1))
+
+    def linked(self, work: LinkerWork) -> None:
+        """Send what the linker's work makes: case records, and what dispositions derive."""
+        for record in work.cases:
+            self.cluster.cases[record.case_id] = record
+        for (kind, partition), forwards in sorted(work.forwards.items()):
+            for value in encode_bundles(forwards):
+                self.send((self.cluster.subject_topic(kind), partition), None, value, "bundle")
 
     def apply(self, holding: Holding, forward: Forward) -> None:
         cluster = self.cluster
@@ -252,7 +333,9 @@ class Worker:
             states[key] = outcome.state
         cluster.applied.append((holding.kind, key, forward.event))
         for alert in outcome.alerts:
-            cluster.publish(alert.alert_id, encode(alert.model_copy(update={"detected_at": NOW})))
+            value = encode(alert.model_copy(update={"detected_at": NOW}))
+            cluster.publish(alert.alert_id, value)
+            self.send(LINKER_LOG, alert.alert_id.encode(), value, "alert")
         for entry in outcome.listings:
             self.listing(entry.identity, encode(entry))
         for identity in outcome.lifts:
@@ -261,13 +344,15 @@ class Worker:
     def listing(self, identity: str, value: bytes | None) -> None:
         key = identity.encode()
         partition = partition_of(key, PARTITIONS)
-        self.send((self.cluster.topic("watchlist"), partition), key, value, "input")
+        headers = () if value is not None else ((LIFTED_OWN_HEADER, LIFTED_OWN),)
+        record = Record(key, value, -1, "input", headers)
+        self.cluster.send(self, (self.cluster.topic("watchlist"), partition), record)
 
     def report(self) -> None:
         """The progress timer: markers due, then a report if it says something new."""
         cluster, now = self.cluster, self.cluster.now / 1000
         consumer = self.consumer()
-        markers, report, _ = due(
+        markers, report, linker_report = due(
             self,  # type: ignore[arg-type]
             consumer,
             cluster.topic_kinds,
@@ -278,6 +363,8 @@ class Worker:
         for tp in markers:
             self.send((tp.topic, tp.partition), MARKER_KEY, b"", "marker")
             self.progress.mark(tp, now)
+        if linker_report is not None:
+            self.send(LINKER_LOG, None, encode_report(linker_report), "report")
         if report is not None:
             value = encode_report(report)
             for kind in SUBJECT_KINDS:
@@ -295,6 +382,12 @@ class Worker:
                 reading.delivered_at = [(p, s) for p, s in reading.delivered_at if s >= delivered]
         for (kind, partition), holding in self.holdings.items():
             cluster.committed[(cluster.subject_topic(kind), partition)] = holding.committable()
+        linking = self.linking
+        if linking is not None:
+            done = [p for p, seq in linking.delivered_at if seq < delivered]
+            if done:
+                cluster.committed[LINKER_LOG] = max(done)
+                linking.delivered_at = [(p, s) for p, s in linking.delivered_at if s >= delivered]
 
     def send(self, log: tuple[str, int], key: bytes | None, value: bytes | None, kind: str) -> None:
         self.cluster.send(self, log, Record(key, value, -1, kind))
@@ -328,6 +421,10 @@ class Cluster:
         self.states: dict[tuple[SubjectKind, int], dict[str, SubjectState]] = defaultdict(dict)
         self.engine = Engine(Policy())
         self.alerts: dict[str, bytes] = {}
+        self.cases: dict[str, Case] = {}
+        """The latest record of each case."""
+        self.linker_table: dict[bytes, bytes] = {}
+        """The case linker's table: written as the linker works, kept across crashes."""
         self.applied: list[tuple[SubjectKind, str, Any]] = []
         """Every (kind, subject, event) applied, in order: for finding out why a seed failed."""
         self.conflicts: list[str] = []
@@ -389,23 +486,17 @@ class Cluster:
         subjects = [(k, p) for k in SUBJECT_KINDS for p in range(PARTITIONS)]
         self.rng.shuffle(inputs)
         self.rng.shuffle(subjects)
-        input_partitions = {t: PARTITIONS for t in READ_TOPICS} | {"dispositions": PARTITIONS}
+        input_partitions = {t: PARTITIONS for t in READ_TOPICS}
+        links = CaseLinks(self.linker_table, self.engine.policy, PARTITIONS)
+        self.rng.choice(live).linking = Linking(self.committed[LINKER_LOG], links)
         for n, tp in enumerate(inputs):
             worker = live[n % len(live)]
             worker.readings[tp] = Reading(tp, self.committed[(tp.topic, tp.partition)])
         for n, (kind, partition) in enumerate(subjects):
             worker = live[n % len(live)]
             log = (self.subject_topic(kind), partition)
-
-            def origins(topics: tuple[str, ...]) -> list[str]:
-                return [origin_of(t, p) for t in topics for p in range(PARTITIONS)]
-
-            order: EventOrder[tuple[int, Forward]] = EventOrder(
-                origins(FEEDING_TOPICS[kind]),
-                WRITE_SLACK_MS,
-                record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
-                lead=WATCHLIST_LEAD_MS,
-                backlog_end=len(self.logs[log]),
+            order: EventOrder[tuple[int, Forward]] = new_order(
+                kind, input_partitions, len(self.logs[log]), lambda reason: None
             )
             worker.holdings[(kind, partition)] = Holding(
                 kind, partition, self.committed[log], order, Watermark(input_partitions)
@@ -474,6 +565,9 @@ class Cluster:
                 log = self.logs[(self.subject_topic(holding.kind), holding.partition)]
                 if holding.order or holding.position < len(log):
                     return False
+            linking = worker.linking
+            if linking is not None and linking.position < len(self.logs[LINKER_LOG]):
+                return False
         return not any(self._undelivered.values())
 
     def run(self, until: int, disruptions: int) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from schemas.alerts import Alert
 from schemas.codec import encode
 from services.detector.core.intake import InputTopic
 from tests.factories import account_open, activation, identity, listing, transfer
@@ -45,6 +46,8 @@ class History:
     lines: list[Line]
     gap: int
     """Milliseconds between two lines being sent (0: a backlog, written all at once)."""
+    times: list[datetime]
+    """Each line's time: an event's, or when a watchlist record or disposition was made."""
 
 
 def history(rng: random.Random, max_delay: int, lead: int) -> History:
@@ -53,11 +56,13 @@ def history(rng: random.Random, max_delay: int, lead: int) -> History:
     person's last event."""
     gap = rng.choice((0, 5, 20, 50, 120))
     lines: list[Line] = []
+    times: list[datetime] = []
     at = START
     last_event: dict[str, int] = {}
     opened: list[str] = []
     for number in range(rng.randint(40, 90)):
         at += timedelta(minutes=rng.randint(2, 40))
+        times.append(at)
         sent = number * gap
         roll = rng.random()
         who = rng.choice(PEOPLE)
@@ -87,4 +92,40 @@ def history(rng: random.Random, max_delay: int, lead: int) -> History:
             amount = rng.choice((10_000, 200_000, 900_000, 3_000_000))
             event = transfer(sender, receiver, amount, at, n=number)
             lines.append(Line("transfers", event.from_account, encode(event)))
-    return History(lines, gap)
+    return History(lines, gap, times)
+
+
+def with_dispositions(rng: random.Random, world: History, raised: list[list[Alert]]) -> History:
+    """The history with institutions' decisions on some of the alerts it raises (`raised`:
+    per line, replay's alerts), each a line in time order: most some lines after the alert's
+    trigger (a carrier finding an identity's alert a false positive, a bank confirming an
+    account's), some before it (decided on an alert not raised yet), some of an alert id
+    that does not exist, and some an institution's second, different decision."""
+    inserts: list[tuple[int, int, str, str, str]] = []
+    alerts = [(n, a) for n, found in enumerate(raised) for a in found]
+    lines = len(world.lines)
+    for _ in range(rng.randint(0, 6) if alerts else 0):
+        trigger, alert = rng.choice(alerts)
+        roll = rng.random()
+        place = rng.randint(0, trigger) if roll < 0.1 else rng.randint(trigger + 1, lines)
+        alert_id = "f" * 32 if roll > 0.9 else alert.alert_id
+        outcome = {"identity": "false_positive", "account": "confirmed"}.get(
+            alert.subject.kind, rng.choice(("confirmed", "actioned"))
+        )
+        institution = rng.choice(("cmcc", "icbc"))
+        inserts.append((place, len(inserts), alert_id, institution, outcome))
+        if rng.random() < 0.15:
+            again = "actioned" if outcome != "actioned" else "confirmed"
+            inserts.append((rng.randint(place, lines), len(inserts), alert_id, institution, again))
+    history, times = list(world.lines), list(world.times)
+    for place, n, alert_id, institution, outcome in sorted(inserts, reverse=True):
+        decided = (times[place - 1] if place else START) + timedelta(seconds=1 + n)
+        value = {
+            "alert_id": alert_id,
+            "institution": institution,
+            "outcome": outcome,
+            "decided_at": decided.isoformat(),
+        }
+        history.insert(place, Line("dispositions", alert_id, orjson.dumps(value)))
+        times.insert(place, decided)
+    return History(history, world.gap, times)

@@ -69,8 +69,18 @@ def test_an_older_frontier_does_not_undo_a_newer_one() -> None:
 
 def test_a_restored_gate_awaits_again_in_the_order_they_were_read() -> None:
     relay = DispositionGate(LANES)
-    relay.restore([(ORIGIN, "b/icbc", SECOND), (ORIGIN, "a/icbc", FIRST)])
+    relay.restore([(ORIGIN, "b/icbc", SECOND, False), (ORIGIN, "a/icbc", FIRST, False)])
     assert relay.relay() == ({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, {ORIGIN: FIRST})
+
+
+def test_a_disposition_to_be_taken_again_is_never_placed_without_its_alert() -> None:
+    relay = DispositionGate(LANES)
+    relay.restore([(ORIGIN, "a/icbc", FIRST, True)])
+    for lane in LANES:
+        relay.frontier(lane, ORIGIN, FIRST)
+    assert relay.placed() == []
+    assert relay.taken(ORIGIN, "a/icbc")
+    assert relay.relay() == ({ORIGIN: OriginProgress(None, None)}, {})
 
 
 def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_come() -> None:

@@ -258,22 +258,26 @@ class CaseLinker:
         given = self.dispositions.setdefault(alert_id, {})
         new = institution not in given
         given[institution] = disposition
-        alert = self.alerts[alert_id]
-        derived: list[Admitted] = []
-        kind, subject = alert.subject
-        decided_at = disposition.decided_at
-        if new and disposition.outcome == "confirmed" and kind == "account":
-            confirmation = Confirmation(
-                subject, alert_id, alert.rule, institution, decided_at, alert.holder
-            )
-            derived.append(confirmation)
-        if new and disposition.outcome == "false_positive" and kind == "identity":
-            listed_at = from_ms(alert.at)
-            derived.append(
-                Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)
-            )
+        derived = self.derived(disposition) if new else []
         cases = [self.record(self._case_of[alert_id], now)] if with_record else []
-        return Disposal(disposition, cases, new, alert.rule, derived)
+        return Disposal(disposition, cases, new, self.alerts[alert_id].rule, derived)
+
+    def derived(self, disposition: Disposition) -> list[Admitted]:
+        """What a disposition of a linked alert sends to subjects: a confirmation of an
+        alert about an account to the account, a false positive found of an alert about an
+        identity (an appeal) to the identity."""
+        alert = self.alerts[disposition.alert_id]
+        kind, subject = alert.subject
+        alert_id, institution = disposition.alert_id, disposition.institution
+        decided_at = disposition.decided_at
+        if disposition.outcome == "confirmed" and kind == "account":
+            return [
+                Confirmation(subject, alert_id, alert.rule, institution, decided_at, alert.holder)
+            ]
+        if disposition.outcome == "false_positive" and kind == "identity":
+            listed_at = from_ms(alert.at)
+            return [Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)]
+        return []
 
     def _decided(self, alert_id: str) -> dict[str, Disposition]:
         """The dispositions of an alert by institution: taken if it is linked, else held."""

@@ -54,7 +54,7 @@ def compact(topic: InputTopic, event: Admitted) -> list[Any]:
     institution, decided_at]`)."""
     if isinstance(event, WatchlistUpdate):
         entry = None if event.entry is None else _values("watchlist", event.entry)
-        return [event.identity, entry]
+        return [event.identity, entry, *([True] if event.lifted_own else [])]
     if isinstance(event, Confirmation):
         fields = (event.account, event.alert_id, event.rule, event.institution)
         return ["confirmation", *fields, event.decided_at.isoformat(), event.holder]
@@ -70,11 +70,16 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
     """The event whose compact form, from `topic`, `values` is; raises ValueError if it is
     not one."""
     if topic == "watchlist":
-        if not isinstance(values, list) or len(values) != 2 or not isinstance(values[0], str):
+        if (
+            not isinstance(values, list)
+            or len(values) not in (2, 3)
+            or not isinstance(values[0], str)
+            or values[2:] not in ([], [True])
+        ):
             raise ValueError(f"not a compact watchlist record: {values!r:.200}")
-        identity, entry = values
+        identity, entry = values[:2]
         listed = None if entry is None else cast(WatchlistEntry, _build("watchlist", entry))
-        return WatchlistUpdate(identity, listed)
+        return WatchlistUpdate(identity, listed, lifted_own=len(values) == 3)
     if topic == "dispositions":
         return _derived(values)
     return cast(Admitted, _build(topic, values))

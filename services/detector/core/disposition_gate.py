@@ -51,6 +51,9 @@ class DispositionGate:
     reported: dict[str, OriginProgress] = field(default_factory=dict)
     awaiting: dict[str, dict[str, Position]] = field(default_factory=dict)
     """Per origin, by token (the disposition's alert and institution), in read order."""
+    retaking: set[str] = field(default_factory=set)
+    """The tokens awaited that are never placed without their alerts: taken before, by a
+    message the linker reads again, which takes them again."""
     frontiers: dict[str, dict[tuple[SubjectKind, int], Position]] = field(default_factory=dict)
     """Per origin, the furthest position each lane has answered it reached."""
 
@@ -62,13 +65,24 @@ class DispositionGate:
                 _latest(known.newest, progress.newest), _latest(known.written, progress.written)
             )
 
-    def await_alert(self, origin: str, token: str, position: Position) -> None:
-        """A disposition read at `position` of `origin` names an alert not linked yet."""
+    def read(self, origin: str, position: Position) -> None:
+        """A disposition was read at `position` of `origin`: everything before it in its
+        partition has been too."""
+        self.report({origin: OriginProgress(position.at, position.written)})
+
+    def await_alert(
+        self, origin: str, token: str, position: Position, retaking: bool = False
+    ) -> None:
+        """A disposition read at `position` of `origin` names an alert not linked yet (or,
+        `retaking`, is to be taken again)."""
         self.awaiting.setdefault(origin, {}).setdefault(token, position)
+        if retaking:
+            self.retaking.add(token)
 
     def taken(self, origin: str, token: str) -> bool:
         """The alert of a disposition was linked: whether it was awaited (so what it
         derives goes to its place now), rather than placed without its alert."""
+        self.retaking.discard(token)
         return self.awaiting.get(origin, {}).pop(token, None) is not None
 
     def frontier(self, lane: tuple[SubjectKind, int], origin: str, position: Position) -> None:
@@ -86,7 +100,9 @@ class DispositionGate:
             lanes = self.frontiers.get(origin, {})
             while awaiting:
                 token, position = next(iter(awaiting.items()))
-                if any(lanes.get(lane, _NOWHERE) < position for lane in self.lanes):
+                if token in self.retaking or any(
+                    lanes.get(lane, _NOWHERE) < position for lane in self.lanes
+                ):
                     break
                 del awaiting[token]
                 placed.append((origin, token))
@@ -99,18 +115,20 @@ class DispositionGate:
         for origin in sorted(set(self.reported) | set(self.awaiting)):
             newest, written = self.reported.get(origin, OriginProgress(None, None))
             first = next(iter(self.awaiting.get(origin, {}).values()), None)
-            if first is not None:
+            if first is not None:  # read, and all before it: nothing older is to come
                 awaited[origin] = first
-                newest = _earliest(newest, first.at)
-                written = _earliest(written, first.written)
+                newest, written = first.at, first.written
             origins[origin] = OriginProgress(newest, written)
         return origins, awaited
 
-    def restore(self, awaiting: Iterable[tuple[str, str, Position]]) -> None:
-        """Await again the dispositions (origin, token, position) a previous holder of the
-        linker awaited, in the order they were read."""
-        for origin, token, position in sorted(awaiting, key=lambda a: (a[0], a[2].offset)):
-            self.await_alert(origin, token, position)
+    def restore(self, awaiting: Iterable[tuple[str, str, Position, bool]]) -> None:
+        """Await again the dispositions (origin, token, position, retaking) a previous
+        holder of the linker awaited or took by a message read again, in the order they
+        were read."""
+        for origin, token, position, retaking in sorted(
+            awaiting, key=lambda a: (a[0], a[2].offset)
+        ):
+            self.await_alert(origin, token, position, retaking)
 
 
 _NOWHERE = Position(-1, -1, -1)
@@ -118,7 +136,3 @@ _NOWHERE = Position(-1, -1, -1)
 
 def _latest(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-def _earliest(a: int | None, b: int) -> int:
-    return b if a is None else min(a, b)

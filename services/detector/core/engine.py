@@ -375,7 +375,7 @@ class Engine:
         if state.read_again(read.origin, read.offset):
             return Outcome(state, duplicate=True)
         if event.entry is None:
-            if state.listing is None:
+            if event.lifted_own or state.listing is None:
                 return Outcome(state, duplicate=True)
             state.lift()
             return Outcome(state)

@@ -44,6 +44,9 @@ class WatchlistUpdate:
 
     identity: str
     entry: WatchlistEntry | None
+    lifted_own: bool = False
+    """A tombstone duanka wrote, lifting its own listing of the identity (an appeal): the
+    identity lifted it as it wrote it, so reading it back changes nothing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,8 +105,10 @@ class EventOrder(Generic[T]):
         "_lead",
         "_newest",
         "_origins",
+        "_placing",
         "_record_origins",
         "_recorded",
+        "_relayed",
         "_released",
         "_released_newest",
         "_seq",
@@ -121,6 +123,7 @@ class EventOrder(Generic[T]):
         slack: int,
         *,
         record_origins: Iterable[str] = (),
+        relayed: Iterable[str] = (),
         lead: int = 0,
         backlog_end: int | None = None,
         released: Callable[[Reason], None] = lambda reason: None,
@@ -129,6 +132,15 @@ class EventOrder(Generic[T]):
         """Every origin of events (with an event time) feeding the partition."""
         self._record_origins = tuple(sorted(set(record_origins)))
         """Every origin of watchlist records feeding the partition."""
+        self._relayed = frozenset(relayed)
+        self._placing = tuple(o for o in self._origins if o not in self._relayed)
+        """The event origins a record is placed among: a relayed origin's events (what a
+        disposition does) are placed by their own decision time, and do not move a
+        record's place."""
+        """The event origins whose progress only reports tell (the case linker relays it,
+        `disposition_gate`): their events come in the order the linker learns about their
+        alerts, not in their own order, so an event of one neither moves it on nor passes
+        it by itself."""
         self._slack = slack
         self._lead = lead
         self._backlog_end = backlog_end
@@ -166,13 +178,15 @@ class EventOrder(Generic[T]):
     def add(self, item: T, origin: str, offset: int, at: int, written: int) -> None:
         """Hold an event read at `offset` of `origin`, at event time `at`, written to its
         input topic at `written` (epoch ms)."""
-        _advance(self._newest, origin, at)
-        _advance(self._written, origin, written)
-        self._recorded = max(self._recorded, written)
+        if origin not in self._relayed:
+            _advance(self._newest, origin, at)
+            _advance(self._written, origin, written)
+            self._recorded = max(self._recorded, written)
         key = _Key(at, written, _EVENT, origin, offset)
         seq = next(self._seq)
         heapq.heappush(self._held, _Held(key, seq, written, item))
-        self._by_write.setdefault(origin, _WriteOrder()).add(written, at, seq)
+        if origin not in self._relayed:
+            self._by_write.setdefault(origin, _WriteOrder()).add(written, at, seq)
 
     def add_record(self, item: T, origin: str, offset: int, written: int) -> None:
         """Hold a watchlist record read at `offset` of `origin`, written at `written`."""
@@ -214,7 +228,7 @@ class EventOrder(Generic[T]):
         self._place()
         if self._held and self._held[0].key < key:
             return False
-        return self._passing(key, written) is not None
+        return self._passing(key, written, origin) is not None
 
     def ready(self) -> list[T]:
         """The held items that can be applied now, in order."""
@@ -228,7 +242,7 @@ class EventOrder(Generic[T]):
             if reason is None:
                 break
             heapq.heappop(self._held)
-            if head.key.kind == _EVENT:
+            if head.key.kind == _EVENT and head.key.origin not in self._relayed:
                 self._released_newest = max(self._released_newest, head.key.at)
                 self._gone.add(head.seq)
             released.append(head.item)
@@ -256,7 +270,7 @@ class EventOrder(Generic[T]):
         here or gone."""
         while self._unplaced:
             counts_as = self._unplaced[0].key.written
-            if any(self._written.get(o, -1) < counts_as for o in self._origins):
+            if any(self._written.get(o, -1) < counts_as for o in self._placing):
                 return
             record = heapq.heappop(self._unplaced)
             newest = max(
@@ -266,9 +280,10 @@ class EventOrder(Generic[T]):
             key = record.key._replace(at=max(newest, self._released_newest))
             heapq.heappush(self._held, record._replace(key=key))
 
-    def _passing(self, key: _Key, written: int) -> Reason | None:
+    def _passing(self, key: _Key, written: int, passed: str | None = None) -> Reason | None:
         """Whether nothing that goes before the item at `key`, written at `written`, can
-        still arrive: if so, how surely; None if something can."""
+        still arrive but from origin `passed`: if so, how surely; None if something can.
+        An item's own origin passes it, unless its progress is relayed."""
         if key.kind == _EVENT:
             if self._unplaced and self._unplaced[0].key.written <= key.written:
                 return None  # a record that may go first is not placed yet
@@ -280,8 +295,9 @@ class EventOrder(Generic[T]):
         if any(self._written.get(o, -1) <= past for o in others):
             return None
         reason: Reason = "in_order"
+        own = None if key.origin in self._relayed else key.origin
         for origin in self._origins:
-            if origin == key.origin or self._newest.get(origin, -1) > key.at:
+            if origin in (own, passed) or self._newest.get(origin, -1) > key.at:
                 continue
             if self._written.get(origin, -1) <= key.written + self._slack:
                 return None
