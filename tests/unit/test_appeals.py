@@ -12,6 +12,7 @@ from services.detector.core.intake import Appeal, WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
 from services.detector.core.state import IdentityState, Listing, SubjectState
+from services.detector.ingest import as_written
 from services.replay.replayer import Replayer
 from tests.factories import NOW, T0, activation, identity, listing, rules_of
 
@@ -154,3 +155,29 @@ def test_a_false_positive_written_before_its_alert_was_raised_lifts_nothing() ->
     assert farmer_state(replayer).listing is not None
     assert replayer.stats.dispositions == {("bulk_sim_opener", "false_positive"): 1}
     assert replayer.take_cases()[-1].status == "closed"
+
+
+def test_the_tombstone_of_an_appeal_read_back_lifts_nothing_that_came_after() -> None:
+    """The appeal lifted duanka's listing and wrote a tombstone; the police list the farmer
+    before the worker reads it back. Replay takes the tombstone back at once; the worker,
+    reading it after the police listing, must leave that listing alone: its own tombstone
+    is known by its header (`ingest.as_written`)."""
+    replayer, alerts = replayed(burst())
+    [opener] = rules_of(alerts, "bulk_sim_opener")
+    engine = Engine(Policy())
+    address = Address("identity", identity(FARMER), "appeal")
+    lifted = engine.apply(address, farmer_state(replayer), appeal_of(opener), NOW)
+    police = listing(FARMER, T0 + 11 * HOUR)
+    record = Address("identity", identity(FARMER), "listing")
+    listed = engine.apply(record, lifted.state, WatchlistUpdate(identity(FARMER), police), NOW)
+    assert isinstance(listed.state, IdentityState) and listed.state.listing is not None
+    headers = [("duanka-lifted", b"own")]
+    back = as_written(WatchlistUpdate(identity(FARMER), None), headers)
+    assert back == WatchlistUpdate(identity(FARMER), None, lifted_own=True)
+    outcome = engine.apply(record, listed.state, back, NOW)
+    assert outcome.duplicate
+    assert isinstance(outcome.state, IdentityState) and outcome.state.listing is not None
+    plain = engine.apply(
+        record, listed.state, as_written(WatchlistUpdate(identity(FARMER), None), []), NOW
+    )
+    assert isinstance(plain.state, IdentityState) and plain.state.listing is None

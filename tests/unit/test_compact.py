@@ -62,6 +62,7 @@ def test_an_event_comes_back_as_validation_gave_it(topic: InputTopic, event: Adm
         ("transfers", ["e"]),
         ("watchlist", "someone"),
         ("watchlist", [None, None]),
+        ("watchlist", ["someone", None, False]),
     ],
 )
 def test_what_is_not_a_compact_event_is_refused(topic: InputTopic, values: object) -> None:
@@ -84,3 +85,8 @@ def test_a_disposition_is_not_forwarded_to_subjects() -> None:
     )
     with pytest.raises(TypeError, match="case linker"):
         compact("dispositions", disposition)
+
+
+def test_duanka_s_own_tombstone_keeps_its_mark() -> None:
+    own = WatchlistUpdate(listing("cy", T0).identity, None, lifted_own=True)
+    assert expand("watchlist", orjson.loads(orjson.dumps(compact("watchlist", own)))) == own

@@ -103,3 +103,40 @@ def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_co
     assert events.ready() == ["derived"]
     events.report({"transfers/1": OriginProgress(1_501, 50_000)})
     assert events.ready() == ["late"]
+
+
+def test_an_event_of_a_relayed_origin_neither_moves_it_on_nor_passes_it_by_itself() -> None:
+    """What the linker derives comes in the order alerts are linked: a later disposition's
+    may come before an earlier one's, so only the relay says how far the origin has come."""
+    events: EventOrder[str] = EventOrder(("transfers/0", ORIGIN), 100, relayed=[ORIGIN])
+    events.add("later", ORIGIN, 9, 2_000, 51_000)
+    events.add("payment", "transfers/0", 1, 1_500, 50_500)
+    events.report({"transfers/0": OriginProgress(3_000, 60_000)})
+    assert events.ready() == []  # the relay has not said the origin is past 1,500
+    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)})  # awaiting FIRST
+    assert events.ready() == []  # FIRST (at 1,000) may still come before the payment
+    events.add("earlier", ORIGIN, FIRST.offset, FIRST.at, FIRST.written)
+    events.report({ORIGIN: OriginProgress(2_500, 52_000)})
+    assert events.ready() == ["earlier", "payment", "later"]
+
+
+def test_a_watchlist_record_is_placed_among_input_events_only() -> None:
+    """A disposition written before a record may or may not derive anything (its alert may
+    not have been raised before it): the record's place cannot wait for that, so it is
+    placed among the input events alone."""
+    events: EventOrder[str] = EventOrder(
+        ("sim-activations/0", ORIGIN),
+        100,
+        record_origins=["watchlist/0"],
+        relayed=[ORIGIN],
+        lead=50,
+    )
+    events.add("activation", "sim-activations/0", 1, 1_000, 50_000)
+    events.add("decision", ORIGIN, 4, 1_500, 50_100)
+    events.add_record("listing", "watchlist/0", 1, 50_200)  # counts as written at 50,150
+    events.report({"sim-activations/0": OriginProgress(2_000, 60_000)})
+    events.report({"watchlist/0": OriginProgress(None, 60_000)})
+    events.report({ORIGIN: OriginProgress(1_400, 50_100)})  # awaiting one at 1,400
+    assert events.ready() == ["activation", "listing"]
+    events.report({ORIGIN: OriginProgress(3_000, 60_000)})
+    assert events.ready() == ["decision"]
