@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from schemas.alerts import Alert, DeadLetter
 from schemas.codec import DecodeError, encode
+from schemas.dispositions import Disposition
 from services.detector.core.engine import Engine
 from services.detector.core.intake import InputTopic, admit
 from services.detector.core.policy import Policy
@@ -78,7 +79,8 @@ def valid_stream(tmp_path: Path) -> list[Message]:
             raw, at = None, messages[-1].at
         else:
             raw = orjson.dumps(value)
-            at = datetime.fromisoformat(value.get("occurred_at") or value["listed_at"])
+            when = value.get("occurred_at") or value.get("decided_at") or value["listed_at"]
+            at = datetime.fromisoformat(when)
         messages.append(Message(record["topic"], None if key is None else key.encode(), raw, at))
     return messages
 
@@ -289,14 +291,26 @@ async def test_hostile_input_is_dead_lettered_and_valid_input_still_detected(
 
 
 def oracle(sequence: list[Message]) -> tuple[list[Alert], dict[int, str]]:
-    """What replay makes of the sequence: the alerts, and per rejected message its reason."""
+    """What replay makes of the sequence: the alerts, and per rejected message its reason.
+    The case linker rejects a disposition as it is read (a second, different decision), or
+    later (its alert did not come by the grace past it): at the message that first brought
+    it. One still held when the sequence ends is not rejected: the worker cannot know it
+    has ended."""
     replayer = Replayer(Engine(Policy()))
     alerts: list[Alert] = []
     letters: dict[int, str] = {}
+    first: dict[str, int] = {}
     for number, message in enumerate(sequence):
         try:
             event = admit(message.topic, message.key, message.value, NOW, timedelta(minutes=5))
-            alerts += replayer.apply(event)
-        except DecodeError as exc:  # rejected at admission, or by the case linker
+        except DecodeError as exc:
             letters[number] = exc.reason
+            continue
+        if isinstance(event, Disposition):
+            first.setdefault(event.model_dump_json(), number)
+        alerts += replayer.apply(event)
+    for letter in replayer.take_letters():
+        assert letter.raw is not None
+        disposition = Disposition.model_validate_json(letter.raw).model_dump_json()
+        letters[first[disposition]] = letter.reason
     return alerts, letters

@@ -3,16 +3,19 @@
 What is real: admission (`core.intake.admit`), forwarding to subjects and their partitions
 (`ingest.forwards_of`), bundles and their wire form, progress reports and their wire form,
 the input progress and what the progress timer sends (`progress.due`), the order of a
-subject partition (`partitions.hold`, `core.ordering.EventOrder`), and applying what it
-lets go (`subjects.apply_forward`: watermarks and the engine).
+subject partition (`partitions.new_order`, `hold`, `answers`), applying what it lets go
+(`subjects.apply_forward`: watermarks and the engine), and the case linker's steps
+(`case_links.CaseLinks`: linking, dispositions, the relay and frontiers).
 
 What is modelled: the broker (partition logs, append times from its clock, as
 `LogAppendTime` stamps them), producers (each send lands after a random delay, in order per
 producer and partition, and is lost if its worker dies first), and workers: each holds
 input partitions (reads them from the committed offset, forwards in bundles, writes
-reports and markers on a timer) and subject partitions (reads them from the committed
-offset, holds events in their order, applies what is let go, publishes alerts and its own
-listings), commits what is done and delivered, pauses, crashes, and is rebalanced.
+reports and markers on a timer), subject partitions (restores their states from the
+changelog, reads them from the committed offset, holds events in their order, applies what
+is let go, sends alerts, its own listings and changelog records), and maybe the linker's
+partition (its table kept across crashes); commits what is done and delivered, pauses,
+crashes, and is rebalanced. An alert counts once it has landed on the alerts log.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from services.detector.bundle import Forward, decode_bundle, encode_bundles, par
 from services.detector.case_links import CaseLinks, LinkerWork, Stored
 from services.detector.core.clock import to_ms
 from services.detector.core.disposition_gate import Position
-from services.detector.core.engine import Engine
+from services.detector.core.engine import STATE_TYPES, Engine
 from services.detector.core.intake import InputTopic, admit
 from services.detector.core.ordering import EventOrder
 from services.detector.core.policy import Policy
@@ -72,6 +75,7 @@ READ_TOPICS: tuple[InputTopic, ...] = (
     "watchlist",
     "dispositions",
 )
+ALERTS_LOG = ("alerts", 0)
 LINKER_LOG = ("duanka-case-alerts", 0)
 """The case linker's one partition: alerts, dispositions, reports and frontiers."""
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
@@ -113,8 +117,13 @@ class Holding:
     position: int
     order: EventOrder[tuple[int, Forward]]
     watermark: Watermark
+    states: dict[str, SubjectState]
+    """The subjects' states as this holder has them: restored from the changelog."""
     left: dict[int, int] = field(default_factory=dict)
     """Per offset read, how many of its events are not applied yet."""
+    delivered_at: list[tuple[int, int]] = field(default_factory=list)
+    """(an offset a commit may reach, the last send made before) for commits after
+    delivery: the alerts and changelog records of what was applied land first."""
     awaited: dict[str, Position] = field(default_factory=dict)
     """The dispositions the case linker awaits this partition's answer about."""
 
@@ -268,9 +277,16 @@ class Worker:
                     holding.left[offset] = len(forwards)
                     for forward in forwards:
                         hold(holding.order, (offset, forward), forward)
+                changed: set[str] = set()
                 for offset_of, forward in holding.order.ready():
-                    self.apply(holding, forward)
+                    changed.add(self.apply(holding, forward))
                     holding.left[offset_of] -= 1
+                changelog = (cluster.changelog_topic(holding.kind), holding.partition)
+                for key in sorted(changed):
+                    state = holding.states.get(key)
+                    value = None if state is None else orjson.dumps(state.to_json())
+                    self.send(changelog, key.encode(), value, "changelog")
+                holding.delivered_at.append((holding.committable(), cluster.sends_made - 1))
                 reached = answers(holding.order, holding.awaited)
                 if reached:
                     value = encode_frontier(holding.kind, holding.partition, reached)
@@ -320,9 +336,10 @@ class Worker:
             for value in encode_bundles(forwards):
                 self.send((self.cluster.subject_topic(kind), partition), None, value, "bundle")
 
-    def apply(self, holding: Holding, forward: Forward) -> None:
+    def apply(self, holding: Holding, forward: Forward) -> str:
+        """Apply one event to its subject's state; the subject's key."""
         cluster = self.cluster
-        states = cluster.states[(holding.kind, holding.partition)]
+        states = holding.states
         key = forward.key.decode()
         outcome = apply_forward(
             cluster.engine, holding.kind, states.get(key), forward, holding.watermark, NOW
@@ -334,12 +351,13 @@ class Worker:
         cluster.applied.append((holding.kind, key, forward.event))
         for alert in outcome.alerts:
             value = encode(alert.model_copy(update={"detected_at": NOW}))
-            cluster.publish(alert.alert_id, value)
+            self.send(ALERTS_LOG, alert.alert_id.encode(), value, "alert")
             self.send(LINKER_LOG, alert.alert_id.encode(), value, "alert")
         for entry in outcome.listings:
             self.listing(entry.identity, encode(entry))
         for identity in outcome.lifts:
             self.listing(identity, None)
+        return key
 
     def listing(self, identity: str, value: bytes | None) -> None:
         key = identity.encode()
@@ -381,7 +399,10 @@ class Worker:
                 cluster.committed[(tp.topic, tp.partition)] = max(done)
                 reading.delivered_at = [(p, s) for p, s in reading.delivered_at if s >= delivered]
         for (kind, partition), holding in self.holdings.items():
-            cluster.committed[(cluster.subject_topic(kind), partition)] = holding.committable()
+            done = [p for p, seq in holding.delivered_at if seq < delivered]
+            if done:
+                cluster.committed[(cluster.subject_topic(kind), partition)] = max(done)
+                holding.delivered_at = [(p, s) for p, s in holding.delivered_at if s >= delivered]
         linking = self.linking
         if linking is not None:
             done = [p for p, seq in linking.delivered_at if seq < delivered]
@@ -418,7 +439,6 @@ class Cluster:
         self._seq = itertools.count()
         self.logs: dict[tuple[str, int], list[Record]] = defaultdict(list)
         self.committed: dict[tuple[str, int], int] = defaultdict(int)
-        self.states: dict[tuple[SubjectKind, int], dict[str, SubjectState]] = defaultdict(dict)
         self.engine = Engine(Policy())
         self.alerts: dict[str, bytes] = {}
         self.cases: dict[str, Case] = {}
@@ -445,6 +465,22 @@ class Cluster:
     def subject_topic(kind: SubjectKind) -> str:
         return f"duanka-{kind}-events"
 
+    @staticmethod
+    def changelog_topic(kind: SubjectKind) -> str:
+        return f"duanka-{kind}-changelog"
+
+    def restored(self, kind: SubjectKind, partition: int) -> dict[str, SubjectState]:
+        """A subject partition's states as its changelog holds them (what has landed)."""
+        values: dict[str, bytes | None] = {}
+        for record in self.logs[(self.changelog_topic(kind), partition)]:
+            assert record.key is not None
+            values[record.key.decode()] = record.value
+        return {
+            key: STATE_TYPES[kind].from_json(orjson.loads(value))
+            for key, value in values.items()
+            if value is not None
+        }
+
     def at(self, when: int, action: Callable[[], None], worker: Worker | None = None) -> None:
         epoch = worker.epoch if worker else 0
         heapq.heappush(self._queue, (when, next(self._seq), action, worker, epoch))
@@ -467,6 +503,9 @@ class Cluster:
         self._undelivered[send.worker].discard(send.seq)
         send.record.written = self.now
         self.logs[send.log].append(send.record)
+        if send.log == ALERTS_LOG:
+            assert send.record.key is not None and send.record.value is not None
+            self.publish(send.record.key.decode(), send.record.value)
 
     def delivered_below(self, worker: Worker) -> int:
         """Every send of `worker` below this sequence number has landed."""
@@ -499,7 +538,12 @@ class Cluster:
                 kind, input_partitions, len(self.logs[log]), lambda reason: None
             )
             worker.holdings[(kind, partition)] = Holding(
-                kind, partition, self.committed[log], order, Watermark(input_partitions)
+                kind,
+                partition,
+                self.committed[log],
+                order,
+                Watermark(input_partitions),
+                self.restored(kind, partition),
             )
 
     def rebalance(self) -> None:
