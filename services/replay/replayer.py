@@ -6,9 +6,11 @@ subjects and applied by the same functions the worker uses; duanka's own watchli
 are routed back in memory, as the worker routes them back through the `watchlist` topic.
 Every alert is linked into cases, and every disposition taken, by the worker's case linker
 (`core.cases`); the case records it makes are collected in order (`take_cases`). A
-disposition of an alert not raised yet is held as the worker holds it: the dead letter of
-one whose alert does not come is made when the alerts reach past its decision by the grace,
-or when the replay ends (`finish`), and is collected with the others (`take_letters`).
+disposition of an alert raised before its line acts on its subject there; one of an alert
+not raised yet is held as the worker holds it, sets its case's status when the alert comes,
+and does nothing to subjects: the dead letter of one whose alert does not come is made when
+the alerts reach past its decision by the grace, or when the replay ends (`finish`), and is
+collected with the others (`take_letters`).
 """
 
 from collections import Counter
