@@ -22,9 +22,9 @@ from schemas.alerts import Alert, SubjectKind
 from schemas.cases import Case
 from schemas.dispositions import Disposition
 from services.detector.bundle import Forward, partition_of
-from services.detector.core.cases import CaseLinker, Disposal
+from services.detector.core.cases import ACTS_ON, CaseLinker, Disposal
 from services.detector.core.clock import to_ms
-from services.detector.core.disposition_gate import DispositionGate, Position
+from services.detector.core.disposition_gate import Awaited, DispositionGate, Position
 from services.detector.core.intake import Admitted
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
@@ -75,6 +75,10 @@ class Stored(NamedTuple):
     def position(self, disposition: Disposition) -> Position:
         """Its place in a subject partition's order."""
         return Position(to_ms(disposition.decided_at), self.written, self.offset)
+
+    def awaited(self, disposition: Disposition) -> Awaited:
+        """Its place, and the kind of subject it can act on (None: none)."""
+        return Awaited(self.position(disposition), ACTS_ON.get(disposition.outcome))
 
 
 def disposition_key(disposition: Disposition) -> bytes:
@@ -136,8 +140,9 @@ class CaseLinks:
         """The offset reading resumed from after the partition was assigned."""
         self._retaking: set[str] = set()
         """The dispositions taken by a message that will be read again (`token`)."""
-        self.relayed: Report | None = None
-        """The progress report last relayed to the subject partitions (`linking`)."""
+        self.relayed: dict[SubjectKind, Report] = {}
+        """Per subject kind, the progress report last relayed to its partitions
+        (`linking`)."""
 
     def resume(self, offset: int) -> None:
         """The linker's message at `offset` is read: the first since the partition was
@@ -182,7 +187,7 @@ class CaseLinks:
         }
         gate = DispositionGate(self.lanes())
         gate.restore(
-            (stored.origin(), token(d), stored.position(d), token(d) in self._retaking)
+            (stored.origin(), token(d), stored.awaited(d), token(d) in self._retaking)
             for d, stored in kept
             if (d.alert_id, d.institution) in linker.unplaced or token(d) in self._retaking
         )
@@ -243,8 +248,8 @@ class CaseLinks:
             elif token(disposition) in self._retaking:
                 self._sent(work, disposition, stored, at)
         elif not stored.placed:
-            place = stored.position(disposition)
-            self.gate().await_alert(stored.origin(), token(disposition), place)
+            position, kind = stored.awaited(disposition)
+            self.gate().await_alert(stored.origin(), token(disposition), position, kind)
             self.store(disposition, stored)
         return work
 
@@ -261,15 +266,16 @@ class CaseLinks:
             self._unknown(work, self.place(placed))
         return work
 
-    def relay(self) -> Report | None:
-        """The progress report to relay to every account and identity partition, if it
-        says something new."""
-        origins, awaited = self.gate().relay()
-        report = Report(origins, None, awaited)
-        if not origins or report == self.relayed:
-            return None
-        self.relayed = report
-        return report
+    def relay(self) -> dict[SubjectKind, Report]:
+        """Per subject kind, the progress report to relay to its partitions, if it says
+        something new."""
+        reports = {}
+        for kind in LINKED_TOPICS:
+            origins, awaited = self.gate().relay(kind)
+            report = Report(origins, None, awaited)
+            if origins and report != self.relayed.get(kind):
+                self.relayed[kind] = reports[kind] = report
+        return reports
 
     def _took(self, work: LinkerWork, disposal: Disposal, stored: Stored, at: int) -> None:
         """A disposition held was taken as its alert was linked: what it derives is sent
@@ -331,4 +337,4 @@ class CaseLinks:
         self._gate = None
         self._resumed = None
         self._retaking = set()
-        self.relayed = None
+        self.relayed = {}

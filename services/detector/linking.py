@@ -112,9 +112,8 @@ async def _relay(detector: Detector) -> None:
     """Tell every account and identity partition how far each `dispositions` partition has
     come, and which disposition it awaits, when that changed."""
     links = detector.case_links
-    report = links.relay()
-    if report is not None:
-        for kind, partition in sorted(links.lanes()):
+    for kind, report in links.relay().items():
+        for partition in range(links.partitions):
             await send_report(detector, kind, partition, report)
 
 

@@ -24,7 +24,7 @@ import heapq
 import itertools
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -259,12 +259,7 @@ class Worker:
             log = cluster.logs[(cluster.subject_topic(holding.kind), holding.partition)]
             if holding.position >= len(log):
                 continue
-            for _ in range(cluster.rng.randint(1, 5)):
-                if holding.position >= len(log):
-                    break
-                offset = holding.position
-                record = log[offset]
-                holding.position += 1
+            for offset, record in self.taken(log, holding):
                 holding.order.read(offset)
                 if record.kind == "report":
                     assert record.value is not None
@@ -292,6 +287,15 @@ class Worker:
                     value = encode_frontier(holding.kind, holding.partition, reached)
                     self.send(LINKER_LOG, None, value, "frontier")
 
+    def taken(self, log: list[Record], reader: Holding | Linking) -> Iterator[tuple[int, Record]]:
+        """A few records of `log` from `reader`'s position, each read as it is taken."""
+        for _ in range(self.cluster.rng.randint(1, 5)):
+            if reader.position >= len(log):
+                return
+            offset = reader.position
+            reader.position += 1
+            yield offset, log[offset]
+
     def link(self) -> None:
         """What the case linker's agent does with the messages of its partition."""
         cluster, linking = self.cluster, self.linking
@@ -299,12 +303,7 @@ class Worker:
             return
         log = cluster.logs[LINKER_LOG]
         links = linking.links
-        for _ in range(cluster.rng.randint(1, 5)):
-            if linking.position >= len(log):
-                break
-            at = linking.position
-            record = log[at]
-            linking.position += 1
+        for at, record in self.taken(log, linking):
             links.resume(at)
             assert record.value is not None
             if record.kind == "alert":
@@ -321,9 +320,8 @@ class Worker:
             else:
                 lane, origins = decode_frontier(record.value)
                 self.linked(links.frontier(lane, origins))
-            relay = links.relay()
-            if relay is not None:
-                for kind, partition in sorted(links.lanes()):
+            for kind, relay in links.relay().items():
+                for partition in range(PARTITIONS):
                     log_of = (cluster.subject_topic(kind), partition)
                     self.send(log_of, None, encode_report(relay), "report")
             linking.delivered_at.append((linking.position, cluster.sends_made - 1))

@@ -6,7 +6,7 @@ from schemas.codec import encode
 from services.detector.bundle import partition_of
 from services.detector.case_links import CaseLinks, Stored, token
 from services.detector.core.clock import to_ms
-from services.detector.core.disposition_gate import Position
+from services.detector.core.disposition_gate import Awaited, Position
 from services.detector.core.policy import Policy
 from tests.unit.test_cases import NOW, alert
 from tests.unit.test_dispositions import DEVICE_ALERT, LONE_ALERT, disposition
@@ -37,7 +37,8 @@ def test_a_linker_restored_from_its_table_holds_and_takes_what_it_did() -> None:
     assert links.stored(held) == read_at(2, held)
     assert links.stored(placed).placed
     decided = to_ms(held.decided_at)
-    assert links.gate().awaiting == {"dispositions/3": {token(held): Position(decided, 5_002, 2)}}
+    awaited = Awaited(Position(decided, 5_002, 2), "identity")
+    assert links.gate().awaiting == {"dispositions/3": {token(held): awaited}}
     links.drop(held)
     links.drop(placed)
     assert set(table) == {DEVICE_ALERT.alert_id.encode(), f"{taken.alert_id}/icbc".encode()}
@@ -57,16 +58,16 @@ def test_what_a_message_read_again_sent_is_sent_again_in_its_place() -> None:
     links.forget()
     links.resume(1)  # the commit had not passed it
     position = links.stored(confirmed).position(confirmed)
-    assert links.relay() is not None and links.gate().relay()[1] == {"dispositions/3": position}
+    assert links.relay()["account"].awaiting == {"dispositions/3": position}
     for lane in links.lanes():
         links.frontier(lane, {"dispositions/3": position})
     assert links.gate().awaiting["dispositions/3"]  # not placed: it is taken again
     again = links.dispose(confirmed, read_at(4, confirmed), NOW, 1)
     assert again.forwards == first.forwards and not again.taken  # counted once
-    assert links.gate().relay()[1] == {}
+    assert links.gate().relay("account")[1] == {}
     links.forget()
     links.resume(2)  # committed past it: delivered
-    assert links.gate().relay()[1] == {}
+    assert links.gate().relay("account")[1] == {}
 
 
 def test_an_alert_read_again_sends_again_what_the_dispositions_it_took_derive() -> None:

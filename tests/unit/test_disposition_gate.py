@@ -2,7 +2,7 @@
 whether its alert was linked before it was read or after, and however long the subject
 partitions take to answer."""
 
-from services.detector.core.disposition_gate import DispositionGate, Position
+from services.detector.core.disposition_gate import Awaited, DispositionGate, Position
 from services.detector.core.ordering import EventOrder, OriginProgress
 
 LANES = frozenset({("account", 0), ("account", 1), ("identity", 0)})
@@ -21,66 +21,99 @@ def gate() -> DispositionGate:
 def test_progress_is_relayed_as_ingest_reported_it_while_nothing_is_awaited() -> None:
     relay = gate()
     relay.report({ORIGIN: OriginProgress(800, 48_000)})  # an older report changes nothing
-    assert relay.relay() == (
+    assert relay.relay("account") == (
         {ORIGIN: OriginProgress(900, 49_000), OTHER: OriginProgress(None, 49_500)},
         {},
     )
 
 
 def test_a_disposition_awaiting_its_alert_holds_its_partition_short_of_it() -> None:
+    """A confirmation holds back the account partitions only: it acts on no identity."""
     relay = gate()
-    relay.await_alert(ORIGIN, "a/icbc", FIRST)
+    relay.await_alert(ORIGIN, "a/icbc", FIRST, "account")
     relay.report({ORIGIN: OriginProgress(2_500, 60_000)})
-    origins, awaited = relay.relay()
+    origins, awaited = relay.relay("account")
     assert origins[ORIGIN] == OriginProgress(FIRST.at, FIRST.written)
     assert origins[OTHER] == OriginProgress(None, 49_500)
     assert awaited == {ORIGIN: FIRST}
+    assert relay.relay("identity") == (
+        {ORIGIN: OriginProgress(2_500, 60_000), OTHER: OriginProgress(None, 49_500)},
+        {},
+    )
     assert relay.taken(ORIGIN, "a/icbc")  # its alert was linked: it goes to its place
-    assert relay.relay() == ({ORIGIN: OriginProgress(2_500, 60_000), OTHER: (None, 49_500)}, {})
+    assert relay.relay("account")[0][ORIGIN] == OriginProgress(2_500, 60_000)
     assert not relay.taken(ORIGIN, "a/icbc")
+
+
+def test_a_disposition_acting_on_no_subject_holds_nothing_back_but_is_answered_for() -> None:
+    relay = gate()
+    relay.await_alert(ORIGIN, "a/icbc", FIRST, None)
+    relay.report({ORIGIN: OriginProgress(2_500, 60_000)})
+    for kind in ("account", "identity"):
+        assert relay.relay(kind) == (
+            {ORIGIN: OriginProgress(2_500, 60_000), OTHER: OriginProgress(None, 49_500)},
+            {ORIGIN: FIRST},
+        )
+    for lane in sorted(LANES)[:-1]:
+        relay.frontier(lane, ORIGIN, FIRST)
+    assert relay.placed() == []  # every kind's partitions answer for it
+    relay.frontier(sorted(LANES)[-1], ORIGIN, FIRST)
+    assert relay.placed() == [(ORIGIN, "a/icbc")]
 
 
 def test_a_disposition_is_placed_without_its_alert_once_every_lane_has_reached_it() -> None:
     relay = gate()
-    relay.await_alert(ORIGIN, "a/icbc", FIRST)
-    relay.await_alert(ORIGIN, "b/icbc", SECOND)
+    relay.await_alert(ORIGIN, "a/icbc", FIRST, "account")
+    relay.await_alert(ORIGIN, "b/icbc", SECOND, "account")
     relay.frontier(("account", 0), ORIGIN, FIRST)
-    relay.frontier(("identity", 0), ORIGIN, SECOND)  # the first is behind it
     relay.frontier(("account", 1), OTHER, SECOND)  # another partition's
     assert relay.placed() == []
     relay.frontier(("account", 1), ORIGIN, FIRST)
-    assert relay.placed() == [(ORIGIN, "a/icbc")]
-    assert relay.relay()[1] == {ORIGIN: SECOND}  # asked of every lane again
+    assert relay.placed() == [(ORIGIN, "a/icbc")]  # identity partitions need not answer
+    assert relay.relay("account")[1] == {ORIGIN: SECOND}  # asked of every lane again
     assert not relay.taken(ORIGIN, "a/icbc")  # its alert comes later: placed already
-    for lane in LANES:
-        relay.frontier(lane, ORIGIN, SECOND)
+    relay.frontier(("account", 0), ORIGIN, SECOND)
+    relay.frontier(("account", 1), ORIGIN, SECOND)
     assert relay.placed() == [(ORIGIN, "b/icbc")]
-    assert relay.relay()[1] == {}
+    assert relay.relay("account")[1] == {}
+
+
+def test_each_kind_s_partitions_answer_in_the_order_dispositions_were_read() -> None:
+    relay = gate()
+    relay.await_alert(ORIGIN, "a/icbc", FIRST, "account")
+    relay.await_alert(ORIGIN, "b/icbc", SECOND, "identity")
+    relay.frontier(("identity", 0), ORIGIN, SECOND)
+    assert relay.placed() == [(ORIGIN, "b/icbc")]  # the account one does not hold it
 
 
 def test_an_older_frontier_does_not_undo_a_newer_one() -> None:
     relay = gate()
-    relay.await_alert(ORIGIN, "b/icbc", SECOND)
-    for lane in LANES:
-        relay.frontier(lane, ORIGIN, SECOND)
-    relay.frontier(("account", 0), ORIGIN, FIRST)  # a worker that held it before
+    relay.await_alert(ORIGIN, "b/icbc", SECOND, "identity")
+    relay.frontier(("identity", 0), ORIGIN, SECOND)
+    relay.frontier(("identity", 0), ORIGIN, FIRST)  # a worker that held it before
     assert relay.placed() == [(ORIGIN, "b/icbc")]
 
 
 def test_a_restored_gate_awaits_again_in_the_order_they_were_read() -> None:
     relay = DispositionGate(LANES)
-    relay.restore([(ORIGIN, "b/icbc", SECOND, False), (ORIGIN, "a/icbc", FIRST, False)])
-    assert relay.relay() == ({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, {ORIGIN: FIRST})
+    relay.restore(
+        [
+            (ORIGIN, "b/icbc", Awaited(SECOND, "account"), False),
+            (ORIGIN, "a/icbc", Awaited(FIRST, "account"), False),
+        ]
+    )
+    expected = ({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, {ORIGIN: FIRST})
+    assert relay.relay("account") == expected
 
 
 def test_a_disposition_to_be_taken_again_is_never_placed_without_its_alert() -> None:
     relay = DispositionGate(LANES)
-    relay.restore([(ORIGIN, "a/icbc", FIRST, True)])
+    relay.restore([(ORIGIN, "a/icbc", Awaited(FIRST, "account"), True)])
     for lane in LANES:
         relay.frontier(lane, ORIGIN, FIRST)
     assert relay.placed() == []
     assert relay.taken(ORIGIN, "a/icbc")
-    assert relay.relay() == ({ORIGIN: OriginProgress(None, None)}, {})
+    assert relay.relay("account") == ({ORIGIN: OriginProgress(None, None)}, {})
 
 
 def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_come() -> None:

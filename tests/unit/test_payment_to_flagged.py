@@ -170,3 +170,14 @@ def test_a_false_positive_or_a_confirmation_of_another_kind_flags_nothing() -> N
     )
     after = alerts_in_order([*victims(10), cleared, payment])
     assert len(rules_of(after, "payment_to_flagged")) == len(rules_of(alerts, "payment_to_flagged"))
+
+
+def test_flags_of_one_alert_naming_a_holder_and_none_are_kept_in_order() -> None:
+    """A reader out of order (the core benchmark's) can raise one alert before and after the
+    account's opening is seen: its two flags differ only in the holder, and must not crash
+    the order they are kept in."""
+    state = AccountState()
+    state.flag(Flag(1_000, "a" * 32, "mule_fan_in", "holder-1"))
+    state.flag(Flag(1_000, "a" * 32, "mule_fan_in", None))
+    state.flag(Flag(1_000, "a" * 32, "mule_fan_in", None))
+    assert [f.holder for f in state.flags] == [None, "holder-1"]

@@ -32,7 +32,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal, NamedTuple
 
-from schemas.alerts import ENTITY_FIELDS, Alert, EntityCounts, EntityKind, RuleName, Severity
+from schemas.alerts import (
+    ENTITY_FIELDS,
+    Alert,
+    EntityCounts,
+    EntityKind,
+    RuleName,
+    Severity,
+    SubjectKind,
+)
 from schemas.cases import MAX_MEMBERS, Case, CaseStatus, Members
 from schemas.codec import DecodeError
 from schemas.dispositions import Disposition
@@ -137,6 +145,11 @@ def linked(alert: Alert) -> Linked:
 def case_id(earliest_alert_id: str) -> str:
     """The id of a case whose earliest alert has this id."""
     return hashlib.sha256(earliest_alert_id.encode()).hexdigest()[:32]
+
+
+ACTS_ON: dict[str, SubjectKind] = {"confirmed": "account", "false_positive": "identity"}
+"""The kind of subject a disposition of each outcome can act on, when its alert is about one
+(`CaseLinker.derived`); `actioned` acts on none."""
 
 
 @dataclass
@@ -268,16 +281,16 @@ class CaseLinker:
         identity (an appeal) to the identity."""
         alert = self.alerts[disposition.alert_id]
         kind, subject = alert.subject
+        if ACTS_ON.get(disposition.outcome) != kind:
+            return []
         alert_id, institution = disposition.alert_id, disposition.institution
         decided_at = disposition.decided_at
-        if disposition.outcome == "confirmed" and kind == "account":
+        if kind == "account":
             return [
                 Confirmation(subject, alert_id, alert.rule, institution, decided_at, alert.holder)
             ]
-        if disposition.outcome == "false_positive" and kind == "identity":
-            listed_at = from_ms(alert.at)
-            return [Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)]
-        return []
+        listed_at = from_ms(alert.at)
+        return [Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)]
 
     def _decided(self, alert_id: str) -> dict[str, Disposition]:
         """The dispositions of an alert by institution: taken if it is linked, else held."""

@@ -14,8 +14,10 @@ of those partitions between them, and relays that progress to every account and 
 partition. A disposition whose alert it has linked is taken at once, and what it derives is
 sent before the progress past it. One whose alert it has not linked may still have an
 alert on its way: raised before it, by a subject partition that has not published it yet.
-So the gate holds that partition's progress just short of it, and tells every subject
-partition which disposition it awaits. Each answers, after publishing the alerts of what it
+So the gate holds that partition's progress just short of it, for the partitions of the
+kind of subject it can act on (a confirmation's accounts, an appeal's identities; one that
+acts on none, `actioned`, is placed at once), and tells them which disposition it awaits.
+Each answers, after publishing the alerts of what it
 has applied, once it has applied everything that goes before that disposition (its
 *frontier*). If the alert is linked first, it was raised before the disposition: taken, and
 what it derives goes to its place. If every partition has answered first, no alert before
@@ -40,16 +42,27 @@ class Position(NamedTuple):
     offset: int
 
 
+class Awaited(NamedTuple):
+    """A disposition awaiting its alert: its place, and the kind of subject it can act on
+    (a confirmation flags an account, an appeal lifts an identity's listing; None: it acts
+    on none, and holds nothing back, but every partition answers for it, so that whether
+    its alert came before it is known as surely)."""
+
+    position: Position
+    kind: SubjectKind | None
+
+
 @dataclass(slots=True)
 class DispositionGate:
     """Per `dispositions` partition (origin), the progress ingest reported and the
     dispositions awaiting their alerts, in the order they were read; per subject partition
-    (lane), the frontiers it has reported."""
+    (lane), the frontiers it has reported. A disposition holds back, and is answered for
+    by, only the partitions of the kind it can act on."""
 
     lanes: frozenset[tuple[SubjectKind, int]]
-    """Every account and identity partition: each must answer for a disposition awaited."""
+    """Every account and identity partition."""
     reported: dict[str, OriginProgress] = field(default_factory=dict)
-    awaiting: dict[str, dict[str, Position]] = field(default_factory=dict)
+    awaiting: dict[str, dict[str, Awaited]] = field(default_factory=dict)
     """Per origin, by token (the disposition's alert and institution), in read order."""
     retaking: set[str] = field(default_factory=set)
     """The tokens awaited that are never placed without their alerts: taken before, by a
@@ -71,11 +84,16 @@ class DispositionGate:
         self.report({origin: OriginProgress(position.at, position.written)})
 
     def await_alert(
-        self, origin: str, token: str, position: Position, retaking: bool = False
+        self,
+        origin: str,
+        token: str,
+        position: Position,
+        kind: SubjectKind | None,
+        retaking: bool = False,
     ) -> None:
-        """A disposition read at `position` of `origin` names an alert not linked yet (or,
-        `retaking`, is to be taken again)."""
-        self.awaiting.setdefault(origin, {}).setdefault(token, position)
+        """A disposition read at `position` of `origin`, which can act on subjects of
+        `kind`, names an alert not linked yet (or, `retaking`, is to be taken again)."""
+        self.awaiting.setdefault(origin, {}).setdefault(token, Awaited(position, kind))
         if retaking:
             self.retaking.add(token)
 
@@ -93,42 +111,53 @@ class DispositionGate:
             lanes[lane] = position
 
     def placed(self) -> list[tuple[str, str]]:
-        """Take the dispositions every lane has reached before their alerts were linked:
-        (origin, token) in the order they were read. They do nothing to subjects."""
+        """Take the dispositions every lane of their kind has reached before their alerts
+        were linked: (origin, token) in the order they were read. They do nothing to
+        subjects."""
         placed = []
+        kinds = {kind for kind, _ in self.lanes}
         for origin, awaiting in self.awaiting.items():
-            lanes = self.frontiers.get(origin, {})
-            while awaiting:
-                token, position = next(iter(awaiting.items()))
-                if token in self.retaking or any(
-                    lanes.get(lane, _NOWHERE) < position for lane in self.lanes
+            reached = self.frontiers.get(origin, {})
+            blocked: set[SubjectKind] = set()
+            for token, (position, kind) in list(awaiting.items()):
+                concerned = kinds if kind is None else {kind}
+                lanes = [lane for lane in self.lanes if lane[0] in concerned]
+                if (
+                    concerned & blocked
+                    or token in self.retaking
+                    or any(reached.get(lane, _NOWHERE) < position for lane in lanes)
                 ):
-                    break
+                    blocked |= concerned  # each kind's partitions answer in read order
+                    continue
                 del awaiting[token]
                 placed.append((origin, token))
         return placed
 
-    def relay(self) -> tuple[dict[str, OriginProgress], dict[str, Position]]:
-        """What to tell the subject partitions: per origin, its progress, short of the
-        first disposition awaited; and that disposition's position."""
-        origins, awaited = {}, {}
+    def relay(self, kind: SubjectKind) -> tuple[dict[str, OriginProgress], dict[str, Position]]:
+        """What to tell the partitions of `kind`: per origin, its progress, short of the
+        first disposition awaited that can act on `kind`; and the first disposition
+        awaited they are to answer for."""
+        origins, asked = {}, {}
         for origin in sorted(set(self.reported) | set(self.awaiting)):
             newest, written = self.reported.get(origin, OriginProgress(None, None))
-            first = next(iter(self.awaiting.get(origin, {}).values()), None)
-            if first is not None:  # read, and all before it: nothing older is to come
-                awaited[origin] = first
-                newest, written = first.at, first.written
+            awaiting = self.awaiting.get(origin, {}).values()
+            held = next((a.position for a in awaiting if a.kind == kind), None)
+            if held is not None:  # read, and all before it: nothing older is to come
+                newest, written = held.at, held.written
+            ask = next((a.position for a in awaiting if a.kind in (kind, None)), None)
+            if ask is not None:
+                asked[origin] = ask
             origins[origin] = OriginProgress(newest, written)
-        return origins, awaited
+        return origins, asked
 
-    def restore(self, awaiting: Iterable[tuple[str, str, Position, bool]]) -> None:
-        """Await again the dispositions (origin, token, position, retaking) a previous
-        holder of the linker awaited or took by a message read again, in the order they
-        were read."""
-        for origin, token, position, retaking in sorted(
-            awaiting, key=lambda a: (a[0], a[2].offset)
+    def restore(self, awaiting: Iterable[tuple[str, str, Awaited, bool]]) -> None:
+        """Await again the dispositions (origin, token, what it awaits, retaking) a
+        previous holder of the linker awaited or took by a message read again, in the
+        order they were read."""
+        for origin, token, (position, kind), retaking in sorted(
+            awaiting, key=lambda a: (a[0], a[2].position.offset)
         ):
-            self.await_alert(origin, token, position, retaking)
+            self.await_alert(origin, token, position, kind, retaking)
 
 
 _NOWHERE = Position(-1, -1, -1)

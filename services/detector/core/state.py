@@ -190,6 +190,10 @@ class Flag(NamedTuple):
     they are made (the account's own record of its opening may be forgotten by then)."""
 
 
+def _flag_order(flag: Flag) -> tuple[int, str, str, str]:
+    return flag.at, flag.alert_id, flag.rule, flag.holder or ""
+
+
 class Listing(NamedTuple):
     """An identity's watchlisting: barred from new services from `listed_at`."""
 
@@ -484,9 +488,11 @@ class AccountState(SubjectState):
         return self.opening is None and not self.flags and SubjectState.is_empty(self)
 
     def flag(self, flag: Flag) -> None:
-        """Keep a flag in time order; one kept already is kept once."""
+        """Keep a flag in time order; one kept already is kept once. Two flags of one alert
+        can differ in the holder named (raised before and after the opening was seen, by a
+        reader out of order): the order puts a flag without a holder first."""
         if flag not in self.flags:
-            bisect.insort(self.flags, flag)
+            bisect.insort(self.flags, flag, key=_flag_order)
 
     def forget_flags_before(self, horizon: int) -> None:
         """Drop the flags raised at or before `horizon`."""
