@@ -12,7 +12,7 @@ help:
 	@echo "make test       venv, broker, ruff, mypy and pytest; broker stopped afterwards"
 	@echo "make chaos      crash, lost disk, rebalance, broker outage, hostile input, burst (~15 min)"
 	@echo "make soak       the backlog test's worlds 10 times each, half under a pause nemesis (~60 min)"
-	@echo "make soak-sim   the deterministic simulation over many seeds (SEEDS=20000, ~20 min)"
+	@echo "make soak-sim   the deterministic simulation over many seeds (SEEDS=20000, ~25 min)"
 	@echo "make bench      core, end to end, scale-out, latency, memory (~35 min) -> bench/results.json"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 

@@ -7,7 +7,9 @@ input partitions it holds to every partition of every subject topic: per partiti
 newest forwarded event time, the write time it has been read through, and the write time
 of its last record. A report follows the events forwarded before it into each partition
 (one producer keeps a partition's order), so what it says of them is true when it is read,
-whoever reads it and whenever.
+whoever reads it and whenever. The `dispositions` partitions are the exception: their
+reports go to the case linker, which relays them to the account and identity partitions
+(`core.disposition_gate`).
 
 A quiet input partition's write time would stand still, and hold back every event written
 after it. So a worker writes a *marker* into each input partition it holds that is read to

@@ -36,6 +36,14 @@ been read through the time it counts as written; it goes once every event origin
 passed its (T, counts-as time) as above, and every other watchlist origin has been read
 through its write time.
 
+What the case linker derives from a disposition (`disposition_gate`) comes from *relayed*
+origins, one per `dispositions` partition: events keyed by when the disposition was decided
+and written, whose origin's progress only the linker's relayed reports tell. They reach a
+partition in the order the linker learns of their alerts, not in their own order, so one
+neither moves its origin on nor passes its own origin; and a record is placed among the
+input events alone. `reached` answers the linker: whether everything before a disposition
+it holds back has gone, and nothing before it can still arrive.
+
 So the order is replay's for input written in order, and the same after a pause, a
 rebalance or a crash for any input. Input that breaks the assumptions (an origin out of
 event-time order, an event written more than `slack` later than newer ones) is applied in
@@ -133,14 +141,14 @@ class EventOrder(Generic[T]):
         self._record_origins = tuple(sorted(set(record_origins)))
         """Every origin of watchlist records feeding the partition."""
         self._relayed = frozenset(relayed)
-        self._placing = tuple(o for o in self._origins if o not in self._relayed)
-        """The event origins a record is placed among: a relayed origin's events (what a
-        disposition does) are placed by their own decision time, and do not move a
-        record's place."""
         """The event origins whose progress only reports tell (the case linker relays it,
         `disposition_gate`): their events come in the order the linker learns about their
         alerts, not in their own order, so an event of one neither moves it on nor passes
         it by itself."""
+        self._placing = tuple(o for o in self._origins if o not in self._relayed)
+        """The event origins a record is placed among: a relayed origin's events (what a
+        disposition does) are placed by their own decision time, and do not move a
+        record's place."""
         self._slack = slack
         self._lead = lead
         self._backlog_end = backlog_end
@@ -223,7 +231,7 @@ class EventOrder(Generic[T]):
         still arrive but from `origin` itself: the case linker, holding such an event back,
         learns that no alert can be raised before it here."""
         key = _Key(at, written, _EVENT, origin, offset)
-        if self._backlog_end is not None or (self._held and self._held[0].key < key):
+        if self._backlog_end is not None:
             return False
         self._place()
         if self._held and self._held[0].key < key:
