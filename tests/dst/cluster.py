@@ -42,7 +42,7 @@ from services.detector.bundle import Forward, decode_bundle, encode_bundles, par
 from services.detector.case_links import CaseLinks, LinkerWork, Stored
 from services.detector.core.clock import to_ms
 from services.detector.core.disposition_gate import Position
-from services.detector.core.engine import STATE_TYPES, Engine
+from services.detector.core.engine import STATE_TYPES
 from services.detector.core.intake import InputTopic, admit
 from services.detector.core.ordering import EventOrder
 from services.detector.core.policy import Policy
@@ -64,6 +64,7 @@ from services.detector.progress import (
     encode_report,
 )
 from services.detector.subjects import apply_forward
+from tests.dst.ledger import Ledger
 from tests.dst.world import History
 
 PARTITIONS = 2
@@ -437,7 +438,7 @@ class Cluster:
         self._seq = itertools.count()
         self.logs: dict[tuple[str, int], list[Record]] = defaultdict(list)
         self.committed: dict[tuple[str, int], int] = defaultdict(int)
-        self.engine = Engine(Policy())
+        self.engine = Ledger(Policy())
         self.alerts: dict[str, bytes] = {}
         self.cases: dict[str, Case] = {}
         """The latest record of each case."""

@@ -8,11 +8,11 @@ import orjson
 
 from schemas.alerts import Alert
 from schemas.codec import encode
-from services.detector.core.engine import Engine
 from services.detector.core.policy import Policy
 from services.detector.partitions import WATCHLIST_LEAD_MS
 from services.replay.replayer import Replayer
 from tests.dst.cluster import NOW, Cluster
+from tests.dst.ledger import Entry, Ledger
 from tests.dst.world import History, history, with_dispositions
 
 MAX_DELAY_MS = 400
@@ -35,11 +35,18 @@ class Verdict:
     """Alert ids the cluster raised and replay did not."""
     changed: tuple[str, ...]
     """Alert ids raised with another content than replay's, or twice with two contents."""
+    lost: frozenset[Entry]
+    """Events replay's subjects counted and the cluster's did not."""
+    miscounted: frozenset[Entry]
+    """Events the cluster's subjects counted and replay's did not, or found late where
+    replay's did not (or the other way round)."""
     alerts: int
 
     @property
     def passed(self) -> bool:
-        return self.settled and not (self.missing or self.extra or self.changed)
+        return self.settled and not (
+            self.missing or self.extra or self.changed or self.lost or self.miscounted
+        )
 
     def __str__(self) -> str:
         what = "ok" if self.passed else "FAILED"
@@ -50,34 +57,46 @@ class Verdict:
             + (f"; missing {sorted(self.missing)}" if self.missing else "")
             + (f"; extra {sorted(self.extra)}" if self.extra else "")
             + (f"; changed {list(self.changed)}" if self.changed else "")
+            + (f"; lost {sorted(self.lost)}" if self.lost else "")
+            + (f"; miscounted {sorted(self.miscounted)}" if self.miscounted else "")
         )
 
 
-def raised(world: History) -> list[list[Alert]]:
-    """Per line, the alerts replay raises at it; only dispositions are rejected (repeated,
-    or of an alert never raised)."""
-    replayer = Replayer(Engine(Policy()))
-    alerts = []
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What replay makes of a history."""
+
+    raised: list[list[Alert]]
+    """Per line, the alerts raised at it."""
+    ledger: Ledger
+    """What its subjects counted."""
+
+    def alerts(self) -> dict[str, bytes]:
+        """The alerts by id, as the cluster records them."""
+        return {
+            alert.alert_id: encode(alert.model_copy(update={"detected_at": NOW}))
+            for found in self.raised
+            for alert in found
+        }
+
+
+def replay(world: History) -> Replayed:
+    """Replay a history; only dispositions are rejected (repeated, or of an alert never
+    raised)."""
+    ledger = Ledger(Policy())
+    replayer = Replayer(ledger)
+    raised = []
     for number, line in enumerate(world.lines, start=1):
         found, letter = replayer.replay_line(line.replay_line(), number)
         assert letter is None or letter.topic == "dispositions", letter
-        alerts.append(found)
-    return alerts
-
-
-def replayed(world: History) -> dict[str, bytes]:
-    """Replay's alerts by id, as the cluster records them."""
-    return {
-        alert.alert_id: encode(alert.model_copy(update={"detected_at": NOW}))
-        for found in raised(world)
-        for alert in found
-    }
+        raised.append(found)
+    return Replayed(raised, ledger)
 
 
 def world_of(rng: random.Random) -> History:
     """A seed's history, with institutions' decisions on some of its alerts."""
     world = history(rng, MAX_DELAY_MS, WATCHLIST_LEAD_MS)
-    return with_dispositions(rng, world, raised(world))
+    return with_dispositions(rng, world, replay(world).raised)
 
 
 def simulate(seed: int) -> Verdict:
@@ -88,8 +107,10 @@ def simulate(seed: int) -> Verdict:
     disruptions = rng.choice((0, 1, 2, 4, 8))
     cluster = Cluster(rng.getrandbits(64), world, workers, MAX_DELAY_MS)
     settled = cluster.run(SETTLE_WITHIN_MS, disruptions)
-    expected = replayed(world)
+    replayed = replay(world)
+    expected = replayed.alerts()
     found = cluster.alerts
+    counted, late = cluster.engine.counted, cluster.engine.late
     changed = [i for i in sorted(set(found) & set(expected)) if found[i] != expected[i]]
     return Verdict(
         seed,
@@ -101,6 +122,8 @@ def simulate(seed: int) -> Verdict:
         frozenset(expected) - set(found),
         frozenset(found) - set(expected),
         (*changed, *cluster.conflicts),
+        frozenset(replayed.ledger.counted - counted),
+        frozenset((counted - replayed.ledger.counted) | (late ^ replayed.ledger.late)),
         len(expected),
     )
 

@@ -100,7 +100,8 @@ def with_dispositions(rng: random.Random, world: History, raised: list[list[Aler
     per line, replay's alerts), each a line in time order: most some lines after the alert's
     trigger (a carrier finding an identity's alert a false positive, a bank confirming an
     account's), some before it (decided on an alert not raised yet), some of an alert id
-    that does not exist, and some an institution's second, different decision."""
+    that does not exist, and some an institution's second, different decision. None about
+    a person comes after their last event before a watchlist record about them."""
     inserts: list[tuple[int, int, str, str, str]] = []
     alerts = [(n, a) for n, found in enumerate(raised) for a in found]
     lines = len(world.lines)
@@ -108,6 +109,8 @@ def with_dispositions(rng: random.Random, world: History, raised: list[list[Aler
         trigger, alert = rng.choice(alerts)
         roll = rng.random()
         place = rng.randint(0, trigger) if roll < 0.1 else rng.randint(trigger + 1, lines)
+        if alert.subject.kind == "identity" and _listed_next(world, place, alert.subject.id):
+            continue
         alert_id = "f" * 32 if roll > 0.9 else alert.alert_id
         outcome = {"identity": "false_positive", "account": "confirmed"}.get(
             alert.subject.kind, rng.choice(("confirmed", "actioned"))
@@ -129,3 +132,13 @@ def with_dispositions(rng: random.Random, world: History, raised: list[list[Aler
         history.insert(place, Line("dispositions", alert_id, orjson.dumps(value)))
         times.insert(place, decided)
     return History(history, world.gap, times)
+
+
+def _listed_next(world: History, place: int, who: str) -> bool:
+    """Whether, from line `place` on, the next line about the identity `who` is a watchlist
+    record: a disposition about them written there would break an assumption of the
+    worker's order (docs/guarantees.md)."""
+    for line in world.lines[place:]:
+        if line.key == who and line.topic in ("watchlist", "sim-activations", "account-opens"):
+            return line.topic == "watchlist"
+    return False
