@@ -4,8 +4,6 @@ the verdict against replay."""
 import random
 from dataclasses import dataclass
 
-import orjson
-
 from schemas.alerts import Alert
 from schemas.codec import encode
 from services.detector.core.policy import Policy
@@ -131,4 +129,4 @@ def simulate(seed: int) -> Verdict:
 def describe(seed: int) -> str:
     """A failed seed's history, for finding out why."""
     world = world_of(random.Random(seed))
-    return "\n".join(orjson.dumps(line.replay_line()).decode() for line in world.lines)
+    return "\n".join(line.replay_line().decode() for line in world.lines)

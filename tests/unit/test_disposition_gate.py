@@ -153,6 +153,22 @@ def test_an_event_of_a_relayed_origin_neither_moves_it_on_nor_passes_it_by_itsel
     assert events.ready() == ["earlier", "payment", "later"]
 
 
+def test_what_the_linker_derives_is_a_record_known_until_its_origin_is_read_past_it() -> None:
+    """A linker that moved to another worker forgets how far the `dispositions` partitions
+    were read, and their readers, restarted too, have nothing new to report: only markers,
+    read back, tell it again. They are written while a record known is not far enough
+    behind them (`progress.reach`), so something derived and held here must count as one
+    (the simulation stalled on seed 8894 when it did not)."""
+    events: EventOrder[str] = EventOrder(("transfers/0", ORIGIN), 100, relayed=[ORIGIN])
+    assert events.recorded() is None
+    events.add("derived", ORIGIN, FIRST.offset, FIRST.at, FIRST.written)
+    assert events.recorded() == FIRST.written
+    assert events.ready() == []
+    events.report({ORIGIN: OriginProgress(None, FIRST.written + 101)})  # a marker read back
+    events.report({"transfers/0": OriginProgress(None, FIRST.written + 101)})
+    assert events.ready() == ["derived"]
+
+
 def test_a_watchlist_record_is_placed_among_input_events_only() -> None:
     """A disposition written before a record may or may not derive anything (its alert may
     not have been raised before it): the record's place cannot wait for that, so it is

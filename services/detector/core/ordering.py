@@ -41,8 +41,11 @@ origins, one per `dispositions` partition: events keyed by when the disposition 
 and written, whose origin's progress only the linker's relayed reports tell. They reach a
 partition in the order the linker learns of their alerts, not in their own order, so one
 neither moves its origin on nor passes its own origin; and a record is placed among the
-input events alone. `reached` answers the linker: whether everything before a disposition
-it holds back has gone, and nothing before it can still arrive.
+input events alone. One held is still a record known (`recorded`): markers go to the
+`dispositions` partitions until they are read past it, which is how a linker that moved
+and forgot their progress learns it again. `reached` answers the linker: whether
+everything before a disposition it holds back has gone, and nothing before it can still
+arrive.
 
 So the order is replay's for input written in order, and the same after a pause, a
 rebalance or a crash for any input. Input that breaks the assumptions (an origin out of
@@ -186,10 +189,10 @@ class EventOrder(Generic[T]):
     def add(self, item: T, origin: str, offset: int, at: int, written: int) -> None:
         """Hold an event read at `offset` of `origin`, at event time `at`, written to its
         input topic at `written` (epoch ms)."""
+        self._recorded = max(self._recorded, written)
         if origin not in self._relayed:
             _advance(self._newest, origin, at)
             _advance(self._written, origin, written)
-            self._recorded = max(self._recorded, written)
         key = _Key(at, written, _EVENT, origin, offset)
         seq = next(self._seq)
         heapq.heappush(self._held, _Held(key, seq, written, item))
