@@ -34,6 +34,7 @@ from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import FEEDING_TOPICS
 from services.detector.metrics import FAUST_PREFIX, create_metrics
 from services.detector.partitions import MARKER_REACH_MS, SubjectPartitions
+from services.detector.patches.consumer_state import committed, known_hole
 from services.detector.progress import InputProgress
 from services.detector.states import StoreOnCommit, SubjectStates
 from services.settings import Settings
@@ -152,7 +153,10 @@ def create_detector(settings: Settings) -> Detector:
         metrics=metrics,
         institution_topics={},
         partitions=SubjectPartitions(app, settings, lambda why: metrics.released.labels(why).inc()),
-        input_progress=InputProgress(),
+        input_progress=InputProgress(
+            start=lambda tp: committed(app.consumer, tp),
+            hole=lambda tp, offset: known_hole(app.consumer, tp, offset),
+        ),
     )
     merged = frozenset(settings.topic(t) for t in timed)
     _wire(detector, merged)

@@ -112,15 +112,15 @@ async def _ingest(
         forwarded = []
     for topic, count in Counter(topic for _, topic, _, _ in forwarded).items():
         detector.metrics.events.labels(topic, "ok").inc(count)
+    times = {id(message): event_time(admitted) for message, _, admitted, _ in forwarded}
     for message, disposition in disposed:
-        await letters.guarded(detector, message, _to_linker(detector, message, disposition))
+        sent = _to_linker(detector, message, disposition)
+        if await letters.guarded(detector, message, sent):
+            times[id(message)] = to_ms(disposition.decided_at)
     progress = detector.input_progress
-    for message, _, admitted, _ in forwarded:
-        at = event_time(admitted)
-        if at is not None:
-            progress.forwarded(message.tp, at)
     for message, marker in zip(messages, markers, strict=True):
-        progress.handled(message.tp, message.offset, written_ms(message), marker)
+        at = times.get(id(message))
+        progress.handled(message.tp, message.offset, written_ms(message), at=at, marker=marker)
 
 
 def as_written(admitted: Admitted, headers: Any) -> Admitted:
@@ -187,7 +187,6 @@ async def _to_linker(detector: Detector, message: Any, disposition: Disposition)
         value=encode(disposition),
         headers={name: value.encode() for name, value in headers.items()},
     )
-    detector.input_progress.forwarded(message.tp, to_ms(disposition.decided_at))
     detector.metrics.events.labels("dispositions", "ok").inc()
 
 

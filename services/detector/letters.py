@@ -25,13 +25,15 @@ async def guarded(
     message: Any,
     work: Coroutine[Any, Any, None],
     forward: Forward | None = None,
-) -> None:
+) -> bool:
     """Run one message's work (or one forwarded event's, of a bundle); whatever goes wrong,
-    it ends in `dead-letters` with the reason."""
+    it ends in `dead-letters` with the reason. Whether the work was done."""
     try:
         await work
     except Exception as exc:
         await send(detector, message, error_of(message, exc), forward)
+        return False
+    return True
 
 
 def error_of(message: Any, exc: Exception) -> DecodeError:

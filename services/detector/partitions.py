@@ -26,6 +26,7 @@ from services.detector.core.watermark import (
     order_time,
     origin_of,
 )
+from services.detector.patches.consumer_state import committed
 from services.settings import Settings
 from services.topics import subject_events_topic
 
@@ -120,11 +121,14 @@ class SubjectPartitions:
         it was when the order was made."""
         order = self.orders.get((kind, partition))
         if order is None:
-            end = self.app.consumer.highwater(
-                TP(subject_events_topic(self.settings, kind), partition)
-            )
+            tp = TP(subject_events_topic(self.settings, kind), partition)
+            consumer = self.app.consumer
             order = self.orders[(kind, partition)] = new_order(
-                kind, self._input_partitions(), end, self.released
+                kind,
+                self._input_partitions(),
+                consumer.highwater(tp),
+                self.released,
+                committed(consumer, tp),
             )
         return order
 
@@ -182,6 +186,7 @@ def new_order(
     partitions: Mapping[str, int],
     backlog_end: int | None,
     released: Callable[[Reason], None],
+    start: int | None = None,
 ) -> EventOrder[T]:
     """The order of a partition of `kind`'s subject topic, given each input topic's
     partition count: fed by every partition of the topics feeding the kind and of those
@@ -199,6 +204,7 @@ def new_order(
         relayed=linked,
         lead=WATCHLIST_LEAD_MS,
         backlog_end=backlog_end,
+        start=start,
         released=released,
     )
 

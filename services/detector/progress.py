@@ -42,6 +42,7 @@ from schemas.alerts import SubjectKind
 from services.detector.core.disposition_gate import Position
 from services.detector.core.intake import InputTopic
 from services.detector.core.ordering import OriginProgress
+from services.detector.core.read_frontier import ReadFrontier
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.watermark import (
     FEEDING_TOPICS,
@@ -95,14 +96,29 @@ class InputProgress:
     busy_at: dict[TP, float] = field(default_factory=dict)
     """When a message that is not a marker was last handled (monotonic s)."""
     clock: Callable[[], float] = time.monotonic
+    start: Callable[[TP], int | None] = lambda tp: None
+    """Where reading a partition began: its committed offset (None or -1: not known)."""
+    hole: Callable[[TP, int], bool] = lambda tp, offset: False
+    """Whether the topic has no message at an offset (compaction, a transaction marker), as
+    the consumer has learnt."""
+    frontiers: dict[TP, ReadFrontier] = field(default_factory=dict)
+    """Per partition, how far it has been read with nothing missing."""
 
-    def forwarded(self, tp: TP, at: int) -> None:
-        """An event of `tp` at event time `at` was forwarded to every subject it concerns."""
-        _advance(self.newest, tp, at)
-
-    def handled(self, tp: TP, offset: int, written: int, marker: bool = False) -> None:
-        """The message at `offset` of `tp`, written at `written`, is done with."""
-        self.done[tp] = offset + 1
+    def handled(
+        self, tp: TP, offset: int, written: int, *, at: int | None = None, marker: bool = False
+    ) -> None:
+        """The message at `offset` of `tp`, written at `written`, is done with; `at`: the
+        event time it was forwarded to every subject it concerns at (None: it forwarded
+        none). One that comes after a message not handled yet counts for nothing until that
+        one has been (`core.read_frontier`)."""
+        frontier = self.frontiers.get(tp)
+        if frontier is None:
+            frontier = self.frontiers[tp] = ReadFrontier(self.start(tp))
+        if not frontier.read(offset, partial(self.hole, tp)):
+            return
+        self.done[tp] = max(offset + 1, self.done.get(tp, 0))
+        if at is not None:
+            _advance(self.newest, tp, at)
         _advance(self.written, tp, written)
         if marker:
             self.unread.discard(tp)
@@ -117,6 +133,7 @@ class InputProgress:
             self.written.pop(tp, None)
             self.recorded.pop(tp, None)
             self.done.pop(tp, None)
+            self.frontiers.pop(tp, None)
             self.marked.pop(tp, None)
             self.unread.discard(tp)
             self.busy_at.pop(tp, None)

@@ -218,7 +218,8 @@ class Worker:
             batch = log[reading.position : reading.position + cluster.rng.randint(1, 20)]
             topic = cluster.topic_kinds[tp.topic]
             bundles: dict[tuple[SubjectKind, int], list[Forward]] = defaultdict(list)
-            forwarded = []
+            times: dict[int, int | None] = {}
+            """Per offset forwarded, the event time it was forwarded at."""
             disposed: list[tuple[int, Record, Disposition]] = []
             for offset, record in enumerate(batch, start=reading.position):
                 if record.kind == "marker":
@@ -236,20 +237,18 @@ class Worker:
                 )
                 for kind, partition, forward in forwards:
                     bundles[(kind, partition)].append(forward)
-                forwarded.append(admitted)
+                times[offset] = event_time(admitted)
             for (kind, partition), forwards in sorted(bundles.items()):
                 for value in encode_bundles(forwards):
                     self.send((cluster.subject_topic(kind), partition), None, value, "bundle")
             for offset, record, disposition in disposed:
                 where = [tp.partition, offset, record.written, encode(disposition).decode()]
                 self.send(LINKER_LOG, record.key, orjson.dumps(where), "disposition")
-                self.progress.forwarded(tp, to_ms(disposition.decided_at))
-            for admitted in forwarded:
-                at = event_time(admitted)
-                if at is not None:
-                    self.progress.forwarded(tp, at)
+                times[offset] = to_ms(disposition.decided_at)
             for offset, record in enumerate(batch, start=reading.position):
-                self.progress.handled(tp, offset, record.written, record.kind == "marker")
+                marker = record.kind == "marker"
+                at = times.get(offset)
+                self.progress.handled(tp, offset, record.written, at=at, marker=marker)
             reading.position += len(batch)
             reading.delivered_at.append((reading.position, cluster.sends_made - 1))
 
@@ -534,7 +533,11 @@ class Cluster:
             worker = live[n % len(live)]
             log = (self.subject_topic(kind), partition)
             order: EventOrder[tuple[int, Forward]] = new_order(
-                kind, input_partitions, len(self.logs[log]), lambda reason: None
+                kind,
+                input_partitions,
+                len(self.logs[log]),
+                lambda reason: None,
+                self.committed[log],
             )
             worker.holdings[(kind, partition)] = Holding(
                 kind,

@@ -64,6 +64,8 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Generic, Literal, NamedTuple, TypeVar
 
+from services.detector.core.read_frontier import ReadFrontier
+
 T = TypeVar("T")
 
 Reason = Literal["in_order", "written"]
@@ -111,6 +113,7 @@ class EventOrder(Generic[T]):
     __slots__ = (
         "_backlog_end",
         "_by_write",
+        "_frontier",
         "_gone",
         "_held",
         "_lead",
@@ -137,6 +140,7 @@ class EventOrder(Generic[T]):
         relayed: Iterable[str] = (),
         lead: int = 0,
         backlog_end: int | None = None,
+        start: int | None = None,
         released: Callable[[Reason], None] = lambda reason: None,
     ) -> None:
         self._origins = tuple(sorted(set(origins)))
@@ -156,6 +160,9 @@ class EventOrder(Generic[T]):
         self._lead = lead
         self._backlog_end = backlog_end
         """The partition's end offset when it was taken over (None: read past it)."""
+        self._frontier = ReadFrontier(start)
+        """How far the partition has been read, from `start` (its committed offset), with
+        no message missing: while one is, what came after it may let items go early."""
         self._released = released
         """Told why each item is let go (a metric: how often order rests on write time)."""
         self._newest: dict[str, int] = {}
@@ -206,8 +213,11 @@ class EventOrder(Generic[T]):
         key = _Key(-1, written - self._lead, _RECORD, origin, offset)
         heapq.heappush(self._unplaced, _Held(key, next(self._seq), written, item))
 
-    def read(self, offset: int) -> None:
-        """The partition's message at `offset` (event, report or other) has been read."""
+    def read(self, offset: int, hole: Callable[[int], bool] | None = None) -> None:
+        """The partition's message at `offset` (event, report or other) has been read
+        (`hole`: whether the partition is known to have no message at an offset). While a
+        message before it is missing (`core.read_frontier`), nothing goes."""
+        self._frontier.read(offset, hole)
         if self._backlog_end is not None and offset + 1 >= self._backlog_end:
             self._backlog_end = None
 
@@ -234,7 +244,7 @@ class EventOrder(Generic[T]):
         still arrive but from `origin` itself: the case linker, holding such an event back,
         learns that no alert can be raised before it here."""
         key = _Key(at, written, _EVENT, origin, offset)
-        if self._backlog_end is not None:
+        if self._backlog_end is not None or self._frontier.missing:
             return False
         self._place()
         if self._held and self._held[0].key < key:
@@ -243,7 +253,7 @@ class EventOrder(Generic[T]):
 
     def ready(self) -> list[T]:
         """The held items that can be applied now, in order."""
-        if self._backlog_end is not None:
+        if self._backlog_end is not None or self._frontier.missing:
             return []
         self._place()
         released = []

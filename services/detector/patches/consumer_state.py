@@ -1,6 +1,6 @@
 """What Faust's consumer knows of its partitions, read from its private bookkeeping.
 
-- Patches: nothing; reads `Consumer._committed_offset`, `_acked`, `_read_offset`,
+- Patches: nothing; reads `Consumer._committed_offset`, `_acked`, `_gap`, `_read_offset`,
   `_active_partitions`, `_paused_partitions` and aiokafka's fetcher through
   `Consumer._thread` (private).
 - Upstream: none filed. Faust exposes none of these: the committed offset of a partition
@@ -27,6 +27,13 @@ def committed(consumer: Any, tp: TP) -> int | None:
     not known here)."""
     offset: int | None = consumer._committed_offset.get(tp)
     return offset
+
+
+def known_hole(consumer: Any, tp: TP, offset: int) -> bool:
+    """Whether Faust's `consumer` has seen that `tp` has no message at `offset` (a gap in
+    its offsets: compaction, a transaction marker), as it notes before handing over the
+    message after it."""
+    return bool(consumer._gap[tp].overlaps(offset))
 
 
 def fetched_at(consumer: Any, tp: TP) -> int | None:
