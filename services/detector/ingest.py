@@ -68,7 +68,11 @@ async def _ingest(
     detector: Detector, topic_kinds: dict[str, InputTopic], messages: list[Any]
 ) -> None:
     """Admit a batch of input messages and forward each to every subject it concerns, in
-    one bundle per subject-topic partition; what is rejected goes to `dead-letters`."""
+    one bundle per subject-topic partition; what is rejected goes to `dead-letters`. A
+    message after one missing is left for when its partition is read again
+    (`InputProgress.read`)."""
+    progress = detector.input_progress
+    messages = [message for message in messages if progress.read(message.tp, message.offset)]
     bundles: dict[tuple[SubjectKind, int], list[Forward]] = {}
     forwarded: list[tuple[Any, InputTopic, Admitted, int]] = []
     disposed: list[tuple[Any, Disposition]] = []
@@ -117,7 +121,6 @@ async def _ingest(
         sent = _to_linker(detector, message, disposition)
         if await letters.guarded(detector, message, sent):
             times[id(message)] = to_ms(disposition.decided_at)
-    progress = detector.input_progress
     for message, marker in zip(messages, markers, strict=True):
         at = times.get(id(message))
         progress.handled(message.tp, message.offset, written_ms(message), at=at, marker=marker)

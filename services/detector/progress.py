@@ -104,18 +104,23 @@ class InputProgress:
     frontiers: dict[TP, ReadFrontier] = field(default_factory=dict)
     """Per partition, how far it has been read with nothing missing."""
 
+    def read(self, tp: TP, offset: int) -> bool:
+        """Note the message at `offset` of `tp` read; whether it is to be handled: every
+        message before it has been. One after a message missing is not (`core.read_frontier`):
+        forwarded, its events would come before the missing one's, and its origin would seem
+        to have passed them; it comes again when the partition is read again from its
+        commit."""
+        frontier = self.frontiers.get(tp)
+        if frontier is None:
+            frontier = self.frontiers[tp] = ReadFrontier(self.start(tp))
+        return frontier.read(offset, partial(self.hole, tp))
+
     def handled(
         self, tp: TP, offset: int, written: int, *, at: int | None = None, marker: bool = False
     ) -> None:
         """The message at `offset` of `tp`, written at `written`, is done with; `at`: the
         event time it was forwarded to every subject it concerns at (None: it forwarded
-        none). One that comes after a message not handled yet counts for nothing until that
-        one has been (`core.read_frontier`)."""
-        frontier = self.frontiers.get(tp)
-        if frontier is None:
-            frontier = self.frontiers[tp] = ReadFrontier(self.start(tp))
-        if not frontier.read(offset, partial(self.hole, tp)):
-            return
+        none)."""
         self.done[tp] = max(offset + 1, self.done.get(tp, 0))
         if at is not None:
             _advance(self.newest, tp, at)

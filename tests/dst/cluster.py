@@ -83,6 +83,11 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
 """The wall clock that admission checks event times against."""
 REPORT_MS = round(REPORT_INTERVAL_S * 1000)
 COMMIT_MS = 500
+RECOVERY_MS = 1_000
+"""How long after an assignment Faust may drop records it fetched: while it recovers."""
+STUCK_MS = 3_000
+"""How long a commit held behind a message Faust dropped waits before the partition is read
+again from its commit (`commit_gaps`, 15 s in the worker)."""
 
 
 @dataclass(slots=True)
@@ -127,10 +132,14 @@ class Holding:
     delivery: the alerts and changelog records of what was applied land first."""
     awaited: dict[str, Position] = field(default_factory=dict)
     """The dispositions the case linker awaits this partition's answer about."""
+    missing: int | None = None
+    """The first offset Faust dropped, not read again yet: no commit passes it."""
 
     def committable(self) -> int:
-        """The offset a commit may reach: the first with events not applied yet."""
-        return min((o for o, n in self.left.items() if n), default=self.position)
+        """The offset a commit may reach: the first with events not applied yet, or
+        dropped, or not read again yet after a seek back."""
+        reached = (self.position, *(o for o, n in self.left.items() if n))
+        return min(reached) if self.missing is None else min(*reached, self.missing)
 
 
 @dataclass(slots=True)
@@ -141,6 +150,8 @@ class Reading:
     position: int
     delivered_at: list[tuple[int, int]] = field(default_factory=list)
     """(offset after a record, the last send it made) for commits after delivery."""
+    missing: int | None = None
+    """The first offset Faust dropped, not read again yet: no commit passes it."""
 
 
 @dataclass(slots=True)
@@ -161,13 +172,17 @@ class Worker:
         self.reset()
 
     def reset(self) -> None:
-        self.progress = InputProgress(clock=lambda: self.cluster.now / 1000)
+        self.progress = InputProgress(
+            clock=lambda: self.cluster.now / 1000,
+            start=lambda tp: self.cluster.committed[(tp.topic, tp.partition)],
+        )
         self.schedules = Schedules()
         self.readings: dict[TP, Reading] = {}
         self.holdings: dict[tuple[SubjectKind, int], Holding] = {}
         self.linking: Linking | None = None
         self.next_report = 0
         self.next_commit = 0
+        self.recovering_until = -1
 
     # what `progress.reach` and `InputProgress` read of a worker and its consumer
     @property
@@ -221,8 +236,11 @@ class Worker:
             times: dict[int, int | None] = {}
             """Per offset forwarded, the event time it was forwarded at."""
             disposed: list[tuple[int, Record, Disposition]] = []
+            offsets = range(reading.position, reading.position + len(batch))
+            dropped = {offset for offset in offsets if self.drops(reading, offset)}
+            dropped |= {o for o in offsets if o not in dropped and not self.progress.read(tp, o)}
             for offset, record in enumerate(batch, start=reading.position):
-                if record.kind == "marker":
+                if record.kind == "marker" or offset in dropped:
                     continue
                 try:
                     admitted = admit(topic, record.key, record.value, NOW, timedelta(minutes=5))
@@ -246,11 +264,14 @@ class Worker:
                 self.send(LINKER_LOG, record.key, orjson.dumps(where), "disposition")
                 times[offset] = to_ms(disposition.decided_at)
             for offset, record in enumerate(batch, start=reading.position):
+                if offset in dropped:
+                    continue
                 marker = record.kind == "marker"
                 at = times.get(offset)
                 self.progress.handled(tp, offset, record.written, at=at, marker=marker)
             reading.position += len(batch)
-            reading.delivered_at.append((reading.position, cluster.sends_made - 1))
+            done = reading.position if reading.missing is None else reading.missing
+            reading.delivered_at.append((done, cluster.sends_made - 1))
 
     def consume(self) -> None:
         """What a subject agent does with the messages of its partitions."""
@@ -269,7 +290,7 @@ class Worker:
                         holding.awaited = dict(report.awaiting)
                 else:
                     forwards = decode_bundle(record.value)
-                    holding.left[offset] = len(forwards)
+                    holding.left[offset] = holding.left.get(offset, 0) + len(forwards)
                     for forward in forwards:
                         hold(holding.order, (offset, forward), forward)
                 changed: set[str] = set()
@@ -288,13 +309,42 @@ class Worker:
                     self.send(LINKER_LOG, None, value, "frontier")
 
     def taken(self, log: list[Record], reader: Holding | Linking) -> Iterator[tuple[int, Record]]:
-        """A few records of `log` from `reader`'s position, each read as it is taken."""
+        """A few records of `log` from `reader`'s position, each read as it is taken (a
+        subject partition's may be dropped)."""
         for _ in range(self.cluster.rng.randint(1, 5)):
             if reader.position >= len(log):
                 return
             offset = reader.position
             reader.position += 1
+            if isinstance(reader, Holding) and self.drops(reader, offset):
+                continue
             yield offset, log[offset]
+
+    def drops(self, reader: Reading | Holding, offset: int) -> bool:
+        """Whether Faust drops the record at `offset` it fetched for `reader`, as it can
+        while it recovers after an assignment (faust-streaming #596, and records of paused
+        partitions). Nothing commits past it, and once the commit has been stuck behind it
+        for a while, the partition is read again from its commit (`commit_gaps`)."""
+        cluster = self.cluster
+        if cluster.now > self.recovering_until or cluster.rng.random() >= cluster.drop_odds:
+            return False
+        if reader.missing is None:
+            reader.missing = offset
+            cluster.at(cluster.now + STUCK_MS, lambda: self.read_again(reader), self)
+        return True
+
+    def read_again(self, reader: Reading | Holding) -> None:
+        """The stuck-commit check: `reader`, still this worker's, goes back to its commit."""
+        cluster = self.cluster
+        if isinstance(reader, Reading):
+            log = (reader.tp.topic, reader.tp.partition)
+            current = self.readings.get(reader.tp) is reader
+        else:
+            log = (cluster.subject_topic(reader.kind), reader.partition)
+            current = self.holdings.get((reader.kind, reader.partition)) is reader
+        if current and reader.missing is not None:
+            reader.position = cluster.committed[log]
+            reader.missing = None
 
     def link(self) -> None:
         """What the case linker's agent does with the messages of its partition."""
@@ -452,6 +502,8 @@ class Cluster:
         self._undelivered: dict[Worker | None, set[int]] = defaultdict(set)
         self._lands: dict[tuple[Any, tuple[str, int]], int] = {}
         self.pause_odds = self.rng.choice((0.0, 0.01, 0.05))
+        self.drop_odds = self.rng.choice((0.0, 0.0, 0.01, 0.03))
+        """How often Faust drops a record it fetched (input or subject)."""
         self.rebalancing = False
         self.produced = False
 
@@ -526,6 +578,8 @@ class Cluster:
         input_partitions = {t: PARTITIONS for t in READ_TOPICS}
         links = CaseLinks(self.linker_table, self.engine.policy, PARTITIONS)
         self.rng.choice(live).linking = Linking(self.committed[LINKER_LOG], links)
+        for worker in live:
+            worker.recovering_until = self.now + RECOVERY_MS
         for n, tp in enumerate(inputs):
             worker = live[n % len(live)]
             worker.readings[tp] = Reading(tp, self.committed[(tp.topic, tp.partition)])
@@ -602,14 +656,16 @@ class Cluster:
         for (topic, partition), log in self.logs.items():
             if topic in self.topic_kinds:
                 readers = [w.readings.get(TP(topic, partition)) for w in self.workers]
-                if not any(r is not None and r.position >= len(log) for r in readers):
+                if not any(
+                    r is not None and r.position >= len(log) and r.missing is None for r in readers
+                ):
                     return False
         for worker in self.workers:
             if not worker.alive:
                 return False
             for holding in worker.holdings.values():
                 log = self.logs[(self.subject_topic(holding.kind), holding.partition)]
-                if holding.order or holding.position < len(log):
+                if holding.order or holding.position < len(log) or holding.missing is not None:
                     return False
             linking = worker.linking
             if linking is not None and linking.position < len(self.logs[LINKER_LOG]):

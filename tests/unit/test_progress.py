@@ -156,19 +156,25 @@ def test_the_latest_record_known_and_the_reach_of_markers() -> None:
     assert latest_record(worker) == 7_000 and reach(worker, 501) == 7_501
 
 
+def take(reads: InputProgress, offset: int, written: int, at: int) -> None:
+    """What ingest does with a transfer read at `offset`: handled if it is to be."""
+    if reads.read(TRANSFERS, offset):
+        reads.handled(TRANSFERS, offset, written, at=at)
+
+
 def test_nothing_after_a_message_not_handled_counts_until_it_is() -> None:
     """Faust can drop a fetched message while it recovers (a worker in the soak lost the
     opening of a corporate account this way, and its incoming transfers raised a fan-in
-    alert replay does not): the partition is read through nothing past it until it is read
-    again from its committed offset."""
+    alert replay does not): nothing after it is handled, and the partition is read
+    through nothing past it, until it is read again from its committed offset."""
     reads = InputProgress(clock=lambda: 0.0, start=lambda tp: 4)
-    reads.handled(TRANSFERS, 5, 4_050, at=700)  # 4 was dropped
-    reads.handled(TRANSFERS, 6, 4_100, at=710)
+    take(reads, 5, 4_050, 700)  # 4 was dropped
+    take(reads, 6, 4_100, 710)
     assert reads.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == (
         OriginProgress(None, None)
     )
     for offset, written, at in [(4, 4_000, 690), (5, 4_050, 700), (6, 4_100, 710)]:
-        reads.handled(TRANSFERS, offset, written, at=at)  # read again from the commit
+        take(reads, offset, written, at)  # read again from the commit
     assert reads.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == (
         OriginProgress(710, 4_100)
     )
@@ -179,18 +185,18 @@ def test_a_hole_in_the_topic_is_passed() -> None:
     knows of is passed at once; one it does not (right after a seek, Faust notes none) once
     the message after it comes first again, when the partition is read again."""
     reads = InputProgress(clock=lambda: 0.0, start=lambda tp: 4, hole=lambda tp, o: o == 4)
-    reads.handled(TRANSFERS, 5, 4_050, at=700)
+    take(reads, 5, 4_050, 700)
     assert reads.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == (
         OriginProgress(700, 4_050)
     )
     unknown = InputProgress(clock=lambda: 0.0, start=lambda tp: 4)
-    unknown.handled(TRANSFERS, 5, 4_050, at=700)
-    unknown.handled(TRANSFERS, 6, 4_100, at=710)
+    take(unknown, 5, 4_050, 700)
+    take(unknown, 6, 4_100, 710)
     assert unknown.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == (
         OriginProgress(None, None)
     )
-    unknown.handled(TRANSFERS, 5, 4_050, at=700)  # read again: 5 comes first again
-    unknown.handled(TRANSFERS, 6, 4_100, at=710)
+    take(unknown, 5, 4_050, 700)  # read again: 5 comes first again
+    take(unknown, 6, 4_100, 710)
     assert unknown.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == (
         OriginProgress(710, 4_100)
     )

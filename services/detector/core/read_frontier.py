@@ -19,31 +19,39 @@ class ReadFrontier:
     """The offsets of one partition read so far, counting only those with every message
     before them read."""
 
-    __slots__ = ("_next", "_skipped")
+    __slots__ = ("_beyond", "_next", "_skipped")
 
     def __init__(self, start: int | None = None) -> None:
         self._next = start if start is not None and start >= 0 else None
-        """The offset after the last message counted (None: not known yet; the first
-        message read counts)."""
-        self._skipped: int | None = None
-        """The first offset read beyond a missing one, while one is missing."""
+        """Every offset before it has been read (None: not known yet; the first message
+        read counts)."""
+        self._beyond = -1
+        """The offset after the furthest message read."""
+        self._skipped: tuple[int, int] | None = None
+        """The first jump seen since the last message counted: the offset expected, and
+        the one read instead."""
 
     def read(self, offset: int, hole: Callable[[int], bool] | None = None) -> bool:
         """Note the message at `offset` read; whether it counts: every message before it
         has been read. `hole` says whether the partition is known to have no message at an
         offset."""
+        self._beyond = max(self._beyond, offset + 1)
         expected = self._next
-        if expected is not None and expected < offset and not (hole and hole(expected)):
-            first = self._skipped
-            if first is None:
-                self._skipped = offset
-            if first != offset:  # not yet read again from before it
+        if expected is not None and offset < expected:  # read again
+            return True
+        if expected is not None and offset > expected:
+            jump = (expected, offset)
+            if not (hole and hole(expected)) and self._skipped != jump:
+                if self._skipped is None:
+                    self._skipped = jump
                 return False
+        self._next = offset + 1
         self._skipped = None
-        self._next = offset + 1 if expected is None else max(expected, offset + 1)
         return True
 
     @property
     def missing(self) -> bool:
-        """Whether a message read does not count yet: one before it is missing."""
-        return self._skipped is not None
+        """Whether a message read does not count yet: one before it is missing (read
+        again in order, the partition counts again once it has come back to the furthest
+        message read)."""
+        return self._next is not None and self._next < self._beyond
