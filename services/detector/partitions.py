@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from faust.types import TP
@@ -26,7 +27,7 @@ from services.detector.core.watermark import (
     order_time,
     origin_of,
 )
-from services.detector.patches.consumer_state import committed
+from services.detector.patches.consumer_state import committed, known_hole
 from services.settings import Settings
 from services.topics import subject_events_topic
 
@@ -129,6 +130,7 @@ class SubjectPartitions:
                 consumer.highwater(tp),
                 self.released,
                 committed(consumer, tp),
+                partial(known_hole, consumer, tp),
             )
         return order
 
@@ -187,6 +189,7 @@ def new_order(
     backlog_end: int | None,
     released: Callable[[Reason], None],
     start: int | None = None,
+    hole: Callable[[int], bool] = lambda offset: False,
 ) -> EventOrder[T]:
     """The order of a partition of `kind`'s subject topic, given each input topic's
     partition count: fed by every partition of the topics feeding the kind and of those
@@ -205,6 +208,7 @@ def new_order(
         lead=WATCHLIST_LEAD_MS,
         backlog_end=backlog_end,
         start=start,
+        hole=hole,
         released=released,
     )
 

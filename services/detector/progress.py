@@ -112,8 +112,8 @@ class InputProgress:
         commit."""
         frontier = self.frontiers.get(tp)
         if frontier is None:
-            frontier = self.frontiers[tp] = ReadFrontier(self.start(tp))
-        return frontier.read(offset, partial(self.hole, tp))
+            frontier = self.frontiers[tp] = ReadFrontier(self.start(tp), partial(self.hole, tp))
+        return frontier.read(offset)
 
     def handled(
         self, tp: TP, offset: int, written: int, *, at: int | None = None, marker: bool = False

@@ -16,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,7 +39,6 @@ from services.detector.headers import (
 )
 from services.detector.ingest import send_bundles
 from services.detector.partitions import Delivery, Pending, hold, subject_kind
-from services.detector.patches.consumer_state import known_hole
 from services.detector.progress import decode_report, encode_frontier
 from services.detector.states import Batch, SubjectStates
 
@@ -116,8 +114,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     message = received.message
     headers = {name: value.decode() for name, value in (message.headers or ())}
     order = detector.partitions.order(kind, message.partition)
-    consumer = detector.app.consumer
-    order.read(message.offset, partial(known_hole, consumer, message.tp))
+    order.read(message.offset)
     handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
     await handler(detector, kind, Arrival(received, headers, order))
     if not detector.partitions.giving_up():  # else `send_back_held` sends them on

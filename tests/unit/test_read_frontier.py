@@ -28,8 +28,8 @@ def test_after_a_message_missing_nothing_counts_until_it_is_read_again() -> None
 
 
 def test_a_hole_known_is_passed_and_one_not_known_once_the_same_message_comes_first_again() -> None:
-    known = ReadFrontier(start=4)
-    assert known.read(6, hole=lambda offset: offset == 4)
+    known = ReadFrontier(start=4, hole=lambda offset: offset == 4)
+    assert known.read(6)
     unknown = ReadFrontier(start=4)
     assert not unknown.read(6)
     assert not unknown.read(7)

@@ -141,6 +141,7 @@ class EventOrder(Generic[T]):
         lead: int = 0,
         backlog_end: int | None = None,
         start: int | None = None,
+        hole: Callable[[int], bool] = lambda offset: False,
         released: Callable[[Reason], None] = lambda reason: None,
     ) -> None:
         self._origins = tuple(sorted(set(origins)))
@@ -160,9 +161,10 @@ class EventOrder(Generic[T]):
         self._lead = lead
         self._backlog_end = backlog_end
         """The partition's end offset when it was taken over (None: read past it)."""
-        self._frontier = ReadFrontier(start)
+        self._frontier = ReadFrontier(start, hole)
         """How far the partition has been read, from `start` (its committed offset), with
-        no message missing: while one is, what came after it may let items go early."""
+        no message missing (`hole`: whether the partition is known to have no message at an
+        offset): while one is, what came after it may let items go early."""
         self._released = released
         """Told why each item is let go (a metric: how often order rests on write time)."""
         self._newest: dict[str, int] = {}
@@ -213,11 +215,10 @@ class EventOrder(Generic[T]):
         key = _Key(-1, written - self._lead, _RECORD, origin, offset)
         heapq.heappush(self._unplaced, _Held(key, next(self._seq), written, item))
 
-    def read(self, offset: int, hole: Callable[[int], bool] | None = None) -> None:
-        """The partition's message at `offset` (event, report or other) has been read
-        (`hole`: whether the partition is known to have no message at an offset). While a
-        message before it is missing (`core.read_frontier`), nothing goes."""
-        self._frontier.read(offset, hole)
+    def read(self, offset: int) -> None:
+        """The partition's message at `offset` (event, report or other) has been read. While
+        a message before it is missing (`core.read_frontier`), nothing goes."""
+        self._frontier.read(offset)
         if self._backlog_end is not None and offset + 1 >= self._backlog_end:
             self._backlog_end = None
 

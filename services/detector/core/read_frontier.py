@@ -19,9 +19,13 @@ class ReadFrontier:
     """The offsets of one partition read so far, counting only those with every message
     before them read."""
 
-    __slots__ = ("_beyond", "_next", "_skipped")
+    __slots__ = ("_beyond", "_hole", "_next", "_skipped")
 
-    def __init__(self, start: int | None = None) -> None:
+    def __init__(
+        self, start: int | None = None, hole: Callable[[int], bool] = lambda offset: False
+    ) -> None:
+        self._hole = hole
+        """Whether the partition is known to have no message at an offset."""
         self._next = start if start is not None and start >= 0 else None
         """Every offset before it has been read (None: not known yet; the first message
         read counts)."""
@@ -31,17 +35,16 @@ class ReadFrontier:
         """The first jump seen since the last message counted: the offset expected, and
         the one read instead."""
 
-    def read(self, offset: int, hole: Callable[[int], bool] | None = None) -> bool:
+    def read(self, offset: int) -> bool:
         """Note the message at `offset` read; whether it counts: every message before it
-        has been read. `hole` says whether the partition is known to have no message at an
-        offset."""
+        has been read."""
         self._beyond = max(self._beyond, offset + 1)
         expected = self._next
         if expected is not None and offset < expected:  # read again
             return True
         if expected is not None and offset > expected:
             jump = (expected, offset)
-            if not (hole and hole(expected)) and self._skipped != jump:
+            if not self._hole(expected) and self._skipped != jump:
                 if self._skipped is None:
                     self._skipped = jump
                 return False
