@@ -175,7 +175,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
 
     for kind in SUBJECT_KINDS:
         _subject_stage(detector, kind)
-    app.task(partial(subjects.send_back_held, detector))
+    app.task(partial(subjects.give_up_held, detector))
 
     @app.agent(detector.case_alerts, name="case-linker")
     async def case_stage(stream: Any) -> None:
@@ -198,6 +198,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
         detector.case_links.forget()
         detector.input_progress.forget(set(revoked))
         merge.forget_partitions(app.consumer, revoked)
+        patches.commit_head.forget_revoked(app.consumer, revoked)
 
     app.on_partitions_assigned.connect(cast(Any, on_assigned))
     app.on_partitions_revoked.connect(cast(Any, on_revoked))

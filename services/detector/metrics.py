@@ -39,8 +39,8 @@ class Metrics:
     watchlisted: Gauge
     held: Gauge
     released: Counter
-    """`reason`: why held events were let go (`core.ordering.Reason`), or requeued when
-    their partition was given up first."""
+    """`reason`: why held events were let go (`core.ordering.Reason`), or given_up when
+    their partition was given up first (they are read again by its next holder)."""
 
 
 def create_metrics() -> Metrics:
@@ -123,7 +123,7 @@ def create_metrics() -> Metrics:
             "duanka_released_events",
             "Held subject events let go, by reason: in_order (every origin brought newer "
             "events), written (some origin passed them by write time: quiet, or its "
-            "markers), requeued (partition given up first).",
+            "markers), given_up (partition given up first, to be read again).",
             ["reason"],
             registry=registry,
         ),

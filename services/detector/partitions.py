@@ -23,7 +23,7 @@ from services.detector.core.watermark import (
     FEEDING_TOPICS,
     LINKED_TOPICS,
     UNTIMED_TOPICS,
-    Watermark,
+    CommittedWatermark,
     order_time,
     origin_of,
 )
@@ -88,7 +88,7 @@ class SubjectPartitions:
         self.settings = settings
         self.released = released
         """Counts an event let go, by why (`EventOrder`)."""
-        self.watermarks: dict[tuple[SubjectKind, int], Watermark] = {}
+        self.watermarks: dict[tuple[SubjectKind, int], CommittedWatermark] = {}
         self.orders: dict[tuple[SubjectKind, int], EventOrder[Pending]] = {}
         self.awaited: dict[tuple[SubjectKind, int], dict[str, Position]] = {}
         """Per partition, the dispositions the case linker awaits its answer about
@@ -109,17 +109,19 @@ class SubjectPartitions:
             bool(app.rebalancing) and self.forgotten_in != app.rebalancing_count
         )
 
-    def watermark(self, kind: SubjectKind, partition: int) -> Watermark:
-        """The watermark of a partition of `kind`'s subject topic."""
+    def watermark(self, kind: SubjectKind, partition: int) -> CommittedWatermark:
+        """The watermark of a partition of `kind`'s subject topic, up to its commit."""
         watermark = self.watermarks.get((kind, partition))
         if watermark is None:
-            watermark = self.watermarks[(kind, partition)] = Watermark(self._input_partitions())
+            watermark = CommittedWatermark(self._input_partitions())
+            self.watermarks[(kind, partition)] = watermark
+        tp = TP(subject_events_topic(self.settings, kind), partition)
+        watermark.committed(committed(self.app.consumer, tp))
         return watermark
 
     def order(self, kind: SubjectKind, partition: int) -> EventOrder[Pending]:
-        """The order of a partition of `kind`'s subject topic (`new_order`), holding
-        everything back until the partition is read up to its end (its high watermark) as
-        it was when the order was made."""
+        """The order of a partition of `kind`'s subject topic (`new_order`), counting reads
+        from the partition's committed offset."""
         order = self.orders.get((kind, partition))
         if order is None:
             tp = TP(subject_events_topic(self.settings, kind), partition)
@@ -127,7 +129,6 @@ class SubjectPartitions:
             order = self.orders[(kind, partition)] = new_order(
                 kind,
                 self._input_partitions(),
-                consumer.highwater(tp),
                 self.released,
                 committed(consumer, tp),
                 partial(known_hole, consumer, tp),
@@ -186,7 +187,6 @@ class SubjectPartitions:
 def new_order(
     kind: SubjectKind,
     partitions: Mapping[str, int],
-    backlog_end: int | None,
     released: Callable[[Reason], None],
     start: int | None = None,
     hole: Callable[[int], bool] = lambda offset: False,
@@ -206,7 +206,6 @@ def new_order(
         record_origins=origins(UNTIMED_TOPICS.get(kind, ())),
         relayed=linked,
         lead=WATCHLIST_LEAD_MS,
-        backlog_end=backlog_end,
         start=start,
         hole=hole,
         released=released,

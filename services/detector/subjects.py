@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from faust.types import TP
 
 from schemas.alerts import Alert, SubjectKind
 from schemas.codec import DecodeError, encode
@@ -28,7 +29,7 @@ from services.detector.core.engine import Engine, Outcome
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import Address
 from services.detector.core.state import SubjectState
-from services.detector.core.watermark import Watermark, origin_of
+from services.detector.core.watermark import CommittedWatermark, origin_of
 from services.detector.headers import (
     EXPIRE,
     FRONTIER,
@@ -37,10 +38,11 @@ from services.detector.headers import (
     PROGRESS,
     STREAM_HEADER,
 )
-from services.detector.ingest import send_bundles
 from services.detector.partitions import Delivery, Pending, hold, subject_kind
+from services.detector.patches import commit_head
 from services.detector.progress import decode_report, encode_frontier
 from services.detector.states import Batch, SubjectStates
+from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GIVE_UP_INTERVAL_S = 0.1
-"""How often the partitions are checked for being given up (`send_back_held`)."""
+"""How often the partitions are checked for being given up (`give_up_held`)."""
 
 
 async def run(detector: Detector, kind: SubjectKind, stream: Any) -> None:
@@ -59,23 +61,32 @@ async def run(detector: Detector, kind: SubjectKind, stream: Any) -> None:
             await _receive(detector, kind, received)
 
 
-async def send_back_held(detector: Detector) -> None:
-    """When the partitions are about to be given up (`SubjectPartitions.giving_up`), send
-    every held event to the end of its partition: a rebalance or a shutdown waits for every
-    event handed to an agent to be acknowledged, and applying them now could apply them
-    before older events still unread. A loop of its own, not a Faust timer: timers end as
-    soon as the app begins to stop, before that wait."""
+async def give_up_held(detector: Detector) -> None:
+    """When the partitions are about to be given up (`SubjectPartitions.giving_up`), drop
+    every held event (`give_up`). A loop of its own, not a Faust timer: timers end as soon
+    as the app begins to stop, before the wait for acknowledgements."""
     orders = detector.partitions.orders
     while True:
         await asyncio.sleep(GIVE_UP_INTERVAL_S)
-        try:
-            if detector.partitions.giving_up():
-                for (kind, partition), order in list(orders.items()):
-                    if order:
-                        await _requeue(detector, kind, partition, order.drain())
-        except Exception:
-            log.exception("failed to send held subject events back; trying again")
+        if detector.partitions.giving_up():
+            for (kind, partition), order in list(orders.items()):
+                if order:
+                    give_up(detector, kind, partition, order.drain())
         detector.metrics.held.set(sum(len(order) for order in orders.values()))
+
+
+def give_up(detector: Detector, kind: SubjectKind, partition: int, held: list[Pending]) -> None:
+    """Acknowledge held events without applying them, and commit their partition no further
+    than the first of them, so that whoever holds it next reads them again where they were
+    written, in their order. A rebalance or a shutdown waits for every message handed to
+    an agent to be acknowledged, and applying them now could apply them before older
+    events still unread."""
+    tp = TP(subject_events_topic(detector.settings, kind), partition)
+    first = min(pending.delivery.event.message.offset for pending in held)
+    commit_head.withhold(detector.app.consumer, tp, first)
+    for pending in held:
+        pending.delivery.done()
+    detector.metrics.released.labels("given_up").inc(len(held))
 
 
 async def forget_partitions(detector: Detector, revoked: Any) -> None:
@@ -117,7 +128,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     order.read(message.offset)
     handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
     await handler(detector, kind, Arrival(received, headers, order))
-    if not detector.partitions.giving_up():  # else `send_back_held` sends them on
+    if not detector.partitions.giving_up():  # else `give_up_held` drops them
         await release(detector, kind, message.partition, order.ready())
         await _answer(detector, kind, message.partition)
 
@@ -223,7 +234,10 @@ async def release(
     states = detector.states[kind]
     async with states.lock:
         batch = states.batch(partition)
-        outcomes = [(pending, _applied(detector, kind, batch, pending)) for pending in due]
+        watermark = detector.partitions.watermark(kind, partition)
+        outcomes = [
+            (pending, _applied(detector, kind, batch, watermark, pending)) for pending in due
+        ]
         for pending, outcome in outcomes:
             message = pending.delivery.event.message
             if isinstance(outcome, DecodeError):
@@ -247,38 +261,33 @@ async def _write(detector: Detector, states: SubjectStates, batch: Batch) -> Non
         raise
 
 
-async def _requeue(
-    detector: Detector, kind: SubjectKind, partition: int, held: list[Pending]
-) -> None:
-    """Send held events again to the end of their partition, and acknowledge them: the
-    partition's offsets can be committed past them and past the events applied after them
-    (so none of those is applied again). They now stand behind later events of their own
-    input partitions, so whoever holds the partition next applies nothing before it has
-    read up to the partition's end as it found it (`EventOrder.read`), then puts them in
-    order with the rest. Should the worker die before that commit, they are read twice and
-    the second is recognised as a duplicate."""
-    await send_bundles(detector, {(kind, partition): [pending.forward for pending in held]})
-    for pending in held:
-        pending.delivery.done()
-    detector.metrics.released.labels("requeued").inc(len(held))
-
-
 def _applied(
-    detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending
+    detector: Detector,
+    kind: SubjectKind,
+    batch: Batch,
+    watermark: CommittedWatermark,
+    pending: Pending,
 ) -> Outcome | DecodeError:
     try:
-        return _apply(detector, kind, batch, pending)
+        return _apply(detector, kind, batch, watermark, pending)
     except Exception as exc:
         return letters.internal_error(pending.delivery.event.message, exc)
 
 
-def _apply(detector: Detector, kind: SubjectKind, batch: Batch, pending: Pending) -> Outcome:
+def _apply(
+    detector: Detector,
+    kind: SubjectKind,
+    batch: Batch,
+    watermark: CommittedWatermark,
+    pending: Pending,
+) -> Outcome:
     """Apply one re-keyed event to its subject's state in the batch."""
     forward = pending.forward
     key = forward.key
     state = batch.state(key)
-    watermark = detector.partitions.watermark(kind, pending.delivery.event.message.partition)
-    outcome = apply_forward(detector.engine, kind, state, forward, watermark, datetime.now(UTC))
+    offset = pending.delivery.event.message.offset
+    now = datetime.now(UTC)
+    outcome = apply_forward(detector.engine, kind, state, forward, offset, watermark, now)
     if outcome.duplicate or outcome.late:
         label = "duplicate" if outcome.duplicate else "late"
         detector.metrics.events.labels(forward.topic, label).inc()
@@ -292,12 +301,14 @@ def apply_forward(
     kind: SubjectKind,
     state: SubjectState | None,
     forward: Forward,
-    watermark: Watermark,
+    offset: int,
+    watermark: CommittedWatermark,
     now: datetime,
 ) -> Outcome:
-    """Apply a forwarded event to its subject's `state`, the partition's `watermark`
-    counting it first: where it was read (its input partition and offset) goes with it."""
-    watermark.observe(forward.event, forward.partition)
+    """Apply a forwarded event, brought by the message at `offset` of its subject
+    partition, to its subject's `state`, the partition's `watermark` counting it: where it
+    was read (its input partition and offset) goes with it."""
+    watermark.observe(forward.event, forward.partition, offset)
     return engine.apply(
         Address(kind, forward.key.decode(), forward.stream),
         state,

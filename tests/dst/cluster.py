@@ -48,7 +48,7 @@ from services.detector.core.ordering import EventOrder
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import SubjectState
-from services.detector.core.watermark import Watermark, event_time
+from services.detector.core.watermark import CommittedWatermark, event_time
 from services.detector.headers import LIFTED_OWN, LIFTED_OWN_HEADER
 from services.detector.ingest import as_written, forwards_of
 from services.detector.partitions import MARKER_REACH_MS, answers, hold, new_order
@@ -63,7 +63,7 @@ from services.detector.progress import (
     encode_frontier,
     encode_report,
 )
-from services.detector.subjects import apply_forward
+from services.detector.subjects import apply_forward, expiry_of
 from tests.dst.ledger import Ledger
 from tests.dst.world import History
 
@@ -122,7 +122,7 @@ class Holding:
     partition: int
     position: int
     order: EventOrder[tuple[int, Forward]]
-    watermark: Watermark
+    watermark: CommittedWatermark
     states: dict[str, SubjectState]
     """The subjects' states as this holder has them: restored from the changelog."""
     left: dict[int, int] = field(default_factory=dict)
@@ -207,7 +207,7 @@ class Worker:
             return
         cluster, rng = self.cluster, self.cluster.rng
         now = cluster.now
-        if cluster.rebalancing:  # everything held was sent back; nothing is read
+        if cluster.rebalancing:  # everything held was dropped; nothing is read
             cluster.at(now + rng.randint(1, 30), self.step, self)
             return
         work: list[Callable[[], None]] = [self.ingest, self.consume, self.link]
@@ -294,14 +294,19 @@ class Worker:
                     for forward in forwards:
                         hold(holding.order, (offset, forward), forward)
                 changed: set[str] = set()
+                holding.watermark.committed(
+                    cluster.committed[(cluster.subject_topic(holding.kind), holding.partition)]
+                )
                 for offset_of, forward in holding.order.ready():
-                    changed.add(self.apply(holding, forward))
+                    changed.add(self.apply(holding, offset_of, forward))
                     holding.left[offset_of] -= 1
                 changelog = (cluster.changelog_topic(holding.kind), holding.partition)
                 for key in sorted(changed):
                     state = holding.states.get(key)
                     value = None if state is None else orjson.dumps(state.to_json())
                     self.send(changelog, key.encode(), value, "changelog")
+                if cluster.rng.random() < cluster.expiry_odds:
+                    changed |= self.expire(holding)
                 holding.delivered_at.append((holding.committable(), cluster.sends_made - 1))
                 reached = answers(holding.order, holding.awaited)
                 if reached:
@@ -384,13 +389,15 @@ class Worker:
             for value in encode_bundles(forwards):
                 self.send((self.cluster.subject_topic(kind), partition), None, value, "bundle")
 
-    def apply(self, holding: Holding, forward: Forward) -> str:
-        """Apply one event to its subject's state; the subject's key."""
+    def apply(self, holding: Holding, offset: int, forward: Forward) -> str:
+        """Apply one event, brought by the message at `offset`, to its subject's state; the
+        subject's key."""
         cluster = self.cluster
         states = holding.states
         key = forward.key.decode()
+        state = states.get(key)
         outcome = apply_forward(
-            cluster.engine, holding.kind, states.get(key), forward, holding.watermark, NOW
+            cluster.engine, holding.kind, state, forward, offset, holding.watermark, NOW
         )
         if outcome.state is None:
             states.pop(key, None)
@@ -406,6 +413,21 @@ class Worker:
         for identity in outcome.lifts:
             self.listing(identity, None)
         return key
+
+    def expire(self, holding: Holding) -> set[str]:
+        """An expiry request read in the partition (`sweeper`): every subject is trimmed
+        against the partition's watermark, and deleted if nothing is left; the subjects
+        changed."""
+        changed = set()
+        watermark = holding.watermark.value(holding.kind)
+        detector: Any = SimpleNamespace(engine=self.cluster.engine)
+        for key, state in list(holding.states.items()):
+            touched, left = expiry_of(detector, holding.kind, state, watermark)
+            if touched:
+                changed.add(key)
+            if left is None:
+                del holding.states[key]
+        return changed
 
     def listing(self, identity: str, value: bytes | None) -> None:
         key = identity.encode()
@@ -461,24 +483,13 @@ class Worker:
     def send(self, log: tuple[str, int], key: bytes | None, value: bytes | None, kind: str) -> None:
         self.cluster.send(self, log, Record(key, value, -1, kind))
 
-    def give_up(self) -> None:
-        """A rebalance revokes everything: held events go back to the end of their
-        partitions, then what is done is committed once the sends are delivered."""
-        for holding in self.holdings.values():
-            held = holding.order.drain()
-            if held:
-                forwards = [forward for _, forward in held]
-                log = (self.cluster.subject_topic(holding.kind), holding.partition)
-                for value in encode_bundles(forwards):
-                    self.send(log, None, value, "bundle")
-                for offset, _ in held:
-                    holding.left[offset] -= 1
-
 
 class Cluster:
     """The broker, the producers of the history, and the workers, on one clock."""
 
-    def __init__(self, seed: int, history: History, workers: int, max_delay: int) -> None:
+    def __init__(
+        self, seed: int, history: History, workers: int, max_delay: int, policy: Policy
+    ) -> None:
         self.rng = random.Random(seed)
         self.history = history
         self.max_delay = max_delay
@@ -487,7 +498,7 @@ class Cluster:
         self._seq = itertools.count()
         self.logs: dict[tuple[str, int], list[Record]] = defaultdict(list)
         self.committed: dict[tuple[str, int], int] = defaultdict(int)
-        self.engine = Ledger(Policy())
+        self.engine = Ledger(policy)
         self.alerts: dict[str, bytes] = {}
         self.cases: dict[str, Case] = {}
         """The latest record of each case."""
@@ -504,6 +515,9 @@ class Cluster:
         self.pause_odds = self.rng.choice((0.0, 0.01, 0.05))
         self.drop_odds = self.rng.choice((0.0, 0.0, 0.01, 0.03))
         """How often Faust drops a record it fetched (input or subject)."""
+        self.expiry_odds = self.rng.choice((0.0, 0.02, 0.1))
+        """How often a subject partition's reader finds an expiry request among what it
+        reads (`sweeper`)."""
         self.rebalancing = False
         self.produced = False
 
@@ -589,7 +603,6 @@ class Cluster:
             order: EventOrder[tuple[int, Forward]] = new_order(
                 kind,
                 input_partitions,
-                len(self.logs[log]),
                 lambda reason: None,
                 self.committed[log],
             )
@@ -598,25 +611,23 @@ class Cluster:
                 partition,
                 self.committed[log],
                 order,
-                Watermark(input_partitions),
+                CommittedWatermark(input_partitions),
                 self.restored(kind, partition),
             )
 
     def rebalance(self) -> None:
-        """Every live worker gives everything up; once their sends have landed and they
-        have committed, everything is dealt again."""
+        """Every live worker gives everything up: it drops the events it held and commits
+        nothing more, as Faust commits nothing of a partition once its revocation has begun
+        (it forgets the committed offset: `patches.commit_head`). Once their sends have
+        landed, everything is dealt again, each partition read from its last commit."""
         if self.rebalancing:
             return
         self.rebalancing = True
-        for worker in self.workers:
-            if worker.alive:
-                worker.give_up()
         self.at(self.now + self.max_delay + 1, self._after_give_up)
 
     def _after_give_up(self) -> None:
         for worker in self.workers:
             if worker.alive:
-                worker.commit()
                 worker.reset()
         self.rebalancing = False
         self.assign()

@@ -1,7 +1,8 @@
 """Faust's commit bookkeeping, guarded: a message missing before the first acknowledged one
 holds the commit back (Faust alone commits past a single missing message), while gaps Faust
 knows of in the topic still let it through, and offsets acknowledged twice do not slow it;
-and the stuck-commit check tells a lost message from a subject event held for its turn."""
+events given up are not committed past; and the stuck-commit check tells a lost message
+from a subject event held for its turn."""
 
 from collections import defaultdict
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from intervaltree import IntervalTree
 
 from services.detector.app import create_detector
 from services.detector.core.ordering import EventOrder
-from services.detector.patches.commit_head import guard_commits
+from services.detector.patches.commit_head import forget_revoked, guard_commits, withhold
 from services.detector.patches.consumer_state import stalled_partitions
 from services.settings import Settings
 from services.topics import subject_events_topic
@@ -100,3 +101,31 @@ def test_an_event_held_for_its_turn_is_not_taken_for_a_lost_message() -> None:
     assert not detector.partitions.holds(tuples.TP(topic, 3), 40)
     assert not detector.partitions.holds(tuples.TP(topic, 2), 41)
     assert not detector.partitions.holds(tuples.TP(settings.topic("transfers"), 3), 41)
+
+
+def test_a_withheld_partition_is_not_committed_past_its_limit() -> None:
+    guard_commits()
+    held = consumer([7, 8, 9, 10, 11], 7)
+    withhold(held, TP, 10)
+    withhold(held, TP, 12)  # a later limit does not lift an earlier one
+    assert Consumer._new_offset(held, TP) == 10
+    behind = consumer([7, 8, 9], 7)
+    withhold(behind, TP, 7)
+    assert Consumer._new_offset(behind, TP) is None
+    # a shutdown's last commit; Faust holds None for a partition committed at 0
+    stopping = consumer([0, 1, 2, 3], None)
+    withhold(stopping, TP, 2)
+    assert Consumer._new_offset(stopping, TP) == 2
+
+
+def test_a_revoked_partition_s_limit_and_acknowledgements_are_forgotten() -> None:
+    guard_commits()
+    revoked = consumer([13, 14], None, rebalancing=True)
+    withhold(revoked, TP, 13)
+    forget_revoked(revoked, [TP])
+    # given back, committed at 12: 13 and 14 are read again, and only then acknowledged
+    revoked._committed_offset[TP] = 12
+    revoked.app.rebalancing = False
+    assert TP not in revoked._acked and TP not in revoked._acked_index
+    revoked._acked[TP], revoked._acked_index[TP] = [12, 13], {12, 13}
+    assert Consumer._new_offset(revoked, TP) == 14

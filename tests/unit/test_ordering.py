@@ -158,18 +158,6 @@ def test_each_event_let_go_is_counted_by_how_surely_it_was_passed() -> None:
     assert reasons == ["in_order"] * 2 + ["written"]
 
 
-def test_a_partition_taken_over_applies_nothing_before_reading_to_its_end() -> None:
-    events = order(backlog_end=10)
-    events.report(read_to(*ORIGINS))
-    events.read(7)
-    add(events, "later", "sim-activations/0", 300)
-    assert events.ready() == []  # the last holder may have sent held events to the end
-    events.read(8)
-    add(events, "requeued", "sim-activations/0", 100)
-    events.read(9)  # the end as it was found
-    assert events.ready() == ["requeued", "later"]
-
-
 RECORDS = ("watchlist/0", "watchlist/1")
 
 

@@ -3,13 +3,16 @@ is not counted twice, and sends again exactly what it sent the first time."""
 
 from datetime import timedelta
 
-from schemas.events import WatchlistEntry
+from schemas.events import AccountOpen, Transfer, WatchlistEntry
 from services.detector.core.clock import to_ms
 from services.detector.core.engine import Engine, Outcome
 from services.detector.core.intake import WatchlistUpdate
 from services.detector.core.policy import Policy
 from services.detector.core.routing import Address
 from services.detector.core.state import IdentityState, SubjectState
+from services.detector.core.watermark import TOPIC_OF, CommittedWatermark
+from services.detector.ingest import forwards_of
+from services.detector.subjects import apply_forward
 from tests.factories import (
     NOW,
     T0,
@@ -140,3 +143,51 @@ def test_a_tombstone_that_lifted_nothing_is_known_when_read_again_after_a_listin
     again = _record(state, "mallory", None, 1)
     assert again.duplicate and isinstance(again.state, IdentityState)
     assert again.state.listing == state.listing
+
+
+def test_an_event_read_again_after_a_long_hold_is_recognised() -> None:
+    """A subject partition's commit stays behind an event held for its turn while the
+    partition applies two days of other events; read again from the commit, the events
+    applied meanwhile are recognised: what is forgotten (here by the expiry sweep) is
+    forgotten against the watermark of what the commit has passed (`CommittedWatermark`),
+    not of everything applied."""
+    watermark = CommittedWatermark({"account-opens": 1, "transfers": 1})
+    states: dict[str, SubjectState] = {}
+    into = transfer("s1", "ccb:a", 100, T0 + timedelta(hours=1), n=1)
+    later: list[Transfer | AccountOpen] = [
+        transfer(f"s{n}", "ccb:b", 100, T0 + n * timedelta(hours=2), n=n)
+        if n % 2
+        else account_open(f"p{n}", T0 + n * timedelta(hours=2), n=n)
+        for n in range(2, 26)
+    ]
+
+    def read(offset: int, event: Transfer | AccountOpen, committed: int = 1) -> list[Outcome]:
+        """Apply a message; the commit waits at the transfer into ccb:a (held, say)."""
+        watermark.committed(committed)  # as each batch learns it (`SubjectPartitions`)
+        outcomes = []
+        for kind, _, forward in forwards_of(1, event, TOPIC_OF[type(event)], 0, offset, 0):
+            if kind == "account" and forward.stream != "out":
+                key = forward.key.decode()
+                outcome = apply_forward(
+                    ENGINE, kind, states.get(key), forward, offset, watermark, NOW
+                )
+                if outcome.state is not None:
+                    states[key] = outcome.state
+                outcomes.append(outcome)
+        return outcomes
+
+    def sweep() -> None:
+        for key, state in list(states.items()):
+            if ENGINE.expire("account", state, watermark.value("account")) is None:
+                del states[key]
+
+    for offset, event in enumerate([account_open("mallory", T0), into, *later]):
+        read(offset, event)
+    sweep()
+    assert "ccb:a" in states
+    assert [o.duplicate for o in read(1, into)] == [True]  # read again after a rebalance
+    end = len(later) + 2
+    read(end, transfer("s99", "ccb:b", 100, T0 + 52 * timedelta(hours=1)), committed=end)
+    assert watermark.value("account") == to_ms(T0 + 48 * timedelta(hours=1))  # all committed
+    sweep()
+    assert "ccb:a" not in states

@@ -53,9 +53,9 @@ event-time order, an event written more than `slack` later than newer ones) is a
 an order that can depend on when it arrived: such an event is late, and the rules count it
 as late against its subject.
 
-A worker giving a partition up sends the items it still holds to the partition's end; a new
-holder applies nothing until it has read everything written to the partition before it got
-it (`backlog_end`): an item sent back that way may come after reports of later progress.
+A worker giving a partition up drops the items it still holds (`drain`) and commits the
+partition no further than the first of them: whoever holds it next reads them again where
+they were written.
 """
 
 import bisect
@@ -111,7 +111,6 @@ class EventOrder(Generic[T]):
     can go in order."""
 
     __slots__ = (
-        "_backlog_end",
         "_by_write",
         "_frontier",
         "_gone",
@@ -139,7 +138,6 @@ class EventOrder(Generic[T]):
         record_origins: Iterable[str] = (),
         relayed: Iterable[str] = (),
         lead: int = 0,
-        backlog_end: int | None = None,
         start: int | None = None,
         hole: Callable[[int], bool] = lambda offset: False,
         released: Callable[[Reason], None] = lambda reason: None,
@@ -159,8 +157,6 @@ class EventOrder(Generic[T]):
         record's place."""
         self._slack = slack
         self._lead = lead
-        self._backlog_end = backlog_end
-        """The partition's end offset when it was taken over (None: read past it)."""
         self._frontier = ReadFrontier(start, hole)
         """How far the partition has been read, from `start` (its committed offset), with
         no message missing (`hole`: whether the partition is known to have no message at an
@@ -219,8 +215,6 @@ class EventOrder(Generic[T]):
         """The partition's message at `offset` (event, report or other) has been read. While
         a message before it is missing (`core.read_frontier`), nothing goes."""
         self._frontier.read(offset)
-        if self._backlog_end is not None and offset + 1 >= self._backlog_end:
-            self._backlog_end = None
 
     def report(self, origins: Mapping[str, OriginProgress], recorded: int | None = None) -> None:
         """Take a reader's progress report, and the latest write time of a record (not a
@@ -245,7 +239,7 @@ class EventOrder(Generic[T]):
         still arrive but from `origin` itself: the case linker, holding such an event back,
         learns that no alert can be raised before it here."""
         key = _Key(at, written, _EVENT, origin, offset)
-        if self._backlog_end is not None or self._frontier.missing:
+        if self._frontier.missing:
             return False
         self._place()
         if self._held and self._held[0].key < key:
@@ -254,7 +248,7 @@ class EventOrder(Generic[T]):
 
     def ready(self) -> list[T]:
         """The held items that can be applied now, in order."""
-        if self._backlog_end is not None or self._frontier.missing:
+        if self._frontier.missing:
             return []
         self._place()
         released = []

@@ -17,6 +17,7 @@ ever, so it stops counting once `idle_after` messages have passed without one fr
 after that many messages a partition that never delivered no longer keeps it unknown.
 """
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping
 
@@ -133,10 +134,12 @@ class Watermark:
         carry no event time and do not count. A value kept stays while the message cannot
         have changed it: an origin that was not the oldest moving on."""
         at = event_time(event)
-        if at is None:
-            return
+        if at is not None:
+            self.count(TOPIC_OF[type(event)], partition, at)
+
+    def count(self, topic: InputTopic, partition: int, at: int) -> None:
+        """Count one event of time `at` read from `partition` of `topic` (`observe`)."""
         seen = self._seen = self._seen + 1
-        topic = TOPIC_OF[type(event)]
         origin = (topic, partition)
         known = self._origins.get(origin)
         if known is None:
@@ -184,3 +187,51 @@ class Watermark:
                 live.append(newest)
                 self._stale_at = min(self._stale_at, last + idle_after)
         return min(live) if live else None
+
+
+class CommittedWatermark:
+    """The watermark of a worker's subject partition, counting an applied event only once
+    the partition's commit has passed the message that brought it.
+
+    Events applied after the commit are read again after a crash or a rebalance, and are
+    recognised by their records in their subjects' states; what is forgotten against this
+    watermark cannot be one of them. An event read again comes from an origin whose events
+    before the commit all came before it, so none of them is newer than it: the watermark
+    stays at or behind its time, and forgetting keeps its records (`Engine._settle` keeps
+    a window and the lateness behind the watermark). Against the plain watermark, a
+    partition whose commit stays behind an event held for a long time (in a backlog, an
+    origin far ahead of another) would forget records of events it then reads again, and
+    count them anew. Forgetting later changes no alert: only what no event still in time
+    can count is forgotten."""
+
+    __slots__ = ("_counted", "_seq", "_waiting")
+
+    def __init__(self, partitions: Mapping[str, int], idle_after: int = IDLE_AFTER) -> None:
+        self._counted = Watermark(partitions, idle_after)
+        self._waiting: list[tuple[int, int, InputTopic, int, int]] = []
+        """(offset of the message, sequence, topic, partition, event time) of the events
+        applied and not committed yet, by offset."""
+        self._seq = 0
+
+    def observe(self, event: Admitted, partition: int, offset: int) -> None:
+        """An event read from `partition` of its topic, brought by the message at `offset`
+        of the subject partition, is applied."""
+        at = event_time(event)
+        if at is not None:
+            self._seq += 1
+            item = (offset, self._seq, TOPIC_OF[type(event)], partition, at)
+            heapq.heappush(self._waiting, item)
+
+    def committed(self, offset: int | None) -> None:
+        """The partition's commit has reached `offset` (None: not known): every event
+        applied from messages before it counts."""
+        waiting = self._waiting
+        if offset is None:
+            return
+        while waiting and waiting[0][0] < offset:
+            _, _, topic, partition, at = heapq.heappop(waiting)
+            self._counted.count(topic, partition, at)
+
+    def value(self, kind: SubjectKind) -> int | None:
+        """The watermark (epoch ms) of what the commit has passed, for subjects of `kind`."""
+        return self._counted.value(kind)

@@ -1,21 +1,31 @@
-"""Offset commits that do not skip a message Faust's recovery dropped.
+"""Offset commits that do not skip a message Faust's recovery dropped, nor events a worker
+gave up without applying them.
 
-- Patches: `faust.transport.consumer.Consumer._new_offset` (private), wrapped.
+- Patches: `faust.transport.consumer.Consumer._new_offset` (private), wrapped; keeps a
+  limit per partition on the consumer (`withhold`) and clears Faust's acknowledgements of
+  revoked partitions (`forget_revoked`).
 - Upstream: faust-streaming issue #596 (a message fetched while recovery starts is dropped
   from Faust's queues and never processed; `_new_offset` tolerates a gap of one at the
-  head, so the commit passes it, and stops for good at two).
+  head, so the commit passes it, and stops for good at two). Faust has no way to
+  acknowledge a message (a rebalance and a shutdown wait for that) without committing it.
 - Proof: `tests/unit/test_commit_gaps.py` (one missing message holds the commit back;
-  a revoked partition is not committed past an unacknowledged message; repeats do not
-  slow commits).
+  a revoked partition is not committed past an unacknowledged message, nor a withheld
+  one; repeats do not slow commits; a revoked partition's acknowledgements are forgotten).
 - Remove when: Faust neither drops fetched messages in recovery nor commits past a gap it
-  did not learn from the broker; the tests above then pass without this patch.
+  did not learn from the broker, and can let a rebalance go on without committing what is
+  left unprocessed; the tests above then pass without this patch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.types import TP
+
+WITHHELD = "_duanka_withheld"
+"""The consumer attribute holding, per partition, the offset no commit may pass."""
 
 
 def guard_commits() -> None:
@@ -37,6 +47,9 @@ def guard_commits() -> None:
         if missing_head(self._acked[tp], committed) and not self._gap[tp].overlaps(committed):
             return None
         result: int | None = original(self, tp)
+        limit = getattr(self, WITHHELD, {}).get(tp)
+        if result is not None and limit is not None and result > limit:
+            return limit if committed is None or limit > committed else None
         return result
 
     _new_offset.guarded = True  # type: ignore[attr-defined]
@@ -60,3 +73,24 @@ def missing_head(acked: Any, committed: int | None) -> bool:
     """Whether the message at the committed offset is missing while later ones were
     acknowledged. Faust holds -1 for a partition its group never committed: never."""
     return bool(acked) and committed is not None and committed >= 0 and min(acked) > committed
+
+
+def withhold(consumer: Any, tp: TP, offset: int) -> None:
+    """Commit `tp` no further than `offset` while this consumer holds it: the messages from
+    there on are acknowledged without being processed (a worker giving the partition up
+    drops the events it held), and whoever holds the partition next must read them again."""
+    withheld: dict[TP, int] = consumer.__dict__.setdefault(WITHHELD, {})
+    withheld[tp] = min(offset, withheld.get(tp, offset))
+
+
+def forget_revoked(consumer: Any, revoked: Iterable[TP]) -> None:
+    """Forget the limits and acknowledgements of revoked partitions. Faust forgets a revoked
+    partition's acknowledgements as its revocation begins, but lists those made after that
+    (the agents finishing their work, events given up) afresh; if the partition came back,
+    they would count as messages of the new assignment processed, and its commits could
+    pass messages read again but not processed yet."""
+    withheld: dict[TP, int] = consumer.__dict__.get(WITHHELD, {})
+    for tp in revoked:
+        withheld.pop(tp, None)
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
