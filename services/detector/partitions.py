@@ -110,7 +110,8 @@ class SubjectPartitions:
         )
 
     def watermark(self, kind: SubjectKind, partition: int) -> CommittedWatermark:
-        """The watermark of a partition of `kind`'s subject topic, up to its commit."""
+        """The watermark of a partition of `kind`'s subject topic, up to its commit as the
+        consumer knows it now."""
         watermark = self.watermarks.get((kind, partition))
         if watermark is None:
             watermark = CommittedWatermark(self._input_partitions())
@@ -168,7 +169,8 @@ class SubjectPartitions:
     def oldest_watermark(self, kind: SubjectKind) -> int | None:
         """The oldest watermark of `kind`'s partitions held here; None unless all are known:
         what is settled against it is settled on every partition."""
-        values = [w.value(kind) for (k, _), w in self.watermarks.items() if k == kind]
+        held = [p for k, p in self.watermarks if k == kind]
+        values = [self.watermark(kind, p).value(kind) for p in held]
         known = [v for v in values if v is not None]
         return min(known) if known and len(known) == len(values) else None
 
