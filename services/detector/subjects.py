@@ -344,18 +344,18 @@ async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:
         for key in keys:
             quiet = batch.state(key)
             if quiet is not None:
-                changed, left = expiry_of(detector, kind, quiet, watermark)
+                changed, left = expiry_of(detector.engine, kind, quiet, watermark)
                 batch.keep(key, left, changed)
         await _write(detector, states, batch)
 
 
 def expiry_of(
-    detector: Detector, kind: SubjectKind, state: SubjectState, watermark: int | None
+    engine: Engine, kind: SubjectKind, state: SubjectState, watermark: int | None
 ) -> tuple[bool, SubjectState | None]:
     """Expire a state, in place, against a watermark: whether that changes it, and the
     state left (None: nothing, the key can go)."""
     before = state.to_json()
-    left = detector.engine.expire(kind, state, watermark)
+    left = engine.expire(kind, state, watermark)
     return left is None or left.to_json() != before, left
 
 

@@ -60,7 +60,7 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
     for held, (key, state) in enumerate(detector.states[kind].items(), start=1):
         listed += isinstance(state, IdentityState) and state.listing is not None
         # with no watermark yet nothing can expire: the walk only counts
-        if watermark is not None and expiry_of(detector, kind, state, watermark)[0]:
+        if watermark is not None and expiry_of(detector.engine, kind, state, watermark)[0]:
             partition = partition_of(key, partitions)
             keys = quiet.setdefault(partition, [])
             keys.append(key.decode())

@@ -300,13 +300,13 @@ class Worker:
                 for offset_of, forward in holding.order.ready():
                     changed.add(self.apply(holding, offset_of, forward))
                     holding.left[offset_of] -= 1
+                if cluster.rng.random() < cluster.expiry_odds:
+                    changed |= self.expire(holding)
                 changelog = (cluster.changelog_topic(holding.kind), holding.partition)
                 for key in sorted(changed):
                     state = holding.states.get(key)
                     value = None if state is None else orjson.dumps(state.to_json())
                     self.send(changelog, key.encode(), value, "changelog")
-                if cluster.rng.random() < cluster.expiry_odds:
-                    changed |= self.expire(holding)
                 holding.delivered_at.append((holding.committable(), cluster.sends_made - 1))
                 reached = answers(holding.order, holding.awaited)
                 if reached:
@@ -420,9 +420,8 @@ class Worker:
         changed."""
         changed = set()
         watermark = holding.watermark.value(holding.kind)
-        detector: Any = SimpleNamespace(engine=self.cluster.engine)
         for key, state in list(holding.states.items()):
-            touched, left = expiry_of(detector, holding.kind, state, watermark)
+            touched, left = expiry_of(self.cluster.engine, holding.kind, state, watermark)
             if touched:
                 changed.add(key)
             if left is None:

@@ -225,9 +225,9 @@ class CommittedWatermark:
     def committed(self, offset: int | None) -> None:
         """The partition's commit has reached `offset` (None: not known): every event
         applied from messages before it counts."""
-        waiting = self._waiting
         if offset is None:
             return
+        waiting = self._waiting
         while waiting and waiting[0][0] < offset:
             _, _, topic, partition, at = heapq.heappop(waiting)
             self._counted.count(topic, partition, at)
