@@ -1,10 +1,10 @@
 """The case linker of the worker holding the `case-alerts` partition, and its table.
 
-The table holds every alert linked, by alert id, and every disposition taken or held, by
-alert id and institution (`disposition_key`), with where it was read in `dispositions`: the
-linker's state and, through Faust, its changelog. A linker is restored from the table when
-the partition is assigned, at the first message read (`linking` describes the order of
-work).
+The table holds every alert linked, by alert id, with its ties (`core.ties`), and every
+disposition taken or held, by alert id and institution (`disposition_key`), with where it
+was read in `dispositions`: the linker's state and, through Faust, its changelog. A linker
+is restored from the table when the partition is assigned, at the first message read
+(`linking` describes the order of work).
 
 What a disposition derives is sent once, when it is taken; the table says so before the
 linker's offset is committed, but the sends may not have landed when a worker dies. So a
@@ -29,6 +29,7 @@ from services.detector.core.intake import Admitted
 from services.detector.core.policy import Policy
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.state import Entity
+from services.detector.core.ties import Tie, decode_ties
 from services.detector.core.watermark import LINKED_TOPICS, origin_of
 from services.detector.ingest import forwards_of
 from services.detector.progress import Report
@@ -79,6 +80,27 @@ class Stored(NamedTuple):
     def awaited(self, disposition: Disposition) -> Awaited:
         """Its place, and the kind of subject it can act on (None: none)."""
         return Awaited(self.position(disposition), ACTS_ON.get(disposition.outcome))
+
+
+class StoredAlert(NamedTuple):
+    """An alert as the table holds it: its value as read, and what its evidence ties
+    together (`core.ties`, encoded)."""
+
+    value: bytes
+    ties: bytes
+
+    def encode(self) -> bytes:
+        """`<ties>\n<value>`: neither holds a raw newline (both are compact JSON)."""
+        return self.ties + b"\n" + self.value
+
+    @classmethod
+    def decode(cls, stored: bytes) -> "StoredAlert":
+        ties, _, value = stored.partition(b"\n")
+        return cls(value, ties)
+
+    def read(self) -> tuple[Alert, list[Tie]]:
+        """The alert and its ties; raises ValueError if either does not decode."""
+        return Alert.model_validate_json(self.value), decode_ties(self.ties)
 
 
 def disposition_key(disposition: Disposition) -> bytes:
@@ -176,7 +198,7 @@ class CaseLinks:
                 dispositions.append(disposition)
                 kept.append((disposition, stored))
             else:
-                alerts.append(Alert.model_validate_json(value))
+                alerts.append(Alert.model_validate_json(StoredAlert.decode(value).value))
         linker = CaseLinker.of(self.policy, self.lane)
         linker.placing = True
         linker.restore(alerts)
@@ -211,8 +233,8 @@ class CaseLinks:
         kind, id = subject
         return kind, partition_of(id.encode(), self.partitions)
 
-    def link(self, alert: Alert, value: bytes, now: datetime, at: int) -> LinkerWork:
-        """Link an alert (read as `value` at offset `at`), taking the dispositions held for
+    def link(self, alert: Alert, stored: "StoredAlert", now: datetime, at: int) -> LinkerWork:
+        """Link an alert (read as `stored` at offset `at`), taking the dispositions held for
         it: what those derive is sent only if they were awaiting it, not placed without
         it. An alert linked already, read again, takes again those it took."""
         linker = self.linker()
@@ -228,8 +250,13 @@ class CaseLinks:
         for disposition in again:
             self._sent(work, disposition, self.stored(disposition), at)
         self._unknown(work, linking.expired)
-        self.table[alert.alert_id.encode()] = value
+        self.table[alert.alert_id.encode()] = stored.encode()
         return work
+
+    def alert(self, alert_id: str) -> "StoredAlert | None":
+        """An alert linked, with its ties; None if none is."""
+        value = self.table.get(alert_id.encode())
+        return None if value is None else StoredAlert.decode(value)
 
     def dispose(
         self, disposition: Disposition, stored: Stored, now: datetime, at: int

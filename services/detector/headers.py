@@ -31,3 +31,5 @@ LIFTED_OWN = b"own"
 FRONTIER = "frontier"
 """On the case linker's topic: a subject partition has applied everything before the
 dispositions awaited (see `core.disposition_gate`)."""
+TIES_HEADER = "duanka-ties"
+"""On an alert sent to the case linker: what its evidence ties together (`core.ties`)."""

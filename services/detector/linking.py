@@ -38,7 +38,7 @@ from schemas.alerts import Alert
 from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.detector import letters
-from services.detector.case_links import LinkerWork, Stored
+from services.detector.case_links import LinkerWork, Stored, StoredAlert
 from services.detector.core.cases import unknown_alert
 from services.detector.headers import (
     DISPOSITION,
@@ -48,6 +48,7 @@ from services.detector.headers import (
     PROGRESS,
     RECEIVED_HEADER,
     STREAM_HEADER,
+    TIES_HEADER,
     TOPIC_HEADER,
 )
 from services.detector.ingest import send_bundles
@@ -71,16 +72,17 @@ async def run(detector: Detector, stream: Any) -> None:
         elif kind == FRONTIER:
             work = _frontier(detector, message)
         else:
-            work = _link(detector, message)
+            work = _link(detector, message, headers)
         await letters.guarded(detector, message, work)
         await letters.guarded(detector, message, _relay(detector))
         detector.metrics.dispositions_held.set(detector.case_links.held())
 
 
-async def _link(detector: Detector, message: Any) -> None:
+async def _link(detector: Detector, message: Any, headers: dict[str, str]) -> None:
     alert = Alert.model_validate_json(message.value)
+    stored = StoredAlert(message.value, headers.get(TIES_HEADER, "[]").encode())
     links = detector.case_links
-    await _send(detector, links.link(alert, message.value, datetime.now(UTC), message.offset))
+    await _send(detector, links.link(alert, stored, datetime.now(UTC), message.offset))
 
 
 async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:

@@ -29,6 +29,7 @@ from services.detector.core.engine import Engine, Outcome
 from services.detector.core.ordering import EventOrder
 from services.detector.core.routing import Address
 from services.detector.core.state import SubjectState
+from services.detector.core.ties import encode_ties, ties_of
 from services.detector.core.watermark import CommittedWatermark, origin_of
 from services.detector.headers import (
     EXPIRE,
@@ -37,6 +38,7 @@ from services.detector.headers import (
     LIFTED_OWN_HEADER,
     PROGRESS,
     STREAM_HEADER,
+    TIES_HEADER,
 )
 from services.detector.partitions import Delivery, Pending, hold, subject_kind
 from services.detector.patches import commit_head
@@ -324,7 +326,7 @@ async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcom
     """Publish the alerts, watchlist entries and tombstones an event caused."""
     received = pending.forward.written / 1000
     for alert in outcome.alerts:
-        await _publish(detector, alert)
+        await _publish(detector, alert, outcome.state)
         detector.metrics.latency.observe(max(0.0, time.time() - received))
     for listing in outcome.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
@@ -359,13 +361,16 @@ def expiry_of(
     return left is None or left.to_json() != before, left
 
 
-async def _publish(detector: Detector, alert: Alert) -> None:
+async def _publish(detector: Detector, alert: Alert, state: SubjectState | None) -> None:
     """To `alerts`, to `alerts.<institution>` for every institution in its actions, and to
-    the case linker (`linking`)."""
+    the case linker (`linking`) with what its evidence ties together (`core.ties`)."""
     value = encode(alert)
     key = alert.subject.id.encode()
     await detector.alerts.send(key=key, value=value)
-    await detector.case_alerts.send(key=alert.alert_id.encode(), value=value)
+    ties = encode_ties(ties_of(alert, state))
+    await detector.case_alerts.send(
+        key=alert.alert_id.encode(), value=value, headers={TIES_HEADER: ties}
+    )
     institutions = sorted({a.institution for a in alert.actions if a.institution is not None})
     for institution in institutions:
         topic = await detector.institution_alerts(institution)

@@ -39,7 +39,7 @@ from schemas.cases import Case
 from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
-from services.detector.case_links import CaseLinks, LinkerWork, Stored
+from services.detector.case_links import CaseLinks, LinkerWork, Stored, StoredAlert
 from services.detector.core.clock import to_ms
 from services.detector.core.disposition_gate import Position
 from services.detector.core.engine import STATE_TYPES
@@ -363,7 +363,7 @@ class Worker:
             assert record.value is not None
             if record.kind == "alert":
                 alert = Alert.model_validate_json(record.value)
-                self.linked(links.link(alert, record.value, NOW, at))
+                self.linked(links.link(alert, StoredAlert(record.value, b"[]"), NOW, at))
             elif record.kind == "disposition":
                 partition, offset, written, value = orjson.loads(record.value)
                 disposition = Disposition.model_validate_json(value)

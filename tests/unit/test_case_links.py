@@ -4,7 +4,7 @@ message that sent it is read again."""
 
 from schemas.codec import encode
 from services.detector.bundle import partition_of
-from services.detector.case_links import CaseLinks, Stored, token
+from services.detector.case_links import CaseLinks, Stored, StoredAlert, token
 from services.detector.core.clock import to_ms
 from services.detector.core.disposition_gate import Awaited, Position
 from services.detector.core.policy import Policy
@@ -23,7 +23,7 @@ def test_a_linker_restored_from_its_table_holds_and_takes_what_it_did() -> None:
     table: dict[bytes, bytes] = {}
     links = CaseLinks(table, Policy(), partitions=8)
     links.resume(0)
-    links.link(DEVICE_ALERT, encode(DEVICE_ALERT), NOW, 0)
+    links.link(DEVICE_ALERT, StoredAlert(encode(DEVICE_ALERT), b"[]"), NOW, 0)
     taken, held = disposition(DEVICE_ALERT), disposition(LONE_ALERT, "false_positive")
     placed = disposition(LONE_ALERT, "confirmed", institution="ccb")
     for offset, given in enumerate((taken, held, placed), start=1):
@@ -51,7 +51,7 @@ def test_what_a_message_read_again_sent_is_sent_again_in_its_place() -> None:
     partition's progress is held at it, and no frontier places it without its alert."""
     links = CaseLinks({}, Policy(), partitions=8)
     links.resume(0)
-    links.link(ACCOUNT_ALERT, encode(ACCOUNT_ALERT), NOW, 0)
+    links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW, 0)
     confirmed = disposition(ACCOUNT_ALERT)
     first = links.dispose(confirmed, read_at(4, confirmed), NOW, 1)
     assert [len(f) for f in first.forwards.values()] == [1] and first.taken
@@ -75,11 +75,11 @@ def test_an_alert_read_again_sends_again_what_the_dispositions_it_took_derive() 
     links.resume(0)
     confirmed = disposition(ACCOUNT_ALERT)
     links.dispose(confirmed, read_at(4, confirmed), NOW, 0)  # held: the alert is on its way
-    first = links.link(ACCOUNT_ALERT, encode(ACCOUNT_ALERT), NOW, 1)
+    first = links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW, 1)
     assert first.forwards and first.taken
     links.forget()
     links.resume(1)
-    again = links.link(ACCOUNT_ALERT, encode(ACCOUNT_ALERT), NOW, 1)
+    again = links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW, 1)
     assert again.forwards == first.forwards and not again.taken
 
 
