@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from schemas.types import Code
 from services.detector.core.policy import Policy
 from services.kafka_security import KafkaSecurity
 
@@ -122,6 +123,15 @@ class Settings(BaseSettings):
     api_token: Annotated[SecretStr, Field(min_length=16)] | None = None
     """Bearer token for the query API (`/identities/{id}` and the like); unset: the API
     answers 503. At least 16 characters."""
+
+    console_institution: Code = "afc"
+    """The institution code the console records analysts' dispositions under: the
+    anti-fraud centre's own, as an institution writing to `dispositions`."""
+
+    console_session_lifetime: Annotated[
+        timedelta, Field(ge=timedelta(minutes=5), le=timedelta(days=7))
+    ] = timedelta(hours=8)
+    """How long a console login lasts (one working day by default)."""
 
     policy: Policy = Policy()
     """Detection thresholds and windows (docs/rules.md)."""

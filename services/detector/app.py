@@ -14,6 +14,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from schemas.alerts import SubjectKind
+from services.console import pages as console
 from services.detector import (
     commit_gaps,
     ingest,
@@ -204,6 +205,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
     app.sensors.add(StoreOnCommit(list(detector.states.values())))
     web.register(detector)
+    console.register(detector)
 
 
 def _subject_stage(detector: Detector, kind: SubjectKind) -> None:

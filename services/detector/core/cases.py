@@ -249,11 +249,7 @@ class CaseLinker:
         given = self._decided(alert_id)
         earlier = given.get(institution)
         if earlier is not None and earlier != disposition:
-            raise DecodeError(
-                "repeated_disposition",
-                f"{institution} disposed of alert {alert_id} already: {earlier.outcome} "
-                f"at {earlier.decided_at.isoformat()}",
-            )
+            raise repeated(earlier)
         if known:
             return self._take(disposition, now, with_record=True)
         if self.placing and earlier is None:
@@ -355,6 +351,18 @@ class CaseLinker:
             if self.placing and alert_id in self.held and not placed(disposition):
                 self.unplaced.add((alert_id, institution))
 
+    def refusal(self, alert_id: str, institution: str) -> DecodeError | None:
+        """Why a new disposition of an alert by an institution would be refused now: the
+        institution decided on it already, or no such alert is linked (None: it would be
+        taken)."""
+        book = self.dispositions if alert_id in self._case_of else self.held
+        earlier = book.get(alert_id, {}).get(institution)
+        if earlier is not None:
+            return repeated(earlier)
+        if alert_id not in self._case_of:
+            return DecodeError("unknown_alert", f"no alert {alert_id} has been linked")
+        return None
+
     def outcome(self, alert_id: str) -> Literal["confirmed", "false_positive"] | None:
         """What institutions found of an alert: `confirmed` if one confirmed it as fraud,
         else `false_positive` if one found it was not (None: neither yet)."""
@@ -387,6 +395,27 @@ class CaseLinker:
         return sorted(
             (self.alerts[a] for a in self._by_member.get(member, ())), key=lambda a: a.order
         )
+
+    def records(self, now: datetime) -> list[Case]:
+        """The record of every case as it stands (none merged)."""
+        return [self.record(root, now) for root in self._cases]
+
+    def alerts_of(self, id: str) -> list[Linked]:
+        """The alerts of the case with this id, earliest first (none: no such case, or it
+        was merged into another)."""
+        root = self._roots.get(id)
+        if root is None or case_id(self._case_of[root]) != id:
+            return []
+        return sorted((self.alerts[a] for a in self._cases[root]), key=lambda a: a.order)
+
+    def find(self, id: str) -> list[tuple[Entity, str]]:
+        """The members with this id, of any kind, and the case of each (an outlet's
+        alerts may be in several)."""
+        found = set()
+        for kind in ENTITY_FIELDS:
+            for alert_id in self._by_member.get((kind, id), ()):
+                found.add(((kind, id), case_id(self._case_of[alert_id])))
+        return sorted(found)
 
     def case_count(self) -> int:
         """How many cases the alerts linked so far form."""
@@ -477,6 +506,15 @@ class CaseLinker:
             self._by_reference.setdefault(reference, []).append(new.alert_id)
         for member in new.members:
             self._by_member.setdefault(member, []).append(new.alert_id)
+
+
+def repeated(earlier: Disposition) -> DecodeError:
+    """The rejection of a second disposition of an alert by the institution of `earlier`."""
+    return DecodeError(
+        "repeated_disposition",
+        f"{earlier.institution} disposed of alert {earlier.alert_id} already: "
+        f"{earlier.outcome} at {earlier.decided_at.isoformat()}",
+    )
 
 
 def unknown_alert(disposition: Disposition) -> DecodeError:
