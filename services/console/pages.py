@@ -2,10 +2,11 @@
 
 Pages are duanka's own files (`static/`), served with a policy that lets them load nothing
 from anywhere else. The login page takes the API token in a form's body and sets a session
-cookie (`session`); every other route, page, asset or JSON, needs that cookie and answers
-401 without it (a page shows the login form). What is answered from the case linker or a
-subject's state goes to the worker holding it, the way the query API does (`web`), but with
-its body, cookie and answer headers whole: Faust's own forwarding drops them.
+cookie (`session`); every other route needs that cookie: an asset, JSON or an export
+answers 401 without it, a page sends the browser to the login form. What is answered from
+the case linker or a subject's state goes to the worker holding it, the way the query API
+does (`web`), but with its body, cookie and answer headers whole: Faust's own forwarding
+drops them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import importlib.resources
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -52,7 +54,7 @@ CASES_KEY: Final = "cases"
 ASSETS: Final = ("console.css", "console.js", "cases.js", "case.js")
 CONTENT_TYPES: Final = {".css": "text/css", ".js": "text/javascript", ".html": "text/html"}
 POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -123,7 +125,7 @@ class Console:
         target = form.get("next")
         if not isinstance(target, str) or not _local_console_path(target):
             target = "/console/"
-        response = web.HTTPSeeOther(target)
+        response = _see_other(target)
         response.set_cookie(
             COOKIE,
             self.sessions.issue(datetime.now(UTC)),
@@ -133,7 +135,6 @@ class Console:
             samesite="Strict",
             secure=request.secure,
         )
-        _guard(response)
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -146,9 +147,8 @@ class Console:
                 request, cookie, given if isinstance(given, str) else None
             ):
                 return _error(403, "a logout must come from the console's own page")
-        response = web.HTTPSeeOther("/console/login")
+        response = _see_other("/console/login")
         response.del_cookie(COOKIE, path="/console")
-        _guard(response)
         return response
 
     def _changes_allowed(self, request: web.Request, cookie: str, given: str | None) -> bool:
@@ -161,7 +161,7 @@ class Console:
         async def serve(request: web.Request, **_: str) -> web.StreamResponse:
             cookie = self.session(request)
             if cookie is None:
-                return self.login_page(request, 401)
+                return _see_other(f"/console/login?next={quote(request.path_qs)}")
             assert self.sessions is not None
             body = (
                 self.pages[name]
@@ -361,7 +361,7 @@ def register(detector: Detector) -> Console:
 def _login_get(console: Console) -> Handler:
     async def login_form(request: web.Request) -> web.StreamResponse:
         if console.session(request) is not None:
-            return _guard(web.HTTPSeeOther("/console/"))
+            return _see_other("/console/")
         return console.login_page(request, 200)
 
     return login_form
@@ -451,6 +451,13 @@ def _respond(
     response.content_type = content_type.partition(";")[0]
     response.charset = "utf-8"
     _guard(response, policy)
+    return response
+
+
+def _see_other(location: str) -> web.Response:
+    """Send the browser on to `location` (with GET)."""
+    response = web.Response(status=303, headers={"Location": location})
+    _guard(response)
     return response
 
 

@@ -173,6 +173,13 @@ class Scenario:
             carrier = self._rng.choice(pop.MNOS)
             yield self._activation(self.config.start + index * step, who, carrier, "store")
 
+    def workshop_gang(self, now: datetime) -> list[SimulatedMessage]:
+        """One workshop gang (`_workshop_gang`) and its mule ring, whole and in event-time
+        order: a case to look at, for tests and demonstrations."""
+        self._gang = f"workshop_gang-{next(self._injections)}"
+        self._workshop_gang(now)
+        return list(self.pending())
+
     def pending(self) -> Iterator[SimulatedMessage]:
         """The injected messages scheduled after the last one taken, in event-time order:
         take them to complete every injected pattern (and so the truth)."""
