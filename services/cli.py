@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = commands.add_parser("alerts", help="print alerts as one-line summaries")
     alerts.add_argument("--from-beginning", action="store_true", help="not only new alerts")
     alerts.add_argument("--json", action="store_true", help="print the alerts' JSON")
+    alerts.add_argument(
+        "--cases", action="store_true", help="also a line for each case as it forms or grows"
+    )
     alerts.set_defaults(run=_alerts)
     return parser
 
@@ -157,5 +160,7 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     from services.alert_tail import tail
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail(settings, from_beginning=args.from_beginning, as_json=args.json))
+        asyncio.run(
+            tail(settings, from_beginning=args.from_beginning, as_json=args.json, cases=args.cases)
+        )
     return 0

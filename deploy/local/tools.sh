@@ -3,7 +3,9 @@
 #   promtool   (checks deploy/prometheus) from Debian's prometheus package, unpacked only;
 #   kustomize  (renders deploy/k8s) built from the Go module proxy, unless kubectl is here;
 #   kcat       optional, a non-Python Kafka client whose partitioner one test uses
-#              (installed with apt-get when root; that test is skipped without it).
+#              (installed with apt-get when root; that test is skipped without it);
+#   chromium   Debian's chromium and chromium-driver, for the console's browser tests
+#              (installed with apt-get when root; without them those tests fail).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools=.local/tools/bin
@@ -37,5 +39,16 @@ if ! command -v kcat >/dev/null; then
       log "could not install kcat; its test will be skipped"
   else
     log "kcat not installed (needs root and apt-get); its test will be skipped"
+  fi
+fi
+
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing chromium and chromium-driver (once, a few minutes)"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } >/dev/null
+  else
+    log "chromium and chromium-driver are missing: the console's browser tests will fail;"
+    log "install them (apt-get install chromium chromium-driver) and run make test again"
   fi
 fi

@@ -1,5 +1,6 @@
 """`make run` (deploy/local/run.sh) for a short while: a worker, simulated carriers and banks
-on the local broker, and alerts printed as they arrive; everything it started is stopped."""
+on the local broker, the console's address, and alerts and cases printed as they arrive;
+everything it started is stopped. A busy port is refused before anything starts."""
 
 import os
 import re
@@ -23,9 +24,10 @@ def free_port() -> int:
         return port
 
 
-def test_the_demo_prints_alerts_and_cleans_up() -> None:
+def test_the_demo_prints_alerts_cases_and_the_console_and_cleans_up() -> None:
     require_broker()
-    environment = {**os.environ, "DURATION": "20", "DUANKA_WEB_PORT": str(free_port())}
+    port = free_port()
+    environment = {**os.environ, "DURATION": "20", "DUANKA_WEB_PORT": str(port)}
     environment.pop("DUANKA_TOPIC_PREFIX", None)
     done = subprocess.run(
         ["deploy/local/run.sh"],
@@ -40,4 +42,31 @@ def test_the_demo_prints_alerts_and_cleans_up() -> None:
     rules = set(re.findall(line, done.stdout, flags=re.MULTILINE))
     assert rules, f"no alert printed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     assert rules <= set(get_args(RuleName))
+    console = (
+        rf"console at http://127.0.0.1:{port}/console/ \(log in with the token dev-[0-9a-f]{{24}}\)"
+    )
+    assert re.search(console, done.stderr), done.stderr[-2000:]
+    cases = re.findall(
+        r"^\d\d:\d\d:\d\d ##  case [0-9a-f]{12}… formed: ", done.stdout, re.MULTILINE
+    )
+    assert cases, f"no case printed:\n{done.stdout[-2000:]}"
     assert "run: stopping" in done.stderr
+
+
+def test_the_demo_refuses_a_busy_port_before_starting_anything() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        environment = {**os.environ, "DUANKA_WEB_PORT": str(port)}
+        done = subprocess.run(
+            ["deploy/local/run.sh"],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"port {port} is already in use" in done.stderr
+    assert "worker starting" not in done.stderr
