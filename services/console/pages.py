@@ -4,18 +4,13 @@ Pages are duanka's own files (`static/`), served with a policy that lets them lo
 from anywhere else. The login page takes the API token in a form's body and sets a session
 cookie (`session`); every other route needs that cookie: an asset, JSON or an export
 answers 401 without it, a page sends the browser to the login form. What is answered from
-the case linker or a subject's state goes to the worker holding it, the way the query API
-does (`web`), but with its body, cookie and answer headers whole: Faust's own forwarding
-drops them.
+the case linker or a subject's state goes to the worker holding it (`forwarding`).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import importlib.resources
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -29,6 +24,13 @@ from yarl import URL
 from schemas.alerts import ENTITY_FIELDS, SubjectKind
 from schemas.codec import encode
 from schemas.dispositions import Disposition
+from services.console.answers import (
+    as_json,
+    error,
+    inline_style_policy,
+    respond,
+    see_other,
+)
 from services.console.case_view import (
     Filters,
     case_list,
@@ -37,6 +39,7 @@ from services.console.case_view import (
     export_json,
     search,
 )
+from services.console.forwarding import Handler, at_owner
 from services.console.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Sessions
 from services.detector.bundle import partition_of
 from services.detector.context import raw_topic
@@ -47,16 +50,9 @@ from services.detector.core.ties import Tie
 if TYPE_CHECKING:
     from services.detector.context import Detector
 
-Handler = Callable[..., Awaitable[web.StreamResponse]]
-ROUTED_HEADER: Final = "X-Duanka-Routed"
-"""On a request one worker forwarded to another: answer it here, forward it no further."""
 CASES_KEY: Final = "cases"
 ASSETS: Final = ("console.css", "console.js", "cases.js", "case.js")
-CONTENT_TYPES: Final = {".css": "text/css", ".js": "text/javascript", ".html": "text/html"}
-POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+CONTENT_TYPES: Final = {".css": "text/css", ".js": "text/javascript"}
 
 
 def _file(name: str) -> str:
@@ -78,7 +74,7 @@ class Console:
         self.institution = settings.console_institution
         self.assets = {name: _file(name).encode() for name in ASSETS}
         self.pages = {name: _file(name) for name in ("login.html", "cases.html", "case.html")}
-        self.login_policy = _inline_style_policy(self.pages["login.html"])
+        self.login_policy = inline_style_policy(self.pages["login.html"])
         """The login page is the one page served without a session, so it carries its
         style inline, allowed by its hash: everything else needs a session."""
         self.dispositions = raw_topic(detector.app, settings.topic("dispositions"))
@@ -110,7 +106,7 @@ class Console:
             .replace("{{error}}", html.escape(error))
             .replace("{{next}}", html.escape(target))
         )
-        return _respond(body.encode(), "text/html", status, policy=self.login_policy)
+        return respond(body.encode(), "text/html", status, policy=self.login_policy)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         """POST /console/login: the token from the form; a session cookie on success."""
@@ -125,7 +121,7 @@ class Console:
         target = form.get("next")
         if not isinstance(target, str) or not _local_console_path(target):
             target = "/console/"
-        response = _see_other(target)
+        response = see_other(target)
         response.set_cookie(
             COOKIE,
             self.sessions.issue(datetime.now(UTC)),
@@ -146,8 +142,8 @@ class Console:
             if not self._changes_allowed(
                 request, cookie, given if isinstance(given, str) else None
             ):
-                return _error(403, "a logout must come from the console's own page")
-        response = _see_other("/console/login")
+                return error(403, "a logout must come from the console's own page")
+        response = see_other("/console/login")
         response.del_cookie(COOKIE, path="/console")
         return response
 
@@ -161,25 +157,25 @@ class Console:
         async def serve(request: web.Request, **_: str) -> web.StreamResponse:
             cookie = self.session(request)
             if cookie is None:
-                return _see_other(f"/console/login?next={quote(request.path_qs)}")
+                return see_other(f"/console/login?next={quote(request.path_qs)}")
             assert self.sessions is not None
             body = (
                 self.pages[name]
                 .replace("{{csrf}}", self.sessions.csrf(cookie))
                 .replace("{{institution}}", html.escape(self.institution))
             )
-            return _respond(body.encode(), "text/html")
+            return respond(body.encode(), "text/html")
 
         return serve
 
     async def asset(self, request: web.Request, name: str) -> web.StreamResponse:
         """A stylesheet or script of the console."""
         if self.session(request) is None:
-            return _error(401, "log in to the console first")
+            return error(401, "log in to the console first")
         body = self.assets.get(name)
         if body is None:
-            return _error(404, f"no asset {name}")
-        return _respond(body, CONTENT_TYPES[name[name.rindex(".") :]])
+            return error(404, f"no asset {name}")
+        return respond(body, CONTENT_TYPES[name[name.rindex(".") :]])
 
     def guarded(self, handler: Handler, *, changes: bool = False) -> Handler:
         """`handler` for a logged-in analyst only (401 otherwise); a change also needs the
@@ -188,36 +184,21 @@ class Console:
         async def checked(request: web.Request, **kwargs: str) -> web.StreamResponse:
             cookie = self.session(request)
             if cookie is None:
-                return _error(401, "log in to the console first")
+                return error(401, "log in to the console first")
             if changes and not self._changes_allowed(
                 request, cookie, request.headers.get(CSRF_HEADER)
             ):
-                return _error(403, "a change must come from the console's own page")
+                return error(403, "a change must come from the console's own page")
             return await handler(request, **kwargs)
 
         return checked
 
-    # Routing ------------------------------------------------------------------------------
-
-    async def at_owner(
-        self, request: web.Request, table: Any, key: str, answer: Handler, **kwargs: str
-    ) -> web.StreamResponse:
-        """Answer here if this worker holds `key` of `table`, else forward the request,
-        whole, to the worker that does."""
-        app = self.detector.app
-        if request.headers.get(ROUTED_HEADER) is None:
-            try:
-                owner = app.router.key_store(table.name, key)
-            except KeyError:
-                return _error(503, "no worker holds this yet; try again shortly")
-            if _ident(owner) != _ident(URL(str(app.conf.canonical_url))):
-                return await _forward(app, owner, request)
-        return await answer(request, **kwargs)
-
     def on_linker(self, answer: Handler) -> Handler:
+        """`answer`, on the worker holding the case linker."""
+
         async def routed(request: web.Request, **kwargs: str) -> web.StreamResponse:
             table = self.detector.case_links.table
-            return await self.at_owner(request, table, CASES_KEY, answer, **kwargs)
+            return await at_owner(self.detector.app, request, table, CASES_KEY, answer, **kwargs)
 
         return routed
 
@@ -230,28 +211,28 @@ class Console:
             query.get("status") or None, query.get("rule") or None, query.get("institution") or None
         )
         linker = self.detector.case_links.linker()
-        return _json(case_list(linker, filters, datetime.now(UTC)))
+        return as_json(case_list(linker, filters, datetime.now(UTC)))
 
     async def case(self, request: web.Request, case_id: str) -> web.StreamResponse:
         """One case, as the case page draws it."""
         page = self._case_page(case_id)
         if page is None:
-            return _error(404, f"no case {case_id}")
-        return _json(page)
+            return error(404, f"no case {case_id}")
+        return as_json(page)
 
     async def export(self, request: web.Request, case_id: str, format: str) -> web.StreamResponse:
         """A case as a file: `json` or `csv`."""
         page = self._case_page(case_id)
         if page is None:
-            return _error(404, f"no case {case_id}")
+            return error(404, f"no case {case_id}")
         if format == "json":
             body, content_type = export_json(page), "application/json"
         elif format == "csv":
-            body, content_type = export_csv(page).encode(), "text/csv; charset=utf-8"
+            body, content_type = export_csv(page).encode(), "text/csv"
         else:
-            return _error(404, f"no export as {format}: json or csv")
+            return error(404, f"no export as {format}: json or csv")
         disposition = f'attachment; filename="duanka-case-{case_id}.{format}"'
-        return _respond(body, content_type, headers={"Content-Disposition": disposition})
+        return respond(body, content_type, headers={"Content-Disposition": disposition})
 
     def _case_page(self, case_id: str) -> dict[str, Any] | None:
         links = self.detector.case_links
@@ -266,8 +247,8 @@ class Console:
         """`?q=<id>`: the cases holding an entity with that id."""
         text = request.query.get("q", "").strip()
         if not text:
-            return _error(400, "?q=<identity, number, account, device or outlet> required")
-        return _json({"q": text, "matches": search(self.detector.case_links.linker(), text)})
+            return error(400, "?q=<identity, number, account, device or outlet> required")
+        return as_json({"q": text, "matches": search(self.detector.case_links.linker(), text)})
 
     async def dispose(self, request: web.Request, alert_id: str) -> web.StreamResponse:
         """Record the anti-fraud centre's decision on an alert: `{"outcome", "note"}` to
@@ -282,45 +263,46 @@ class Console:
                 decided_at=datetime.now(UTC),
             )
         except (orjson.JSONDecodeError, AttributeError) as exc:
-            return _error(400, f'a JSON object {{"outcome", "note"}} expected: {exc}')
+            return error(400, f'a JSON object {{"outcome", "note"}} expected: {exc}')
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
             )
-            return _error(400, problems)
+            return error(400, problems)
         refusal = self.detector.case_links.linker().refusal(alert_id, self.institution)
         if refusal is None and alert_id in self.sent:
             message = f"{self.institution} has just disposed of alert {alert_id}"
-            return _error(409, message, reason="repeated_disposition")
+            return error(409, message, reason="repeated_disposition")
         if refusal is not None:
             status = 404 if refusal.reason == "unknown_alert" else 409
-            return _error(status, str(refusal), reason=refusal.reason)
+            return error(status, str(refusal), reason=refusal.reason)
         await (await self.dispositions.send(key=alert_id.encode(), value=encode(disposition)))
         self.sent.add(alert_id)
-        return _json({"disposition": disposition.model_dump(mode="json")}, status=202)
+        return as_json({"disposition": disposition.model_dump(mode="json")}, status=202)
 
     async def entity(self, request: web.Request, kind: str, id: str) -> web.StreamResponse:
         """An entity's state from the query API (a number, identity, account or device), or
         what the alerts say of an outlet or a company."""
         if kind in SUBJECT_KINDS:
             table = self.detector.states[kind].table
-            return await self.at_owner(request, table, id, self._state, kind=kind, id=id)
+            app = self.detector.app
+            return await at_owner(app, request, table, id, self._state, kind=kind, id=id)
         if kind in ENTITY_FIELDS:
             return await self.on_linker(self._named)(request, kind=kind, id=id)
-        return _error(404, f"no entity kind {kind}")
+        return error(404, f"no entity kind {kind}")
 
     async def _state(self, request: web.Request, kind: SubjectKind, id: str) -> web.Response:
         states, key = self.detector.states[kind], id.encode()
         state = states.get(partition_of(key, self.detector.settings.partitions), key)
         if state is None:
-            return _json({"kind": kind, "id": id, "state": None})
+            return as_json({"kind": kind, "id": id, "state": None})
         described = describe(kind, state, self.detector.settings.policy)
-        return _json({"kind": kind, "id": id, "state": described})
+        return as_json({"kind": kind, "id": id, "state": described})
 
     async def _named(self, request: web.Request, kind: str, id: str) -> web.Response:
         linker = self.detector.case_links.linker()
         alerts = linker.naming((kind, id))  # type: ignore[arg-type]
-        return _json(
+        return as_json(
             {
                 "kind": kind,
                 "id": id,
@@ -361,7 +343,7 @@ def register(detector: Detector) -> Console:
 def _login_get(console: Console) -> Handler:
     async def login_form(request: web.Request) -> web.StreamResponse:
         if console.session(request) is not None:
-            return _see_other("/console/")
+            return see_other("/console/")
         return console.login_page(request, 200)
 
     return login_form
@@ -386,28 +368,6 @@ def _view(path: str, get: Handler | None, post: Handler | None) -> type[View]:
     return type(name, (View,), methods)
 
 
-async def _forward(app: Any, owner: URL, request: web.Request) -> web.StreamResponse:
-    """The owner's answer to the request, headers that matter included."""
-    url = request.url.with_host(owner.host or "").with_port(owner.port)
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-    headers[ROUTED_HEADER] = "1"
-    async with app.http_client.request(
-        method=request.method, url=url, headers=headers, data=await request.read()
-    ) as answer:
-        body = await answer.read()
-        kept = {
-            k: v
-            for k, v in answer.headers.items()
-            if k.lower() in ("content-type", "content-disposition", "location")
-        }
-        response = web.Response(body=body, status=answer.status, headers=kept)
-        return _guard(response)
-
-
-def _ident(url: URL) -> tuple[str, int]:
-    return (url.host or "", int(url.port or 80))
-
-
 def _same_origin(request: web.Request) -> bool:
     """Whether a change comes from this site: the browser says so in `Sec-Fetch-Site`, and
     its `Origin`, when it sends one, is this host (a request forwarded by another worker
@@ -421,52 +381,3 @@ def _same_origin(request: web.Request) -> bool:
 
 def _local_console_path(target: str) -> bool:
     return target.startswith("/console/") and not target.startswith("//") and "\\" not in target
-
-
-def _inline_style_policy(page: str) -> str:
-    """POLICY, allowing the one inline `<style>` of `page` by its hash."""
-    style = page[page.index("<style>") + len("<style>") : page.index("</style>")]
-    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    return POLICY.replace("style-src 'self'", f"style-src 'sha256-{digest}'")
-
-
-def _guard(response: web.StreamResponse, policy: str = POLICY) -> web.StreamResponse:
-    """Headers every console answer carries: nothing from elsewhere, nothing cached, not
-    framed."""
-    response.headers["Content-Security-Policy"] = policy
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _respond(
-    body: bytes,
-    content_type: str,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-    policy: str = POLICY,
-) -> web.Response:
-    response = web.Response(body=body, status=status, headers=headers)
-    response.content_type = content_type.partition(";")[0]
-    response.charset = "utf-8"
-    _guard(response, policy)
-    return response
-
-
-def _see_other(location: str) -> web.Response:
-    """Send the browser on to `location` (with GET)."""
-    response = web.Response(status=303, headers={"Location": location})
-    _guard(response)
-    return response
-
-
-def _json(value: Any, status: int = 200) -> web.Response:
-    return _respond(orjson.dumps(value), "application/json", status)
-
-
-def _error(status: int, message: str, reason: str | None = None) -> web.Response:
-    body: dict[str, str] = {"error": message}
-    if reason is not None:
-        body["reason"] = reason
-    return _json(body, status)

@@ -4,6 +4,7 @@ broker. Screenshots are kept in `.local/test-artifacts/console/`."""
 
 import asyncio
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -369,6 +370,77 @@ async def test_every_worker_answers_the_same_and_nothing_without_a_session(
     assert answers[0] == answers[1] and answers[0]
     for worker in workers:
         assert TOKEN not in worker.log.read_text(errors="replace")
+
+
+async def test_changes_from_another_site_are_refused(workers: list[RunningWorker]) -> None:
+    worker, evil = workers[1], "http://evil.example"
+    login = post(worker, "/console/login", f"token={TOKEN}".encode(), {"Origin": evil})
+    assert login[0] == 403
+    status, _, headers = post(worker, "/console/login", f"token={TOKEN}".encode(), {})
+    assert status == 303
+    cookie = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    _, page, _ = api(worker, "/console/", cookie=cookie)
+    csrf = re.search(rb'name="duanka-csrf" content="([0-9a-f]{64})"', page)
+    assert csrf is not None
+    path = f"/console/api/alerts/{'f' * 32}/dispositions"
+    decision = orjson.dumps({"outcome": "confirmed"})
+    session = {"Cookie": f"duanka_session={cookie}"}
+    assert post(worker, path, decision, session)[0] == 403  # no CSRF value
+    with_csrf = {**session, "X-Duanka-CSRF": csrf.group(1).decode()}
+    assert post(worker, path, decision, {**with_csrf, "Origin": evil})[0] == 403
+    assert post(worker, path, decision, {**with_csrf, "Sec-Fetch-Site": "cross-site"})[0] == 403
+    status, body, _ = post(worker, path, decision, with_csrf)  # the linker's refusal
+    assert (status, orjson.loads(body)["reason"]) == (404, "unknown_alert")
+    status, body, _ = post(worker, path, orjson.dumps({"outcome": "maybe"}), with_csrf)
+    assert status == 400 and "outcome" in orjson.loads(body)["error"]
+    forged = cookie[:-1] + ("1" if cookie.endswith("0") else "0")
+    other = {**with_csrf, "Cookie": f"duanka_session={forged}"}
+    assert post(worker, path, decision, other)[0] == 401
+
+
+BIG_CASE = (Path(__file__).parent / "console_big_case.js").read_text()
+"""Replaces the case API's answer, in the browser, by a case of 200 entities and 309 edges,
+and notes when it was served and when every entity was drawn."""
+
+
+async def test_a_case_of_200_entities_is_drawn_once(
+    workers: list[RunningWorker], browser: WebDriver
+) -> None:
+    """The case page's own script, given a case of 200 entities and 309 edges (the answer
+    of its API replaced in the browser): how long drawing takes, and no redraw on a poll."""
+    driver, base = browser, f"http://127.0.0.1:{workers[0].port}"
+    driver.get(f"{base}/console/login")
+    driver.find_element(By.NAME, "token").send_keys(TOKEN, Keys.ENTER)
+    wait(driver, "the cases page", lambda d: d.find_element(By.ID, "cases"))
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": BIG_CASE})
+    try:
+        driver.get(f"{base}/console/cases/{'b' * 32}")
+        wait(driver, "the drawing", lambda d: d.execute_script("return window.drawn"))
+        took = driver.execute_script("return window.drawn - window.served")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg#graph [data-entity]")) == 200
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg#graph path.edge")) == 309
+        print(f"a case of 200 entities and 309 edges drawn in {took:.0f} ms")
+        driver.execute_script("document.querySelector('svg#graph [data-entity]').dataset.kept = 1")
+        await asyncio.sleep(9)  # two polls
+        assert driver.find_elements(By.CSS_SELECTOR, "svg#graph [data-kept='1']")
+        shot(driver, "08-200-entities")
+        assert errors(driver) == []
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+
+
+def post(
+    worker: RunningWorker, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes, dict[str, str]]:
+    """POST without following redirects: status, body and headers."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.port}{path}", data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.build_opener(NoRedirect()).open(request, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
