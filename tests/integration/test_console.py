@@ -429,6 +429,32 @@ async def test_a_case_of_200_entities_is_drawn_once(
         driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
 
 
+MERGED = """
+const real = window.fetch;
+window.fetch = async (url, options) => String(url).endsWith("/console/api/cases/" + "a".repeat(32))
+  ? new Response(JSON.stringify({case: {case_id: "a".repeat(32), status: "merged",
+      merged_into: "c".repeat(32)}}), {status: 200, headers: {"Content-Type": "application/json"}})
+  : real(url, options);
+"""
+"""Answers, in the browser, that case aaa… was merged into case ccc…."""
+
+
+async def test_a_merged_case_sends_the_browser_to_the_case_it_joined(
+    workers: list[RunningWorker], browser: WebDriver
+) -> None:
+    driver, base = browser, f"http://127.0.0.1:{workers[0].port}"
+    driver.get(f"{base}/console/login")
+    if driver.find_elements(By.NAME, "token"):
+        driver.find_element(By.NAME, "token").send_keys(TOKEN, Keys.ENTER)
+        wait(driver, "the cases page", lambda d: d.find_element(By.ID, "cases"))
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": MERGED})
+    try:
+        driver.get(f"{base}/console/cases/{'a' * 32}")
+        wait(driver, "the joined case", lambda d: d.current_url.endswith("c" * 32))
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+
+
 def post(
     worker: RunningWorker, path: str, body: bytes, headers: dict[str, str]
 ) -> tuple[int, bytes, dict[str, str]]:
