@@ -409,6 +409,7 @@ async def test_a_case_of_200_entities_is_drawn_once(
     """The case page's own script, given a case of 200 entities and 309 edges (the answer
     of its API replaced in the browser): how long drawing takes, and no redraw on a poll."""
     driver, base = browser, f"http://127.0.0.1:{workers[0].port}"
+    driver.get_log("browser")  # what the tests before logged
     driver.get(f"{base}/console/login")
     driver.find_element(By.NAME, "token").send_keys(TOKEN, Keys.ENTER)
     wait(driver, "the cases page", lambda d: d.find_element(By.ID, "cases"))
