@@ -59,6 +59,13 @@ def _file(name: str) -> str:
     return importlib.resources.files("services.console").joinpath("static", name).read_text()
 
 
+def _assembled(page: str, parts: dict[str, str]) -> str:
+    """A page with the parts every logged-in page shares (its head, the header bar) put in."""
+    for placeholder, part in parts.items():
+        page = page.replace(placeholder, part)
+    return page
+
+
 class Console:
     """The console of one worker: its sessions and the files it serves."""
 
@@ -73,7 +80,11 @@ class Console:
         )
         self.institution = settings.console_institution
         self.assets = {name: _file(name).encode() for name in ASSETS}
-        self.pages = {name: _file(name) for name in ("login.html", "cases.html", "case.html")}
+        parts = {"{{head}}": _file("_head.html"), "{{header}}": _file("_header.html")}
+        self.pages = {
+            name: _assembled(_file(name), parts)
+            for name in ("login.html", "cases.html", "case.html")
+        }
         self.login_policy = inline_style_policy(self.pages["login.html"])
         """The login page is the one page served without a session, so it carries its
         style inline, allowed by its hash: everything else needs a session."""

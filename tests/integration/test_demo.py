@@ -24,19 +24,24 @@ def free_port() -> int:
         return port
 
 
-def test_the_demo_prints_alerts_cases_and_the_console_and_cleans_up() -> None:
-    require_broker()
-    port = free_port()
-    environment = {**os.environ, "DURATION": "20", "DUANKA_WEB_PORT": str(port)}
+def run_demo(port: int, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
+    """`deploy/local/run.sh` with its web server on `port`, in a fresh world of topics."""
+    environment = {**os.environ, "DUANKA_WEB_PORT": str(port), **env}
     environment.pop("DUANKA_TOPIC_PREFIX", None)
-    done = subprocess.run(
+    return subprocess.run(
         ["deploy/local/run.sh"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
+
+
+def test_the_demo_prints_alerts_cases_and_the_console_and_cleans_up() -> None:
+    require_broker()
+    port = free_port()
+    done = run_demo(port, timeout=180, DURATION="20")
     assert done.returncode == 0, done.stderr[-3000:]
     line = r"^\d\d:\d\d:\d\d [! ]{3} (?:medium|high|critical) +([a-z_]+) "
     rules = set(re.findall(line, done.stdout, flags=re.MULTILINE))
@@ -58,15 +63,7 @@ def test_the_demo_refuses_a_busy_port_before_starting_anything() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        environment = {**os.environ, "DUANKA_WEB_PORT": str(port)}
-        done = subprocess.run(
-            ["deploy/local/run.sh"],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_demo(port, timeout=60)
     assert done.returncode == 1
     assert f"port {port} is already in use" in done.stderr
     assert "worker starting" not in done.stderr
