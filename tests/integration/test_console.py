@@ -36,6 +36,7 @@ from tests.integration.conftest import (
     start_worker,
     stop_worker,
 )
+from tests.integration.test_worker import burst, produce
 
 pytestmark = pytest.mark.integration
 
@@ -211,6 +212,18 @@ async def test_an_analyst_works_a_gang_in_the_console(
     assert isinstance(row, WebElement)
     assert case.summary in row.text and "open" in row.text
     shot(driver, "02-cases")
+
+    # A new case appears while the analyst reads the list; the rows already there stay.
+    driver.execute_script("arguments[0].dataset.kept = 'yes'", row)
+    await produce(kafka, worker, burst("console-card-seller", 5))
+    wait(
+        driver,
+        "the new case listed",
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr[data-case-id]")) == 2,
+        within=WAIT_S,
+    )
+    kept = driver.find_element(By.CSS_SELECTOR, f'tr[data-case-id="{case.case_id}"]')
+    assert kept.get_attribute("data-kept") == "yes"
 
     # Its page: every entity in the graph, every alert on the timeline.
     row.find_element(By.TAG_NAME, "a").click()
