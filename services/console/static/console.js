@@ -63,7 +63,7 @@ const duanka = (() => {
   }
 
   function short(id) {
-    return id.length > 14 ? id.slice(0, 12) + "…" : id;
+    return id.length > 18 ? id.slice(0, 16) + "…" : id;
   }
 
   function severity(level) {
