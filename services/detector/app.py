@@ -37,7 +37,7 @@ from services.detector.metrics import FAUST_PREFIX, create_metrics
 from services.detector.partitions import MARKER_REACH_MS, SubjectPartitions
 from services.detector.patches.consumer_state import committed, known_hole
 from services.detector.progress import InputProgress
-from services.detector.states import StoreOnCommit, SubjectStates
+from services.detector.state_store import StoreOnCommit, SubjectStates
 from services.settings import Settings
 from services.topics import (
     CASE_ALERTS_TABLE,
@@ -61,12 +61,12 @@ state); waiting up to 10 ms to batch them means fewer produce requests, less CPU
 worker and the brokers, for at most 10 ms more latency per hop."""
 COMMIT_INTERVAL_S = 0.5
 """How often offsets are committed. Subject states wait in memory from their changelog
-records being queued to the next commit (`states`): at Faust's 2.8 s, a worker draining a
+records being queued to the next commit (`state_store`): at Faust's 2.8 s, a worker draining a
 backlog held some 60,000 of them, and ended 150 MiB larger than at 0.5 s, at no faster a
 pace. A rebalance also reads less again."""
 PRODUCER_BATCH_BYTES = 512 * 1024
 """The largest record batch the producer builds for one partition. A subject batch's
-changelog records go as one record batch (`states`): with aiokafka's 16 KiB, a batch of a
+changelog records go as one record batch (`state_store`): with aiokafka's 16 KiB, a batch of a
 few hundred states took a dozen, each waiting for the one before it to be sent. Below the
 broker's 1 MiB limit on a batch."""
 

@@ -13,7 +13,7 @@ from services.detector.core.engine import Engine
 from services.detector.metrics import Metrics
 from services.detector.partitions import SubjectPartitions
 from services.detector.progress import InputProgress
-from services.detector.states import SubjectStates
+from services.detector.state_store import SubjectStates
 from services.settings import Settings
 from services.topics import MONTH, TopicSpec, ensure_topic, institution_alerts_topic
 

@@ -4,7 +4,7 @@ One agent per subject kind consumes its topic, so every event of a subject reach
 partition that holds the subject's state. A message there is a bundle of events, a progress
 report or an expiry request (`HANDLERS`). Each event waits for its turn in event-time order
 (`core.ordering`, fed by `progress` reports); the events let go together are applied as one
-batch of state (`states`), what they cause is published, and a bundle is acknowledged once
+batch of state (`state_store`), what they cause is published, and a bundle is acknowledged once
 every event in it has been.
 """
 
@@ -43,7 +43,7 @@ from services.detector.headers import (
 from services.detector.partitions import Delivery, Pending, hold, subject_kind
 from services.detector.patches import commit_head
 from services.detector.progress import decode_report, encode_frontier
-from services.detector.states import Batch, SubjectStates
+from services.detector.state_store import Batch, SubjectStates
 from services.topics import subject_events_topic
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ async def release(
     detector: Detector, kind: SubjectKind, partition: int, due: list[Pending]
 ) -> None:
     """Apply events of one subject-topic partition in the order given, as one batch of
-    state (`states`); publish what they caused, queue the states they changed on the
+    state (`state_store`); publish what they caused, queue the states they changed on the
     changelog, and acknowledge them. The batch holds its kind's lock until its changelog
     records are queued, so that the agent and the release loop, releasing events at the
     same time, queue them in the order the events were applied."""

@@ -2,7 +2,7 @@
 
 A Faust table writes each assignment to its store and queues one changelog message for it,
 through Faust's producer buffer, at about 234 µs of worker CPU a write here: more than the
-detection of the event itself. `states.SubjectStates` instead sends a batch's changelog
+detection of the event itself. `state_store.SubjectStates` instead sends a batch's changelog
 records as one record batch through aiokafka, and writes its store a batch at a time, on
 the table's own changelog topic and store, so that Faust still creates the changelog and
 recovers the store from it.

@@ -11,7 +11,7 @@ import pytest
 from services.detector.app import create_detector
 from services.detector.core.state import IdentityState, Listing
 from services.detector.patches import table_batches
-from services.detector.states import SubjectStates
+from services.detector.state_store import SubjectStates
 from services.settings import Settings
 
 
