@@ -140,7 +140,7 @@ class Console:
             path="/console",
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https",
         )
         return response
 

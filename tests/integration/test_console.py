@@ -390,8 +390,11 @@ async def test_changes_from_another_site_are_refused(workers: list[RunningWorker
     login = post(worker, "/console/login", f"token={TOKEN}".encode(), {"Origin": evil})
     assert login[0] == 403
     status, _, headers = post(worker, "/console/login", f"token={TOKEN}".encode(), {})
-    assert status == 303
+    assert status == 303 and "Secure" not in headers["Set-Cookie"]
     cookie = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    behind_tls = {"X-Forwarded-Proto": "https"}
+    _, _, proxied = post(worker, "/console/login", f"token={TOKEN}".encode(), behind_tls)
+    assert "Secure" in proxied["Set-Cookie"]
     _, page, _ = api(worker, "/console/", cookie=cookie)
     csrf = re.search(rb'name="duanka-csrf" content="([0-9a-f]{64})"', page)
     assert csrf is not None
