@@ -271,3 +271,21 @@ def test_a_cell_a_spreadsheet_would_run_starts_with_an_apostrophe() -> None:
     page["alerts"][0]["summary"] = '=HYPERLINK("http://x")'  # type: ignore[index]
     rows = list(csv.DictReader(io.StringIO(export_csv(page))))
     assert rows[0]["summary"] == '\'=HYPERLINK("http://x")'
+
+
+def test_the_list_follows_every_change_of_a_case_it_made_before() -> None:
+    seller = [activation("seller", T0 + n * HOUR, n=n) for n in range(6)]
+    replayed = Replayed(seller[:5])
+    [before] = case_list(replayed.linker, Filters(), NOW)["cases"]
+    assert (before["alert_count"], before["status"]) == (1, "open")
+    for alert in replayed.replayer.apply(seller[5]):  # watchlisted: a second alert
+        replayed.alerts[alert.alert_id] = alert
+    [grown] = case_list(replayed.linker, Filters(), NOW)["cases"]
+    assert grown["alert_count"] == 2 and grown["case_id"] == before["case_id"]
+    first = replayed.linker.alerts_of(before["case_id"])[0].alert_id
+    replayed.replayer._dispose(
+        Disposition(alert_id=first, institution="afc", outcome="confirmed", decided_at=NOW)
+    )
+    [decided] = case_list(replayed.linker, Filters(), NOW)["cases"]
+    assert decided["status"] == "confirmed"
+    assert case_list(replayed.linker, Filters(status="open"), NOW)["cases"] == []

@@ -189,6 +189,9 @@ class CaseLinker:
     it is neither rejected nor expired."""
     unplaced: set[tuple[str, str]] = field(default_factory=set)
     """The (alert id, institution) of the dispositions held and not placed yet."""
+    _listed: dict[str, Case] = field(default_factory=dict)
+    """Per case (by its earliest alert's id), its record as `records` last made it: made
+    again only once the case has changed (an alert joined, a disposition was taken)."""
 
     @classmethod
     def of(cls, policy: Policy, lane: Callable[[Entity], Hashable] | None = None) -> "CaseLinker":
@@ -267,6 +270,7 @@ class CaseLinker:
         given = self.dispositions.setdefault(alert_id, {})
         new = institution not in given
         given[institution] = disposition
+        self._listed.pop(self._case_of[alert_id], None)
         derived = self.derived(disposition) if new else []
         cases = [self.record(self._case_of[alert_id], now)] if with_record else []
         return Disposal(disposition, cases, new, self.alerts[alert_id].rule, derived)
@@ -345,6 +349,7 @@ class CaseLinker:
     ) -> None:
         """Take dispositions stored by a worker, in any order, after the alerts: those of
         alerts restored are taken, the others held, and not `placed` yet unless said so."""
+        self._listed.clear()
         for disposition in dispositions:
             alert_id, institution = disposition.alert_id, disposition.institution
             self._decided(alert_id)[institution] = disposition
@@ -397,8 +402,13 @@ class CaseLinker:
         )
 
     def records(self, now: datetime) -> list[Case]:
-        """The record of every case as it stands (none merged)."""
-        return [self.record(root, now) for root in self._cases]
+        """The record of every case as it stands (none merged); `updated_at` is when the
+        case last changed, or when it was first listed since this linker was restored."""
+        listed = self._listed
+        return [
+            listed.get(root) or listed.setdefault(root, self.record(root, now))
+            for root in self._cases
+        ]
 
     def alerts_of(self, id: str) -> list[Linked]:
         """The alerts of the case with this id, earliest first (none: no such case, or it
@@ -486,6 +496,7 @@ class CaseLinker:
             self._case_of[alert_id] = root
         for old in {root, *joined}:
             self._roots[case_id(old)] = root
+            self._listed.pop(old, None)
 
     def _neighbours(self, new: Linked) -> set[str]:
         """The alerts linked so far that `new` joins."""
