@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import importlib.resources
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import quote
 
 import orjson
@@ -21,8 +21,8 @@ from faust.web import View
 from pydantic import ValidationError
 from yarl import URL
 
-from schemas.alerts import ENTITY_FIELDS, SubjectKind
-from schemas.codec import encode
+from schemas.alerts import ENTITY_FIELDS, Alert, EntityKind, SubjectKind
+from schemas.codec import DecodeError, encode
 from schemas.dispositions import Disposition
 from services.console.answers import (
     as_json,
@@ -102,34 +102,31 @@ class Console:
             return None
         return cookie
 
-    def login_page(self, request: web.Request, status: int, error: str = "") -> web.Response:
-        """The login form, sending the analyst back where they were once logged in: the
-        page asked for, or the login page's `?next=`."""
-        target = request.path_qs if request.method == "GET" else "/console/"
-        if request.path == "/console/login":
-            target = request.query.get("next", "/console/")
-        if not _local_console_path(target):
+    def login_page(self, status: int, message: str = "", target: object = None) -> web.Response:
+        """The login form, with `message` above it, sending the analyst on to `target` (a
+        console page) once logged in."""
+        if not isinstance(target, str) or not _local_console_path(target):
             target = "/console/"
         if self.sessions is None:
-            error, status = "The console is off: DUANKA_API_TOKEN is not set.", 503
+            message, status = "The console is off: DUANKA_API_TOKEN is not set.", 503
         body = (
             self.pages["login.html"]
-            .replace("{{error}}", html.escape(error))
+            .replace("{{error}}", html.escape(message))
             .replace("{{next}}", html.escape(target))
         )
         return respond(body.encode(), "text/html", status, policy=self.login_policy)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         """POST /console/login: the token from the form; a session cookie on success."""
-        if self.sessions is None:
-            return self.login_page(request, 503)
-        if not _same_origin(request):
-            return self.login_page(request, 403, "Log in from duanka's own login page.")
         form = await request.post()
+        target = form.get("next")
+        if self.sessions is None:
+            return self.login_page(503)
+        if not _same_origin(request):
+            return self.login_page(403, "Log in from duanka's own login page.", target)
         token = form.get("token")
         if not isinstance(token, str) or not self.sessions.token_matches(token):
-            return self.login_page(request, 401, "That is not the API token.")
-        target = form.get("next")
+            return self.login_page(401, "That is not the API token.", target)
         if not isinstance(target, str) or not _local_console_path(target):
             target = "/console/"
         response = see_other(target)
@@ -248,7 +245,7 @@ class Console:
     def _case_page(self, case_id: str) -> dict[str, Any] | None:
         links = self.detector.case_links
 
-        def read(alert_id: str) -> tuple[Any, list[Tie]] | None:
+        def read(alert_id: str) -> tuple[Alert, list[Tie]] | None:
             stored = links.alert(alert_id)
             return None if stored is None else stored.read()
 
@@ -281,9 +278,9 @@ class Console:
             )
             return error(400, problems)
         refusal = self.detector.case_links.linker().refusal(alert_id, self.institution)
-        if refusal is None and alert_id in self.sent:
-            message = f"{self.institution} has just disposed of alert {alert_id}"
-            return error(409, message, reason="repeated_disposition")
+        if refusal is None and alert_id in self.sent:  # not taken yet
+            just = f"{self.institution} has just disposed of alert {alert_id}"
+            refusal = DecodeError("repeated_disposition", just)
         if refusal is not None:
             status = 404 if refusal.reason == "unknown_alert" else 409
             return error(status, str(refusal), reason=refusal.reason)
@@ -312,7 +309,7 @@ class Console:
 
     async def _named(self, request: web.Request, kind: str, id: str) -> web.Response:
         linker = self.detector.case_links.linker()
-        alerts = linker.naming((kind, id))  # type: ignore[arg-type]
+        alerts = linker.naming((cast(EntityKind, kind), id))
         return as_json(
             {
                 "kind": kind,
@@ -355,7 +352,7 @@ def _login_get(console: Console) -> Handler:
     async def login_form(request: web.Request) -> web.StreamResponse:
         if console.session(request) is not None:
             return see_other("/console/")
-        return console.login_page(request, 200)
+        return console.login_page(200, target=request.query.get("next"))
 
     return login_form
 
