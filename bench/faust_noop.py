@@ -18,11 +18,11 @@ from services.detector.core.intake import INPUT_TOPICS
 from services.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
 
 
-def build(prefix: str, count: int, marker: Path, data_dir: Path) -> faust.App:
-    """A Faust app of one no-op agent over the prefixed input topics, configured as the
-    worker's app is where it matters for reading (serializers, guarantee, offsets)."""
-    app = faust.App(
-        f"{prefix}noop",
+def reading_app(app_id: str, data_dir: Path) -> faust.App:
+    """A Faust app configured as the worker's app is where it matters for reading
+    (serializers, guarantee, offsets), with nothing in it."""
+    return faust.App(
+        app_id,
         broker=f"kafka://{BOOTSTRAP}",
         store="memory://",
         datadir=str(data_dir),
@@ -34,6 +34,11 @@ def build(prefix: str, count: int, marker: Path, data_dir: Path) -> faust.App:
         web_enabled=False,
         autodiscover=False,
     )
+
+
+def build(prefix: str, count: int, marker: Path, data_dir: Path) -> faust.App:
+    """A reading app of one no-op agent over the prefixed input topics."""
+    app = reading_app(f"{prefix}noop", data_dir)
     inputs = app.topic(
         *(f"{prefix}{topic}" for topic in INPUT_TOPICS), key_type=bytes, value_type=bytes
     )

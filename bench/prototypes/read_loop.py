@@ -28,7 +28,7 @@ from confluent_kafka import TopicPartition as ConfluentPartition
 from bench import broker
 from bench.core import simulated
 from bench.e2e import preloaded
-from services.detector.app import PRODUCER_LINGER_S
+from bench.faust_noop import reading_app
 from services.detector.core.intake import INPUT_TOPICS
 from services.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
 
@@ -58,19 +58,7 @@ class Tally:
 
 def build(reader: str, prefix: str, tally: Tally, data_dir: Path) -> faust.App:
     """A Faust app configured as the worker's is for reading, with one reader."""
-    app = faust.App(
-        f"{prefix}{reader}-{uuid.uuid4().hex[:8]}",  # a group of its own: from the start
-        broker=f"kafka://{broker.BOOTSTRAP}",
-        store="memory://",
-        datadir=str(data_dir),
-        key_serializer="raw",
-        value_serializer="raw",
-        processing_guarantee="at_least_once",
-        producer_linger=PRODUCER_LINGER_S,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        autodiscover=False,
-    )
+    app = reading_app(f"{prefix}{reader}-{uuid.uuid4().hex[:8]}", data_dir)  # a new group
     names = [f"{prefix}{topic}" for topic in INPUT_TOPICS]
     if reader == "faust":
         inputs = app.topic(*names, key_type=bytes, value_type=bytes)
