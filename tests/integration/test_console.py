@@ -14,7 +14,11 @@ from pathlib import Path
 import orjson
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -138,7 +142,11 @@ def shot(driver: WebDriver, name: str) -> None:
 
 def wait(driver: WebDriver, what: str, condition: object, within: float = 30) -> object:
     try:
-        return WebDriverWait(driver, within).until(condition)  # type: ignore[arg-type]
+        # a condition may read an element of a page the browser is replacing (a form
+        # posted): it is asked again, as if the element were not there yet
+        ignored = (NoSuchElementException, StaleElementReferenceException)
+        waiting = WebDriverWait(driver, within, ignored_exceptions=ignored)
+        return waiting.until(condition)  # type: ignore[arg-type]
     except TimeoutException:
         shot(driver, f"timeout-{what}")
         pytest.fail(f"the page never showed {what}")
