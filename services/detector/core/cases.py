@@ -293,9 +293,12 @@ class CaseLinker:
         return [Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)]
 
     def _decided(self, alert_id: str) -> dict[str, Disposition]:
-        """The dispositions of an alert by institution: taken if it is linked, else held."""
-        book = self.dispositions if alert_id in self._case_of else self.held
-        return book.setdefault(alert_id, {})
+        """The dispositions of an alert by institution, to add to."""
+        return self._book(alert_id).setdefault(alert_id, {})
+
+    def _book(self, alert_id: str) -> dict[str, dict[str, Disposition]]:
+        """Where an alert's dispositions are: taken if it is linked, else held."""
+        return self.dispositions if alert_id in self._case_of else self.held
 
     def _expired(self, disposition: Disposition, clock: int | None) -> bool:
         return clock is not None and clock >= to_ms(disposition.decided_at) + self.grace
@@ -360,8 +363,7 @@ class CaseLinker:
         """Why a new disposition of an alert by an institution would be refused now: the
         institution decided on it already, or no such alert is linked (None: it would be
         taken)."""
-        book = self.dispositions if alert_id in self._case_of else self.held
-        earlier = book.get(alert_id, {}).get(institution)
+        earlier = self._book(alert_id).get(alert_id, {}).get(institution)
         if earlier is not None:
             return repeated(earlier)
         if alert_id not in self._case_of:
@@ -379,10 +381,10 @@ class CaseLinker:
     def case(self, id: str, now: datetime) -> Case | None:
         """The record of a case by its id (None: no such case). A case merged into another
         is that case's record, `merged` into it under the id asked for."""
-        root = self._roots.get(id)
+        root = self._root_now(id)
         if root is None:
             return None
-        record = self.record(self._case_of[root], now)
+        record = self.record(root, now)
         if record.case_id == id:
             return record
         return record.model_copy(
@@ -413,10 +415,8 @@ class CaseLinker:
     def alerts_of(self, id: str) -> list[Linked]:
         """The alerts of the case with this id, earliest first (none: no such case, or it
         was merged into another)."""
-        root = self._roots.get(id)
-        if root is None or case_id(self._case_of[root]) != id:
-            return []
-        return sorted((self.alerts[a] for a in self._cases[root]), key=lambda a: a.order)
+        root = self._root_now(id)
+        return [] if root is None or case_id(root) != id else self._earliest_first(root)
 
     def find(self, id: str) -> list[tuple[Entity, str]]:
         """The members with this id, of any kind, and the case of each (an outlet's
@@ -438,7 +438,7 @@ class CaseLinker:
 
     def record(self, root: str, now: datetime) -> Case:
         """The record of the case whose earliest alert is `root`."""
-        alerts = sorted((self.alerts[a] for a in self._cases[root]), key=lambda a: a.order)
+        alerts = self._earliest_first(root)
         members: dict[EntityKind, set[str]] = {kind: set() for kind in ENTITY_FIELDS}
         for alert in alerts:
             for kind, id in alert.members:
@@ -469,6 +469,15 @@ class CaseLinker:
             summary=_summary(counts, amount, len(alerts), len(institutions)),
             updated_at=now,
         )
+
+    def _root_now(self, id: str) -> str | None:
+        """The earliest alert of the case a case id, current or merged, is part of now."""
+        root = self._roots.get(id)
+        return None if root is None else self._case_of[root]
+
+    def _earliest_first(self, root: str) -> list[Linked]:
+        """The alerts of the case whose earliest alert is `root`, earliest first."""
+        return sorted((self.alerts[a] for a in self._cases[root]), key=lambda a: a.order)
 
     def _status(self, alerts: list[Linked]) -> CaseStatus:
         """`confirmed` if an alert of the case was confirmed, `closed` if every one was
