@@ -41,11 +41,10 @@ from services.console.case_view import (
 )
 from services.console.forwarding import Handler, at_owner
 from services.console.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Sessions
-from services.detector.bundle import partition_of
 from services.detector.context import raw_topic
-from services.detector.core.describe import describe
 from services.detector.core.routing import SUBJECT_KINDS
 from services.detector.core.ties import Tie
+from services.detector.web import described_state
 
 if TYPE_CHECKING:
     from services.detector.context import Detector
@@ -300,11 +299,7 @@ class Console:
         return error(404, f"no entity kind {kind}")
 
     async def _state(self, request: web.Request, kind: SubjectKind, id: str) -> web.Response:
-        states, key = self.detector.states[kind], id.encode()
-        state = states.get(partition_of(key, self.detector.settings.partitions), key)
-        if state is None:
-            return as_json({"kind": kind, "id": id, "state": None})
-        described = describe(kind, state, self.detector.settings.policy)
+        described = described_state(self.detector, kind, id)
         return as_json({"kind": kind, "id": id, "state": described})
 
     async def _named(self, request: web.Request, kind: str, id: str) -> web.Response:

@@ -72,12 +72,18 @@ def _register_query(detector: Detector, kind: SubjectKind) -> None:
     @app.table_route(table=states.table, match_info="id")
     async def subject(web: Any, request: Any, id: str) -> Any:
         """The subject's current state, from the worker that holds it."""
-        key = id.encode()
-        state = states.get(partition_of(key, detector.settings.partitions), key)
-        if state is None:
+        described = described_state(detector, kind, id)
+        if described is None:
             return web.json({"error": f"no state for {kind} {id}"}, status=404)
-        described = describe(kind, state, detector.settings.policy)
         return web.json({"kind": kind, "id": id, **described})
+
+
+def described_state(detector: Detector, kind: SubjectKind, id: str) -> dict[str, Any] | None:
+    """A subject's state held by this worker as an analyst reads it (`core.describe`);
+    None if it holds none."""
+    key = id.encode()
+    state = detector.states[kind].get(partition_of(key, detector.settings.partitions), key)
+    return None if state is None else describe(kind, state, detector.settings.policy)
 
 
 def _register_cases(detector: Detector) -> None:
