@@ -10,8 +10,6 @@ seconds, as an operator starting them on a backlog would see it; a second worker
 the first is ready, and its joining moves half the partitions."""
 
 import asyncio
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -205,35 +203,8 @@ async def _timed_read(
 def faust_noop(prefix: str, count: int) -> float:
     """Seconds a no-op Faust agent takes from its start until it has read `count` messages
     of the input topics (`faust_noop`)."""
-    with tempfile.TemporaryDirectory() as directory:
-        root = Path(directory)
-        marker = root / "read"
-        began = time.perf_counter()
-        with (root / "log").open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.faust_noop",
-                    prefix,
-                    str(count),
-                    str(marker),
-                    directory,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            while not marker.exists():
-                if process.poll() is not None:
-                    tail = (root / "log").read_text(errors="replace")[-4000:]
-                    raise RuntimeError(f"the no-op Faust agent exited:\n{tail}")
-                if time.perf_counter() - began > NOOP_WITHIN_S:
-                    raise TimeoutError("the no-op Faust agent did not read everything")
-                time.sleep(0.1)
-            return time.perf_counter() - began
-        finally:
-            broker.stop_process(process)
+    module = ["bench.faust_noop", prefix, str(count)]
+    return broker.until_marked("no-op Faust agent", module, NOOP_WITHIN_S)[0]
 
 
 def drain(prefix: str, workers: int) -> Drain:

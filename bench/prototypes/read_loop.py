@@ -11,9 +11,7 @@ one reader's process.
 """
 
 import asyncio
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,6 +31,7 @@ from services.detector.core.intake import INPUT_TOPICS
 from services.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
 
 READERS = ("faust", "aiokafka", "confluent")
+READ_WITHIN_S = 3600.0
 PARTITIONS = 8
 """Per input topic, as `bench.e2e.preloaded` creates them (the default)."""
 
@@ -111,26 +110,9 @@ def build(reader: str, prefix: str, tally: Tally, data_dir: Path) -> faust.App:
 def run_reader(reader: str, prefix: str, count: int) -> tuple[float, float]:
     """Seconds from the reader's start until it has read `count` messages, and from its
     first message to its last."""
-    with tempfile.TemporaryDirectory() as directory:
-        root = Path(directory)
-        marker = root / "read"
-        began = time.perf_counter()
-        command = [sys.executable, "-m", "bench.prototypes.read_loop", reader, prefix]
-        with (root / "log").open("wb") as log:
-            process = subprocess.Popen(
-                [*command, str(count), str(marker), directory],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            while not marker.exists():
-                if process.poll() is not None:
-                    tail = (root / "log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the {reader} reader exited:\n{tail}")
-                time.sleep(0.05)
-            return time.perf_counter() - began, float(marker.read_text())
-        finally:
-            broker.stop_process(process)
+    module = ["bench.prototypes.read_loop", reader, prefix, str(count)]
+    whole, reading = broker.until_marked(f"{reader} reader", module, READ_WITHIN_S)
+    return whole, float(reading)
 
 
 def main(argv: list[str]) -> int:
