@@ -150,14 +150,34 @@ def module_worker(
 ) -> Iterator[RunningWorker]:
     """For a module-scoped fixture to `yield from`: a worker with its own topic prefix and
     data directory, stopped and its topics deleted afterwards."""
+    for [running] in module_workers(tmp_path_factory, [name], prefix, **env):
+        yield running
+
+
+def module_workers(
+    tmp_path_factory: pytest.TempPathFactory,
+    names: list[str],
+    prefix: str | None = None,
+    **env: str,
+) -> Iterator[list[RunningWorker]]:
+    """For a module-scoped fixture to `yield from`: workers of one group, one per name,
+    each started once the one before is ready, with their own topic prefix and data
+    directories; stopped and their topics deleted afterwards."""
     require_broker()
     prefix = prefix or new_prefix()
-    directory = tmp_path_factory.mktemp(name)
-    running = start_worker(prefix, directory / "data", directory / "worker.log", **env)
-    yield running
-    stop_worker(running)
-    print(f"--- {name} log tail ---\n{running.log_tail(30)}")
-    asyncio.run(delete_topics(prefix))
+    running = []
+    try:
+        for name in names:
+            directory = tmp_path_factory.mktemp(name)
+            running.append(
+                start_worker(prefix, directory / "data", directory / "worker.log", **env)
+            )
+        yield running
+    finally:
+        for name, worker in zip(names, running, strict=False):
+            stop_worker(worker)
+            print(f"--- {name} log tail ---\n{worker.log_tail(30)}")
+        asyncio.run(delete_topics(prefix))
 
 
 @pytest.fixture(scope="module")

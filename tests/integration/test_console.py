@@ -34,11 +34,7 @@ from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessa
 from tests.integration.conftest import (
     Kafka,
     RunningWorker,
-    delete_topics,
-    new_prefix,
-    require_broker,
-    start_worker,
-    stop_worker,
+    module_workers,
 )
 from tests.integration.test_worker import burst, produce
 
@@ -54,23 +50,7 @@ WAIT_S = 90
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningWorker]]:
     """Two workers of one group: whichever the browser asks, some answers come from the
     other (the case linker has one partition)."""
-    require_broker()
-    prefix = new_prefix()
-    running = []
-    try:
-        for name in ("console-a", "console-b"):
-            directory = tmp_path_factory.mktemp(name)
-            running.append(
-                start_worker(
-                    prefix, directory / "data", directory / "worker.log", DUANKA_API_TOKEN=TOKEN
-                )
-            )
-        yield running
-    finally:
-        for worker in running:
-            stop_worker(worker)
-            print(f"--- {worker.log} ---\n{worker.log_tail(20)}")
-        asyncio.run(delete_topics(prefix))
+    yield from module_workers(tmp_path_factory, ["console-a", "console-b"], DUANKA_API_TOKEN=TOKEN)
 
 
 @pytest.fixture(scope="module")
