@@ -7,8 +7,7 @@ RUN python -m venv /opt/duanka
 COPY requirements-runtime.lock ./
 RUN /opt/duanka/bin/pip install --require-hashes --only-binary=:all: -r requirements-runtime.lock
 COPY pyproject.toml README.md ./
-COPY schemas ./schemas
-COPY services ./services
+COPY duanka ./duanka
 RUN /opt/duanka/bin/pip install --no-deps . \
     && /opt/duanka/bin/duanka --help > /dev/null
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from schemas.codec import parse_json
-from services import gc_tuning
-from services.detector.core.engine import Engine
-from services.detector.core.intake import InputTopic, decode_admitted, validate_document
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from duanka import gc_tuning
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import InputTopic, decode_admitted, validate_document
+from duanka.detector.core.policy import Policy
+from duanka.replay.replayer import Replayer
+from duanka.schemas.codec import parse_json
+from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
 ReadMessage = tuple[InputTopic, bytes, bytes | None]
 """An input message as a worker reads it: topic, key, value (None: a tombstone)."""

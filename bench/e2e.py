@@ -24,13 +24,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from bench import broker
 from bench.core import ReadMessage, simulated
-from services.detector.core.engine import Engine
-from services.detector.core.intake import INPUT_TOPICS, InputTopic, admit, decode_admitted
-from services.detector.core.policy import Policy
-from services.detector.core.routing import SUBJECT_KINDS, route
-from services.replay.replayer import Replayer
-from services.settings import Settings
-from services.topics import ensure_topics
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import INPUT_TOPICS, InputTopic, admit, decode_admitted
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import SUBJECT_KINDS, route
+from duanka.replay.replayer import Replayer
+from duanka.settings import Settings
+from duanka.topics import ensure_topics
 
 NOOP_WITHIN_S = 3600.0
 

@@ -13,9 +13,9 @@ from typing import Any
 import faust
 
 from bench.broker import BOOTSTRAP
-from services.detector.app import PRODUCER_LINGER_S
-from services.detector.core.intake import INPUT_TOPICS
-from services.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
+from duanka.detector.app import PRODUCER_LINGER_S
+from duanka.detector.core.intake import INPUT_TOPICS
+from duanka.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
 
 
 def reading_app(app_id: str, data_dir: Path) -> faust.App:

@@ -16,9 +16,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import broker
-from services.settings import Settings
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
-from services.topics import ensure_topics
+from duanka.settings import Settings
+from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from duanka.topics import ensure_topics
 
 SEED = 11
 INJECTION_RATE = 0.05

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.core import ReadMessage, as_read
 from bench.e2e import Drain, distinct_subjects, drain, preloaded
-from services.simulator.scenario import Scenario, ScenarioConfig
+from duanka.simulator.scenario import Scenario, ScenarioConfig
 
 SEED = 13
 NEWCOMER_SECONDS = 0.25

@@ -5,15 +5,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.alerts import Alert
-from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
-from services.detector.core.clock import to_ms
-from services.detector.core.engine import Engine, Outcome
-from services.detector.core.intake import Admitted, WatchlistUpdate
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address, Stream
-from services.detector.core.state import IdentityState, SubjectState
-from services.replay.replayer import Replayer
+from duanka.detector.core.clock import to_ms
+from duanka.detector.core.engine import Engine, Outcome
+from duanka.detector.core.intake import Admitted, WatchlistUpdate
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address, Stream
+from duanka.detector.core.state import IdentityState, SubjectState
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

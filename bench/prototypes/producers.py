@@ -18,9 +18,9 @@ from aiokafka import AIOKafkaProducer
 from confluent_kafka import KafkaError, Message, Producer
 
 from bench import broker
-from services.detector.app import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_S
-from services.settings import Settings
-from services.topics import WEEK, TopicSpec, ensure_topic
+from duanka.detector.app import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_S
+from duanka.settings import Settings
+from duanka.topics import WEEK, TopicSpec, ensure_topic
 
 PARTITIONS = 8
 POLL_EVERY = 1000

@@ -27,8 +27,8 @@ from bench import broker
 from bench.core import simulated
 from bench.e2e import preloaded
 from bench.faust_noop import reading_app
-from services.detector.core.intake import INPUT_TOPICS
-from services.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
+from duanka.detector.core.intake import INPUT_TOPICS
+from duanka.detector.ingest import FORWARD_BATCH, FORWARD_WITHIN_S
 
 READERS = ("faust", "aiokafka", "confluent")
 READ_WITHIN_S = 3600.0

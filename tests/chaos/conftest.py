@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.alerts import Alert
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
-from services.simulator.scenario import PATTERN_SPAN
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.policy import Policy
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.simulator.scenario import PATTERN_SPAN
 from tests.integration.conftest import BOOTSTRAP, all_alerts, drained, lifted_identities, rss_mib
 
 RATE = float(os.environ.get("DUANKA_CHAOS_RATE", "300"))
@@ -47,7 +47,7 @@ class Stream:
     def start(self, prefix: str) -> subprocess.Popen[bytes]:
         """Start sending the stream to the topics of `prefix`."""
         return subprocess.Popen(
-            [sys.executable, "-m", "services", "simulate", *self.args],
+            [sys.executable, "-m", "duanka", "simulate", *self.args],
             env=_environment(prefix),
             stderr=subprocess.PIPE,
         )
@@ -79,7 +79,7 @@ def simulated_history(
     ]
     history = tmp_path / "history.jsonl"
     subprocess.run(
-        [sys.executable, "-m", "services", "simulate", *args, "--out", str(history)],
+        [sys.executable, "-m", "duanka", "simulate", *args, "--out", str(history)],
         env=_environment("unused."),
         check=True,
         capture_output=True,

@@ -17,14 +17,14 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.alerts import Alert, DeadLetter
-from schemas.codec import DecodeError, encode
-from schemas.dispositions import Disposition
-from services.detector.core.engine import Engine
-from services.detector.core.intake import InputTopic, admit
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
-from services.simulator.cli import DistinctTimestamps
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import InputTopic, admit
+from duanka.detector.core.policy import Policy
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert, DeadLetter
+from duanka.schemas.codec import DecodeError, encode
+from duanka.schemas.dispositions import Disposition
+from duanka.simulator.cli import DistinctTimestamps
 from tests.chaos.conftest import (
     MAX_RSS_MIB,
     RssSampler,

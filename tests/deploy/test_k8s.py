@@ -9,8 +9,8 @@ import kubernetes_validate
 import pytest
 from pydantic import BaseModel
 
-from services.settings import Settings
-from services.topics import catalogue
+from duanka.settings import Settings
+from duanka.topics import catalogue
 
 CORE_API_GROUPS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1")
 KUBERNETES_VERSION = "1.31.0"

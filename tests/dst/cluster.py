@@ -34,25 +34,21 @@ from typing import Any
 import orjson
 from faust.types import TP
 
-from schemas.alerts import Alert, SubjectKind
-from schemas.cases import Case
-from schemas.codec import DecodeError, encode
-from schemas.dispositions import Disposition
-from services.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
-from services.detector.case_links import CaseLinks, LinkerWork, Stored, StoredAlert
-from services.detector.core.clock import to_ms
-from services.detector.core.disposition_gate import Position
-from services.detector.core.engine import STATE_TYPES
-from services.detector.core.intake import InputTopic, admit
-from services.detector.core.ordering import EventOrder
-from services.detector.core.policy import Policy
-from services.detector.core.routing import SUBJECT_KINDS
-from services.detector.core.state import SubjectState
-from services.detector.core.watermark import CommittedWatermark, event_time
-from services.detector.headers import LIFTED_OWN, LIFTED_OWN_HEADER
-from services.detector.ingest import as_written, forwards_of
-from services.detector.partitions import MARKER_REACH_MS, answers, hold, new_order
-from services.detector.progress import (
+from duanka.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
+from duanka.detector.case_links import CaseLinks, LinkerWork, Stored, StoredAlert
+from duanka.detector.core.clock import to_ms
+from duanka.detector.core.disposition_gate import Position
+from duanka.detector.core.engine import STATE_TYPES
+from duanka.detector.core.intake import InputTopic, admit
+from duanka.detector.core.ordering import EventOrder
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import SUBJECT_KINDS
+from duanka.detector.core.state import SubjectState
+from duanka.detector.core.watermark import CommittedWatermark, event_time
+from duanka.detector.headers import LIFTED_OWN, LIFTED_OWN_HEADER
+from duanka.detector.ingest import as_written, forwards_of
+from duanka.detector.partitions import MARKER_REACH_MS, answers, hold, new_order
+from duanka.detector.progress import (
     MARKER_KEY,
     REPORT_INTERVAL_S,
     InputProgress,
@@ -63,7 +59,11 @@ from services.detector.progress import (
     encode_frontier,
     encode_report,
 )
-from services.detector.subjects import apply_forward, expiry_of
+from duanka.detector.subjects import apply_forward, expiry_of
+from duanka.schemas.alerts import Alert, SubjectKind
+from duanka.schemas.cases import Case
+from duanka.schemas.codec import DecodeError, encode
+from duanka.schemas.dispositions import Disposition
 from tests.dst.ledger import Ledger
 from tests.dst.world import History
 

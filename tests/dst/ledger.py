@@ -10,10 +10,10 @@ found the same ones late.
 
 from datetime import datetime
 
-from services.detector.core.engine import Address, Engine, Outcome, delivery_key
-from services.detector.core.intake import Admitted
-from services.detector.core.policy import Policy
-from services.detector.core.state import SubjectState
+from duanka.detector.core.engine import Address, Engine, Outcome, delivery_key
+from duanka.detector.core.intake import Admitted
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.state import SubjectState
 
 Entry = tuple[str, str, str]
 """(subject kind, subject id, the event's delivery key)."""

@@ -5,9 +5,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from schemas.alerts import Alert
-from schemas.codec import encode
-from services.detector.core.policy import (
+from duanka.detector.core.policy import (
     BorrowedPhonePolicy,
     MuleFanPolicy,
     NewAccountVelocityPolicy,
@@ -15,8 +13,10 @@ from services.detector.core.policy import (
     Policy,
     SharedDevicePolicy,
 )
-from services.detector.partitions import WATCHLIST_LEAD_MS
-from services.replay.replayer import Replayer
+from duanka.detector.partitions import WATCHLIST_LEAD_MS
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.schemas.codec import encode
 from tests.dst.cluster import NOW, Cluster
 from tests.dst.ledger import Entry, Ledger
 from tests.dst.world import History, history, with_dispositions

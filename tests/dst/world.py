@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from schemas.alerts import Alert
-from schemas.codec import encode
-from services.detector.core.intake import InputTopic
+from duanka.detector.core.intake import InputTopic
+from duanka.schemas.alerts import Alert
+from duanka.schemas.codec import encode
 from tests.factories import account_open, activation, identity, listing, transfer
 
 START = datetime(2026, 10, 1, tzinfo=UTC)

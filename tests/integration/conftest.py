@@ -22,13 +22,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas.alerts import Alert
-from schemas.cases import Case
-from schemas.codec import decode
-from services.detector.core.intake import INPUT_TOPICS
-from services.detector.core.routing import SUBJECT_KINDS
-from services.settings import Settings
-from services.topics import case_alerts_topic, subject_events_topic
+from duanka.detector.core.intake import INPUT_TOPICS
+from duanka.detector.core.routing import SUBJECT_KINDS
+from duanka.schemas.alerts import Alert
+from duanka.schemas.cases import Case
+from duanka.schemas.codec import decode
+from duanka.settings import Settings
+from duanka.topics import case_alerts_topic, subject_events_topic
 
 BOOTSTRAP = os.environ.get("DUANKA_TEST_BOOTSTRAP", "127.0.0.1:9092")
 SUBJECTS_DRAIN_WITHIN_S = 60.0
@@ -88,7 +88,7 @@ def start_worker(prefix: str, data_dir: Path, log: Path, **env: str) -> RunningW
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services", "worker"],
+            [sys.executable, "-m", "duanka", "worker"],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,

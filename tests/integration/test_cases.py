@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import Settings
-from services.simulator.scenario import SimulatedMessage
-from services.topics import ensure_topics
+from duanka.settings import Settings
+from duanka.simulator.scenario import SimulatedMessage
+from duanka.topics import ensure_topics
 from tests.integration.conftest import (
     BOOTSTRAP,
     assert_same_cases,

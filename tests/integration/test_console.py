@@ -26,11 +26,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from schemas.cases import Case
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.policy import Policy
+from duanka.replay.replayer import Replayer
+from duanka.schemas.cases import Case
+from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 from tests.integration.conftest import (
     Kafka,
     RunningWorker,

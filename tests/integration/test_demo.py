@@ -10,7 +10,7 @@ from typing import get_args
 
 import pytest
 
-from schemas.alerts import RuleName
+from duanka.schemas.alerts import RuleName
 from tests.deploy.conftest import ROOT
 from tests.integration.conftest import require_broker
 

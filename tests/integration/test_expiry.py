@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.codec import encode
+from duanka.schemas.codec import encode
 from tests.factories import account_open, activation, identity
 from tests.integration.conftest import (
     Kafka,

@@ -47,7 +47,7 @@ def test_a_wrong_password_stops_the_worker_with_a_clear_error() -> None:
         "DUANKA_TOPIC_PREFIX": "it-wrong-password.",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "services", "worker"],
+        [sys.executable, "-m", "duanka", "worker"],
         env=environment,
         capture_output=True,
         text=True,

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.alerts import Alert, DeadLetter, Subject
-from schemas.cases import Case
-from schemas.codec import decode, encode
-from schemas.dispositions import Disposition
-from schemas.events import WatchlistEntry
-from services.detector.core.alerting import alert_id
-from services.detector.core.policy import Policy
+from duanka.detector.core.alerting import alert_id
+from duanka.detector.core.policy import Policy
+from duanka.schemas.alerts import Alert, DeadLetter, Subject
+from duanka.schemas.cases import Case
+from duanka.schemas.codec import decode, encode
+from duanka.schemas.dispositions import Disposition
+from duanka.schemas.events import WatchlistEntry
 from tests.deploy.conftest import DEPLOY
 from tests.factories import T0, activation, alerts_in_order, identity, transfer
 from tests.integration.conftest import (

@@ -10,9 +10,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.detector.app import create_detector
-from services.detector.patches.producer_metadata import Producer, track_written_topics
-from services.settings import Settings
+from duanka.detector.app import create_detector
+from duanka.detector.patches.producer_metadata import Producer, track_written_topics
+from duanka.settings import Settings
 from tests.integration.conftest import BOOTSTRAP, delete_topics, new_prefix, require_broker
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ async def test_a_batch_queued_before_a_send_to_a_new_topic_is_delivered() -> Non
 
 
 async def test_aiokafka_alone_still_strands_it() -> None:
-    """What `services.detector.producer` works around. When this fails, aiokafka has fixed
+    """What `duanka.detector.producer` works around. When this fails, aiokafka has fixed
     it and the workaround can go."""
     assert not await queued_batch_lands(track=False)
 

@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from services.settings import Settings
-from services.topics import (
+from duanka.settings import Settings
+from duanka.topics import (
     MONTH,
     TopicSpec,
     catalogue,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from schemas.alerts import Alert, DeadLetter
-from schemas.codec import decode, encode
-from schemas.events import SimActivation, WatchlistEntry
+from duanka.schemas.alerts import Alert, DeadLetter
+from duanka.schemas.codec import decode, encode
+from duanka.schemas.events import SimActivation, WatchlistEntry
 from tests.factories import activation, alerts_in_order, identity, listing, sim_activation_fields
 from tests.integration.conftest import BOOTSTRAP, Kafka, RunningWorker
 

@@ -16,15 +16,15 @@ from typing import NamedTuple
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from schemas.alerts import Alert
-from schemas.cases import Case
-from services.detector.core.engine import Engine
-from services.detector.core.intake import INPUT_TOPICS
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
-from services.settings import Settings
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
-from services.topics import ensure_topics
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import INPUT_TOPICS
+from duanka.detector.core.policy import Policy
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.schemas.cases import Case
+from duanka.settings import Settings
+from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from duanka.topics import ensure_topics
 from tests.integration.conftest import (
     BOOTSTRAP,
     RunningWorker,

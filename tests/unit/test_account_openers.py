@@ -3,7 +3,7 @@
 
 from datetime import timedelta
 
-from services.detector.core.policy import Policy
+from duanka.detector.core.policy import Policy
 from tests.factories import T0, account_open, activation, alerts_in_order, identity, rules_of
 
 WEEK = timedelta(days=7)

@@ -8,9 +8,8 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas.alerts import MAX_ENTITIES, Alert, Subject
-from services.detector.core.alerting import named_entities
-from services.detector.core.state import (
+from duanka.detector.core.alerting import named_entities
+from duanka.detector.core.state import (
     AccountState,
     DeviceState,
     DeviceUse,
@@ -21,6 +20,7 @@ from services.detector.core.state import (
     Opening,
     SimRecord,
 )
+from duanka.schemas.alerts import MAX_ENTITIES, Alert, Subject
 from tests.factories import (
     T0,
     account_open,

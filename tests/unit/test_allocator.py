@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from services.detector import allocator
+from duanka.detector import allocator
 
 pytestmark = pytest.mark.skipif(
     platform.libc_ver()[0] != "glibc", reason="the settings are glibc's"
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(
 
 FREED_AND_RESIDENT_MIB = """
 import sys
-from services.detector import allocator
+from duanka.detector import allocator
 if sys.argv[1] == "tuned":
     assert allocator.tune()
 def rss_mib():

@@ -4,16 +4,16 @@ gets back the authority's listing duanka's had replaced."""
 
 from datetime import datetime, timedelta
 
-from schemas.alerts import Alert
-from schemas.dispositions import Disposition
-from schemas.events import SimActivation, WatchlistEntry
-from services.detector.core.engine import Engine
-from services.detector.core.intake import Appeal, WatchlistUpdate
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address
-from services.detector.core.state import IdentityState, Listing, SubjectState
-from services.detector.ingest import as_written
-from services.replay.replayer import Replayer
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import Appeal, WatchlistUpdate
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address
+from duanka.detector.core.state import IdentityState, Listing, SubjectState
+from duanka.detector.ingest import as_written
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.schemas.dispositions import Disposition
+from duanka.schemas.events import SimActivation, WatchlistEntry
 from tests.factories import NOW, T0, activation, identity, listing, rules_of
 
 HOUR = timedelta(hours=1)

@@ -2,9 +2,9 @@
 
 from datetime import timedelta
 
-from services.detector.core.engine import Engine, Outcome
-from services.detector.core.policy import BulkSimOpenerPolicy, Policy
-from services.detector.core.state import IdentityState, SubjectState
+from duanka.detector.core.engine import Engine, Outcome
+from duanka.detector.core.policy import BulkSimOpenerPolicy, Policy
+from duanka.detector.core.state import IdentityState, SubjectState
 from tests.factories import T0, activation, at_identity, burst, identity
 
 WEEK = timedelta(days=7)

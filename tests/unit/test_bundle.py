@@ -9,9 +9,8 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from schemas.codec import DecodeError
-from services.detector import bundle
-from services.detector.bundle import (
+from duanka.detector import bundle
+from duanka.detector.bundle import (
     Forward,
     decode_bundle,
     encode_bundles,
@@ -19,13 +18,14 @@ from services.detector.bundle import (
     murmur2,
     partition_of,
 )
-from services.detector.core.intake import Admitted, WatchlistUpdate
-from services.detector.headers import (
+from duanka.detector.core.intake import Admitted, WatchlistUpdate
+from duanka.detector.headers import (
     PARTITION_HEADER,
     RECEIVED_HEADER,
     STREAM_HEADER,
     TOPIC_HEADER,
 )
+from duanka.schemas.codec import DecodeError
 from tests.factories import T0, listing, transfer
 
 LISTED = listing("ann", T0)

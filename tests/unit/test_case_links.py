@@ -2,12 +2,12 @@
 held, each disposition with where it was read, and what it sent taken again when the
 message that sent it is read again."""
 
-from schemas.codec import encode
-from services.detector.bundle import partition_of
-from services.detector.case_links import CaseLinks, Stored, StoredAlert, token
-from services.detector.core.clock import to_ms
-from services.detector.core.disposition_gate import Awaited, Position
-from services.detector.core.policy import Policy
+from duanka.detector.bundle import partition_of
+from duanka.detector.case_links import CaseLinks, Stored, StoredAlert, token
+from duanka.detector.core.clock import to_ms
+from duanka.detector.core.disposition_gate import Awaited, Position
+from duanka.detector.core.policy import Policy
+from duanka.schemas.codec import encode
 from tests.unit.test_cases import NOW, alert
 from tests.unit.test_dispositions import DEVICE_ALERT, LONE_ALERT, disposition
 

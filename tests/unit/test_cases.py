@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.alerts import Alert
-from services.detector.core.cases import CaseLinker, case_id
-from services.detector.core.clock import duration_ms
+from duanka.detector.core.cases import CaseLinker, case_id
+from duanka.detector.core.clock import duration_ms
+from duanka.schemas.alerts import Alert
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

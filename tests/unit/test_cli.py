@@ -11,12 +11,12 @@ from typing import Any, get_args
 import orjson
 import pytest
 
-from schemas.alerts import Alert, DeadLetter, RuleName
-from schemas.cases import Case
-from schemas.export import MESSAGES, SCHEMA_DIR, file_name
-from services.cli import main
-from services.detector.core.engine import RULES as RULES_RUN
-from services.pseudonym import pseudonymize
+from duanka.cli import main
+from duanka.detector.core.engine import RULES as RULES_RUN
+from duanka.pseudonym import pseudonymize
+from duanka.schemas.alerts import Alert, DeadLetter, RuleName
+from duanka.schemas.cases import Case
+from duanka.schemas.export import MESSAGES, SCHEMA_DIR, file_name
 from tests.factories import activation
 
 KEY = "consortium-key-for-tests"
@@ -25,7 +25,7 @@ RULES = tuple(get_args(RuleName))
 
 def duanka(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services", *args],
+        [sys.executable, "-m", "duanka", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from services.detector.core.clock import duration_ms, from_ms, to_ms
+from duanka.detector.core.clock import duration_ms, from_ms, to_ms
 from tests.factories import T0
 
 

@@ -12,12 +12,12 @@ from faust.transport.consumer import Consumer
 from faust.types import tuples
 from intervaltree import IntervalTree
 
-from services.detector.app import create_detector
-from services.detector.core.ordering import EventOrder
-from services.detector.patches.commit_head import forget_revoked, guard_commits, withhold
-from services.detector.patches.consumer_state import stalled_partitions
-from services.settings import Settings
-from services.topics import subject_events_topic
+from duanka.detector.app import create_detector
+from duanka.detector.core.ordering import EventOrder
+from duanka.detector.patches.commit_head import forget_revoked, guard_commits, withhold
+from duanka.detector.patches.consumer_state import stalled_partitions
+from duanka.settings import Settings
+from duanka.topics import subject_events_topic
 
 TP = ("transfers", 4)
 

@@ -6,15 +6,15 @@ from datetime import timedelta, timezone
 import orjson
 import pytest
 
-from schemas.dispositions import Disposition
-from services.detector.core.compact import compact, expand
-from services.detector.core.intake import (
+from duanka.detector.core.compact import compact, expand
+from duanka.detector.core.intake import (
     Admitted,
     Confirmation,
     InputTopic,
     WatchlistUpdate,
     decode_admitted,
 )
+from duanka.schemas.dispositions import Disposition
 from tests.factories import T0, account_open, activation, listing, transfer
 
 SHANGHAI = timezone(timedelta(hours=8))

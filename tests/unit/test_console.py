@@ -1,4 +1,4 @@
-"""The console's sessions and what it shows of cases (`services.console`), without a web
+"""The console's sessions and what it shows of cases (`duanka.console`), without a web
 server: the browser tests drive the pages (`tests/integration/test_console.py`)."""
 
 import csv
@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from schemas.alerts import Alert
-from schemas.dispositions import Disposition
-from services.console.case_view import (
+from duanka.console.case_view import (
     MAX_LISTED,
     NAMED,
     Filters,
@@ -21,13 +19,15 @@ from services.console.case_view import (
     graph,
     search,
 )
-from services.console.session import Sessions
-from services.detector.core.cases import CaseLinker
-from services.detector.core.engine import Engine
-from services.detector.core.intake import Admitted
-from services.detector.core.policy import Policy
-from services.detector.core.ties import Tie, ties_of
-from services.replay.replayer import Replayer
+from duanka.console.session import Sessions
+from duanka.detector.core.cases import CaseLinker
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import Admitted
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.ties import Tie, ties_of
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.schemas.dispositions import Disposition
 from tests.factories import T0, account_open, activation, identity, transfer
 
 HOUR = timedelta(hours=1)

@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
-from services.detector.core.describe import describe
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address
-from services.detector.core.state import AccountState, IdentityState, SubjectState
-from services.replay.replayer import Replayer
+from duanka.detector.core.describe import describe
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address
+from duanka.detector.core.state import AccountState, IdentityState, SubjectState
+from duanka.replay.replayer import Replayer
 from tests.factories import NOW, T0, account_open, activation, burst, identity, transfer
 
 POLICY = Policy()

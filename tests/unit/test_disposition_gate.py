@@ -2,8 +2,8 @@
 whether its alert was linked before it was read or after, and however long the subject
 partitions take to answer."""
 
-from services.detector.core.disposition_gate import Awaited, DispositionGate, Position
-from services.detector.core.ordering import EventOrder, OriginProgress
+from duanka.detector.core.disposition_gate import Awaited, DispositionGate, Position
+from duanka.detector.core.ordering import EventOrder, OriginProgress
 
 LANES = frozenset({("account", 0), ("account", 1), ("identity", 0)})
 ORIGIN = "dispositions/0"

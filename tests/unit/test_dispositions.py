@@ -7,13 +7,13 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.codec import DecodeError
-from schemas.dispositions import Disposition
-from services.detector.core.cases import CaseLinker, Disposal, unknown_alert
-from services.detector.core.engine import Engine
-from services.detector.core.intake import Confirmation, admit
-from services.detector.core.policy import Policy
-from services.replay.replayer import Replayer
+from duanka.detector.core.cases import CaseLinker, Disposal, unknown_alert
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import Confirmation, admit
+from duanka.detector.core.policy import Policy
+from duanka.replay.replayer import Replayer
+from duanka.schemas.codec import DecodeError
+from duanka.schemas.dispositions import Disposition
 from tests.factories import activation
 from tests.unit.test_cases import GRACE, HORIZON, NOW, alert
 

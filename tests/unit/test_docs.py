@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from services.cli import build_parser
-from services.settings import POLICY_FILE_VARIABLE, Settings
+from duanka.cli import build_parser
+from duanka.settings import POLICY_FILE_VARIABLE, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

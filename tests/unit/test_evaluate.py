@@ -3,9 +3,9 @@ over two cases incomplete."""
 
 from datetime import UTC, datetime
 
-from schemas.alerts import EntityCounts
-from schemas.cases import Case, Members
-from services.replay.evaluate import Grouping, grouping
+from duanka.replay.evaluate import Grouping, grouping
+from duanka.schemas.alerts import EntityCounts
+from duanka.schemas.cases import Case, Members
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -4,13 +4,13 @@ past its windows plus the allowed lateness, never earlier, and forgetting change
 import itertools
 from datetime import datetime, timedelta
 
-from schemas.events import WatchlistEntry
-from services.detector.core.clock import duration_ms, to_ms
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address
-from services.detector.core.state import AccountState, IdentityState, SubjectState
-from services.replay.replayer import Replayer
+from duanka.detector.core.clock import duration_ms, to_ms
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address
+from duanka.detector.core.state import AccountState, IdentityState, SubjectState
+from duanka.replay.replayer import Replayer
+from duanka.schemas.events import WatchlistEntry
 from tests.factories import (
     NOW,
     T0,

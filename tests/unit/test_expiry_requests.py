@@ -5,8 +5,8 @@ clear rejection (a dead letter), not a crash."""
 import orjson
 import pytest
 
-from schemas.codec import DecodeError
-from services.detector.subjects import expiry_keys
+from duanka.detector.subjects import expiry_keys
+from duanka.schemas.codec import DecodeError
 
 
 def test_a_request_names_its_subjects_in_its_value() -> None:

@@ -6,9 +6,9 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from schemas.codec import DecodeError, encode
-from schemas.events import SimActivation
-from services.detector.core.intake import DEAD_LETTER_BYTES, WatchlistUpdate, admit, dead_letter
+from duanka.detector.core.intake import DEAD_LETTER_BYTES, WatchlistUpdate, admit, dead_letter
+from duanka.schemas.codec import DecodeError, encode
+from duanka.schemas.events import SimActivation
 from tests.factories import NOW, identity, sim_activation_fields
 
 SKEW = timedelta(minutes=5)

@@ -8,8 +8,8 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from pydantic import ValidationError
 
-from services.kafka_security import KafkaSecurity
-from services.settings import Settings
+from duanka.kafka_security import KafkaSecurity
+from duanka.settings import Settings
 
 CA = Path(ssl.get_default_verify_paths().openssl_cafile)
 

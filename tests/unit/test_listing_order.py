@@ -19,16 +19,16 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.detector.core.engine import Engine
-from services.detector.core.intake import Admitted, InputTopic, decode_admitted
-from services.detector.core.ordering import EventOrder, OriginProgress
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address, Stream
-from services.detector.core.state import IdentityState
-from services.detector.core.watermark import event_time, origin_of
-from services.detector.partitions import WATCHLIST_LEAD_MS
-from services.replay.replayer import Replayer
-from services.simulator.population import person
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import Admitted, InputTopic, decode_admitted
+from duanka.detector.core.ordering import EventOrder, OriginProgress
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address, Stream
+from duanka.detector.core.state import IdentityState
+from duanka.detector.core.watermark import event_time, origin_of
+from duanka.detector.partitions import WATCHLIST_LEAD_MS
+from duanka.replay.replayer import Replayer
+from duanka.simulator.population import person
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

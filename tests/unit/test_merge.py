@@ -8,8 +8,8 @@ from typing import NamedTuple
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from services.detector.merge import TimestampMerge
-from services.detector.patches.merge_seeks import tell_seeks
+from duanka.detector.merge import TimestampMerge
+from duanka.detector.patches.merge_seeks import tell_seeks
 
 A, B, C = TP("sim-activations", 0), TP("transfers", 3), TP("account-opens", 1)
 WAIT = 0.1

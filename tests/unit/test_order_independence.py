@@ -17,12 +17,12 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from schemas.alerts import Alert
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.detector.core.watermark import Watermark
-from services.replay.replayer import SWEEP_EVERY, Replayer
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.watermark import Watermark
+from duanka.replay.replayer import SWEEP_EVERY, Replayer
+from duanka.schemas.alerts import Alert
+from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 from tests.unit.test_simulator import admitted
 
 START = datetime(2026, 9, 1, tzinfo=UTC)

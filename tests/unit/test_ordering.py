@@ -6,7 +6,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.detector.core.ordering import EventOrder, OriginProgress
+from duanka.detector.core.ordering import EventOrder, OriginProgress
 
 ORIGINS = ("sim-activations/0", "sim-activations/1", "account-opens/0")
 SLACK = 100

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from services.detector.app import create_detector
-from services.detector.bundle import Forward
-from services.detector.core.ordering import EventOrder
-from services.detector.partitions import Delivery, Pending, SubjectPartitions, hold
-from services.detector.patches.commit_head import guard_commits
-from services.detector.subjects import give_up
-from services.settings import Settings
-from services.topics import subject_events_topic
+from duanka.detector.app import create_detector
+from duanka.detector.bundle import Forward
+from duanka.detector.core.ordering import EventOrder
+from duanka.detector.partitions import Delivery, Pending, SubjectPartitions, hold
+from duanka.detector.patches.commit_head import guard_commits
+from duanka.detector.subjects import give_up
+from duanka.settings import Settings
+from duanka.topics import subject_events_topic
 from tests.factories import T0, transfer
 
 

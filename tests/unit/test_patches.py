@@ -1,4 +1,4 @@
-"""Every patch of Faust or aiokafka lives in `services.detector.patches`, each with its
+"""Every patch of Faust or aiokafka lives in `duanka.detector.patches`, each with its
 header, and nothing else in the worker reads either framework's private state."""
 
 import pkgutil
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.detector import patches
+from duanka.detector import patches
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(patches.__file__).parent
@@ -41,7 +41,7 @@ def test_the_package_lists_every_patch(name: str) -> None:
 def test_nothing_outside_the_package_touches_faust_s_private_state() -> None:
     outside = [
         f"{path.relative_to(ROOT)}: {match.group(0)}"
-        for path in (ROOT / "services").rglob("*.py")
+        for path in (ROOT / "duanka").rglob("*.py")
         if PACKAGE not in path.parents
         for match in PRIVATE.finditer(path.read_text())
     ]

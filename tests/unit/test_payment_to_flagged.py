@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from schemas.dispositions import Disposition
-from services.detector.core.clock import to_ms
-from services.detector.core.engine import Engine
-from services.detector.core.policy import Policy
-from services.detector.core.state import AccountState, Flag
+from duanka.detector.core.clock import to_ms
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.state import AccountState, Flag
+from duanka.schemas.dispositions import Disposition
 from tests.factories import T0, account_open, alerts_in_order, rules_of, transfer
 
 COLLECTOR = "icbc:collector-1"

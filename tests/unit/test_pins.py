@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.detector import worker
-from services.detector.patches import pins
-from services.settings import Settings
+from duanka.detector import worker
+from duanka.detector.patches import pins
+from duanka.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from services.detector.core.ordering import EventOrder, OriginProgress
-from services.detector.progress import (
+from duanka.detector.core.ordering import EventOrder, OriginProgress
+from duanka.detector.progress import (
     IDLE_MARKER_S,
     MARKER_AGAIN_S,
     REPORT_INTERVAL_S,

@@ -5,7 +5,7 @@ import hmac
 
 import pytest
 
-from services.pseudonym import IdNumberError, gb11643_check_digit, pseudonymize, validate
+from duanka.pseudonym import IdNumberError, gb11643_check_digit, pseudonymize, validate
 
 KEY = b"0123456789abcdef-test-key"
 

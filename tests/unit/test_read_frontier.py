@@ -1,8 +1,8 @@
 """Reading counts only along consecutive offsets (`core.read_frontier`), and a subject
 partition lets nothing go while a message before one it has read is missing."""
 
-from services.detector.core.ordering import EventOrder, OriginProgress
-from services.detector.core.read_frontier import ReadFrontier
+from duanka.detector.core.ordering import EventOrder, OriginProgress
+from duanka.detector.core.read_frontier import ReadFrontier
 
 
 def test_messages_count_in_a_row_from_where_reading_began() -> None:

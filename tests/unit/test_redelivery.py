@@ -3,16 +3,16 @@ is not counted twice, and sends again exactly what it sent the first time."""
 
 from datetime import timedelta
 
-from schemas.events import AccountOpen, Transfer, WatchlistEntry
-from services.detector.core.clock import to_ms
-from services.detector.core.engine import Engine, Outcome
-from services.detector.core.intake import WatchlistUpdate
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address
-from services.detector.core.state import IdentityState, SubjectState
-from services.detector.core.watermark import TOPIC_OF, CommittedWatermark
-from services.detector.ingest import forwards_of
-from services.detector.subjects import apply_forward
+from duanka.detector.core.clock import to_ms
+from duanka.detector.core.engine import Engine, Outcome
+from duanka.detector.core.intake import WatchlistUpdate
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address
+from duanka.detector.core.state import IdentityState, SubjectState
+from duanka.detector.core.watermark import TOPIC_OF, CommittedWatermark
+from duanka.detector.ingest import forwards_of
+from duanka.detector.subjects import apply_forward
+from duanka.schemas.events import AccountOpen, Transfer, WatchlistEntry
 from tests.factories import (
     NOW,
     T0,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from faust.stores import rocksdb as faust_rocksdb
 
-from services.detector.patches import rocksdb_budget
+from duanka.detector.patches import rocksdb_budget
 
 
 def test_databases_charge_their_memtables_to_the_one_shared_cache(tmp_path: Path) -> None:

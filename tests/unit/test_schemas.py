@@ -6,10 +6,10 @@ import jsonschema
 import orjson
 import pytest
 
-from schemas.alerts import DeadLetter
-from schemas.codec import MAX_MESSAGE_BYTES, DecodeError, decode
-from schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
-from schemas.export import MESSAGES, SCHEMA_DIR, file_name, render
+from duanka.schemas.alerts import DeadLetter
+from duanka.schemas.codec import MAX_MESSAGE_BYTES, DecodeError, decode
+from duanka.schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
+from duanka.schemas.export import MESSAGES, SCHEMA_DIR, file_name, render
 from tests.factories import identity, sim_activation_fields
 
 

@@ -5,15 +5,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, cast
 
-from schemas.alerts import Alert
-from services.detector.core.engine import RULES, Engine
-from services.detector.core.intake import Admitted, InputTopic, admit
-from services.detector.core.policy import Policy
-from services.pseudonym import validate
-from services.replay.replayer import Replayer
-from services.simulator.cli import DistinctTimestamps
-from services.simulator.population import person
-from services.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
+from duanka.detector.core.engine import RULES, Engine
+from duanka.detector.core.intake import Admitted, InputTopic, admit
+from duanka.detector.core.policy import Policy
+from duanka.pseudonym import validate
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
+from duanka.simulator.cli import DistinctTimestamps
+from duanka.simulator.population import person
+from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

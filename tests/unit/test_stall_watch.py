@@ -6,9 +6,9 @@ from typing import Any
 
 from faust.types import TP
 
-from services.detector.merge import TimestampMerge
-from services.detector.patches.consumer_state import describe
-from services.detector.stall_watch import stalled
+from duanka.detector.merge import TimestampMerge
+from duanka.detector.patches.consumer_state import describe
+from duanka.detector.stall_watch import stalled
 
 INPUT = TP("p.transfers", 4)
 CHANGELOG = TP("p.duanka-identities-changelog", 4)

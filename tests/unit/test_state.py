@@ -5,11 +5,11 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from services.detector.core.engine import STATE_TYPES, Engine
-from services.detector.core.history import History
-from services.detector.core.intake import WatchlistUpdate
-from services.detector.core.policy import Policy
-from services.detector.core.state import (
+from duanka.detector.core.engine import STATE_TYPES, Engine
+from duanka.detector.core.history import History
+from duanka.detector.core.intake import WatchlistUpdate
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.state import (
     MAX_RECENT_ALERTS,
     DeviceState,
     IdentityState,
@@ -17,7 +17,7 @@ from services.detector.core.state import (
     SimRecord,
     SubjectState,
 )
-from services.replay.replayer import Replayer
+from duanka.replay.replayer import Replayer
 from tests.factories import T0, burst, listing
 
 

@@ -8,11 +8,11 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from services.detector.app import create_detector
-from services.detector.core.state import IdentityState, Listing
-from services.detector.patches import table_batches
-from services.detector.state_store import SubjectStates
-from services.settings import Settings
+from duanka.detector.app import create_detector
+from duanka.detector.core.state import IdentityState, Listing
+from duanka.detector.patches import table_batches
+from duanka.detector.state_store import SubjectStates
+from duanka.settings import Settings
 
 
 class Delivered(NamedTuple):

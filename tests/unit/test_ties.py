@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from schemas.alerts import Alert
-from services.detector.core.engine import Engine
-from services.detector.core.intake import Admitted
-from services.detector.core.policy import Policy
-from services.detector.core.ties import Tie, decode_ties, encode_ties, ties_of
-from services.replay.replayer import Replayer
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import Admitted
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.ties import Tie, decode_ties, encode_ties, ties_of
+from duanka.replay.replayer import Replayer
+from duanka.schemas.alerts import Alert
 from tests.factories import T0, account_open, activation, identity, transfer
 
 HOUR = timedelta(hours=1)

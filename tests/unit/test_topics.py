@@ -8,12 +8,12 @@ import logging
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from schemas.alerts import SubjectKind
-from services import topics
-from services.detector.app import create_detector
-from services.detector.core.routing import SUBJECT_KINDS
-from services.settings import Settings
-from services.topics import COMPACTED, MONTH, TopicSpec, catalogue, changelog_topic, ensure_topic
+from duanka import topics
+from duanka.detector.app import create_detector
+from duanka.detector.core.routing import SUBJECT_KINDS
+from duanka.schemas.alerts import SubjectKind
+from duanka.settings import Settings
+from duanka.topics import COMPACTED, MONTH, TopicSpec, catalogue, changelog_topic, ensure_topic
 
 
 @pytest.mark.parametrize("kind", SUBJECT_KINDS)

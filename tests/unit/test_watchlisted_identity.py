@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-from services.detector.core.engine import Engine
-from services.detector.core.intake import WatchlistUpdate
-from services.detector.core.policy import Policy
-from services.detector.core.routing import Address
-from services.detector.core.state import MAX_LIFTED, IdentityState, SubjectState
+from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import WatchlistUpdate
+from duanka.detector.core.policy import Policy
+from duanka.detector.core.routing import Address
+from duanka.detector.core.state import MAX_LIFTED, IdentityState, SubjectState
 from tests.factories import (
     NOW,
     T0,

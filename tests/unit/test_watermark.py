@@ -7,9 +7,9 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.alerts import SubjectKind
-from services.detector.core.clock import to_ms
-from services.detector.core.watermark import FEEDING_TOPICS, CommittedWatermark, Watermark
+from duanka.detector.core.clock import to_ms
+from duanka.detector.core.watermark import FEEDING_TOPICS, CommittedWatermark, Watermark
+from duanka.schemas.alerts import SubjectKind
 from tests.factories import T0, account_open, activation, transfer
 
 HOUR = timedelta(hours=1)

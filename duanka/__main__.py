@@ -1,0 +1,5 @@
+"""`python -m services` is the `duanka` command."""
+
+from duanka.cli import main
+
+raise SystemExit(main())
