@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+NATIVE := native/Cargo.toml
+NATIVE_SOURCES := $(NATIVE) native/Cargo.lock $(wildcard native/*/Cargo.toml native/*/src/*.rs)
 DURATION ?=
 
 .PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos soak soak-sim bench schemas lock clean
@@ -16,7 +18,9 @@ help:
 	@echo "make bench      core, end to end, scale-out, latency, memory (~35 min) -> bench/results.json"
 	@echo "make kafka-up / kafka-down / topics / worker / schemas / lock / clean"
 
-$(INSTALLED): requirements.lock pyproject.toml
+$(INSTALLED): requirements.lock pyproject.toml $(NATIVE_SOURCES)
+	@command -v cargo >/dev/null || { echo "duanka's native core needs Rust 1.87 or later:" \
+	  "install it with rustup (https://rustup.rs), then run make again" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -43,6 +47,9 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cargo fmt --manifest-path $(NATIVE) --all --check
+	cargo clippy --manifest-path $(NATIVE) --locked --all-targets --quiet -- -D warnings
+	cargo test --manifest-path $(NATIVE) --locked --quiet
 
 pytest: venv
 	$(BIN)/pytest
@@ -86,4 +93,4 @@ lock:
 
 clean:
 	deploy/local/kafka.sh reset
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache native/target duanka/_native*.so

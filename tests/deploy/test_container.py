@@ -53,3 +53,10 @@ def test_compose_builds_this_repository_and_mounts_what_exists() -> None:
     for name in ("kafka", "prometheus"):
         image = services[name]["image"]
         assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image), image
+
+
+def test_the_native_core_is_compiled_in_a_stage_of_its_own() -> None:
+    text = DOCKERFILE.read_text()
+    assert "maturin build --release --locked" in text
+    assert "COPY --from=wheel /wheels /wheels" in text
+    assert not re.search(r"cargo|rustup|maturin", "\n".join(final_stage()))

@@ -1,5 +1,6 @@
-"""The wheel users install: one importable package named for the project, with the data its
-code reads at run time (the console's pages, the generated JSON Schema)."""
+"""The wheel users install: one abi3 wheel (no compiler needed for any CPython from 3.11),
+one importable package named for the project, with the native core and the data its code
+reads at run time (the console's pages, the generated JSON Schema)."""
 
 import subprocess
 import sys
@@ -21,6 +22,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     )
     (built,) = out.glob("duanka-*.whl")
     return zipfile.ZipFile(built)
+
+
+def test_one_abi3_wheel_with_the_native_core(wheel: zipfile.ZipFile) -> None:
+    assert wheel.filename is not None
+    assert "-cp311-abi3-" in Path(wheel.filename).name
+    assert "duanka/_native.abi3.so" in wheel.namelist()
 
 
 def test_one_top_level_package(wheel: zipfile.ZipFile) -> None:

@@ -8,7 +8,7 @@ the same time zones. `tests/unit/test_compact.py` checks the round trip for ever
 """
 
 from datetime import datetime
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 import orjson
 
@@ -19,32 +19,9 @@ from duanka.detector.core.intake import (
     InputTopic,
     WatchlistUpdate,
 )
+from duanka.detector.core.trusted import FIELDS, TIMESTAMPS, build
 from duanka.schemas.dispositions import Disposition
-from duanka.schemas.events import AccountOpen, Message, SimActivation, Transfer, WatchlistEntry
-
-_MODELS: dict[InputTopic, type[Message]] = {
-    "sim-activations": SimActivation,
-    "account-opens": AccountOpen,
-    "transfers": Transfer,
-    "watchlist": WatchlistEntry,
-}
-_FIELDS = {topic: tuple(model.model_fields) for topic, model in _MODELS.items()}
-
-
-def _is_timestamp(annotation: object) -> bool:
-    """Whether a field's type is a datetime, optional or annotated."""
-    return annotation is datetime or any(_is_timestamp(arg) for arg in get_args(annotation))
-
-
-_TIMESTAMPS = {
-    topic: tuple(
-        index
-        for index, info in enumerate(model.model_fields.values())
-        if _is_timestamp(info.annotation)
-    )
-    for topic, model in _MODELS.items()
-}
-"""Per topic, the positions of its timestamps in the compact form."""
+from duanka.schemas.events import Message, WatchlistEntry
 
 
 def compact(topic: InputTopic, event: Admitted) -> list[Any]:
@@ -78,11 +55,11 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
         ):
             raise ValueError(f"not a compact watchlist record: {values!r:.200}")
         identity, entry = values[:2]
-        listed = None if entry is None else cast(WatchlistEntry, _build("watchlist", entry))
+        listed = None if entry is None else cast(WatchlistEntry, build("watchlist", entry))
         return WatchlistUpdate(identity, listed, lifted_own=len(values) == 3)
     if topic == "dispositions":
         return _derived(values)
-    return cast(Admitted, _build(topic, values))
+    return cast(Admitted, build(topic, values))
 
 
 def _derived(values: Any) -> Confirmation | Appeal:
@@ -107,29 +84,11 @@ def _derived(values: Any) -> Confirmation | Appeal:
 
 def _values(topic: InputTopic, model: Message) -> list[Any]:
     fields = model.__dict__
-    values = [fields[name] for name in _FIELDS[topic]]
-    for index in _TIMESTAMPS[topic]:
+    values = [fields[name] for name in FIELDS[topic]]
+    for index in TIMESTAMPS[topic]:
         if values[index] is not None:
             values[index] = values[index].isoformat()
     return values
-
-
-def _build(topic: InputTopic, values: Any) -> Message:
-    """The model instance, as `Model.model_construct` makes it (in less than half the
-    time): the values are trusted, they were validated at ingest."""
-    names = _FIELDS[topic]
-    if not isinstance(values, list) or len(values) != len(names):
-        raise ValueError(f"not a compact {topic} event: {values!r:.200}")
-    for index in _TIMESTAMPS[topic]:
-        if values[index] is not None:
-            values[index] = datetime.fromisoformat(values[index])
-    model = object.__new__(_MODELS[topic])
-    setattr_ = object.__setattr__
-    setattr_(model, "__dict__", dict(zip(names, values, strict=True)))
-    setattr_(model, "__pydantic_fields_set__", set(names))
-    setattr_(model, "__pydantic_extra__", None)
-    setattr_(model, "__pydantic_private__", None)
-    return model
 
 
 def document(event: Admitted) -> bytes | None:

@@ -8,12 +8,14 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
+from duanka._native import event_values
+from duanka.detector.core import trusted
 from duanka.schemas.alerts import DeadLetter
 from duanka.schemas.codec import DecodeError, parse_json, validate
 from duanka.schemas.dispositions import Disposition
-from duanka.schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
+from duanka.schemas.events import AccountOpen, Event, SimActivation, Transfer, WatchlistEntry
 from duanka.schemas.types import IDENTITY_PATTERN
 
 InputTopic = Literal["sim-activations", "account-opens", "transfers", "watchlist", "dispositions"]
@@ -121,11 +123,16 @@ def _not_from_future(name: str, at: datetime, now: datetime, max_clock_skew: tim
 
 def decode_admitted(topic: InputTopic, key: bytes | None, value: bytes | None) -> Admitted:
     """Decode and validate a message of an input topic, without the clock check (the worker
-    re-decodes with this what it already admitted)."""
+    re-decodes with this what it already admitted). An event plainly valid takes the native
+    fast path (`duanka._native.event_values`); anything else, and every rejection, the
+    reference: `validate_document`, which `tests/unit/test_native.py` holds it to."""
     if value is None:
         if topic == "watchlist":
             return _watchlist_tombstone(key)
         raise DecodeError("invalid", "message has no value")
+    values = event_values(topic, value)
+    if values is not None:
+        return cast(Event, trusted.build(topic, values))
     return validate_document(topic, key, parse_json(value))
 
 
