@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NATIVE := native/Cargo.toml
-NATIVE_SOURCES := $(NATIVE) native/Cargo.lock $(wildcard native/*/Cargo.toml native/*/src/*.rs)
+NATIVE_SOURCES := $(NATIVE) native/Cargo.lock \
+  $(wildcard native/*/Cargo.toml native/*/src/*.rs native/*/src/*/*.rs)
 DURATION ?=
 
 .PHONY: help venv kafka-up kafka-down topics worker run simulate lint test pytest check chaos soak soak-sim bench schemas lock clean

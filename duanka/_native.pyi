@@ -4,3 +4,26 @@ def event_values(topic: str, value: bytes) -> list[str | int | None] | None:
     """The compact form of an input event (its field values in its model's field order,
     timestamps as written) if `value` is plainly a valid event of `topic`; None otherwise,
     and for topics without a fast path: the Python reference decides."""
+
+class DeviceSubjects:
+    """The device subjects' states, kept natively between events, and the engine that
+    applies events to them (`native/core/src/engine.rs`), held to the Python engine by
+    `tests/unit/test_native_engine.py`."""
+
+    def __init__(self, allowed_lateness_ms: int, min_identities: int, window_ms: int) -> None: ...
+    def apply(
+        self,
+        key: str,
+        stream: str,
+        values: bytes,
+        origin: str,
+        watermark: int | None,
+        now_us: int,
+    ) -> tuple[list[bytes], bool, bool]:
+        """Apply an event of `stream` in its compact form (JSON) to device `key`: its alerts
+        as wire JSON, whether it was a duplicate, whether it was late. Raises ValueError for
+        values that are not an event's."""
+    def state(self, key: str) -> bytes | None:
+        """The device's state as the changelog stores it; None if it has none."""
+    def load(self, key: str, value: bytes) -> None:
+        """Take the device's state from its changelog value."""

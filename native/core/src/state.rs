@@ -1,0 +1,344 @@
+//! Per-subject state (`duanka/detector/core/state.py`) and its encoding: the same JSON
+//! arrays, byte for byte, so that a changelog record written by either side reads on the
+//! other.
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::alerting::{EntityKind, Evident};
+use crate::history::{History, Timed};
+
+pub const STATE_VERSION: u8 = 8;
+pub const MAX_RECENT_ALERTS: usize = 20;
+
+/// What one event made a subject publish, as wire JSON; `at` is when it is forgotten.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub at: i64,
+    pub alerts: Vec<Box<RawValue>>,
+    pub listings: Vec<Box<RawValue>>,
+}
+
+/// What every subject keeps besides its own records. Each map is a list of pairs in the
+/// order Python's dictionaries keep: insertion, a replaced value keeping its place.
+#[derive(Clone, Debug, Default)]
+pub struct Common {
+    /// Per origin (input topic partition), the newest event time seen from it.
+    pub newest: Vec<(String, i64)>,
+    /// Per rule, the event-time interval [fired, until) in which it stays quiet.
+    pub suppressions: Vec<(String, (i64, i64))>,
+    /// The latest alerts raised: id, rule, window end.
+    pub recent_alerts: Vec<(String, String, i64)>,
+    /// Per event (`source/event_id`), what it made the subject publish.
+    pub sent: Vec<(String, Sent)>,
+}
+
+fn put<V>(pairs: &mut Vec<(String, V)>, key: &str, value: V) {
+    match pairs.iter_mut().find(|(k, _)| k == key) {
+        Some(pair) => pair.1 = value,
+        None => pairs.push((key.to_owned(), value)),
+    }
+}
+
+impl Common {
+    /// Whether `at` is further behind the origin's newest event time than allowed.
+    pub fn is_late(&self, origin: &str, at: i64, lateness: i64) -> bool {
+        self.newest
+            .iter()
+            .any(|(o, newest)| o == origin && at < newest - lateness)
+    }
+
+    /// Advance the origin's newest event time.
+    pub fn observe(&mut self, origin: &str, at: i64) {
+        match self.newest.iter_mut().find(|(o, _)| o == origin) {
+            Some(pair) if at > pair.1 => pair.1 = at,
+            Some(_) => {}
+            None => self.newest.push((origin.to_owned(), at)),
+        }
+    }
+
+    pub fn suppress(&mut self, rule: &str, fired: i64, until: i64) {
+        put(&mut self.suppressions, rule, (fired, until));
+    }
+
+    pub fn suppressed(&self, rule: &str, at: i64) -> bool {
+        self.suppressions
+            .iter()
+            .any(|(r, (fired, until))| r == rule && *fired <= at && at < *until)
+    }
+
+    /// Keep the latest alerts, newest last, at most MAX_RECENT_ALERTS.
+    pub fn remember_alert(&mut self, alert_id: &str, rule: &str, at: i64) {
+        self.recent_alerts
+            .push((alert_id.to_owned(), rule.to_owned(), at));
+        let excess = self.recent_alerts.len().saturating_sub(MAX_RECENT_ALERTS);
+        self.recent_alerts.drain(..excess);
+    }
+
+    pub fn remember_sent(&mut self, key: &str, sent: Sent) {
+        put(&mut self.sent, key, sent);
+    }
+
+    pub fn sent_by(&self, key: &str) -> Option<&Sent> {
+        self.sent.iter().find(|(k, _)| k == key).map(|(_, s)| s)
+    }
+
+    pub fn forget_sent_before(&mut self, horizon: i64) {
+        self.sent.retain(|(_, sent)| sent.at > horizon);
+    }
+
+    pub fn forget_suppressions_before(&mut self, horizon: i64) {
+        self.suppressions.retain(|(_, (_, until))| *until > horizon);
+    }
+}
+
+/// An identity activating a SIM or opening an account on a device (`DeviceUse`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceUse {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub identity: String,
+    pub msisdn: Option<String>,
+    pub carrier: Option<String>,
+    pub account: Option<String>,
+    pub outlet: Option<String>,
+    pub company: Option<String>,
+}
+
+impl Timed for DeviceUse {
+    fn at(&self) -> i64 {
+        self.at
+    }
+    fn event_id(&self) -> &str {
+        &self.event_id
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl Evident for DeviceUse {
+    fn entities(&self) -> Vec<(EntityKind, &str)> {
+        let named = [
+            (EntityKind::Identity, Some(self.identity.as_str())),
+            (EntityKind::Msisdn, self.msisdn.as_deref()),
+            (EntityKind::Account, self.account.as_deref()),
+            (EntityKind::Outlet, self.outlet.as_deref()),
+            (EntityKind::Company, self.company.as_deref()),
+        ];
+        named
+            .into_iter()
+            .filter_map(|(kind, id)| id.map(|id| (kind, id)))
+            .collect()
+    }
+}
+
+impl Serialize for DeviceUse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            self.at,
+            &self.event_id,
+            &self.source,
+            &self.identity,
+            &self.msisdn,
+            &self.carrier,
+            &self.account,
+            &self.outlet,
+            &self.company,
+        )
+            .serialize(serializer)
+    }
+}
+
+/// A handset or modem: who activated SIMs or opened accounts on it.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceState {
+    pub common: Common,
+    pub uses: History<DeviceUse>,
+}
+
+impl DeviceState {
+    pub fn is_empty(&self) -> bool {
+        self.common.suppressions.is_empty() && self.uses.is_empty()
+    }
+
+    /// `[version, kind, newest, suppressions, recent alerts, sent, uses]`, as JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&Encoded {
+            kind: "device",
+            common: &self.common,
+            own: &[&self.uses.records],
+        })
+    }
+
+    /// The state `to_json` wrote (of this version only).
+    pub fn from_json(data: &[u8]) -> Result<DeviceState, String> {
+        let value: Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        let (common, own) = decode_common(&value, "device")?;
+        let [uses] = own else {
+            return Err("a device state has one history".to_owned());
+        };
+        let records = as_array(uses)?
+            .iter()
+            .map(device_use)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DeviceState {
+            common,
+            uses: History { records },
+        })
+    }
+}
+
+struct Encoded<'a, T: Serialize> {
+    kind: &'a str,
+    common: &'a Common,
+    own: &'a [T],
+}
+
+struct Pairs<'a, V>(&'a [(String, V)]);
+
+impl<V: Serialize> Serialize for Pairs<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Sent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.at, &self.alerts, &self.listings).serialize(serializer)
+    }
+}
+
+impl<T: Serialize> Serialize for Encoded<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let common = self.common;
+        let mut seq = serializer.serialize_seq(Some(6 + self.own.len()))?;
+        seq.serialize_element(&STATE_VERSION)?;
+        seq.serialize_element(self.kind)?;
+        seq.serialize_element(&Pairs(&common.newest))?;
+        seq.serialize_element(&Pairs(&common.suppressions))?;
+        seq.serialize_element(&common.recent_alerts)?;
+        seq.serialize_element(&Pairs(&common.sent))?;
+        for own in self.own {
+            seq.serialize_element(own)?;
+        }
+        seq.end()
+    }
+}
+
+fn as_array(value: &Value) -> Result<&Vec<Value>, String> {
+    value
+        .as_array()
+        .ok_or_else(|| format!("not an array: {value}"))
+}
+
+fn as_object(value: &Value) -> Result<&serde_json::Map<String, Value>, String> {
+    value
+        .as_object()
+        .ok_or_else(|| format!("not an object: {value}"))
+}
+
+fn int(value: &Value) -> Result<i64, String> {
+    value
+        .as_i64()
+        .ok_or_else(|| format!("not an integer: {value}"))
+}
+
+fn text(value: &Value) -> Result<String, String> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("not a string: {value}"))
+}
+
+fn optional_text(value: Option<&Value>) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => text(value).map(Some),
+    }
+}
+
+fn raw(value: &Value) -> Result<Box<RawValue>, String> {
+    serde_json::value::to_raw_value(value).map_err(|e| e.to_string())
+}
+
+/// The common fields of an encoded state of `kind`, and its own fields.
+fn decode_common<'a>(value: &'a Value, kind: &str) -> Result<(Common, &'a [Value]), String> {
+    let fields = as_array(value)?;
+    let [version, found, newest, suppressions, alerts, sent, own @ ..] = fields.as_slice() else {
+        return Err("not a subject state".to_owned());
+    };
+    if int(version)? != i64::from(STATE_VERSION) {
+        return Err(format!("state version {version} is not supported"));
+    }
+    if found.as_str() != Some(kind) {
+        return Err(format!("state of a {found}, not of a {kind}"));
+    }
+    let mut common = Common::default();
+    for (origin, at) in as_object(newest)? {
+        common.newest.push((origin.clone(), int(at)?));
+    }
+    for (rule, span) in as_object(suppressions)? {
+        let [fired, until] = as_array(span)?.as_slice() else {
+            return Err(format!("not a suppression: {span}"));
+        };
+        common
+            .suppressions
+            .push((rule.clone(), (int(fired)?, int(until)?)));
+    }
+    for alert in as_array(alerts)? {
+        let [id, rule, at] = as_array(alert)?.as_slice() else {
+            return Err(format!("not a recent alert: {alert}"));
+        };
+        common
+            .recent_alerts
+            .push((text(id)?, text(rule)?, int(at)?));
+    }
+    for (key, entry) in as_object(sent)? {
+        let [at, alerts, listings] = as_array(entry)?.as_slice() else {
+            return Err(format!("not what an event sent: {entry}"));
+        };
+        let alerts = as_array(alerts)?
+            .iter()
+            .map(raw)
+            .collect::<Result<_, _>>()?;
+        let listings = as_array(listings)?
+            .iter()
+            .map(raw)
+            .collect::<Result<_, _>>()?;
+        common.sent.push((
+            key.clone(),
+            Sent {
+                at: int(at)?,
+                alerts,
+                listings,
+            },
+        ));
+    }
+    Ok((common, own))
+}
+
+fn device_use(value: &Value) -> Result<DeviceUse, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, identity, rest @ ..] = fields.as_slice() else {
+        return Err(format!("not a device use: {value}"));
+    };
+    Ok(DeviceUse {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        identity: text(identity)?,
+        msisdn: optional_text(rest.first())?,
+        carrier: optional_text(rest.get(1))?,
+        account: optional_text(rest.get(2))?,
+        outlet: optional_text(rest.get(3))?,
+        company: optional_text(rest.get(4))?,
+    })
+}
