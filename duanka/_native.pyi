@@ -5,12 +5,14 @@ def event_values(topic: str, value: bytes) -> list[str | int | None] | None:
     timestamps as written) if `value` is plainly a valid event of `topic`; None otherwise,
     and for topics without a fast path: the Python reference decides."""
 
-class DeviceSubjects:
-    """The device subjects' states, kept natively between events, and the engine that
-    applies events to them (`native/core/src/engine.rs`), held to the Python engine by
+class Subjects:
+    """The subjects of one kind (so far "device" or "msisdn"): their states, kept natively
+    between events, and the engine that applies events to them
+    (`native/core/src/engine.rs`), held to the Python engine by
     `tests/unit/test_native_engine.py`."""
 
-    def __init__(self, allowed_lateness_ms: int, min_identities: int, window_ms: int) -> None: ...
+    def __init__(self, kind: str, policy: bytes) -> None:
+        """The subjects of `kind` under the policy `Policy.in_ms` wrote."""
     def apply(
         self,
         key: str,
@@ -20,10 +22,10 @@ class DeviceSubjects:
         watermark: int | None,
         now_us: int,
     ) -> tuple[list[bytes], bool, bool]:
-        """Apply an event of `stream` in its compact form (JSON) to device `key`: its alerts
+        """Apply an event of `stream` in its compact form (JSON) to subject `key`: its alerts
         as wire JSON, whether it was a duplicate, whether it was late. Raises ValueError for
         values that are not an event's."""
     def state(self, key: str) -> bytes | None:
-        """The device's state as the changelog stores it; None if it has none."""
+        """The subject's state as the changelog stores it; None if it has none."""
     def load(self, key: str, value: bytes) -> None:
-        """Take the device's state from its changelog value."""
+        """Take the subject's state from its changelog value."""

@@ -1,8 +1,8 @@
-"""The device subject's engine in Python and in Rust over the same events: the simulated
-default mix's activations and openings at their devices, in order, with a running
-watermark. The Python engine keeps its states as objects between events (no encoding, as
-replay does); the native one keeps them in Rust and takes each event in the compact form a
-bundle carries. Both are held to each other by `tests/unit/test_native_engine.py`.
+"""The device and number subjects' engine in Python and in Rust over the same events: the
+simulated default mix's activations and openings at their devices and numbers, in order,
+with a running watermark. The Python engine keeps its states as objects between events (no
+encoding, as replay does); the native one keeps them in Rust and takes each event in the
+compact form a bundle carries. Both are held to each other by `tests/unit/test_native_engine.py`.
 
 Run as `python -m bench.prototypes.native_engine [EVENTS]`.
 """
@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from duanka._native import DeviceSubjects
-from duanka.detector.core.clock import duration_ms, to_ms
+from duanka._native import Subjects
+from duanka.detector.core.clock import to_ms
 from duanka.detector.core.compact import compact
 from duanka.detector.core.engine import Engine
 from duanka.detector.core.policy import Policy
@@ -24,8 +24,9 @@ from duanka.detector.core.state import SubjectState
 from duanka.schemas.events import AccountOpen, SimActivation
 from duanka.simulator.scenario import Scenario, ScenarioConfig
 
-Use = tuple[str, str, SimActivation | AccountOpen, bytes, int]
-"""A device, its stream, the event, its compact form and the watermark."""
+Use = tuple[Address, SimActivation | AccountOpen, bytes, int]
+"""A subject's address, the event, its compact form and the watermark."""
+KINDS = ("device", "msisdn")
 
 
 def uses(events: int) -> list[Use]:
@@ -33,57 +34,46 @@ def uses(events: int) -> list[Use]:
     scenario = Scenario(ScenarioConfig(7, start, seconds_per_event=5.0))
     found: list[Use] = []
     watermark = 0
-    for message in itertools.chain(itertools.islice(scenario.messages(), events)):
+    for message in itertools.islice(scenario.messages(), events):
         if message.topic not in ("sim-activations", "account-opens"):
             continue
         model = SimActivation if message.topic == "sim-activations" else AccountOpen
         event = model.model_validate(message.value)
         values = orjson.dumps(compact(message.topic, event))  # type: ignore[arg-type]
-        stream = "sim" if model is SimActivation else "open"
         watermark = max(watermark, to_ms(event.occurred_at) - 3_600_000)
-        found += [
-            (a.id, stream, event, values, watermark) for a in route(event) if a.kind == "device"
-        ]
+        found += [(a, event, values, watermark) for a in route(event) if a.kind in KINDS]
     return found
 
 
 def python(events: list[Use], policy: Policy) -> float:
-    engine, states = Engine(policy), dict[str, SubjectState]()
+    engine, states = Engine(policy), dict[tuple[str, str], SubjectState]()
     now = datetime.now(UTC)
     began = time.perf_counter()
-    for device, stream, event, _, watermark in events:
+    for address, event, _, watermark in events:
+        key = address.kind, address.id
         outcome = engine.apply(
-            Address("device", device, stream),
-            states.get(device),
-            event,
-            now,
-            origin="o/0",
-            watermark=watermark,
+            address, states.get(key), event, now, origin="o/0", watermark=watermark
         )
         if outcome.state is None:
-            states.pop(device, None)
+            states.pop(key, None)
         else:
-            states[device] = outcome.state
+            states[key] = outcome.state
     return time.perf_counter() - began
 
 
 def native(events: list[Use], policy: Policy) -> float:
-    subjects = DeviceSubjects(
-        duration_ms(policy.allowed_lateness),
-        policy.shared_device.min_identities,
-        duration_ms(policy.shared_device.window),
-    )
+    subjects = {kind: Subjects(kind, policy.in_ms()) for kind in KINDS}
     now_us = time.time_ns() // 1000
     began = time.perf_counter()
-    for device, stream, _, values, watermark in events:
-        subjects.apply(device, stream, values, "o/0", watermark, now_us)
+    for address, _, values, watermark in events:
+        subjects[address.kind].apply(address.id, address.stream, values, "o/0", watermark, now_us)
     return time.perf_counter() - began
 
 
 def main() -> None:
     events = uses(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000)
     policy = Policy()
-    print(f"{len(events):,} device events")
+    print(f"{len(events):,} events at devices and numbers")
     for _ in range(2):
         for name, run in (("python", python), ("native", native)):
             seconds = run(events, policy)

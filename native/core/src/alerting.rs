@@ -169,12 +169,11 @@ pub struct Draft<'a> {
 
 /// An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids, and names what
 /// its events name and the other ends of its transfers.
-pub fn build_alert<R: Evident>(draft: Draft<'_>, trigger: &R, evidence: &[R]) -> Raised {
+pub fn build_alert(draft: Draft<'_>, trigger: &dyn Timed, evidence: &[&dyn Evident]) -> Raised {
     let (kind, id) = draft.subject;
     let (entities, entity_counts) = named_entities(kind, id, evidence);
     let newest = evidence.len().saturating_sub(MAX_EVIDENCE_EVENTS);
-    let counterparties: BTreeSet<&str> =
-        evidence.iter().filter_map(Evident::counterparty).collect();
+    let counterparties: BTreeSet<&str> = evidence.iter().filter_map(|r| r.counterparty()).collect();
     let alert = Alert {
         schema_version: SCHEMA_VERSION,
         alert_id: alert_id(draft.rule, kind, id, trigger.source(), trigger.event_id()),
@@ -221,7 +220,7 @@ pub fn build_alert<R: Evident>(draft: Draft<'_>, trigger: &R, evidence: &[R]) ->
 
 /// The subject and what the evidence names, per kind: sorted and at most MAX_ENTITIES ids
 /// (the subject always among them), and the whole counts.
-fn named_entities<R: Evident>(kind: &str, id: &str, evidence: &[R]) -> (Entities, EntityCounts) {
+fn named_entities(kind: &str, id: &str, evidence: &[&dyn Evident]) -> (Entities, EntityCounts) {
     let mut named: [BTreeSet<&str>; 6] = Default::default();
     let subject_kind = ENTITY_KINDS.into_iter().find(|k| k.name() == kind);
     if let Some(set) = subject_kind.and_then(|k| named.get_mut(k.index())) {

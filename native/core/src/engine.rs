@@ -1,20 +1,31 @@
 //! The detection engine (`duanka/detector/core/engine.py`): (subject state, event) -> (new
 //! state, alerts). It owns the order of work for an event at one subject: idempotency,
 //! lateness, recording, the subject's rules, then forgetting what no window reaches.
-//! Built so far: the device subject.
+//! Built so far: the device and number subjects.
 
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::alerting::Raised;
-use crate::rules::shared_device;
-use crate::state::{DeviceState, DeviceUse, Sent};
+use crate::history::{History, Timed};
+use crate::rules::{borrowed_phone, shared_device};
+use crate::state::{Common, DeviceUse, NumberActivation, NumberUse, Sent, SubjectState};
 use crate::timestamp::epoch_ms;
 
-/// The policy's numbers the engine reads.
-#[derive(Clone, Debug)]
+/// The policy's numbers the engine reads, from `Policy.in_ms` (every duration in
+/// milliseconds; the rest of the policy is not read here).
+#[derive(Clone, Debug, Deserialize)]
 pub struct Policy {
-    pub allowed_lateness_ms: i64,
+    pub allowed_lateness: i64,
     pub shared_device: shared_device::Policy,
+    pub borrowed_phone: borrowed_phone::Policy,
+}
+
+impl Policy {
+    /// The policy `Policy.in_ms` wrote.
+    pub fn from_json(data: &[u8]) -> Result<Policy, String> {
+        serde_json::from_slice(data).map_err(|e| format!("not a policy: {e}"))
+    }
 }
 
 /// What applying one event to one subject produced.
@@ -28,139 +39,340 @@ pub struct Outcome {
     pub late: bool,
 }
 
-/// An event at a device subject, in the compact form a bundle carries
-/// (`duanka/detector/core/compact.py`): an activation's or an opening's field values.
-pub enum DeviceEvent {
-    Sim(Vec<Option<String>>),
-    Open(Vec<Option<String>>),
+/// A SIM activation's compact form (`SimActivation`'s fields in order).
+type ActivationValues = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// An account opening's compact form (`AccountOpen`'s fields in order).
+type OpeningValues = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// An event at a subject, from the compact form a bundle carries
+/// (`duanka/detector/core/compact.py`).
+pub enum Event {
+    Activation(Activation),
+    Opening(Opening),
 }
 
-impl DeviceEvent {
+pub struct Activation {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub identity: String,
+    pub msisdn: String,
+    pub outlet: Option<String>,
+    pub device: Option<String>,
+}
+
+pub struct Opening {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub identity: String,
+    pub account: String,
+    pub msisdn: Option<String>,
+    pub device: Option<String>,
+    pub company: Option<String>,
+}
+
+impl Event {
     /// The event of `stream` ("sim" or "open") whose compact form, as JSON, is `values`.
-    pub fn from_compact(stream: &str, values: &[u8]) -> Result<DeviceEvent, String> {
-        let values: Vec<Option<String>> =
-            serde_json::from_slice(values).map_err(|e| format!("not a compact event: {e}"))?;
+    pub fn from_compact(stream: &str, values: &[u8]) -> Result<Event, String> {
+        let mut reader = serde_json::Deserializer::from_slice(values);
+        let invalid = |e: serde_json::Error| format!("not a compact {stream} event: {e}");
+        let at = |text: &str| epoch_ms(text).ok_or_else(|| format!("not a timestamp: {text}"));
         match stream {
-            "sim" => Ok(DeviceEvent::Sim(values)),
-            "open" => Ok(DeviceEvent::Open(values)),
-            _ => Err(format!("no device stream {stream}")),
+            "sim" => {
+                let (event_id, occurred_at, source, identity, msisdn, _, _, outlet, device) =
+                    ActivationValues::deserialize(&mut reader).map_err(invalid)?;
+                Ok(Event::Activation(Activation {
+                    at: at(&occurred_at)?,
+                    event_id,
+                    source,
+                    identity,
+                    msisdn,
+                    outlet,
+                    device,
+                }))
+            }
+            "open" => {
+                let (
+                    event_id,
+                    occurred_at,
+                    source,
+                    identity,
+                    account,
+                    _,
+                    _,
+                    msisdn,
+                    device,
+                    company,
+                ) = OpeningValues::deserialize(&mut reader).map_err(invalid)?;
+                Ok(Event::Opening(Opening {
+                    at: at(&occurred_at)?,
+                    event_id,
+                    source,
+                    identity,
+                    account,
+                    msisdn,
+                    device,
+                    company,
+                }))
+            }
+            _ => Err(format!("no stream {stream}")),
         }
     }
 
-    /// The use of the device it records; None if its values are not an event's.
-    fn record(&self) -> Option<DeviceUse> {
-        let field = |values: &Vec<Option<String>>, i: usize| values.get(i).cloned().flatten();
-        let (values, sim) = match self {
-            DeviceEvent::Sim(values) => (values, true),
-            DeviceEvent::Open(values) => (values, false),
-        };
-        let source = field(values, 2)?;
-        Some(DeviceUse {
-            at: epoch_ms(&field(values, 1)?)?,
-            event_id: field(values, 0)?,
-            identity: field(values, 3)?,
-            msisdn: field(values, if sim { 4 } else { 7 }),
-            carrier: sim.then(|| source.clone()),
-            account: if sim { None } else { field(values, 4) },
-            outlet: if sim { field(values, 7) } else { None },
-            company: if sim { None } else { field(values, 9) },
-            source,
-        })
+    fn names(&self) -> (i64, &str, &str) {
+        match self {
+            Event::Activation(e) => (e.at, &e.source, &e.event_id),
+            Event::Opening(e) => (e.at, &e.source, &e.event_id),
+        }
     }
+}
+
+/// How an event went at its subject.
+enum Step {
+    Duplicate,
+    Late,
+    Applied(Vec<Raised>),
 }
 
 pub struct Engine {
     policy: Policy,
-    /// How far behind the watermark a device's records are kept: its window and lateness.
+    /// How far behind the watermark a device's uses are kept: its window and lateness.
     device_kept: i64,
+    /// How far behind the watermark a number's records are kept: its lookback and lateness.
+    msisdn_kept: i64,
 }
 
 impl Engine {
     pub fn new(policy: Policy) -> Engine {
-        let device_kept = policy.shared_device.window_ms + policy.allowed_lateness_ms;
+        let lateness = policy.allowed_lateness;
         Engine {
+            device_kept: policy.shared_device.window + lateness,
+            msisdn_kept: policy.borrowed_phone.lookback + lateness,
             policy,
-            device_kept,
         }
     }
 
-    /// Apply an event to the device `device` whose state is `state`, read from `origin`;
-    /// `watermark` is how far the subject's input has surely come (None: not known).
-    /// Err names what is wrong with an event that is not one.
-    pub fn apply_device(
+    /// Apply `event` to the subject `key` whose state is `state`, read from `origin`;
+    /// `watermark` is how far the subject's input has surely come (None: not known). Err
+    /// names an event the subject's kind does not take.
+    pub fn apply(
         &self,
-        state: &mut DeviceState,
-        device: &str,
-        event: &DeviceEvent,
+        state: &mut SubjectState,
+        key: &str,
+        event: &Event,
         origin: &str,
         watermark: Option<i64>,
         now_us: i64,
     ) -> Result<Outcome, String> {
-        let record = event
-            .record()
-            .ok_or_else(|| "not a compact device event".to_owned())?;
-        let key = format!("{}/{}", record.source, record.event_id);
-        if state.uses.has(&record.source, &record.event_id) {
-            let alerts = state
-                .common
-                .sent_by(&key)
-                .map(|sent| sent.alerts.clone())
-                .unwrap_or_default();
-            return Ok(Outcome {
-                alerts,
-                duplicate: true,
-                late: false,
-            });
-        }
-        let lateness = self.policy.allowed_lateness_ms;
-        if state.common.is_late(origin, record.at, lateness) {
-            self.settle(state, watermark);
-            return Ok(Outcome {
-                late: true,
-                ..Outcome::default()
-            });
-        }
-        state.common.observe(origin, record.at);
-        let at = record.at;
-        state.uses.add(record.clone());
-        let policy = &self.policy.shared_device;
-        let alert = shared_device::check(
-            &mut state.common,
-            &state.uses,
-            &record,
-            device,
-            policy,
-            now_us,
-        );
+        let (at, source, event_id) = event.names();
+        let delivery = format!("{source}/{event_id}");
+        let step = match (&mut *state, event) {
+            (SubjectState::Device(device), Event::Activation(e)) => {
+                let record = DeviceUse {
+                    at: e.at,
+                    event_id: e.event_id.clone(),
+                    source: e.source.clone(),
+                    identity: e.identity.clone(),
+                    msisdn: Some(e.msisdn.clone()),
+                    carrier: Some(e.source.clone()),
+                    account: None,
+                    outlet: e.outlet.clone(),
+                    company: None,
+                };
+                self.device_use(device, key, record, origin, now_us)
+            }
+            (SubjectState::Device(device), Event::Opening(e)) => {
+                let record = DeviceUse {
+                    at: e.at,
+                    event_id: e.event_id.clone(),
+                    source: e.source.clone(),
+                    identity: e.identity.clone(),
+                    msisdn: e.msisdn.clone(),
+                    carrier: None,
+                    account: Some(e.account.clone()),
+                    outlet: None,
+                    company: e.company.clone(),
+                };
+                self.device_use(device, key, record, origin, now_us)
+            }
+            (SubjectState::Msisdn(number), Event::Activation(e)) => {
+                let record = NumberActivation {
+                    at: e.at,
+                    event_id: e.event_id.clone(),
+                    source: e.source.clone(),
+                    identity: e.identity.clone(),
+                    device: e.device.clone(),
+                    outlet: e.outlet.clone(),
+                };
+                let lateness = self.policy.allowed_lateness;
+                let common = &mut number.common;
+                match record_in(common, &mut number.activations, &record, origin, lateness) {
+                    Some(step) => step,
+                    None => Step::Applied(borrowed_phone::on_activation(
+                        number,
+                        &record,
+                        key,
+                        &self.policy.borrowed_phone,
+                        now_us,
+                    )),
+                }
+            }
+            (SubjectState::Msisdn(number), Event::Opening(e)) => {
+                let record = NumberUse {
+                    at: e.at,
+                    event_id: e.event_id.clone(),
+                    source: e.source.clone(),
+                    identity: e.identity.clone(),
+                    account: e.account.clone(),
+                    device: e.device.clone(),
+                    company: e.company.clone(),
+                };
+                let lateness = self.policy.allowed_lateness;
+                let common = &mut number.common;
+                match record_in(common, &mut number.uses, &record, origin, lateness) {
+                    Some(step) => step,
+                    None => Step::Applied(
+                        borrowed_phone::on_account_open(
+                            number,
+                            &record,
+                            key,
+                            &self.policy.borrowed_phone,
+                            now_us,
+                        )
+                        .into_iter()
+                        .collect(),
+                    ),
+                }
+            }
+        };
         let mut outcome = Outcome::default();
-        if let Some(Raised { alert, window_end }) = alert {
-            state
-                .common
-                .remember_alert(&alert.alert_id, &alert.rule, window_end);
-            let json = serde_json::value::to_raw_value(&alert).map_err(|e| e.to_string())?;
-            outcome.alerts.push(json.clone());
-            let sent = Sent {
-                at: at.max(window_end),
-                alerts: vec![json],
-                listings: Vec::new(),
-            };
-            state.common.remember_sent(&key, sent);
+        match step {
+            Step::Duplicate => {
+                outcome.duplicate = true;
+                if let Some(sent) = state.common().sent_by(&delivery) {
+                    outcome.alerts.clone_from(&sent.alerts);
+                }
+                return Ok(outcome);
+            }
+            Step::Late => outcome.late = true,
+            Step::Applied(raised) => {
+                let common = state.common_mut();
+                let mut until = at;
+                for Raised { alert, window_end } in raised {
+                    common.remember_alert(&alert.alert_id, &alert.rule, window_end);
+                    let json =
+                        serde_json::value::to_raw_value(&alert).map_err(|e| e.to_string())?;
+                    outcome.alerts.push(json);
+                    until = until.max(window_end);
+                }
+                if !outcome.alerts.is_empty() {
+                    let sent = Sent {
+                        at: until,
+                        alerts: outcome.alerts.clone(),
+                        listings: Vec::new(),
+                    };
+                    common.remember_sent(&delivery, sent);
+                }
+            }
         }
         self.settle(state, watermark);
         Ok(outcome)
     }
 
-    /// Forget what no event at or after `watermark` minus the lateness can reach.
-    pub fn settle(&self, state: &mut DeviceState, watermark: Option<i64>) {
+    fn device_use(
+        &self,
+        device: &mut crate::state::DeviceState,
+        key: &str,
+        record: DeviceUse,
+        origin: &str,
+        now_us: i64,
+    ) -> Step {
+        let lateness = self.policy.allowed_lateness;
+        if let Some(step) = record_in(
+            &mut device.common,
+            &mut device.uses,
+            &record,
+            origin,
+            lateness,
+        ) {
+            return step;
+        }
+        let policy = &self.policy.shared_device;
+        let alert = shared_device::check(
+            &mut device.common,
+            &device.uses,
+            &record,
+            key,
+            policy,
+            now_us,
+        );
+        Step::Applied(alert.into_iter().collect())
+    }
+
+    /// Forget, in place, what no event at or after `watermark` minus the lateness can
+    /// reach (None: not known yet, nothing is).
+    pub fn settle(&self, state: &mut SubjectState, watermark: Option<i64>) {
         let Some(watermark) = watermark else {
             return;
         };
-        let horizon = watermark - self.device_kept;
-        if state.uses.records.first().is_some_and(|r| r.at <= horizon) {
-            state.uses.forget_before(horizon);
-        }
-        let settled = watermark - self.policy.allowed_lateness_ms;
-        state.common.forget_suppressions_before(settled);
-        state.common.forget_sent_before(horizon);
+        let kept = match state {
+            SubjectState::Device(device) => {
+                device.uses.forget_before(watermark - self.device_kept);
+                self.device_kept
+            }
+            SubjectState::Msisdn(number) => {
+                number
+                    .activations
+                    .forget_before(watermark - self.msisdn_kept);
+                number.uses.forget_before(watermark - self.msisdn_kept);
+                self.msisdn_kept
+            }
+        };
+        let common = state.common_mut();
+        common.forget_suppressions_before(watermark - self.policy.allowed_lateness);
+        common.forget_sent_before(watermark - kept);
     }
+}
+
+/// Record an event in its stream's history; the step it ends at when it is a duplicate or
+/// late.
+fn record_in<R: Timed + Clone>(
+    common: &mut Common,
+    history: &mut History<R>,
+    record: &R,
+    origin: &str,
+    lateness: i64,
+) -> Option<Step> {
+    if history.has(record.source(), record.event_id()) {
+        return Some(Step::Duplicate);
+    }
+    if common.is_late(origin, record.at(), lateness) {
+        return Some(Step::Late);
+    }
+    common.observe(origin, record.at());
+    history.add(record.clone());
+    None
 }

@@ -55,10 +55,19 @@ impl<R: Timed> History<R> {
         self.records.get(lo..hi.max(lo)).unwrap_or_default()
     }
 
-    /// Drop records at or before `horizon`.
+    /// The newest record at or before `at`.
+    pub fn latest_at_or_before(&self, at: i64) -> Option<&R> {
+        self.after(at)
+            .checked_sub(1)
+            .and_then(|i| self.records.get(i))
+    }
+
+    /// Drop records at or before `horizon`, if there are any.
     pub fn forget_before(&mut self, horizon: i64) {
-        let end = self.after(horizon);
-        self.records.drain(..end);
+        if self.records.first().is_some_and(|r| r.at() <= horizon) {
+            let end = self.after(horizon);
+            self.records.drain(..end);
+        }
     }
 }
 

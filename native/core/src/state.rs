@@ -94,6 +94,22 @@ impl Common {
     }
 }
 
+macro_rules! timed {
+    ($record:ty) => {
+        impl Timed for $record {
+            fn at(&self) -> i64 {
+                self.at
+            }
+            fn event_id(&self) -> &str {
+                &self.event_id
+            }
+            fn source(&self) -> &str {
+                &self.source
+            }
+        }
+    };
+}
+
 /// An identity activating a SIM or opening an account on a device (`DeviceUse`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeviceUse {
@@ -108,17 +124,7 @@ pub struct DeviceUse {
     pub company: Option<String>,
 }
 
-impl Timed for DeviceUse {
-    fn at(&self) -> i64 {
-        self.at
-    }
-    fn event_id(&self) -> &str {
-        &self.event_id
-    }
-    fn source(&self) -> &str {
-        &self.source
-    }
-}
+timed!(DeviceUse);
 
 impl Evident for DeviceUse {
     fn entities(&self) -> Vec<(EntityKind, &str)> {
@@ -153,6 +159,89 @@ impl Serialize for DeviceUse {
     }
 }
 
+/// An identity activating a phone number (`NumberActivation`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NumberActivation {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub identity: String,
+    pub device: Option<String>,
+    pub outlet: Option<String>,
+}
+
+/// An account opened with a phone number (`NumberUse`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NumberUse {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub identity: String,
+    pub account: String,
+    pub device: Option<String>,
+    pub company: Option<String>,
+}
+
+timed!(NumberActivation);
+timed!(NumberUse);
+
+impl Evident for NumberActivation {
+    fn entities(&self) -> Vec<(EntityKind, &str)> {
+        named(&[
+            (EntityKind::Identity, Some(&self.identity)),
+            (EntityKind::Device, self.device.as_ref()),
+            (EntityKind::Outlet, self.outlet.as_ref()),
+        ])
+    }
+}
+
+impl Evident for NumberUse {
+    fn entities(&self) -> Vec<(EntityKind, &str)> {
+        named(&[
+            (EntityKind::Identity, Some(&self.identity)),
+            (EntityKind::Account, Some(&self.account)),
+            (EntityKind::Device, self.device.as_ref()),
+            (EntityKind::Company, self.company.as_ref()),
+        ])
+    }
+}
+
+fn named<'a>(entities: &[(EntityKind, Option<&'a String>)]) -> Vec<(EntityKind, &'a str)> {
+    entities
+        .iter()
+        .filter_map(|(kind, id)| id.map(|id| (*kind, id.as_str())))
+        .collect()
+}
+
+impl Serialize for NumberActivation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            at,
+            event_id,
+            source,
+            identity,
+            device,
+            outlet,
+        } = self;
+        (at, event_id, source, identity, device, outlet).serialize(serializer)
+    }
+}
+
+impl Serialize for NumberUse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            at,
+            event_id,
+            source,
+            identity,
+            account,
+            device,
+            company,
+        } = self;
+        (at, event_id, source, identity, account, device, company).serialize(serializer)
+    }
+}
+
 /// A handset or modem: who activated SIMs or opened accounts on it.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceState {
@@ -160,43 +249,113 @@ pub struct DeviceState {
     pub uses: History<DeviceUse>,
 }
 
-impl DeviceState {
+/// A phone number: who activated it, and which accounts were opened with it.
+#[derive(Clone, Debug, Default)]
+pub struct MsisdnState {
+    pub common: Common,
+    pub activations: History<NumberActivation>,
+    pub uses: History<NumberUse>,
+}
+
+/// The subject kinds the native engine holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Device,
+    Msisdn,
+}
+
+impl Kind {
+    pub fn named(name: &str) -> Option<Kind> {
+        match name {
+            "device" => Some(Kind::Device),
+            "msisdn" => Some(Kind::Msisdn),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Device => "device",
+            Kind::Msisdn => "msisdn",
+        }
+    }
+}
+
+/// One subject's state, of its kind.
+#[derive(Clone, Debug)]
+pub enum SubjectState {
+    Device(DeviceState),
+    Msisdn(MsisdnState),
+}
+
+impl SubjectState {
+    /// A subject of `kind` with nothing recorded.
+    pub fn new(kind: Kind) -> SubjectState {
+        match kind {
+            Kind::Device => SubjectState::Device(DeviceState::default()),
+            Kind::Msisdn => SubjectState::Msisdn(MsisdnState::default()),
+        }
+    }
+
+    pub fn common(&self) -> &Common {
+        match self {
+            SubjectState::Device(state) => &state.common,
+            SubjectState::Msisdn(state) => &state.common,
+        }
+    }
+
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            SubjectState::Device(state) => &mut state.common,
+            SubjectState::Msisdn(state) => &mut state.common,
+        }
+    }
+
+    /// True when nothing is worth keeping, so the key can be deleted.
     pub fn is_empty(&self) -> bool {
-        self.common.suppressions.is_empty() && self.uses.is_empty()
-    }
-
-    /// `[version, kind, newest, suppressions, recent alerts, sent, uses]`, as JSON.
-    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&Encoded {
-            kind: "device",
-            common: &self.common,
-            own: &[&self.uses.records],
-        })
-    }
-
-    /// The state `to_json` wrote (of this version only).
-    pub fn from_json(data: &[u8]) -> Result<DeviceState, String> {
-        let value: Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
-        let (common, own) = decode_common(&value, "device")?;
-        let [uses] = own else {
-            return Err("a device state has one history".to_owned());
+        let histories = match self {
+            SubjectState::Device(state) => state.uses.is_empty(),
+            SubjectState::Msisdn(state) => state.activations.is_empty() && state.uses.is_empty(),
         };
-        let records = as_array(uses)?
-            .iter()
-            .map(device_use)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(DeviceState {
-            common,
-            uses: History { records },
-        })
+        self.common().suppressions.is_empty() && histories
+    }
+
+    /// `[version, kind, newest, suppressions, recent alerts, sent, *histories]`, as JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&Encoded(self))
+    }
+
+    /// The state `to_json` wrote (of this version only) for a subject of `kind`.
+    pub fn from_json(kind: Kind, data: &[u8]) -> Result<SubjectState, String> {
+        let value: Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        let (common, own) = decode_common(&value, kind.name())?;
+        match (kind, own) {
+            (Kind::Device, [uses]) => Ok(SubjectState::Device(DeviceState {
+                common,
+                uses: history(uses, device_use)?,
+            })),
+            (Kind::Msisdn, [activations, uses]) => Ok(SubjectState::Msisdn(MsisdnState {
+                common,
+                activations: history(activations, number_activation)?,
+                uses: history(uses, number_use)?,
+            })),
+            _ => Err(format!("a {} state of another shape", kind.name())),
+        }
     }
 }
 
-struct Encoded<'a, T: Serialize> {
-    kind: &'a str,
-    common: &'a Common,
-    own: &'a [T],
+fn history<R>(
+    value: &Value,
+    record: fn(&Value) -> Result<R, String>,
+) -> Result<History<R>, String> {
+    let records = as_array(value)?
+        .iter()
+        .map(record)
+        .collect::<Result<_, _>>()?;
+    Ok(History { records })
 }
+
+struct Encoded<'a>(&'a SubjectState);
 
 struct Pairs<'a, V>(&'a [(String, V)]);
 
@@ -216,18 +375,26 @@ impl Serialize for Sent {
     }
 }
 
-impl<T: Serialize> Serialize for Encoded<'_, T> {
+impl Serialize for Encoded<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let common = self.common;
-        let mut seq = serializer.serialize_seq(Some(6 + self.own.len()))?;
+        let state = self.0;
+        let common = state.common();
+        let mut seq = serializer.serialize_seq(None)?;
         seq.serialize_element(&STATE_VERSION)?;
-        seq.serialize_element(self.kind)?;
+        match state {
+            SubjectState::Device(_) => seq.serialize_element("device")?,
+            SubjectState::Msisdn(_) => seq.serialize_element("msisdn")?,
+        }
         seq.serialize_element(&Pairs(&common.newest))?;
         seq.serialize_element(&Pairs(&common.suppressions))?;
         seq.serialize_element(&common.recent_alerts)?;
         seq.serialize_element(&Pairs(&common.sent))?;
-        for own in self.own {
-            seq.serialize_element(own)?;
+        match state {
+            SubjectState::Device(device) => seq.serialize_element(&device.uses.records)?,
+            SubjectState::Msisdn(msisdn) => {
+                seq.serialize_element(&msisdn.activations.records)?;
+                seq.serialize_element(&msisdn.uses.records)?;
+            }
         }
         seq.end()
     }
@@ -340,5 +507,36 @@ fn device_use(value: &Value) -> Result<DeviceUse, String> {
         account: optional_text(rest.get(2))?,
         outlet: optional_text(rest.get(3))?,
         company: optional_text(rest.get(4))?,
+    })
+}
+
+fn number_activation(value: &Value) -> Result<NumberActivation, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, identity, rest @ ..] = fields.as_slice() else {
+        return Err(format!("not a number activation: {value}"));
+    };
+    Ok(NumberActivation {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        identity: text(identity)?,
+        device: optional_text(rest.first())?,
+        outlet: optional_text(rest.get(1))?,
+    })
+}
+
+fn number_use(value: &Value) -> Result<NumberUse, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, identity, account, rest @ ..] = fields.as_slice() else {
+        return Err(format!("not a number use: {value}"));
+    };
+    Ok(NumberUse {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        identity: text(identity)?,
+        account: text(account)?,
+        device: optional_text(rest.first())?,
+        company: optional_text(rest.get(1))?,
     })
 }

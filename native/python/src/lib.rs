@@ -9,9 +9,8 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use duanka_core::admission::{admit, Field, Topic};
-use duanka_core::engine::{DeviceEvent, Engine, Policy};
-use duanka_core::rules::shared_device;
-use duanka_core::state::DeviceState;
+use duanka_core::engine::{Engine, Event, Policy};
+use duanka_core::state::{Kind, SubjectState};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -42,38 +41,40 @@ fn event_values<'py>(
     PyList::new(py, items).map(Some)
 }
 
-/// The device subjects of one worker or replay: their states, kept here between events,
-/// and the engine that applies events to them.
+/// The subjects of one kind held by a worker or replay: their states, kept here between
+/// events, and the engine that applies events to them.
 #[pyclass(module = "duanka._native")]
-struct DeviceSubjects {
+struct Subjects {
+    kind: Kind,
     engine: Engine,
-    states: HashMap<String, DeviceState>,
+    states: HashMap<String, SubjectState>,
 }
 
 /// What applying one event produced: its alerts as wire JSON, and whether it was a
 /// duplicate or late.
 type Applied<'py> = (Vec<Bound<'py, PyBytes>>, bool, bool);
 
+fn invalid(message: String) -> PyErr {
+    PyValueError::new_err(message)
+}
+
 #[pymethods]
-impl DeviceSubjects {
+impl Subjects {
+    /// The subjects of `kind` ("device" or "msisdn") under the policy `Policy.in_ms` wrote.
     #[new]
-    fn new(allowed_lateness_ms: i64, min_identities: usize, window_ms: i64) -> Self {
-        let policy = Policy {
-            allowed_lateness_ms,
-            shared_device: shared_device::Policy {
-                min_identities,
-                window_ms,
-            },
-        };
-        DeviceSubjects {
+    fn new(kind: &str, policy: &[u8]) -> PyResult<Self> {
+        let kind = Kind::named(kind).ok_or_else(|| invalid(format!("no native {kind} kind")))?;
+        let policy = Policy::from_json(policy).map_err(invalid)?;
+        Ok(Subjects {
+            kind,
             engine: Engine::new(policy),
             states: HashMap::new(),
-        }
+        })
     }
 
-    /// Apply an event of `stream` ("sim" or "open"), in its compact form as JSON, to the
-    /// device `key`, read from `origin`, at `watermark` (None: not known); `now_us` is
-    /// the time its alerts are detected at (epoch µs).
+    /// Apply an event of `stream`, in its compact form as JSON, to the subject `key`, read
+    /// from `origin`, at `watermark` (None: not known); `now_us` is the time its alerts are
+    /// detected at (epoch µs).
     #[pyo3(signature = (key, stream, values, origin, watermark, now_us))]
     #[allow(clippy::too_many_arguments)]
     fn apply<'py>(
@@ -86,14 +87,17 @@ impl DeviceSubjects {
         watermark: Option<i64>,
         now_us: i64,
     ) -> PyResult<Applied<'py>> {
-        let event = DeviceEvent::from_compact(stream, values).map_err(PyValueError::new_err)?;
-        let engine = &self.engine;
-        let state = self.states.entry(key.to_owned()).or_default();
+        let event = Event::from_compact(stream, values).map_err(invalid)?;
+        let (engine, kind) = (&self.engine, self.kind);
+        let state = self
+            .states
+            .entry(key.to_owned())
+            .or_insert_with(|| SubjectState::new(kind));
         let applied = catch_unwind(AssertUnwindSafe(|| {
-            engine.apply_device(state, key, &event, origin, watermark, now_us)
+            engine.apply(state, key, &event, origin, watermark, now_us)
         }))
-        .map_err(|_| PyValueError::new_err("the native engine failed"))?
-        .map_err(PyValueError::new_err)?;
+        .map_err(|_| invalid("the native engine failed".to_owned()))?
+        .map_err(invalid)?;
         if state.is_empty() {
             self.states.remove(key);
         }
@@ -105,20 +109,18 @@ impl DeviceSubjects {
         Ok((alerts, applied.duplicate, applied.late))
     }
 
-    /// The device's state as the changelog stores it; None if it has none.
+    /// The subject's state as the changelog stores it; None if it has none.
     fn state<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let Some(state) = self.states.get(key) else {
             return Ok(None);
         };
-        let json = state
-            .to_json()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let json = state.to_json().map_err(|e| invalid(e.to_string()))?;
         Ok(Some(PyBytes::new(py, &json)))
     }
 
-    /// Take the device's state from its changelog value.
+    /// Take the subject's state from its changelog value.
     fn load(&mut self, key: &str, value: &[u8]) -> PyResult<()> {
-        let state = DeviceState::from_json(value).map_err(PyValueError::new_err)?;
+        let state = SubjectState::from_json(self.kind, value).map_err(invalid)?;
         self.states.insert(key.to_owned(), state);
         Ok(())
     }
@@ -128,5 +130,5 @@ impl DeviceSubjects {
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(event_values, module)?)?;
-    module.add_class::<DeviceSubjects>()
+    module.add_class::<Subjects>()
 }

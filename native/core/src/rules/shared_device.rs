@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::alerting::{build_alert, human_duration, short, Action, Draft, Raised};
+use crate::alerting::{build_alert, human_duration, short, Action, Draft, Evident, Raised};
 use crate::bursts::find_burst;
 use crate::history::History;
 use crate::state::{Common, DeviceUse};
@@ -11,10 +11,11 @@ use crate::state::{Common, DeviceUse};
 pub const RULE: &str = "shared_device";
 
 /// The rule's numbers (`SharedDevicePolicy`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct Policy {
     pub min_identities: usize,
-    pub window_ms: i64,
+    /// Milliseconds.
+    pub window: i64,
 }
 
 /// Fire when a window holding `new` has at least `min_identities` distinct identities.
@@ -32,7 +33,7 @@ pub fn check(
         RULE,
         new,
         uses,
-        policy.window_ms,
+        policy.window,
         crossed,
         policy.min_identities,
     )?;
@@ -60,7 +61,7 @@ pub fn check(
         short(device),
         people,
         burst.len(),
-        human_duration(policy.window_ms),
+        human_duration(policy.window),
         policy.min_identities
     );
     let draft = Draft {
@@ -73,7 +74,8 @@ pub fn check(
         summary,
         detected_at_us: now_us,
     };
-    Some(build_alert(draft, found.trigger, burst))
+    let evidence: Vec<&dyn Evident> = burst.iter().map(|r| r as &dyn Evident).collect();
+    Some(build_alert(draft, found.trigger, &evidence))
 }
 
 fn identities(uses: &[DeviceUse]) -> usize {
