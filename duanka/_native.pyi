@@ -6,8 +6,8 @@ def event_values(topic: str, value: bytes) -> list[str | int | None] | None:
     and for topics without a fast path: the Python reference decides."""
 
 class Subjects:
-    """The subjects of one kind (so far "device" or "msisdn"): their states, kept natively
-    between events, and the engine that applies events to them
+    """The subjects of one kind ("device", "msisdn" or "account" so far): their states,
+    kept natively between events, and the engine that applies events to them
     (`native/core/src/engine.rs`), held to the Python engine by
     `tests/unit/test_native_engine.py`."""
 

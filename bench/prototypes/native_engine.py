@@ -1,8 +1,9 @@
-"""The device and number subjects' engine in Python and in Rust over the same events: the
-simulated default mix's activations and openings at their devices and numbers, in order,
-with a running watermark. The Python engine keeps its states as objects between events (no
-encoding, as replay does); the native one keeps them in Rust and takes each event in the
-compact form a bundle carries. Both are held to each other by `tests/unit/test_native_engine.py`.
+"""The device, number and account subjects' engine in Python and in Rust over the same
+events: the simulated default mix's activations, openings and transfers at their devices,
+numbers and accounts, in order, with a running watermark. The Python engine keeps its
+states as objects between events (no encoding, as replay does); the native one keeps them
+in Rust and takes each event in the compact form a bundle carries. Both are held to each
+other by `tests/unit/test_native_engine.py`.
 
 Run as `python -m bench.prototypes.native_engine [EVENTS]`.
 """
@@ -21,12 +22,13 @@ from duanka.detector.core.engine import Engine
 from duanka.detector.core.policy import Policy
 from duanka.detector.core.routing import Address, route
 from duanka.detector.core.state import SubjectState
-from duanka.schemas.events import AccountOpen, SimActivation
+from duanka.schemas.events import AccountOpen, SimActivation, Transfer
 from duanka.simulator.scenario import Scenario, ScenarioConfig
 
-Use = tuple[Address, SimActivation | AccountOpen, bytes, int]
+Use = tuple[Address, SimActivation | AccountOpen | Transfer, bytes, int]
 """A subject's address, the event, its compact form and the watermark."""
-KINDS = ("device", "msisdn")
+KINDS = ("device", "msisdn", "account")
+MODELS = {"sim-activations": SimActivation, "account-opens": AccountOpen, "transfers": Transfer}
 
 
 def uses(events: int) -> list[Use]:
@@ -35,9 +37,9 @@ def uses(events: int) -> list[Use]:
     found: list[Use] = []
     watermark = 0
     for message in itertools.islice(scenario.messages(), events):
-        if message.topic not in ("sim-activations", "account-opens"):
+        model = MODELS.get(message.topic)
+        if model is None:
             continue
-        model = SimActivation if message.topic == "sim-activations" else AccountOpen
         event = model.model_validate(message.value)
         values = orjson.dumps(compact(message.topic, event))  # type: ignore[arg-type]
         watermark = max(watermark, to_ms(event.occurred_at) - 3_600_000)
@@ -73,7 +75,7 @@ def native(events: list[Use], policy: Policy) -> float:
 def main() -> None:
     events = uses(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000)
     policy = Policy()
-    print(f"{len(events):,} events at devices and numbers")
+    print(f"{len(events):,} events at devices, numbers and accounts")
     for _ in range(2):
         for name, run in (("python", python), ("native", native)):
             seconds = run(events, policy)

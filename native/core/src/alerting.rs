@@ -165,6 +165,12 @@ pub struct Draft<'a> {
     pub actions: Vec<Action>,
     pub summary: String,
     pub detected_at_us: i64,
+    /// Money in the policy's currency the evidence counts (0: none).
+    pub amount_minor: u64,
+    /// The identity that opened the alert's account, when known.
+    pub holder: Option<String>,
+    /// For `payment_to_flagged`: the alert that flagged the account.
+    pub flag_alert_id: Option<String>,
 }
 
 /// An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids, and names what
@@ -197,16 +203,16 @@ pub fn build_alert(draft: Draft<'_>, trigger: &dyn Timed, evidence: &[&dyn Evide
                 .collect(),
             count: evidence.len(),
             distinct: draft.distinct,
-            amount_minor: 0,
+            amount_minor: draft.amount_minor,
             entities: Some(entities),
             entity_counts: Some(entity_counts),
-            holder: None,
+            holder: draft.holder,
             counterparties: counterparties
                 .into_iter()
                 .take(MAX_ENTITIES)
                 .map(str::to_owned)
                 .collect(),
-            flag_alert_id: None,
+            flag_alert_id: draft.flag_alert_id,
         },
         actions: draft.actions,
         summary: draft.summary,
@@ -282,6 +288,37 @@ pub fn plural(count: i64, noun: &str) -> String {
     }
 }
 
+/// An elapsed event time in whole hours, or days from two days on.
+pub fn human_age(ms: i64) -> String {
+    let hours = ms.div_euclid(3_600_000);
+    if hours >= 48 {
+        plural(hours.div_euclid(24), "day")
+    } else {
+        plural(hours, "hour")
+    }
+}
+
+/// Minor units as a readable amount: `5,000.00` (Python's `f"{minor / 100:,.2f}"`).
+pub fn yuan(amount_minor: u64) -> String {
+    #[allow(clippy::cast_precision_loss)] // at most 10^13: exact in an f64
+    let text = format!("{:.2}", amount_minor as f64 / 100.0);
+    let (whole, cents) = text.split_once('.').unwrap_or((&text, "00"));
+    let digits: Vec<char> = whole.chars().collect();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 3);
+    for (index, digit) in digits.iter().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(*digit);
+    }
+    format!("{grouped}.{cents}")
+}
+
+/// A ratio as a whole percentage (Python's `f"{ratio:.0%}"`).
+pub fn percent(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
+}
+
 /// `7 days`, `24 hours`, `90 minutes`: the unit a person would say.
 pub fn human_duration(ms: i64) -> String {
     let seconds = ms.div_euclid(1000);
@@ -306,5 +343,35 @@ mod tests {
         assert_eq!(human_duration(61_000), "61 seconds");
         assert_eq!(short("imei:356938035643809"), "imei:3569380…");
         assert_eq!(short("imei:1"), "imei:1");
+    }
+
+    #[test]
+    fn amounts_and_ratios_as_python_writes_them() {
+        let amounts = [
+            (1, "0.01"),
+            (99, "0.99"),
+            (100, "1.00"),
+            (123_456_789, "1,234,567.89"),
+            (10_000_000_000_000, "100,000,000,000.00"),
+            (500_000, "5,000.00"),
+        ];
+        for (minor, text) in amounts {
+            assert_eq!(yuan(minor), text);
+        }
+        let ratios = [
+            (0.025, "2%"),
+            (0.005, "0%"),
+            (0.015, "2%"),
+            (0.8, "80%"),
+            (0.125, "12%"),
+            (0.995, "100%"),
+            (0.666_666_6, "67%"),
+        ];
+        for (ratio, text) in ratios {
+            assert_eq!(percent(ratio), text, "{ratio}");
+        }
+        assert_eq!(human_age(47 * 3_600_000), "47 hours");
+        assert_eq!(human_age(48 * 3_600_000), "2 days");
+        assert_eq!(human_age(3_600_000), "1 hour");
     }
 }

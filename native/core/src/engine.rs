@@ -1,15 +1,20 @@
 //! The detection engine (`duanka/detector/core/engine.py`): (subject state, event) -> (new
 //! state, alerts). It owns the order of work for an event at one subject: idempotency,
 //! lateness, recording, the subject's rules, then forgetting what no window reaches.
-//! Built so far: the device and number subjects.
+//! Built so far: the device, number and account subjects.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::alerting::Raised;
 use crate::history::{History, Timed};
-use crate::rules::{borrowed_phone, shared_device};
-use crate::state::{Common, DeviceUse, NumberActivation, NumberUse, Sent, SubjectState};
+use crate::rules::new_account_velocity::New;
+use crate::rules::{
+    borrowed_phone, fan, mule_pass_through, new_account_velocity, payment_to_flagged, shared_device,
+};
+use crate::state::{
+    AccountState, Common, DeviceUse, Flag, Leg, NumberActivation, NumberUse, Sent, SubjectState,
+};
 use crate::timestamp::epoch_ms;
 
 /// The policy's numbers the engine reads, from `Policy.in_ms` (every duration in
@@ -17,8 +22,14 @@ use crate::timestamp::epoch_ms;
 #[derive(Clone, Debug, Deserialize)]
 pub struct Policy {
     pub allowed_lateness: i64,
+    pub currency: String,
     pub shared_device: shared_device::Policy,
     pub borrowed_phone: borrowed_phone::Policy,
+    pub mule_pass_through: mule_pass_through::Policy,
+    pub mule_fan_in: fan::Policy,
+    pub mule_fan_out: fan::Policy,
+    pub new_account_velocity: new_account_velocity::Policy,
+    pub payment_to_flagged: payment_to_flagged::Policy,
 }
 
 impl Policy {
@@ -66,11 +77,62 @@ type OpeningValues = (
     Option<String>,
 );
 
+/// A transfer's compact form (`Transfer`'s fields in order).
+type TransferValues = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    u64,
+    String,
+    String,
+);
+
+/// A confirmation's compact form: `["confirmation", account, alert id, rule, institution,
+/// decided_at, holder]`.
+type ConfirmationValues = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
 /// An event at a subject, from the compact form a bundle carries
 /// (`duanka/detector/core/compact.py`).
 pub enum Event {
     Activation(Activation),
     Opening(Opening),
+    Transfer(Transfer),
+    Confirmation(Confirmation),
+}
+
+pub struct Transfer {
+    /// Seen from the sending account (stream "out"), not the receiving one ("in").
+    pub outgoing: bool,
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub from_account: String,
+    pub to_account: String,
+    pub from_institution: String,
+    pub to_institution: String,
+    pub amount_minor: u64,
+    pub currency: String,
+}
+
+/// An institution confirmed an alert about the account as fraud (from the case linker).
+pub struct Confirmation {
+    pub alert_id: String,
+    pub rule: String,
+    pub institution: String,
+    pub decided_at: i64,
+    pub holder: Option<String>,
 }
 
 pub struct Activation {
@@ -89,6 +151,7 @@ pub struct Opening {
     pub source: String,
     pub identity: String,
     pub account: String,
+    pub account_kind: String,
     pub msisdn: Option<String>,
     pub device: Option<String>,
     pub company: Option<String>,
@@ -121,7 +184,7 @@ impl Event {
                     source,
                     identity,
                     account,
-                    _,
+                    account_kind,
                     _,
                     msisdn,
                     device,
@@ -133,19 +196,56 @@ impl Event {
                     source,
                     identity,
                     account,
+                    account_kind,
                     msisdn,
                     device,
                     company,
+                }))
+            }
+            "in" | "out" => {
+                let values = TransferValues::deserialize(&mut reader).map_err(invalid)?;
+                Ok(Event::Transfer(Transfer {
+                    outgoing: stream == "out",
+                    at: at(&values.1)?,
+                    event_id: values.0,
+                    source: values.2,
+                    from_account: values.3,
+                    to_account: values.4,
+                    from_institution: values.5,
+                    to_institution: values.6,
+                    amount_minor: values.7,
+                    currency: values.8,
+                }))
+            }
+            "flag" => {
+                let (tag, _, alert_id, rule, institution, decided_at, holder) =
+                    ConfirmationValues::deserialize(&mut reader).map_err(invalid)?;
+                if tag != "confirmation" {
+                    return Err(format!("not a compact confirmation: {tag}"));
+                }
+                Ok(Event::Confirmation(Confirmation {
+                    decided_at: at(&decided_at)?,
+                    alert_id,
+                    rule,
+                    institution,
+                    holder,
                 }))
             }
             _ => Err(format!("no stream {stream}")),
         }
     }
 
-    fn names(&self) -> (i64, &str, &str) {
+    /// When the event happened, and how it is named each time it is delivered
+    /// (`engine.delivery_key`).
+    fn names(&self) -> (i64, String) {
         match self {
-            Event::Activation(e) => (e.at, &e.source, &e.event_id),
-            Event::Opening(e) => (e.at, &e.source, &e.event_id),
+            Event::Activation(e) => (e.at, format!("{}/{}", e.source, e.event_id)),
+            Event::Opening(e) => (e.at, format!("{}/{}", e.source, e.event_id)),
+            Event::Transfer(e) => (e.at, format!("{}/{}", e.source, e.event_id)),
+            Event::Confirmation(e) => (
+                e.decided_at,
+                format!("dispositions/{}/{}", e.institution, e.alert_id),
+            ),
         }
     }
 }
@@ -153,7 +253,9 @@ impl Event {
 /// How an event went at its subject.
 enum Step {
     Duplicate,
-    Late,
+    /// Not counted; what it raised all the same (a warning of a payment into a flagged
+    /// account).
+    Late(Vec<Raised>),
     Applied(Vec<Raised>),
 }
 
@@ -163,14 +265,24 @@ pub struct Engine {
     device_kept: i64,
     /// How far behind the watermark a number's records are kept: its lookback and lateness.
     msisdn_kept: i64,
+    /// How far behind the watermark an account's legs are kept: its longest window and
+    /// lateness.
+    account_kept: i64,
 }
 
 impl Engine {
     pub fn new(policy: Policy) -> Engine {
         let lateness = policy.allowed_lateness;
+        let windows = [
+            policy.mule_pass_through.window,
+            policy.mule_fan_in.window,
+            policy.mule_fan_out.window,
+            policy.new_account_velocity.window,
+        ];
         Engine {
             device_kept: policy.shared_device.window + lateness,
             msisdn_kept: policy.borrowed_phone.lookback + lateness,
+            account_kept: windows.into_iter().max().unwrap_or_default() + lateness,
             policy,
         }
     }
@@ -187,8 +299,7 @@ impl Engine {
         watermark: Option<i64>,
         now_us: i64,
     ) -> Result<Outcome, String> {
-        let (at, source, event_id) = event.names();
-        let delivery = format!("{source}/{event_id}");
+        let (at, delivery) = event.names();
         let step = match (&mut *state, event) {
             (SubjectState::Device(device), Event::Activation(e)) => {
                 let record = DeviceUse {
@@ -267,8 +378,33 @@ impl Engine {
                     ),
                 }
             }
+            (SubjectState::Account(account), Event::Opening(e)) => {
+                self.account_open(account, key, e, now_us)
+            }
+            (SubjectState::Account(account), Event::Transfer(e)) => {
+                self.account_leg(account, key, e, origin, now_us)
+            }
+            (SubjectState::Account(account), Event::Confirmation(e)) => {
+                let fresh = vec![Flag {
+                    at: e.decided_at,
+                    alert_id: e.alert_id.clone(),
+                    rule: format!("{} confirmed by {}", e.rule, e.institution),
+                    holder: e.holder.clone(),
+                }];
+                let policy = &self.policy.payment_to_flagged;
+                Step::Applied(payment_to_flagged::check(
+                    account, None, fresh, key, policy, now_us,
+                ))
+            }
+            (state, _) => {
+                let kind = state.kind().name();
+                return Err(format!("a {kind} subject takes no such event"));
+            }
         };
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome {
+            late: matches!(step, Step::Late(_)),
+            ..Outcome::default()
+        };
         match step {
             Step::Duplicate => {
                 outcome.duplicate = true;
@@ -277,8 +413,7 @@ impl Engine {
                 }
                 return Ok(outcome);
             }
-            Step::Late => outcome.late = true,
-            Step::Applied(raised) => {
+            Step::Late(raised) | Step::Applied(raised) => {
                 let common = state.common_mut();
                 let mut until = at;
                 for Raised { alert, window_end } in raised {
@@ -288,7 +423,7 @@ impl Engine {
                     outcome.alerts.push(json);
                     until = until.max(window_end);
                 }
-                if !outcome.alerts.is_empty() {
+                if !outcome.alerts.is_empty() && !outcome.late {
                     let sent = Sent {
                         at: until,
                         alerts: outcome.alerts.clone(),
@@ -332,6 +467,156 @@ impl Engine {
         Step::Applied(alert.into_iter().collect())
     }
 
+    fn account_open(
+        &self,
+        account: &mut AccountState,
+        key: &str,
+        e: &Opening,
+        now_us: i64,
+    ) -> Step {
+        if account.opening.is_some() {
+            return Step::Duplicate; // an account is opened once
+        }
+        account.opening = Some(crate::state::Opening {
+            at: e.at,
+            event_id: e.event_id.clone(),
+            source: e.source.clone(),
+            account_kind: e.account_kind.clone(),
+            holder: Some(e.identity.clone()),
+        });
+        let policy = &self.policy.new_account_velocity;
+        let opening = account.opening.as_ref();
+        let incoming = &account.incoming;
+        let common = &mut account.common;
+        let alert = new_account_velocity::check(
+            common,
+            opening,
+            incoming,
+            New::Opening,
+            key,
+            policy,
+            now_us,
+        );
+        let mut raised: Vec<Raised> = alert.into_iter().collect();
+        let warnings = self.warnings(account, key, None, &raised, now_us);
+        raised.extend(warnings);
+        Step::Applied(raised)
+    }
+
+    fn account_leg(
+        &self,
+        account: &mut AccountState,
+        key: &str,
+        e: &Transfer,
+        origin: &str,
+        now_us: i64,
+    ) -> Step {
+        let outgoing = e.outgoing;
+        let (counterparty, institution, other) = if outgoing {
+            (&e.to_account, &e.from_institution, &e.to_institution)
+        } else {
+            (&e.from_account, &e.to_institution, &e.from_institution)
+        };
+        let record = Leg {
+            at: e.at,
+            event_id: e.event_id.clone(),
+            source: e.source.clone(),
+            counterparty: counterparty.clone(),
+            amount_minor: e.amount_minor,
+            counted: e.currency == self.policy.currency,
+            institution: institution.clone(),
+            counterparty_institution: Some(other.clone()),
+        };
+        let incoming = (!outgoing).then_some(&record);
+        let lateness = self.policy.allowed_lateness;
+        let history = if outgoing {
+            &mut account.outgoing
+        } else {
+            &mut account.incoming
+        };
+        match record_in(&mut account.common, history, &record, origin, lateness) {
+            Some(Step::Late(_)) => {
+                return Step::Late(self.warnings(account, key, incoming, &[], now_us));
+            }
+            Some(step) => return step,
+            None => {}
+        }
+        let p = &self.policy;
+        let holder = account.holder();
+        let corporate = account
+            .opening
+            .as_ref()
+            .is_some_and(|o| o.account_kind == "corporate");
+        let legs = mule_pass_through::Legs {
+            incoming: &account.incoming,
+            outgoing: &account.outgoing,
+            holder: holder.clone(),
+        };
+        let common = &mut account.common;
+        let mut raised = Vec::new();
+        raised.extend(mule_pass_through::check(
+            common,
+            &legs,
+            &record,
+            outgoing,
+            key,
+            &p.mule_pass_through,
+            now_us,
+        ));
+        if outgoing {
+            raised.extend(fan::check(
+                fan::FAN_OUT,
+                common,
+                corporate,
+                holder,
+                &account.outgoing,
+                &record,
+                key,
+                &p.mule_fan_out,
+                now_us,
+            ));
+        } else {
+            raised.extend(fan::check(
+                fan::FAN_IN,
+                common,
+                corporate,
+                holder,
+                &account.incoming,
+                &record,
+                key,
+                &p.mule_fan_in,
+                now_us,
+            ));
+            raised.extend(new_account_velocity::check(
+                common,
+                account.opening.as_ref(),
+                &account.incoming,
+                New::Leg(&record),
+                key,
+                &p.new_account_velocity,
+                now_us,
+            ));
+        }
+        let warnings = self.warnings(account, key, incoming, &raised, now_us);
+        raised.extend(warnings);
+        Step::Applied(raised)
+    }
+
+    /// `payment_to_flagged` after the account's own rules: what they raised flags the
+    /// account, and payments into it that a flag reaches are warned.
+    fn warnings(
+        &self,
+        account: &mut AccountState,
+        key: &str,
+        incoming: Option<&Leg>,
+        raised: &[Raised],
+        now_us: i64,
+    ) -> Vec<Raised> {
+        let fresh = payment_to_flagged::flags_raised(raised);
+        let policy = &self.policy.payment_to_flagged;
+        payment_to_flagged::check(account, incoming, fresh, key, policy, now_us)
+    }
+
     /// Forget, in place, what no event at or after `watermark` minus the lateness can
     /// reach (None: not known yet, nothing is).
     pub fn settle(&self, state: &mut SubjectState, watermark: Option<i64>) {
@@ -349,6 +634,26 @@ impl Engine {
                     .forget_before(watermark - self.msisdn_kept);
                 number.uses.forget_before(watermark - self.msisdn_kept);
                 self.msisdn_kept
+            }
+            SubjectState::Account(account) => {
+                account
+                    .incoming
+                    .forget_before(watermark - self.account_kept);
+                account
+                    .outgoing
+                    .forget_before(watermark - self.account_kept);
+                let settled = watermark - self.policy.allowed_lateness;
+                let max_age = self.policy.new_account_velocity.max_account_age;
+                let forgotten = |o: &crate::state::Opening| {
+                    o.account_kind != "corporate" && o.at + max_age < settled
+                };
+                if account.opening.as_ref().is_some_and(forgotten) {
+                    account.opening = None;
+                }
+                if !account.flags.is_empty() {
+                    account.forget_flags_before(settled - self.policy.payment_to_flagged.flag_ttl);
+                }
+                self.account_kept
             }
         };
         let common = state.common_mut();
@@ -370,7 +675,7 @@ fn record_in<R: Timed + Clone>(
         return Some(Step::Duplicate);
     }
     if common.is_late(origin, record.at(), lateness) {
-        return Some(Step::Late);
+        return Some(Step::Late(Vec::new()));
     }
     common.observe(origin, record.at());
     history.add(record.clone());

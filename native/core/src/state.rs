@@ -242,6 +242,133 @@ impl Serialize for NumberUse {
     }
 }
 
+/// One side of a transfer, seen from the account (`Leg`): `counted` is whether the amount
+/// is in the policy's currency; `institution` holds the account.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Leg {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub counterparty: String,
+    pub amount_minor: u64,
+    pub counted: bool,
+    pub institution: String,
+    pub counterparty_institution: Option<String>,
+}
+
+timed!(Leg);
+
+impl Evident for Leg {
+    fn entities(&self) -> Vec<(EntityKind, &str)> {
+        Vec::new()
+    }
+    fn counterparty(&self) -> Option<&str> {
+        Some(&self.counterparty)
+    }
+}
+
+impl Serialize for Leg {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            at,
+            event_id,
+            source,
+            counterparty,
+            amount_minor,
+            counted,
+            institution,
+            counterparty_institution,
+        } = self;
+        let fields = (
+            at,
+            event_id,
+            source,
+            counterparty,
+            amount_minor,
+            counted,
+            institution,
+        );
+        let (a, b, c, d, e, f, g) = fields;
+        (a, b, c, d, e, f, g, counterparty_institution).serialize(serializer)
+    }
+}
+
+/// How and when an account was opened, and by whom (`Opening`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opening {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub account_kind: String,
+    pub holder: Option<String>,
+}
+
+impl Serialize for Opening {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            at,
+            event_id,
+            source,
+            account_kind,
+            holder,
+        } = self;
+        (at, event_id, source, account_kind, holder).serialize(serializer)
+    }
+}
+
+/// A flag on an account (`Flag`): payments into it from `at` are warned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flag {
+    pub at: i64,
+    pub alert_id: String,
+    pub rule: String,
+    pub holder: Option<String>,
+}
+
+impl Flag {
+    fn order(&self) -> (i64, &str, &str, &str) {
+        let holder = self.holder.as_deref().unwrap_or_default();
+        (self.at, &self.alert_id, &self.rule, holder)
+    }
+}
+
+impl Serialize for Flag {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.at, &self.alert_id, &self.rule, &self.holder).serialize(serializer)
+    }
+}
+
+/// An account: how it was opened, and the money in and out.
+#[derive(Clone, Debug, Default)]
+pub struct AccountState {
+    pub common: Common,
+    pub opening: Option<Opening>,
+    pub incoming: History<Leg>,
+    pub outgoing: History<Leg>,
+    /// The flags in force or still to be reached by an event in time, in time order.
+    pub flags: Vec<Flag>,
+}
+
+impl AccountState {
+    /// Keep a flag in time order; one kept already is kept once.
+    pub fn flag(&mut self, flag: Flag) {
+        if !self.flags.contains(&flag) {
+            let index = self.flags.partition_point(|f| f.order() <= flag.order());
+            self.flags.insert(index, flag);
+        }
+    }
+
+    /// Drop the flags raised at or before `horizon`.
+    pub fn forget_flags_before(&mut self, horizon: i64) {
+        self.flags.retain(|flag| flag.at > horizon);
+    }
+
+    /// The identity that opened the account, when its opening is known.
+    pub fn holder(&self) -> Option<String> {
+        self.opening.as_ref().and_then(|o| o.holder.clone())
+    }
+}
+
 /// A handset or modem: who activated SIMs or opened accounts on it.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceState {
@@ -262,6 +389,7 @@ pub struct MsisdnState {
 pub enum Kind {
     Device,
     Msisdn,
+    Account,
 }
 
 impl Kind {
@@ -269,6 +397,7 @@ impl Kind {
         match name {
             "device" => Some(Kind::Device),
             "msisdn" => Some(Kind::Msisdn),
+            "account" => Some(Kind::Account),
             _ => None,
         }
     }
@@ -277,6 +406,7 @@ impl Kind {
         match self {
             Kind::Device => "device",
             Kind::Msisdn => "msisdn",
+            Kind::Account => "account",
         }
     }
 }
@@ -286,6 +416,7 @@ impl Kind {
 pub enum SubjectState {
     Device(DeviceState),
     Msisdn(MsisdnState),
+    Account(AccountState),
 }
 
 impl SubjectState {
@@ -294,6 +425,15 @@ impl SubjectState {
         match kind {
             Kind::Device => SubjectState::Device(DeviceState::default()),
             Kind::Msisdn => SubjectState::Msisdn(MsisdnState::default()),
+            Kind::Account => SubjectState::Account(AccountState::default()),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            SubjectState::Device(_) => Kind::Device,
+            SubjectState::Msisdn(_) => Kind::Msisdn,
+            SubjectState::Account(_) => Kind::Account,
         }
     }
 
@@ -301,6 +441,7 @@ impl SubjectState {
         match self {
             SubjectState::Device(state) => &state.common,
             SubjectState::Msisdn(state) => &state.common,
+            SubjectState::Account(state) => &state.common,
         }
     }
 
@@ -308,6 +449,7 @@ impl SubjectState {
         match self {
             SubjectState::Device(state) => &mut state.common,
             SubjectState::Msisdn(state) => &mut state.common,
+            SubjectState::Account(state) => &mut state.common,
         }
     }
 
@@ -316,6 +458,12 @@ impl SubjectState {
         let histories = match self {
             SubjectState::Device(state) => state.uses.is_empty(),
             SubjectState::Msisdn(state) => state.activations.is_empty() && state.uses.is_empty(),
+            SubjectState::Account(state) => {
+                state.opening.is_none()
+                    && state.flags.is_empty()
+                    && state.incoming.is_empty()
+                    && state.outgoing.is_empty()
+            }
         };
         self.common().suppressions.is_empty() && histories
     }
@@ -339,6 +487,21 @@ impl SubjectState {
                 activations: history(activations, number_activation)?,
                 uses: history(uses, number_use)?,
             })),
+            (Kind::Account, [opening, incoming, outgoing, flags]) => {
+                Ok(SubjectState::Account(AccountState {
+                    common,
+                    opening: match opening {
+                        Value::Null => None,
+                        value => Some(account_opening(value)?),
+                    },
+                    incoming: history(incoming, leg)?,
+                    outgoing: history(outgoing, leg)?,
+                    flags: as_array(flags)?
+                        .iter()
+                        .map(flag)
+                        .collect::<Result<_, _>>()?,
+                }))
+            }
             _ => Err(format!("a {} state of another shape", kind.name())),
         }
     }
@@ -384,6 +547,7 @@ impl Serialize for Encoded<'_> {
         match state {
             SubjectState::Device(_) => seq.serialize_element("device")?,
             SubjectState::Msisdn(_) => seq.serialize_element("msisdn")?,
+            SubjectState::Account(_) => seq.serialize_element("account")?,
         }
         seq.serialize_element(&Pairs(&common.newest))?;
         seq.serialize_element(&Pairs(&common.suppressions))?;
@@ -394,6 +558,12 @@ impl Serialize for Encoded<'_> {
             SubjectState::Msisdn(msisdn) => {
                 seq.serialize_element(&msisdn.activations.records)?;
                 seq.serialize_element(&msisdn.uses.records)?;
+            }
+            SubjectState::Account(account) => {
+                seq.serialize_element(&account.opening)?;
+                seq.serialize_element(&account.incoming.records)?;
+                seq.serialize_element(&account.outgoing.records)?;
+                seq.serialize_element(&account.flags)?;
             }
         }
         seq.end()
@@ -538,5 +708,55 @@ fn number_use(value: &Value) -> Result<NumberUse, String> {
         account: text(account)?,
         device: optional_text(rest.first())?,
         company: optional_text(rest.get(1))?,
+    })
+}
+
+fn leg(value: &Value) -> Result<Leg, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, counterparty, amount, counted, institution, rest @ ..] =
+        fields.as_slice()
+    else {
+        return Err(format!("not a leg: {value}"));
+    };
+    Ok(Leg {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        counterparty: text(counterparty)?,
+        amount_minor: amount
+            .as_u64()
+            .ok_or_else(|| format!("not an amount: {amount}"))?,
+        counted: counted
+            .as_bool()
+            .ok_or_else(|| format!("not a boolean: {counted}"))?,
+        institution: text(institution)?,
+        counterparty_institution: optional_text(rest.first())?,
+    })
+}
+
+fn account_opening(value: &Value) -> Result<Opening, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, account_kind, rest @ ..] = fields.as_slice() else {
+        return Err(format!("not an opening: {value}"));
+    };
+    Ok(Opening {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        account_kind: text(account_kind)?,
+        holder: optional_text(rest.first())?,
+    })
+}
+
+fn flag(value: &Value) -> Result<Flag, String> {
+    let fields = as_array(value)?;
+    let [at, alert_id, rule, rest @ ..] = fields.as_slice() else {
+        return Err(format!("not a flag: {value}"));
+    };
+    Ok(Flag {
+        at: int(at)?,
+        alert_id: text(alert_id)?,
+        rule: text(rule)?,
+        holder: optional_text(rest.first())?,
     })
 }

@@ -76,6 +76,9 @@ fn alert(
         actions: vec![Action::new("review", &used.account, Some(&used.source))],
         summary,
         detected_at_us: now_us,
+        amount_minor: 0,
+        holder: None,
+        flag_alert_id: None,
     };
     let evidence: [&dyn Evident; 2] = [activation, used];
     build_alert(draft, used, &evidence)

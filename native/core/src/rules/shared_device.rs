@@ -73,6 +73,9 @@ pub fn check(
         actions,
         summary,
         detected_at_us: now_us,
+        amount_minor: 0,
+        holder: None,
+        flag_alert_id: None,
     };
     let evidence: Vec<&dyn Evident> = burst.iter().map(|r| r as &dyn Evident).collect();
     Some(build_alert(draft, found.trigger, &evidence))
