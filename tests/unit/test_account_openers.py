@@ -74,6 +74,7 @@ def test_two_companies_fire_one_company_twice_does_not() -> None:
     assert alert.trigger_event_id == other.event_id
     assert {a.action for a in alert.actions} == {"review"}
     assert {a.target for a in alert.actions} == {o.account for o in [*same, other]}
+    assert "for 2 companies within 30 days" in alert.summary
 
 
 def test_companies_thirty_days_apart_do_not_fire() -> None:

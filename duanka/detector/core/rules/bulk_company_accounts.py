@@ -52,7 +52,7 @@ def check(
         actions=[Action(action="review", target=r.account, institution=r.source) for r in burst],
         summary=(
             f"Identity {short(identity)} opened corporate accounts for "
-            f"{plural(count, 'company')} within {human_duration(policy.window)}; "
+            f"{plural(count, 'company', 'companies')} within {human_duration(policy.window)}; "
             f"threshold {policy.min_companies}."
         ),
         detected_at=now,
