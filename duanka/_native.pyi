@@ -6,7 +6,7 @@ def event_values(topic: str, value: bytes) -> list[str | int | None] | None:
     and for topics without a fast path: the Python reference decides."""
 
 class Subjects:
-    """The subjects of one kind ("device", "msisdn" or "account" so far): their states,
+    """The subjects of one kind ("identity", "device", "msisdn" or "account"): their states,
     kept natively between events, and the engine that applies events to them
     (`native/core/src/engine.rs`), held to the Python engine by
     `tests/unit/test_native_engine.py`."""
@@ -19,12 +19,14 @@ class Subjects:
         stream: str,
         values: bytes,
         origin: str,
+        offset: int | None,
         watermark: int | None,
         now_us: int,
-    ) -> tuple[list[bytes], bool, bool]:
-        """Apply an event of `stream` in its compact form (JSON) to subject `key`: its alerts
-        as wire JSON, whether it was a duplicate, whether it was late. Raises ValueError for
-        values that are not an event's."""
+    ) -> tuple[list[bytes], list[bytes], list[str], bool, bool]:
+        """Apply an event of `stream` in its compact form (JSON) to subject `key`, read at
+        `offset` of `origin`: its alerts and duanka's own watchlist entries as wire JSON,
+        the identities whose own listing it lifts, whether it was a duplicate, whether it
+        was late. Raises ValueError for values that are not an event's."""
     def state(self, key: str) -> bytes | None:
         """The subject's state as the changelog stores it; None if it has none."""
     def load(self, key: str, value: bytes) -> None:

@@ -1,9 +1,9 @@
-"""The device, number and account subjects' engine in Python and in Rust over the same
-events: the simulated default mix's activations, openings and transfers at their devices,
-numbers and accounts, in order, with a running watermark. The Python engine keeps its
-states as objects between events (no encoding, as replay does); the native one keeps them
-in Rust and takes each event in the compact form a bundle carries. Both are held to each
-other by `tests/unit/test_native_engine.py`.
+"""The engine in Python and in Rust over the same events: the simulated default mix's
+activations, openings and transfers at every subject they concern, in order, with a
+running watermark (watchlist records are left out). The Python engine keeps its states as
+objects between events (no encoding, as replay does); the native one keeps them in Rust
+and takes each event in the compact form a bundle carries. Both are held to each other by
+`tests/unit/test_native_engine.py`.
 
 Run as `python -m bench.prototypes.native_engine [EVENTS]`.
 """
@@ -27,7 +27,7 @@ from duanka.simulator.scenario import Scenario, ScenarioConfig
 
 Use = tuple[Address, SimActivation | AccountOpen | Transfer, bytes, int]
 """A subject's address, the event, its compact form and the watermark."""
-KINDS = ("device", "msisdn", "account")
+KINDS = ("identity", "device", "msisdn", "account")
 MODELS = {"sim-activations": SimActivation, "account-opens": AccountOpen, "transfers": Transfer}
 
 
@@ -68,14 +68,16 @@ def native(events: list[Use], policy: Policy) -> float:
     now_us = time.time_ns() // 1000
     began = time.perf_counter()
     for address, _, values, watermark in events:
-        subjects[address.kind].apply(address.id, address.stream, values, "o/0", watermark, now_us)
+        subjects[address.kind].apply(
+            address.id, address.stream, values, "o/0", None, watermark, now_us
+        )
     return time.perf_counter() - began
 
 
 def main() -> None:
     events = uses(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000)
     policy = Policy()
-    print(f"{len(events):,} events at devices, numbers and accounts")
+    print(f"{len(events):,} events at identities, devices, numbers and accounts")
     for _ in range(2):
         for name, run in (("python", python), ("native", native)):
             seconds = run(events, policy)

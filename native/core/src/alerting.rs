@@ -137,6 +137,16 @@ pub struct Alert {
     pub detected_at: String,
 }
 
+/// A watchlist entry duanka publishes itself (`WatchlistEntry`), its fields in order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WatchlistEntry {
+    pub identity: String,
+    pub reason: String,
+    pub listed_at: String,
+    pub expires_at: Option<String>,
+    pub source: String,
+}
+
 /// An alert and the end of its window (epoch ms), which the subject remembers it by.
 #[derive(Clone, Debug)]
 pub struct Raised {
@@ -171,6 +181,31 @@ pub struct Draft<'a> {
     pub holder: Option<String>,
     /// For `payment_to_flagged`: the alert that flagged the account.
     pub flag_alert_id: Option<String>,
+}
+
+impl<'a> Draft<'a> {
+    /// A draft with no evidence figures, actions or wording yet.
+    pub fn new(
+        rule: &'a str,
+        severity: &'a str,
+        subject: (&'a str, &'a str),
+        window: (i64, i64),
+        detected_at_us: i64,
+    ) -> Draft<'a> {
+        Draft {
+            rule,
+            severity,
+            subject,
+            window,
+            distinct: 0,
+            actions: Vec::new(),
+            summary: String::new(),
+            detected_at_us,
+            amount_minor: 0,
+            holder: None,
+            flag_alert_id: None,
+        }
+    }
 }
 
 /// An alert whose evidence keeps the newest MAX_EVIDENCE_EVENTS event ids, and names what
@@ -280,12 +315,17 @@ pub fn short(token: &str) -> String {
 }
 
 /// `1 carrier`, `3 carriers`.
-pub fn plural(count: i64, noun: &str) -> String {
-    if count == 1 {
+pub fn plural<N: std::fmt::Display + PartialEq + From<u8>>(count: N, noun: &str) -> String {
+    if count == N::from(1) {
         format!("{count} {noun}")
     } else {
         format!("{count} {noun}s")
     }
+}
+
+/// `1 company`, `2 companies`: a noun not made plural with an s.
+pub fn plural_of(count: usize, noun: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { noun } else { many })
 }
 
 /// An elapsed event time in whole hours, or days from two days on.

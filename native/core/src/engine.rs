@@ -1,21 +1,26 @@
 //! The detection engine (`duanka/detector/core/engine.py`): (subject state, event) -> (new
 //! state, alerts). It owns the order of work for an event at one subject: idempotency,
 //! lateness, recording, the subject's rules, then forgetting what no window reaches.
-//! Built so far: the device, number and account subjects.
+//! Every subject kind: identity, device, number and account.
+
+use std::cmp::Ordering;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::alerting::Raised;
+use crate::alerting::{Raised, WatchlistEntry};
 use crate::history::{History, Timed};
 use crate::rules::new_account_velocity::New;
+use crate::rules::watchlisted_identity::{self, Record};
 use crate::rules::{
-    borrowed_phone, fan, mule_pass_through, new_account_velocity, payment_to_flagged, shared_device,
+    borrowed_phone, bulk_account_opener, bulk_company_accounts, bulk_sim_opener, fan,
+    mule_pass_through, new_account_velocity, payment_to_flagged, shared_device,
 };
 use crate::state::{
-    AccountState, Common, DeviceUse, Flag, Leg, NumberActivation, NumberUse, Sent, SubjectState,
+    AccountState, Common, DeviceUse, Flag, IdentityState, Leg, Listing, NumberActivation,
+    NumberUse, OpenRecord, Sent, SimRecord, SubjectState,
 };
-use crate::timestamp::epoch_ms;
+use crate::timestamp::{epoch_ms, format_ms};
 
 /// The policy's numbers the engine reads, from `Policy.in_ms` (every duration in
 /// milliseconds; the rest of the policy is not read here).
@@ -23,6 +28,11 @@ use crate::timestamp::epoch_ms;
 pub struct Policy {
     pub allowed_lateness: i64,
     pub currency: String,
+    pub watchlist_ttl: i64,
+    pub watchlist_source: String,
+    pub bulk_sim_opener: bulk_sim_opener::Policy,
+    pub bulk_account_opener: bulk_account_opener::Policy,
+    pub bulk_company_accounts: bulk_company_accounts::Policy,
     pub shared_device: shared_device::Policy,
     pub borrowed_phone: borrowed_phone::Policy,
     pub mule_pass_through: mule_pass_through::Policy,
@@ -44,6 +54,10 @@ impl Policy {
 pub struct Outcome {
     /// The alerts, as wire JSON; for a duplicate, what the event published the first time.
     pub alerts: Vec<Box<RawValue>>,
+    /// duanka's own watchlist entries to publish, as wire JSON (for a duplicate, as above).
+    pub listings: Vec<Box<RawValue>>,
+    /// Identities whose listing duanka lifts itself (a tombstone on `watchlist`).
+    pub lifts: Vec<String>,
     /// The event had been applied already: nothing was counted again.
     pub duplicate: bool,
     /// The event was older than the allowed lateness: not counted.
@@ -103,6 +117,13 @@ type ConfirmationValues = (
     Option<String>,
 );
 
+/// A watchlist entry's compact form: `WatchlistEntry`'s fields in order.
+type EntryValues = (String, String, String, Option<String>, String);
+
+/// An appeal's compact form: `["appeal", identity, alert id, rule, listed_at, institution,
+/// decided_at]`.
+type AppealValues = (String, String, String, String, String, String, String);
+
 /// An event at a subject, from the compact form a bundle carries
 /// (`duanka/detector/core/compact.py`).
 pub enum Event {
@@ -110,6 +131,25 @@ pub enum Event {
     Opening(Opening),
     Transfer(Transfer),
     Confirmation(Confirmation),
+    Listing(ListingUpdate),
+    Appeal(Appeal),
+}
+
+/// A watchlist record: a listing, or (None) a tombstone lifting it.
+pub struct ListingUpdate {
+    pub listing: Option<Listing>,
+    /// A tombstone duanka wrote, lifting its own listing of the identity.
+    pub lifted_own: bool,
+}
+
+/// An institution found an alert about the identity a false positive (from the linker).
+pub struct Appeal {
+    pub alert_id: String,
+    pub rule: String,
+    /// The alert's window end: where a listing it made begins.
+    pub listed_at: i64,
+    pub institution: String,
+    pub decided_at: i64,
 }
 
 pub struct Transfer {
@@ -231,6 +271,43 @@ impl Event {
                     holder,
                 }))
             }
+            "listing" => {
+                // `[identity, entry or null]`, then `true` when duanka lifted its own listing.
+                let values = Vec::<serde_json::Value>::deserialize(&mut reader).map_err(invalid)?;
+                let (entry, lifted_own) = match values.as_slice() {
+                    [_, entry] => (entry, false),
+                    [_, entry, serde_json::Value::Bool(true)] => (entry, true),
+                    _ => return Err(format!("not a compact listing event: {values:?}")),
+                };
+                let entry = Option::<EntryValues>::deserialize(entry).map_err(invalid)?;
+                let listing = match entry {
+                    None => None,
+                    Some((_, reason, listed_at, expires_at, source)) => Some(Listing {
+                        listed_at: at(&listed_at)?,
+                        expires_at: expires_at.as_deref().map(at).transpose()?,
+                        source,
+                        reason,
+                    }),
+                };
+                Ok(Event::Listing(ListingUpdate {
+                    listing,
+                    lifted_own,
+                }))
+            }
+            "appeal" => {
+                let (tag, _, alert_id, rule, listed_at, institution, decided_at) =
+                    AppealValues::deserialize(&mut reader).map_err(invalid)?;
+                if tag != "appeal" {
+                    return Err(format!("not a compact appeal: {tag}"));
+                }
+                Ok(Event::Appeal(Appeal {
+                    listed_at: at(&listed_at)?,
+                    decided_at: at(&decided_at)?,
+                    alert_id,
+                    rule,
+                    institution,
+                }))
+            }
             _ => Err(format!("no stream {stream}")),
         }
     }
@@ -246,6 +323,17 @@ impl Event {
                 e.decided_at,
                 format!("dispositions/{}/{}", e.institution, e.alert_id),
             ),
+            Event::Appeal(e) => (
+                e.decided_at,
+                format!("dispositions/{}/{}", e.institution, e.alert_id),
+            ),
+            Event::Listing(e) => match &e.listing {
+                None => (0, "watchlist".to_owned()),
+                Some(l) => (
+                    l.listed_at,
+                    format!("watchlist/{}/{}", l.source, l.listed_at),
+                ),
+            },
         }
     }
 }
@@ -254,13 +342,34 @@ impl Event {
 enum Step {
     Duplicate,
     /// Not counted; what it raised all the same (a warning of a payment into a flagged
-    /// account).
-    Late(Vec<Raised>),
-    Applied(Vec<Raised>),
+    /// account, an activation by someone listed).
+    Late(Made),
+    Applied(Made),
+}
+
+/// What an event made its subject publish.
+#[derive(Default)]
+struct Made {
+    raised: Vec<Raised>,
+    listings: Vec<WatchlistEntry>,
+    lifts: Vec<String>,
+}
+
+impl From<Vec<Raised>> for Made {
+    fn from(raised: Vec<Raised>) -> Made {
+        Made {
+            raised,
+            ..Made::default()
+        }
+    }
 }
 
 pub struct Engine {
     policy: Policy,
+    /// How far behind the watermark an identity's activations are kept.
+    sims_kept: i64,
+    /// How far behind the watermark an identity's openings are kept.
+    opens_kept: i64,
     /// How far behind the watermark a device's uses are kept: its window and lateness.
     device_kept: i64,
     /// How far behind the watermark a number's records are kept: its lookback and lateness.
@@ -279,7 +388,13 @@ impl Engine {
             policy.mule_fan_out.window,
             policy.new_account_velocity.window,
         ];
+        let opens = policy
+            .bulk_account_opener
+            .window
+            .max(policy.bulk_company_accounts.window);
         Engine {
+            sims_kept: policy.bulk_sim_opener.window + lateness,
+            opens_kept: opens + lateness,
             device_kept: policy.shared_device.window + lateness,
             msisdn_kept: policy.borrowed_phone.lookback + lateness,
             account_kept: windows.into_iter().max().unwrap_or_default() + lateness,
@@ -290,17 +405,49 @@ impl Engine {
     /// Apply `event` to the subject `key` whose state is `state`, read from `origin`;
     /// `watermark` is how far the subject's input has surely come (None: not known). Err
     /// names an event the subject's kind does not take.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &self,
         state: &mut SubjectState,
         key: &str,
         event: &Event,
         origin: &str,
+        offset: Option<i64>,
         watermark: Option<i64>,
         now_us: i64,
     ) -> Result<Outcome, String> {
         let (at, delivery) = event.names();
         let step = match (&mut *state, event) {
+            (SubjectState::Identity(identity), Event::Activation(e)) => {
+                let record = SimRecord {
+                    at: e.at,
+                    event_id: e.event_id.clone(),
+                    source: e.source.clone(),
+                    msisdn: e.msisdn.clone(),
+                    device: e.device.clone(),
+                    outlet: e.outlet.clone(),
+                };
+                self.identity_sim(identity, key, record, origin, now_us)
+            }
+            (SubjectState::Identity(identity), Event::Opening(e)) => {
+                let record = OpenRecord {
+                    at: e.at,
+                    event_id: e.event_id.clone(),
+                    source: e.source.clone(),
+                    account: e.account.clone(),
+                    account_kind: e.account_kind.clone(),
+                    company: e.company.clone(),
+                    msisdn: e.msisdn.clone(),
+                    device: e.device.clone(),
+                };
+                self.identity_open(identity, key, record, origin, now_us)
+            }
+            (SubjectState::Identity(identity), Event::Listing(e)) => {
+                self.identity_listing(identity, key, e, origin, offset, now_us)
+            }
+            (SubjectState::Identity(identity), Event::Appeal(e)) => {
+                self.identity_appeal(identity, key, e)
+            }
             (SubjectState::Device(device), Event::Activation(e)) => {
                 let record = DeviceUse {
                     at: e.at,
@@ -342,13 +489,16 @@ impl Engine {
                 let common = &mut number.common;
                 match record_in(common, &mut number.activations, &record, origin, lateness) {
                     Some(step) => step,
-                    None => Step::Applied(borrowed_phone::on_activation(
-                        number,
-                        &record,
-                        key,
-                        &self.policy.borrowed_phone,
-                        now_us,
-                    )),
+                    None => Step::Applied(
+                        borrowed_phone::on_activation(
+                            number,
+                            &record,
+                            key,
+                            &self.policy.borrowed_phone,
+                            now_us,
+                        )
+                        .into(),
+                    ),
                 }
             }
             (SubjectState::Msisdn(number), Event::Opening(e)) => {
@@ -374,7 +524,8 @@ impl Engine {
                             now_us,
                         )
                         .into_iter()
-                        .collect(),
+                        .collect::<Vec<_>>()
+                        .into(),
                     ),
                 }
             }
@@ -392,9 +543,9 @@ impl Engine {
                     holder: e.holder.clone(),
                 }];
                 let policy = &self.policy.payment_to_flagged;
-                Step::Applied(payment_to_flagged::check(
-                    account, None, fresh, key, policy, now_us,
-                ))
+                Step::Applied(
+                    payment_to_flagged::check(account, None, fresh, key, policy, now_us).into(),
+                )
             }
             (state, _) => {
                 let kind = state.kind().name();
@@ -410,24 +561,32 @@ impl Engine {
                 outcome.duplicate = true;
                 if let Some(sent) = state.common().sent_by(&delivery) {
                     outcome.alerts.clone_from(&sent.alerts);
+                    outcome.listings.clone_from(&sent.listings);
                 }
                 return Ok(outcome);
             }
-            Step::Late(raised) | Step::Applied(raised) => {
+            Step::Late(made) | Step::Applied(made) => {
                 let common = state.common_mut();
                 let mut until = at;
-                for Raised { alert, window_end } in raised {
+                for Raised { alert, window_end } in made.raised {
                     common.remember_alert(&alert.alert_id, &alert.rule, window_end);
                     let json =
                         serde_json::value::to_raw_value(&alert).map_err(|e| e.to_string())?;
                     outcome.alerts.push(json);
                     until = until.max(window_end);
                 }
-                if !outcome.alerts.is_empty() && !outcome.late {
+                for entry in made.listings {
+                    let json =
+                        serde_json::value::to_raw_value(&entry).map_err(|e| e.to_string())?;
+                    outcome.listings.push(json);
+                }
+                outcome.lifts = made.lifts;
+                let published = !outcome.alerts.is_empty() || !outcome.listings.is_empty();
+                if published && !outcome.late {
                     let sent = Sent {
                         at: until,
                         alerts: outcome.alerts.clone(),
-                        listings: Vec::new(),
+                        listings: outcome.listings.clone(),
                     };
                     common.remember_sent(&delivery, sent);
                 }
@@ -435,6 +594,236 @@ impl Engine {
         }
         self.settle(state, watermark);
         Ok(outcome)
+    }
+
+    fn identity_sim(
+        &self,
+        identity: &mut IdentityState,
+        key: &str,
+        record: SimRecord,
+        origin: &str,
+        now_us: i64,
+    ) -> Step {
+        let lateness = self.policy.allowed_lateness;
+        let skipped = record_in(
+            &mut identity.common,
+            &mut identity.sims,
+            &record,
+            origin,
+            lateness,
+        );
+        if matches!(skipped, Some(Step::Duplicate)) {
+            return Step::Duplicate;
+        }
+        let listing = identity.listing.as_ref();
+        let watchlisted = watchlisted_identity::check(listing, Record::Sim(&record), key, now_us);
+        let made = Made::from(watchlisted.into_iter().collect::<Vec<_>>());
+        if skipped.is_some() {
+            return Step::Late(made);
+        }
+        let policy = &self.policy.bulk_sim_opener;
+        let common = &mut identity.common;
+        let bursts = bulk_sim_opener::check(common, &identity.sims, &record, key, policy, now_us);
+        self.self_list(identity, key, made, bursts.into_iter().collect(), now_us)
+    }
+
+    fn identity_open(
+        &self,
+        identity: &mut IdentityState,
+        key: &str,
+        record: OpenRecord,
+        origin: &str,
+        now_us: i64,
+    ) -> Step {
+        let lateness = self.policy.allowed_lateness;
+        let skipped = record_in(
+            &mut identity.common,
+            &mut identity.opens,
+            &record,
+            origin,
+            lateness,
+        );
+        if matches!(skipped, Some(Step::Duplicate)) {
+            return Step::Duplicate;
+        }
+        let listing = identity.listing.as_ref();
+        let watchlisted = watchlisted_identity::check(listing, Record::Open(&record), key, now_us);
+        let made = Made::from(watchlisted.into_iter().collect::<Vec<_>>());
+        if skipped.is_some() {
+            return Step::Late(made);
+        }
+        let p = &self.policy;
+        let (common, opens) = (&mut identity.common, &identity.opens);
+        let accounts =
+            bulk_account_opener::check(common, opens, &record, key, &p.bulk_account_opener, now_us);
+        let companies = bulk_company_accounts::check(
+            common,
+            opens,
+            &record,
+            key,
+            &p.bulk_company_accounts,
+            now_us,
+        );
+        let bursts = accounts.into_iter().chain(companies).collect();
+        self.self_list(identity, key, made, bursts, now_us)
+    }
+
+    /// After the watchlist check, each burst alert, and the listing it makes the identity
+    /// (unless one in force lasts as long), with what that listing covers.
+    fn self_list(
+        &self,
+        identity: &mut IdentityState,
+        key: &str,
+        mut made: Made,
+        bursts: Vec<Raised>,
+        now_us: i64,
+    ) -> Step {
+        for burst in bursts {
+            let (end, rule) = (burst.window_end, burst.alert.rule.clone());
+            let trigger = burst.alert.trigger_event_id.clone();
+            made.raised.push(burst);
+            if let Some(listing) = self.self_listing(identity, end, &rule) {
+                made.listings.push(entry_of(key, &listing));
+                let covered = self.list(identity, key, listing, now_us, Some(&trigger));
+                made.raised.extend(covered);
+            }
+        }
+        Step::Applied(made)
+    }
+
+    /// The listing of the identity for `watchlist_ttl` from `at`, unless a listing in force
+    /// already lasts at least as long (duanka never shortens an authority's listing).
+    fn self_listing(&self, identity: &IdentityState, at: i64, rule: &str) -> Option<Listing> {
+        let until = at + self.policy.watchlist_ttl;
+        if let Some(current) = &identity.listing {
+            // Python's `expires_at or until + 1`: no end (or the epoch) outlasts anything.
+            let end = current
+                .expires_at
+                .filter(|end| *end != 0)
+                .unwrap_or(until + 1);
+            if current.covers(at) && end >= until {
+                return None;
+            }
+        }
+        Some(Listing {
+            listed_at: at,
+            expires_at: Some(until),
+            source: self.policy.watchlist_source.clone(),
+            reason: own_reason(rule),
+        })
+    }
+
+    /// Replace the identity's listing; alert what the new one covers among the records
+    /// (`engine._list`).
+    fn list(
+        &self,
+        identity: &mut IdentityState,
+        key: &str,
+        listing: Listing,
+        now_us: i64,
+        trigger_event_id: Option<&str>,
+    ) -> Vec<Raised> {
+        let old = identity.listing.replace(listing.clone());
+        if old.as_ref() == Some(&listing) {
+            return Vec::new();
+        }
+        let own = &self.policy.watchlist_source;
+        match &old {
+            Some(old) if listing.source == *own && old.source != *own => {
+                identity.replaced = Some(old.clone());
+            }
+            Some(_) if listing.source == *own => {}
+            _ => identity.replaced = None,
+        }
+        let raised: Vec<&str> = identity
+            .common
+            .recent_alerts
+            .iter()
+            .map(|(id, _, _)| id.as_str())
+            .collect();
+        let checked_by_old = old.as_ref().filter(|old| old.source != *own);
+        let mut records: Vec<Record<'_>> = identity.sims.records.iter().map(Record::Sim).collect();
+        records.extend(identity.opens.records.iter().map(Record::Open));
+        records.sort_by(python_order);
+        let mut alerts = Vec::new();
+        for record in records {
+            let timed = record.timed();
+            if Some(timed.event_id()) == trigger_event_id {
+                continue;
+            }
+            if checked_by_old.is_some_and(|old| old.covers(timed.at())) {
+                continue;
+            }
+            if let Some(alert) = watchlisted_identity::check(Some(&listing), record, key, now_us) {
+                if !raised.contains(&alert.alert.alert_id.as_str()) {
+                    alerts.push(alert);
+                }
+            }
+        }
+        alerts
+    }
+
+    /// Set or lift the listing from a watchlist record (`engine._identity_listing`).
+    fn identity_listing(
+        &self,
+        identity: &mut IdentityState,
+        key: &str,
+        update: &ListingUpdate,
+        origin: &str,
+        offset: Option<i64>,
+        now_us: i64,
+    ) -> Step {
+        if identity.read_again(origin, offset) {
+            return Step::Duplicate;
+        }
+        let Some(listing) = &update.listing else {
+            if update.lifted_own || identity.listing.is_none() {
+                return Step::Duplicate;
+            }
+            identity.lift();
+            return Step::Applied(Made::default());
+        };
+        let own = listing.source == self.policy.watchlist_source;
+        if own || identity.listing.as_ref() == Some(listing) || identity.lifted.contains(listing) {
+            return Step::Duplicate;
+        }
+        Step::Applied(
+            self.list(identity, key, listing.clone(), now_us, None)
+                .into(),
+        )
+    }
+
+    /// An institution found an alert about the identity a false positive
+    /// (`engine._identity_appeal`).
+    fn identity_appeal(&self, identity: &mut IdentityState, key: &str, appeal: &Appeal) -> Step {
+        let reason = own_reason(&appeal.rule);
+        let by_it = |listing: &Listing| {
+            listing.listed_at == appeal.listed_at
+                && listing.source == self.policy.watchlist_source
+                && listing.reason == reason
+        };
+        if identity.listing.as_ref().is_some_and(by_it) {
+            let back = identity.replaced.clone();
+            identity.lift();
+            if let Some(back) = back {
+                if back.expires_at.is_none_or(|end| end > appeal.decided_at) {
+                    identity.listing = Some(back);
+                }
+            }
+        } else if !identity.lifted.iter().any(by_it) {
+            return Step::Applied(Made::default());
+        }
+        let made = match &identity.listing {
+            None => Made {
+                lifts: vec![key.to_owned()],
+                ..Made::default()
+            },
+            Some(listing) => Made {
+                listings: vec![entry_of(key, listing)],
+                ..Made::default()
+            },
+        };
+        Step::Applied(made)
     }
 
     fn device_use(
@@ -464,7 +853,7 @@ impl Engine {
             policy,
             now_us,
         );
-        Step::Applied(alert.into_iter().collect())
+        Step::Applied(alert.into_iter().collect::<Vec<_>>().into())
     }
 
     fn account_open(
@@ -500,7 +889,7 @@ impl Engine {
         let mut raised: Vec<Raised> = alert.into_iter().collect();
         let warnings = self.warnings(account, key, None, &raised, now_us);
         raised.extend(warnings);
-        Step::Applied(raised)
+        Step::Applied(raised.into())
     }
 
     fn account_leg(
@@ -536,7 +925,7 @@ impl Engine {
         };
         match record_in(&mut account.common, history, &record, origin, lateness) {
             Some(Step::Late(_)) => {
-                return Step::Late(self.warnings(account, key, incoming, &[], now_us));
+                return Step::Late(self.warnings(account, key, incoming, &[], now_us).into());
             }
             Some(step) => return step,
             None => {}
@@ -599,7 +988,7 @@ impl Engine {
         }
         let warnings = self.warnings(account, key, incoming, &raised, now_us);
         raised.extend(warnings);
-        Step::Applied(raised)
+        Step::Applied(raised.into())
     }
 
     /// `payment_to_flagged` after the account's own rules: what they raised flags the
@@ -623,7 +1012,16 @@ impl Engine {
         let Some(watermark) = watermark else {
             return;
         };
+        let settled = watermark - self.policy.allowed_lateness;
         let kept = match state {
+            SubjectState::Identity(identity) => {
+                identity.sims.forget_before(watermark - self.sims_kept);
+                identity.opens.forget_before(watermark - self.opens_kept);
+                if identity.listing.is_some() || !identity.lifted.is_empty() {
+                    identity.forget_listing_ended_by(settled);
+                }
+                self.sims_kept.max(self.opens_kept)
+            }
             SubjectState::Device(device) => {
                 device.uses.forget_before(watermark - self.device_kept);
                 self.device_kept
@@ -642,7 +1040,6 @@ impl Engine {
                 account
                     .outgoing
                     .forget_before(watermark - self.account_kept);
-                let settled = watermark - self.policy.allowed_lateness;
                 let max_age = self.policy.new_account_velocity.max_account_age;
                 let forgotten = |o: &crate::state::Opening| {
                     o.account_kind != "corporate" && o.at + max_age < settled
@@ -657,7 +1054,7 @@ impl Engine {
             }
         };
         let common = state.common_mut();
-        common.forget_suppressions_before(watermark - self.policy.allowed_lateness);
+        common.forget_suppressions_before(settled);
         common.forget_sent_before(watermark - kept);
     }
 }
@@ -675,9 +1072,53 @@ fn record_in<R: Timed + Clone>(
         return Some(Step::Duplicate);
     }
     if common.is_late(origin, record.at(), lateness) {
-        return Some(Step::Late(Vec::new()));
+        return Some(Step::Late(Made::default()));
     }
     common.observe(origin, record.at());
     history.add(record.clone());
     None
+}
+
+/// The reason duanka gives for listing an identity itself.
+fn own_reason(rule: &str) -> String {
+    format!("{rule} detected by duanka")
+}
+
+/// The watchlist entry of an identity's listing.
+fn entry_of(identity: &str, listing: &Listing) -> WatchlistEntry {
+    WatchlistEntry {
+        identity: identity.to_owned(),
+        reason: listing.reason.clone(),
+        listed_at: format_ms(listing.listed_at),
+        expires_at: listing.expires_at.map(format_ms),
+        source: listing.source.clone(),
+    }
+}
+
+/// The order Python's `sorted` gives activations and openings together: their fields as
+/// tuples, compared in turn.
+fn python_order(a: &Record<'_>, b: &Record<'_>) -> Ordering {
+    fn fields<'r>(record: &Record<'r>) -> (i64, &'r str, &'r str, Vec<Option<&'r str>>) {
+        match record {
+            Record::Sim(r) => (
+                r.at,
+                &r.event_id,
+                &r.source,
+                vec![Some(&r.msisdn), r.device.as_deref(), r.outlet.as_deref()],
+            ),
+            Record::Open(r) => (
+                r.at,
+                &r.event_id,
+                &r.source,
+                vec![
+                    Some(&r.account),
+                    Some(&r.account_kind),
+                    r.company.as_deref(),
+                    r.msisdn.as_deref(),
+                    r.device.as_deref(),
+                ],
+            ),
+        }
+    }
+    fields(a).cmp(&fields(b))
 }

@@ -242,6 +242,179 @@ impl Serialize for NumberUse {
     }
 }
 
+/// A SIM activation by an identity (`SimRecord`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimRecord {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub msisdn: String,
+    pub device: Option<String>,
+    pub outlet: Option<String>,
+}
+
+/// An account opened by an identity (`OpenRecord`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenRecord {
+    pub at: i64,
+    pub event_id: String,
+    pub source: String,
+    pub account: String,
+    pub account_kind: String,
+    pub company: Option<String>,
+    pub msisdn: Option<String>,
+    pub device: Option<String>,
+}
+
+timed!(SimRecord);
+timed!(OpenRecord);
+
+impl Evident for SimRecord {
+    fn entities(&self) -> Vec<(EntityKind, &str)> {
+        named(&[
+            (EntityKind::Msisdn, Some(&self.msisdn)),
+            (EntityKind::Device, self.device.as_ref()),
+            (EntityKind::Outlet, self.outlet.as_ref()),
+        ])
+    }
+}
+
+impl Evident for OpenRecord {
+    fn entities(&self) -> Vec<(EntityKind, &str)> {
+        named(&[
+            (EntityKind::Account, Some(&self.account)),
+            (EntityKind::Company, self.company.as_ref()),
+            (EntityKind::Msisdn, self.msisdn.as_ref()),
+            (EntityKind::Device, self.device.as_ref()),
+        ])
+    }
+}
+
+impl Serialize for SimRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            at,
+            event_id,
+            source,
+            msisdn,
+            device,
+            outlet,
+        } = self;
+        (at, event_id, source, msisdn, device, outlet).serialize(serializer)
+    }
+}
+
+impl Serialize for OpenRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self {
+            at,
+            event_id,
+            source,
+            account,
+            account_kind,
+            company,
+            msisdn,
+            device,
+        } = self;
+        (
+            at,
+            event_id,
+            source,
+            account,
+            account_kind,
+            company,
+            msisdn,
+            device,
+        )
+            .serialize(serializer)
+    }
+}
+
+/// An identity's watchlisting (`Listing`): barred from new services from `listed_at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing {
+    pub listed_at: i64,
+    pub expires_at: Option<i64>,
+    pub source: String,
+    pub reason: String,
+}
+
+impl Listing {
+    /// Whether the listing is in force at event time `at`.
+    pub fn covers(&self, at: i64) -> bool {
+        self.listed_at <= at && self.expires_at.is_none_or(|end| at < end)
+    }
+
+    fn ended_by(&self, horizon: i64) -> bool {
+        self.expires_at.is_some_and(|end| end <= horizon)
+    }
+}
+
+impl Serialize for Listing {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.listed_at, self.expires_at, &self.source, &self.reason).serialize(serializer)
+    }
+}
+
+/// The most lifted listings an identity remembers.
+pub const MAX_LIFTED: usize = 8;
+
+/// A person: SIM activations, account openings and watchlisting.
+#[derive(Clone, Debug, Default)]
+pub struct IdentityState {
+    pub common: Common,
+    pub sims: History<SimRecord>,
+    pub opens: History<OpenRecord>,
+    pub listing: Option<Listing>,
+    /// The listings tombstones lifted, newest last, at most MAX_LIFTED.
+    pub lifted: Vec<Listing>,
+    /// The authority's listing that duanka's own listing in force replaced.
+    pub replaced: Option<Listing>,
+    /// Per watchlist partition, the offset of the last record about the identity read there.
+    pub watchlist_read: Vec<(String, i64)>,
+}
+
+impl IdentityState {
+    /// Whether a watchlist record read at `offset` of `origin` is one delivered again; if
+    /// not, it is the last one read there.
+    pub fn read_again(&mut self, origin: &str, offset: Option<i64>) -> bool {
+        let Some(offset) = offset else {
+            return false;
+        };
+        let last = self
+            .watchlist_read
+            .iter()
+            .find(|(o, _)| o == origin)
+            .map_or(-1, |(_, last)| *last);
+        if offset <= last {
+            return true;
+        }
+        put(&mut self.watchlist_read, origin, offset);
+        false
+    }
+
+    /// Lift the listing in force (a tombstone), and remember it.
+    pub fn lift(&mut self) {
+        if let Some(listing) = self.listing.take() {
+            self.lifted.push(listing);
+            let excess = self.lifted.len().saturating_sub(MAX_LIFTED);
+            self.lifted.drain(..excess);
+        }
+        self.replaced = None;
+    }
+
+    /// Drop a listing, in force, replaced or lifted, that ended at or before `horizon`.
+    pub fn forget_listing_ended_by(&mut self, horizon: i64) {
+        if self.listing.as_ref().is_some_and(|l| l.ended_by(horizon)) {
+            self.listing = None;
+        }
+        if self.replaced.as_ref().is_some_and(|l| l.ended_by(horizon)) {
+            self.replaced = None;
+        }
+        self.lifted.retain(|listing| !listing.ended_by(horizon));
+    }
+}
+
 /// One side of a transfer, seen from the account (`Leg`): `counted` is whether the amount
 /// is in the policy's currency; `institution` holds the account.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -387,6 +560,7 @@ pub struct MsisdnState {
 /// The subject kinds the native engine holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    Identity,
     Device,
     Msisdn,
     Account,
@@ -395,6 +569,7 @@ pub enum Kind {
 impl Kind {
     pub fn named(name: &str) -> Option<Kind> {
         match name {
+            "identity" => Some(Kind::Identity),
             "device" => Some(Kind::Device),
             "msisdn" => Some(Kind::Msisdn),
             "account" => Some(Kind::Account),
@@ -404,6 +579,7 @@ impl Kind {
 
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Identity => "identity",
             Kind::Device => "device",
             Kind::Msisdn => "msisdn",
             Kind::Account => "account",
@@ -414,6 +590,7 @@ impl Kind {
 /// One subject's state, of its kind.
 #[derive(Clone, Debug)]
 pub enum SubjectState {
+    Identity(IdentityState),
     Device(DeviceState),
     Msisdn(MsisdnState),
     Account(AccountState),
@@ -423,6 +600,7 @@ impl SubjectState {
     /// A subject of `kind` with nothing recorded.
     pub fn new(kind: Kind) -> SubjectState {
         match kind {
+            Kind::Identity => SubjectState::Identity(IdentityState::default()),
             Kind::Device => SubjectState::Device(DeviceState::default()),
             Kind::Msisdn => SubjectState::Msisdn(MsisdnState::default()),
             Kind::Account => SubjectState::Account(AccountState::default()),
@@ -431,6 +609,7 @@ impl SubjectState {
 
     pub fn kind(&self) -> Kind {
         match self {
+            SubjectState::Identity(_) => Kind::Identity,
             SubjectState::Device(_) => Kind::Device,
             SubjectState::Msisdn(_) => Kind::Msisdn,
             SubjectState::Account(_) => Kind::Account,
@@ -439,6 +618,7 @@ impl SubjectState {
 
     pub fn common(&self) -> &Common {
         match self {
+            SubjectState::Identity(state) => &state.common,
             SubjectState::Device(state) => &state.common,
             SubjectState::Msisdn(state) => &state.common,
             SubjectState::Account(state) => &state.common,
@@ -447,6 +627,7 @@ impl SubjectState {
 
     pub fn common_mut(&mut self) -> &mut Common {
         match self {
+            SubjectState::Identity(state) => &mut state.common,
             SubjectState::Device(state) => &mut state.common,
             SubjectState::Msisdn(state) => &mut state.common,
             SubjectState::Account(state) => &mut state.common,
@@ -456,6 +637,14 @@ impl SubjectState {
     /// True when nothing is worth keeping, so the key can be deleted.
     pub fn is_empty(&self) -> bool {
         let histories = match self {
+            SubjectState::Identity(state) => {
+                state.sims.is_empty()
+                    && state.opens.is_empty()
+                    && state.listing.is_none()
+                    && state.lifted.is_empty()
+                    && state.replaced.is_none()
+                    && state.watchlist_read.is_empty()
+            }
             SubjectState::Device(state) => state.uses.is_empty(),
             SubjectState::Msisdn(state) => state.activations.is_empty() && state.uses.is_empty(),
             SubjectState::Account(state) => {
@@ -478,6 +667,24 @@ impl SubjectState {
         let value: Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
         let (common, own) = decode_common(&value, kind.name())?;
         match (kind, own) {
+            (Kind::Identity, [sims, opens, listing, lifted, replaced, read]) => {
+                let mut watchlist_read = Vec::new();
+                for (origin, offset) in as_object(read)? {
+                    watchlist_read.push((origin.clone(), int(offset)?));
+                }
+                Ok(SubjectState::Identity(IdentityState {
+                    common,
+                    sims: history(sims, sim_record)?,
+                    opens: history(opens, open_record)?,
+                    listing: optional_listing(listing)?,
+                    lifted: as_array(lifted)?
+                        .iter()
+                        .map(listing_of)
+                        .collect::<Result<_, _>>()?,
+                    replaced: optional_listing(replaced)?,
+                    watchlist_read,
+                }))
+            }
             (Kind::Device, [uses]) => Ok(SubjectState::Device(DeviceState {
                 common,
                 uses: history(uses, device_use)?,
@@ -545,6 +752,7 @@ impl Serialize for Encoded<'_> {
         let mut seq = serializer.serialize_seq(None)?;
         seq.serialize_element(&STATE_VERSION)?;
         match state {
+            SubjectState::Identity(_) => seq.serialize_element("identity")?,
             SubjectState::Device(_) => seq.serialize_element("device")?,
             SubjectState::Msisdn(_) => seq.serialize_element("msisdn")?,
             SubjectState::Account(_) => seq.serialize_element("account")?,
@@ -554,6 +762,14 @@ impl Serialize for Encoded<'_> {
         seq.serialize_element(&common.recent_alerts)?;
         seq.serialize_element(&Pairs(&common.sent))?;
         match state {
+            SubjectState::Identity(identity) => {
+                seq.serialize_element(&identity.sims.records)?;
+                seq.serialize_element(&identity.opens.records)?;
+                seq.serialize_element(&identity.listing)?;
+                seq.serialize_element(&identity.lifted)?;
+                seq.serialize_element(&identity.replaced)?;
+                seq.serialize_element(&Pairs(&identity.watchlist_read))?;
+            }
             SubjectState::Device(device) => seq.serialize_element(&device.uses.records)?,
             SubjectState::Msisdn(msisdn) => {
                 seq.serialize_element(&msisdn.activations.records)?;
@@ -759,4 +975,60 @@ fn flag(value: &Value) -> Result<Flag, String> {
         rule: text(rule)?,
         holder: optional_text(rest.first())?,
     })
+}
+
+fn sim_record(value: &Value) -> Result<SimRecord, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, msisdn, rest @ ..] = fields.as_slice() else {
+        return Err(format!("not a SIM record: {value}"));
+    };
+    Ok(SimRecord {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        msisdn: text(msisdn)?,
+        device: optional_text(rest.first())?,
+        outlet: optional_text(rest.get(1))?,
+    })
+}
+
+fn open_record(value: &Value) -> Result<OpenRecord, String> {
+    let fields = as_array(value)?;
+    let [at, event_id, source, account, account_kind, company, rest @ ..] = fields.as_slice()
+    else {
+        return Err(format!("not an open record: {value}"));
+    };
+    Ok(OpenRecord {
+        at: int(at)?,
+        event_id: text(event_id)?,
+        source: text(source)?,
+        account: text(account)?,
+        account_kind: text(account_kind)?,
+        company: optional_text(Some(company))?,
+        msisdn: optional_text(rest.first())?,
+        device: optional_text(rest.get(1))?,
+    })
+}
+
+fn listing_of(value: &Value) -> Result<Listing, String> {
+    let fields = as_array(value)?;
+    let [listed_at, expires_at, source, reason] = fields.as_slice() else {
+        return Err(format!("not a listing: {value}"));
+    };
+    Ok(Listing {
+        listed_at: int(listed_at)?,
+        expires_at: match expires_at {
+            Value::Null => None,
+            value => Some(int(value)?),
+        },
+        source: text(source)?,
+        reason: text(reason)?,
+    })
+}
+
+fn optional_listing(value: &Value) -> Result<Option<Listing>, String> {
+    match value {
+        Value::Null => Ok(None),
+        value => listing_of(value).map(Some),
+    }
 }

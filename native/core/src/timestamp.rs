@@ -74,6 +74,12 @@ pub fn format_us(us: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
 }
 
+/// The UTC date of epoch milliseconds, `YYYY-MM-DD`.
+pub fn format_date(ms: i64) -> String {
+    let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// `format_us` of epoch milliseconds.
 pub fn format_ms(ms: i64) -> String {
     format_us(ms * 1000)

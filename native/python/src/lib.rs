@@ -50,9 +50,15 @@ struct Subjects {
     states: HashMap<String, SubjectState>,
 }
 
-/// What applying one event produced: its alerts as wire JSON, and whether it was a
-/// duplicate or late.
-type Applied<'py> = (Vec<Bound<'py, PyBytes>>, bool, bool);
+/// What applying one event produced: its alerts and duanka's own watchlist entries as wire
+/// JSON, the identities whose own listing it lifts, and whether it was a duplicate or late.
+type Applied<'py> = (
+    Vec<Bound<'py, PyBytes>>,
+    Vec<Bound<'py, PyBytes>>,
+    Vec<String>,
+    bool,
+    bool,
+);
 
 fn invalid(message: String) -> PyErr {
     PyValueError::new_err(message)
@@ -60,7 +66,7 @@ fn invalid(message: String) -> PyErr {
 
 #[pymethods]
 impl Subjects {
-    /// The subjects of `kind` ("device" or "msisdn") under the policy `Policy.in_ms` wrote.
+    /// The subjects of `kind` under the policy `Policy.in_ms` wrote.
     #[new]
     fn new(kind: &str, policy: &[u8]) -> PyResult<Self> {
         let kind = Kind::named(kind).ok_or_else(|| invalid(format!("no native {kind} kind")))?;
@@ -73,9 +79,9 @@ impl Subjects {
     }
 
     /// Apply an event of `stream`, in its compact form as JSON, to the subject `key`, read
-    /// from `origin`, at `watermark` (None: not known); `now_us` is the time its alerts are
-    /// detected at (epoch µs).
-    #[pyo3(signature = (key, stream, values, origin, watermark, now_us))]
+    /// at `offset` (None: not known) of `origin`, at `watermark` (None: not known);
+    /// `now_us` is the time its alerts are detected at (epoch µs).
+    #[pyo3(signature = (key, stream, values, origin, offset, watermark, now_us))]
     #[allow(clippy::too_many_arguments)]
     fn apply<'py>(
         &mut self,
@@ -84,6 +90,7 @@ impl Subjects {
         stream: &str,
         values: &[u8],
         origin: &str,
+        offset: Option<i64>,
         watermark: Option<i64>,
         now_us: i64,
     ) -> PyResult<Applied<'py>> {
@@ -94,19 +101,25 @@ impl Subjects {
             .entry(key.to_owned())
             .or_insert_with(|| SubjectState::new(kind));
         let applied = catch_unwind(AssertUnwindSafe(|| {
-            engine.apply(state, key, &event, origin, watermark, now_us)
+            engine.apply(state, key, &event, origin, offset, watermark, now_us)
         }))
         .map_err(|_| invalid("the native engine failed".to_owned()))?
         .map_err(invalid)?;
         if state.is_empty() {
             self.states.remove(key);
         }
-        let alerts = applied
-            .alerts
-            .iter()
-            .map(|alert| PyBytes::new(py, alert.get().as_bytes()))
-            .collect();
-        Ok((alerts, applied.duplicate, applied.late))
+        let bytes = |json: &Vec<Box<serde_json::value::RawValue>>| {
+            json.iter()
+                .map(|one| PyBytes::new(py, one.get().as_bytes()))
+                .collect()
+        };
+        Ok((
+            bytes(&applied.alerts),
+            bytes(&applied.listings),
+            applied.lifts,
+            applied.duplicate,
+            applied.late,
+        ))
     }
 
     /// The subject's state as the changelog stores it; None if it has none.

@@ -68,17 +68,16 @@ fn alert(
         human_duration(policy.lookback)
     );
     let draft = Draft {
-        rule: RULE,
-        severity: "medium",
-        subject: ("msisdn", msisdn),
-        window: (activation.at, used.at),
         distinct: 2,
         actions: vec![Action::new("review", &used.account, Some(&used.source))],
         summary,
-        detected_at_us: now_us,
-        amount_minor: 0,
-        holder: None,
-        flag_alert_id: None,
+        ..Draft::new(
+            RULE,
+            "medium",
+            ("msisdn", msisdn),
+            (activation.at, used.at),
+            now_us,
+        )
     };
     let evidence: [&dyn Evident; 2] = [activation, used];
     build_alert(draft, used, &evidence)

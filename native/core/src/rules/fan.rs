@@ -55,10 +55,6 @@ pub fn check(
         policy.min_counterparties
     );
     let draft = Draft {
-        rule,
-        severity: "medium",
-        subject: ("account", account),
-        window: (found.start, found.end),
         distinct: count,
         actions: vec![Action::new(
             "review",
@@ -66,10 +62,15 @@ pub fn check(
             Some(&found.trigger.institution),
         )],
         summary,
-        detected_at_us: now_us,
         amount_minor: counted(burst),
         holder,
-        flag_alert_id: None,
+        ..Draft::new(
+            rule,
+            "medium",
+            ("account", account),
+            (found.start, found.end),
+            now_us,
+        )
     };
     let evidence: Vec<&dyn Evident> = burst.iter().map(|r| r as &dyn Evident).collect();
     Some(build_alert(draft, found.trigger, &evidence))

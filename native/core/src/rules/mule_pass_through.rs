@@ -86,10 +86,6 @@ pub fn check(
         percent(policy.min_outgoing_ratio),
     );
     let draft = Draft {
-        rule: RULE,
-        severity: "high",
-        subject: ("account", account),
-        window: (start, end),
         distinct,
         actions: vec![Action::new(
             "freeze_account",
@@ -97,10 +93,9 @@ pub fn check(
             Some(&trigger.institution),
         )],
         summary,
-        detected_at_us: now_us,
         amount_minor: incoming,
         holder: legs.holder.clone(),
-        flag_alert_id: None,
+        ..Draft::new(RULE, "high", ("account", account), (start, end), now_us)
     };
     let evidence: Vec<&dyn Evident> = evidence.into_iter().map(|r| r as &dyn Evident).collect();
     Some(build_alert(draft, trigger, &evidence))

@@ -78,10 +78,6 @@ pub fn check(
         yuan(policy.min_amount_minor),
     );
     let draft = Draft {
-        rule: RULE,
-        severity: "high",
-        subject: ("account", account),
-        window: (trigger.at - window, trigger.at),
         distinct,
         actions: vec![Action::new(
             "freeze_account",
@@ -89,10 +85,15 @@ pub fn check(
             Some(&trigger.institution),
         )],
         summary,
-        detected_at_us: now_us,
         amount_minor: total,
         holder: opening.holder.clone(),
-        flag_alert_id: None,
+        ..Draft::new(
+            RULE,
+            "high",
+            ("account", account),
+            (trigger.at - window, trigger.at),
+            now_us,
+        )
     };
     let evidence: Vec<&dyn Evident> = legs.iter().map(|r| r as &dyn Evident).collect();
     Some(build_alert(draft, trigger, &evidence))

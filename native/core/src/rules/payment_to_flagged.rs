@@ -104,10 +104,6 @@ fn warning(leg: &Leg, flag: &Flag, account: &str, ttl: i64, now_us: i64) -> Rais
         leg.counterparty, flag.rule
     );
     let draft = Draft {
-        rule: RULE,
-        severity: "high",
-        subject: ("account", account),
-        window: (leg.at - ttl, leg.at),
         distinct: 1,
         actions: vec![Action::new(
             "warn_customer",
@@ -115,10 +111,16 @@ fn warning(leg: &Leg, flag: &Flag, account: &str, ttl: i64, now_us: i64) -> Rais
             leg.counterparty_institution.as_deref(),
         )],
         summary,
-        detected_at_us: now_us,
         amount_minor: if leg.counted { leg.amount_minor } else { 0 },
         holder: flag.holder.clone(),
         flag_alert_id: Some(flag.alert_id.clone()),
+        ..Draft::new(
+            RULE,
+            "high",
+            ("account", account),
+            (leg.at - ttl, leg.at),
+            now_us,
+        )
     };
     build_alert(draft, leg, &[leg])
 }

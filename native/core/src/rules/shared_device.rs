@@ -65,17 +65,16 @@ pub fn check(
         policy.min_identities
     );
     let draft = Draft {
-        rule: RULE,
-        severity: "high",
-        subject: ("device", device),
-        window: (found.start, found.end),
         distinct: people,
         actions,
         summary,
-        detected_at_us: now_us,
-        amount_minor: 0,
-        holder: None,
-        flag_alert_id: None,
+        ..Draft::new(
+            RULE,
+            "high",
+            ("device", device),
+            (found.start, found.end),
+            now_us,
+        )
     };
     let evidence: Vec<&dyn Evident> = burst.iter().map(|r| r as &dyn Evident).collect();
     Some(build_alert(draft, found.trigger, &evidence))
