@@ -27,6 +27,15 @@ class Subjects:
         `offset` of `origin`: its alerts and duanka's own watchlist entries as wire JSON,
         the identities whose own listing it lifts, whether it was a duplicate, whether it
         was late. Raises ValueError for values that are not an event's."""
+    def expire(self, key: str, watermark: int) -> bool:
+        """Forget what no event at or after `watermark` minus the lateness can reach; whether
+        the subject is then forgotten altogether (False for a subject not held)."""
+    def retention(self) -> int:
+        """How far behind the watermark anything a subject of this kind records is kept."""
+    def ids(self) -> list[str]:
+        """The ids of the subjects held."""
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str) -> bool: ...
     def state(self, key: str) -> bytes | None:
         """The subject's state as the changelog stores it; None if it has none."""
     def load(self, key: str, value: bytes) -> None:

@@ -14,7 +14,7 @@ collected with the others (`take_letters`).
 """
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -22,7 +22,7 @@ from typing import NamedTuple
 import orjson
 
 from duanka.detector.core.cases import CaseLinker, Disposal, unknown_alert
-from duanka.detector.core.engine import Engine, Outcome
+from duanka.detector.core.engine import Engine
 from duanka.detector.core.intake import (
     INPUT_TOPICS,
     Admitted,
@@ -32,6 +32,7 @@ from duanka.detector.core.intake import (
 )
 from duanka.detector.core.routing import Address, route
 from duanka.detector.core.state import SubjectState
+from duanka.detector.core.subject_memory import Applied, NativeMemory, SubjectMemory
 from duanka.detector.core.watermark import Watermark, topic_origin
 from duanka.schemas.alerts import Alert, DeadLetter, RuleName, SubjectKind
 from duanka.schemas.cases import Case
@@ -72,12 +73,13 @@ class ReplayStats:
 class Replayer:
     """Holds every subject's state in memory and applies messages in order, in batches;
     quiet subjects expire between batches. Each input topic is read as one partition, and
-    one watermark follows them all."""
+    one watermark follows them all. The states and the engine are the native core's
+    (`NativeMemory`) unless a `memory` is given (`PythonMemory`: the Python reference)."""
 
     engine: Engine
     max_clock_skew: timedelta = timedelta(minutes=5)
     sweep_every: int = SWEEP_EVERY
-    states: dict[tuple[SubjectKind, str], SubjectState] = field(default_factory=dict)
+    memory: SubjectMemory | None = None
     stats: ReplayStats = field(default_factory=ReplayStats)
     watermark: Watermark = field(default_factory=Watermark)
     _since_sweep: int = field(default=0, init=False)
@@ -96,6 +98,14 @@ class Replayer:
 
     def __post_init__(self) -> None:
         self.linker = CaseLinker.of(self.engine.policy)
+        if self.memory is None:
+            self.memory = NativeMemory(self.engine.policy)
+        self._memory: SubjectMemory = self.memory
+
+    @property
+    def states(self) -> Mapping[tuple[SubjectKind, str], SubjectState]:
+        """Every subject's state, by kind and id."""
+        return self._memory
 
     def take_cases(self) -> list[Case]:
         """The case records made since they were last taken, in order."""
@@ -246,7 +256,7 @@ class Replayer:
             watermark = self.watermark.value(kind)
             if watermark is None:
                 continue
-            horizon = watermark - self.engine.retention(kind)
+            horizon = watermark - self._memory.retention(kind)
             due = []
             for subject, at in touched.items():
                 if at is not None and at > horizon:
@@ -254,34 +264,22 @@ class Replayer:
                 due.append(subject)
             for subject in due:
                 del touched[subject]
-                slot = (kind, subject)
-                if self.engine.expire(kind, self.states[slot], watermark) is None:
-                    del self.states[slot]
+                if self._memory.expire(kind, subject, watermark):
                     self.stats.expired += 1
                 else:
                     touched[subject] = watermark
 
     def _apply_at(
         self, address: Address, event: Admitted, origin: str, offset: int | None, now: datetime
-    ) -> Outcome:
+    ) -> Applied:
         kind = address.kind
-        slot = (kind, address.id)
         watermark = self.watermark.value(kind)
-        outcome = self.engine.apply(
-            address,
-            self.states.get(slot),
-            event,
-            now,
-            origin=origin,
-            offset=offset,
-            watermark=watermark,
+        outcome = self._memory.apply(
+            address, event, now, origin=origin, offset=offset, watermark=watermark
         )
         touched = self._touched.setdefault(kind, {})
         touched.pop(address.id, None)
-        if outcome.state is None:
-            self.states.pop(slot, None)
-        else:
-            self.states[slot] = outcome.state
+        if (kind, address.id) in self._memory:
             touched[address.id] = watermark
         self.stats.late += outcome.late
         self.stats.duplicates += outcome.duplicate

@@ -13,6 +13,7 @@ from duanka.detector.core.policy import (
     Policy,
     SharedDevicePolicy,
 )
+from duanka.detector.core.subject_memory import PythonMemory
 from duanka.detector.partitions import WATCHLIST_LEAD_MS
 from duanka.replay.replayer import Replayer
 from duanka.schemas.alerts import Alert
@@ -107,9 +108,10 @@ class Replayed:
 
 def replay(world: History, policy: Policy) -> Replayed:
     """Replay a history; only dispositions are rejected (repeated, or of an alert never
-    raised)."""
+    raised). The simulated workers apply events through the Python engine, and so does
+    this replay, so that the ledger notes both sides alike."""
     ledger = Ledger(policy)
-    replayer = Replayer(ledger)
+    replayer = Replayer(ledger, memory=PythonMemory(ledger))
     raised = []
     for number, line in enumerate(world.lines, start=1):
         found, letter = replayer.replay_line(line.replay_line(), number)

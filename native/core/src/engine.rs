@@ -16,6 +16,7 @@ use crate::rules::{
     borrowed_phone, bulk_account_opener, bulk_company_accounts, bulk_sim_opener, fan,
     mule_pass_through, new_account_velocity, payment_to_flagged, shared_device,
 };
+use crate::state::Kind;
 use crate::state::{
     AccountState, Common, DeviceUse, Flag, IdentityState, Leg, Listing, NumberActivation,
     NumberUse, OpenRecord, Sent, SimRecord, SubjectState,
@@ -1004,6 +1005,16 @@ impl Engine {
         let fresh = payment_to_flagged::flags_raised(raised);
         let policy = &self.policy.payment_to_flagged;
         payment_to_flagged::check(account, incoming, fresh, key, policy, now_us)
+    }
+
+    /// How far behind the watermark anything a subject of `kind` records is kept (ms).
+    pub fn retention(&self, kind: Kind) -> i64 {
+        match kind {
+            Kind::Identity => self.sims_kept.max(self.opens_kept),
+            Kind::Device => self.device_kept,
+            Kind::Msisdn => self.msisdn_kept,
+            Kind::Account => self.account_kept,
+        }
     }
 
     /// Forget, in place, what no event at or after `watermark` minus the lateness can

@@ -122,6 +122,39 @@ impl Subjects {
         ))
     }
 
+    /// Forget what no event at or after `watermark` minus the lateness can reach, as the
+    /// subject's own events do; whether the subject is then forgotten altogether (it held
+    /// nothing else). False for a subject not held.
+    fn expire(&mut self, key: &str, watermark: i64) -> bool {
+        let Some(state) = self.states.get_mut(key) else {
+            return false;
+        };
+        self.engine.settle(state, Some(watermark));
+        let empty = state.is_empty();
+        if empty {
+            self.states.remove(key);
+        }
+        empty
+    }
+
+    /// How far behind the watermark anything a subject of this kind records is kept (ms).
+    fn retention(&self) -> i64 {
+        self.engine.retention(self.kind)
+    }
+
+    /// The ids of the subjects held.
+    fn ids(&self) -> Vec<String> {
+        self.states.keys().cloned().collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.states.len()
+    }
+
+    fn __contains__(&self, key: &str) -> bool {
+        self.states.contains_key(key)
+    }
+
     /// The subject's state as the changelog stores it; None if it has none.
     fn state<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let Some(state) = self.states.get(key) else {
