@@ -1,8 +1,9 @@
 """The detection core alone: admission and all rules over simulated events in one process,
 no broker, as `duanka replay` runs them. The time per event is split into its stages, each
 measured over every batch, so each figure has the whole run as its sample. In the same run,
-the Python reference's admission (decode, then validate) over the same messages: the
-baseline of the native fast path (`duanka._native`)."""
+the Python reference over the same messages: its admission (decode, then validate), the
+baseline of the native fast path, and its engine (`PythonMemory`), the baseline of the
+native one (`NativeMemory`, what replay runs)."""
 
 import itertools
 import time
@@ -15,6 +16,7 @@ from duanka import gc_tuning
 from duanka.detector.core.engine import Engine
 from duanka.detector.core.intake import InputTopic, decode_admitted, validate_document
 from duanka.detector.core.policy import Policy
+from duanka.detector.core.subject_memory import PythonMemory
 from duanka.replay.replayer import Replayer
 from duanka.schemas.codec import parse_json
 from duanka.simulator.scenario import Scenario, ScenarioConfig, SimulatedMessage
@@ -41,6 +43,9 @@ class CoreResult:
     validate_us: float
     """The reference's validation alone."""
     rules_us: float
+    """Routing, the engine and the case linker, as replay runs them (natively)."""
+    reference_rules_us: float
+    """The same with the Python engine."""
     alerts: int
 
     def as_json(self) -> dict[str, float | int | str]:
@@ -52,6 +57,7 @@ class CoreResult:
             "decode_us_per_event": round(self.decode_us, 2),
             "validate_us_per_event": round(self.validate_us, 2),
             "rules_us_per_event": round(self.rules_us, 2),
+            "reference_rules_us_per_event": round(self.reference_rules_us, 2),
             "alerts": self.alerts,
         }
 
@@ -77,8 +83,9 @@ def run(events: int) -> CoreResult:
     messages = simulated(events)
     gc_tuning.tune()  # as `duanka replay` does
     replayer = Replayer(Engine(Policy()))
-    alerts = 0
-    admit, decode, validate, rules = 0.0, 0.0, 0.0, 0.0
+    reference = Replayer(Engine(Policy()), memory=PythonMemory(Engine(Policy())))
+    alerts, reference_alerts = 0, 0
+    admit, decode, validate, rules, reference_rules = 0.0, 0.0, 0.0, 0.0, 0.0
     for first in range(0, len(messages), BATCH):
         batch = messages[first : first + BATCH]
         began = time.perf_counter()
@@ -92,10 +99,15 @@ def run(events: int) -> CoreResult:
         admitted_at = time.perf_counter()
         alerts += len(replayer.apply_batch(admitted))
         ruled = time.perf_counter()
+        reference_alerts += len(reference.apply_batch(admitted))
+        reference_ruled = time.perf_counter()
         decode += decoded - began
         validate += validated - decoded
         admit += admitted_at - validated
         rules += ruled - admitted_at
+        reference_rules += reference_ruled - ruled
+    if reference_alerts != alerts:
+        raise RuntimeError(f"the reference raised {reference_alerts} alerts, not {alerts}")
     n = len(messages)
     return CoreResult(
         events=n,
@@ -104,5 +116,6 @@ def run(events: int) -> CoreResult:
         decode_us=decode / n * 1e6,
         validate_us=validate / n * 1e6,
         rules_us=rules / n * 1e6,
+        reference_rules_us=reference_rules / n * 1e6,
         alerts=alerts,
     )

@@ -29,6 +29,7 @@ from duanka.schemas.events import WatchlistEntry
 Slot = tuple[SubjectKind, str]
 """A subject: its kind and id."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class Applied(NamedTuple):
@@ -137,6 +138,16 @@ class NativeMemory(SubjectMemory):
         super().__init__(policy)
         numbers = policy.in_ms()
         self._subjects = {kind: Subjects(kind, numbers) for kind in SUBJECT_KINDS}
+        self._last: tuple[Admitted | None, bytes] = (None, b"")
+        """The last event applied and its compact form: an event goes to each subject it
+        concerns in turn, encoded once."""
+
+    def _compact(self, event: Admitted) -> bytes:
+        last, values = self._last
+        if last is not event:
+            values = orjson.dumps(compact(TOPIC_OF[type(event)], event))
+            self._last = (event, values)
+        return values
 
     def apply(
         self,
@@ -148,8 +159,8 @@ class NativeMemory(SubjectMemory):
         offset: int | None,
         watermark: int | None,
     ) -> Applied:
-        values = orjson.dumps(compact(TOPIC_OF[type(event)], event))
-        now_us = (now - _EPOCH) // timedelta(microseconds=1)
+        values = self._compact(event)
+        now_us = (now - _EPOCH) // _MICROSECOND
         alerts, listings, lifts, duplicate, late = self._subjects[address.kind].apply(
             address.id, address.stream, values, origin, offset, watermark, now_us
         )
