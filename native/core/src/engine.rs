@@ -605,23 +605,11 @@ impl Engine {
         origin: &str,
         now_us: i64,
     ) -> Step {
-        let lateness = self.policy.allowed_lateness;
-        let skipped = record_in(
-            &mut identity.common,
-            &mut identity.sims,
-            &record,
-            origin,
-            lateness,
-        );
-        if matches!(skipped, Some(Step::Duplicate)) {
-            return Step::Duplicate;
-        }
-        let listing = identity.listing.as_ref();
-        let watchlisted = watchlisted_identity::check(listing, Record::Sim(&record), key, now_us);
-        let made = Made::from(watchlisted.into_iter().collect::<Vec<_>>());
-        if skipped.is_some() {
-            return Step::Late(made);
-        }
+        let recorded = self.identity_record(identity, key, Record::Sim(&record), origin, now_us);
+        let made = match recorded {
+            Ok(made) => made,
+            Err(step) => return step,
+        };
         let policy = &self.policy.bulk_sim_opener;
         let common = &mut identity.common;
         let bursts = bulk_sim_opener::check(common, &identity.sims, &record, key, policy, now_us);
@@ -636,23 +624,11 @@ impl Engine {
         origin: &str,
         now_us: i64,
     ) -> Step {
-        let lateness = self.policy.allowed_lateness;
-        let skipped = record_in(
-            &mut identity.common,
-            &mut identity.opens,
-            &record,
-            origin,
-            lateness,
-        );
-        if matches!(skipped, Some(Step::Duplicate)) {
-            return Step::Duplicate;
-        }
-        let listing = identity.listing.as_ref();
-        let watchlisted = watchlisted_identity::check(listing, Record::Open(&record), key, now_us);
-        let made = Made::from(watchlisted.into_iter().collect::<Vec<_>>());
-        if skipped.is_some() {
-            return Step::Late(made);
-        }
+        let recorded = self.identity_record(identity, key, Record::Open(&record), origin, now_us);
+        let made = match recorded {
+            Ok(made) => made,
+            Err(step) => return step,
+        };
         let p = &self.policy;
         let (common, opens) = (&mut identity.common, &identity.opens);
         let accounts =
@@ -667,6 +643,35 @@ impl Engine {
         );
         let bursts = accounts.into_iter().chain(companies).collect();
         self.self_list(identity, key, made, bursts, now_us)
+    }
+
+    /// Record an activation or an opening and check it against the listing in force
+    /// (`engine._identity_event`): what it raised so far, or the step it ends at (a
+    /// duplicate; late, with what the listing raised).
+    fn identity_record(
+        &self,
+        identity: &mut IdentityState,
+        key: &str,
+        record: Record<'_>,
+        origin: &str,
+        now_us: i64,
+    ) -> Result<Made, Step> {
+        let lateness = self.policy.allowed_lateness;
+        let common = &mut identity.common;
+        let skipped = match record {
+            Record::Sim(r) => record_in(common, &mut identity.sims, r, origin, lateness),
+            Record::Open(r) => record_in(common, &mut identity.opens, r, origin, lateness),
+        };
+        if matches!(skipped, Some(Step::Duplicate)) {
+            return Err(Step::Duplicate);
+        }
+        let listing = identity.listing.as_ref();
+        let watchlisted = watchlisted_identity::check(listing, record, key, now_us);
+        let made = Made::from(watchlisted.into_iter().collect::<Vec<_>>());
+        match skipped {
+            Some(_) => Err(Step::Late(made)),
+            None => Ok(made),
+        }
     }
 
     /// After the watchlist check, each burst alert, and the listing it makes the identity
