@@ -19,6 +19,7 @@ from duanka._native import Subjects
 from duanka.detector.core.clock import to_ms
 from duanka.detector.core.compact import compact
 from duanka.detector.core.engine import Engine
+from duanka.detector.core.intake import EVENT_MODELS
 from duanka.detector.core.policy import Policy
 from duanka.detector.core.routing import Address, route
 from duanka.detector.core.state import SubjectState
@@ -28,7 +29,6 @@ from duanka.simulator.scenario import Scenario, ScenarioConfig
 Use = tuple[Address, SimActivation | AccountOpen | Transfer, bytes, int]
 """A subject's address, the event, its compact form and the watermark."""
 KINDS = ("identity", "device", "msisdn", "account")
-MODELS = {"sim-activations": SimActivation, "account-opens": AccountOpen, "transfers": Transfer}
 
 
 def uses(events: int) -> list[Use]:
@@ -37,7 +37,7 @@ def uses(events: int) -> list[Use]:
     found: list[Use] = []
     watermark = 0
     for message in itertools.islice(scenario.messages(), events):
-        model = MODELS.get(message.topic)
+        model = EVENT_MODELS.get(message.topic)
         if model is None:
             continue
         event = model.model_validate(message.value)

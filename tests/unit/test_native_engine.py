@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from duanka._native import Subjects
-from duanka.detector.core.clock import duration_ms, from_ms, to_ms
+from duanka.detector.core.clock import duration_ms, from_ms, to_ms, to_us
 from duanka.detector.core.compact import compact
 from duanka.detector.core.engine import Engine
 from duanka.detector.core.intake import (
+    EVENT_MODELS,
     Appeal,
     Confirmation,
-    InputTopic,
     WatchlistUpdate,
     decode_admitted,
 )
@@ -39,24 +39,17 @@ from duanka.detector.core.policy import (
 )
 from duanka.detector.core.routing import Address, route
 from duanka.detector.core.state import SubjectState
+from duanka.detector.core.watermark import TOPIC_OF
 from duanka.schemas.events import AccountOpen, SimActivation, Transfer, WatchlistEntry
 from duanka.simulator.scenario import Scenario, ScenarioConfig
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 EAST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 7, 9, 30, 1, 250_001, tzinfo=UTC)
-NOW_US = (NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+NOW_US = to_us(NOW)
 NATIVE_KINDS = ("identity", "device", "msisdn", "account")
 
 Event = SimActivation | AccountOpen | Transfer | Confirmation | WatchlistUpdate | Appeal
-TOPICS: dict[type, InputTopic] = {
-    SimActivation: "sim-activations",
-    AccountOpen: "account-opens",
-    Transfer: "transfers",
-    Confirmation: "dispositions",
-    Appeal: "dispositions",
-    WatchlistUpdate: "watchlist",
-}
 
 
 class Pair:
@@ -90,7 +83,7 @@ class Pair:
             self.states.pop(key, None)
         else:
             self.states[key] = outcome.state
-        values = orjson.dumps(compact(TOPICS[type(event)], event))
+        values = orjson.dumps(compact(TOPIC_OF[type(event)], event))
         alerts, listings, lifts, duplicate, late = self.native.apply(
             key, address.stream, values, origin, offset, watermark, NOW_US
         )
@@ -133,9 +126,6 @@ class Pairs:
             pair.reload()
 
 
-MODELS = {"sim-activations": SimActivation, "account-opens": AccountOpen, "transfers": Transfer}
-
-
 def test_the_default_mix_alike() -> None:
     scenario = Scenario(ScenarioConfig(11, T0, seconds_per_event=18.0))
     pairs = Pairs(Policy())
@@ -147,7 +137,7 @@ def test_the_default_mix_alike() -> None:
             update = decode_admitted("watchlist", message.key.encode(), value)
             pairs.apply(update, "watchlist/0", watermark, offset)  # type: ignore[arg-type]
             continue
-        model = MODELS.get(message.topic)
+        model = EVENT_MODELS.get(message.topic)
         if model is None:
             continue
         event = model.model_validate(message.value)

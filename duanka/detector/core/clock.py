@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+_US = timedelta(microseconds=1)
 
 
 def to_ms(moment: datetime) -> int:
@@ -20,6 +21,11 @@ def to_ms(moment: datetime) -> int:
 
 
 _last: tuple[datetime, int] = (_EPOCH, 0)
+
+
+def to_us(moment: datetime) -> int:
+    """Epoch microseconds of an aware datetime: how the native core takes wall-clock times."""
+    return (moment - _EPOCH) // _US
 
 
 def from_ms(ms: int) -> datetime:

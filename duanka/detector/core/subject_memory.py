@@ -10,12 +10,13 @@ state, decoded on demand from the native side.
 
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 import orjson
 
 from duanka._native import Subjects
+from duanka.detector.core.clock import to_us
 from duanka.detector.core.compact import compact
 from duanka.detector.core.engine import STATE_TYPES, Engine
 from duanka.detector.core.intake import Admitted
@@ -28,8 +29,6 @@ from duanka.schemas.events import WatchlistEntry
 
 Slot = tuple[SubjectKind, str]
 """A subject: its kind and id."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class Applied(NamedTuple):
@@ -160,7 +159,7 @@ class NativeMemory(SubjectMemory):
         watermark: int | None,
     ) -> Applied:
         values = self._compact(event)
-        now_us = (now - _EPOCH) // _MICROSECOND
+        now_us = to_us(now)
         alerts, listings, lifts, duplicate, late = self._subjects[address.kind].apply(
             address.id, address.stream, values, origin, offset, watermark, now_us
         )
