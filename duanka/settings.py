@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     before its partitions go to the others or to its restarted self. Heartbeats come from
     the consumer's own thread, so a busy worker is not mistaken for a dead one."""
 
+    ingest_lead: Annotated[int, Field(ge=1)] = 64
+    """How many messages may wait unread on a partition of the worker's own topics (the
+    subject topics, the case linker's) before its ingest stops reading input until they
+    are read: how far ingest may run ahead of the stages after it."""
+
     kafka: KafkaSecurity = KafkaSecurity()
     """Kafka authentication and TLS, `DUANKA_KAFKA__SECURITY_PROTOCOL` and the like."""
 

@@ -17,6 +17,7 @@ from duanka.console import pages as console
 from duanka.detector import (
     commit_gaps,
     ingest,
+    ingest_throttle,
     linking,
     merge,
     patches,
@@ -31,7 +32,6 @@ from duanka.detector.context import Detector, raw_topic
 from duanka.detector.core.engine import Engine
 from duanka.detector.core.intake import INPUT_TOPICS
 from duanka.detector.core.routing import SUBJECT_KINDS
-from duanka.detector.core.watermark import FEEDING_TOPICS
 from duanka.detector.metrics import FAUST_PREFIX, create_metrics
 from duanka.detector.partitions import MARKER_REACH_MS, SubjectPartitions
 from duanka.detector.patches.consumer_state import committed, known_hole
@@ -100,7 +100,6 @@ def create_detector(settings: Settings) -> Detector:
         canonical_url=settings.canonical_url,
     )
 
-    timed = frozenset(t for topics in FEEDING_TOPICS.values() for t in topics)
     rocksdb = settings.store.startswith("rocksdb")
     patches.install(app, ROCKSDB_MEMORY if rocksdb else None)
     metrics = create_metrics()
@@ -157,9 +156,10 @@ def create_detector(settings: Settings) -> Detector:
         input_progress=InputProgress(
             start=lambda tp: committed(app.consumer, tp),
             hole=lambda tp, offset: known_hole(app.consumer, tp, offset),
+            upcoming=lambda tp: merge.upcoming(app.consumer, tp),
         ),
     )
-    merged = frozenset(settings.topic(t) for t in timed)
+    merged = frozenset(settings.topic(t) for t in merge.MERGED_TOPICS)
     _wire(detector, merged)
     return detector
 
@@ -190,6 +190,9 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
     )
     app.timer(commit_gaps.CHECK_INTERVAL, name="commit-gap-check")(commit_gaps.checker(detector))
     app.timer(stall_watch.CHECK_INTERVAL_S, name="stall-watch")(stall_watch.watcher(detector))
+    app.timer(ingest_throttle.CHECK_INTERVAL_S, name="ingest-throttle")(
+        ingest_throttle.governor(detector)
+    )
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         patches.attach_merge(app, merged_topics)

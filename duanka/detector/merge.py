@@ -40,8 +40,11 @@ committed offset, at the end of every recovery, is followed by a seek of every p
 read by an agent with a commit there once more, this way, and of every partition not
 merged with nothing committed to its earliest offset (`patches.merge_seeks.tell_seeks`).
 
-Only the input topics whose events carry an event time are merged
-(`patches.merge_seeks.attach`). The worker's own subject topics are written as it goes,
+Only the input topics others write and whose messages carry a time are merged
+(`MERGED_TOPICS`): the event topics and `dispositions`. Read as fetched, a backlog's
+dispositions would all come first, each before its alert, and each would hold its
+subjects' partitions until they have answered for it (`core.disposition_gate`), one
+after the other. The worker's own subject topics are written as it goes,
 with current timestamps, and each subject is read from one partition, so holding them back
 would only add latency. Watchlist records are put in order at their identity's partition,
 by when they were written (`core.ordering`); the worker writes its own listings to
@@ -59,6 +62,13 @@ from typing import Any, NamedTuple
 from faust.types import TP
 from faust.types.transports import SchedulingStrategyT
 
+from duanka.detector.core.intake import InputTopic
+from duanka.detector.core.watermark import FEEDING_TOPICS, LINKED_TOPICS
+
+MERGED_TOPICS: frozenset[InputTopic] = frozenset(
+    topic for topics in (*FEEDING_TOPICS.values(), *LINKED_TOPICS.values()) for topic in topics
+)
+"""The input topics whose records are merged; the others (`watchlist`) go as fetched."""
 MERGE_WAIT_S = 0.1
 """How long a caught-up partition counts as active after it delivered, and the longest a
 record is held for such partitions: the latency paid for reading live partitions in order."""
@@ -72,6 +82,23 @@ class _Newest(NamedTuple):
 
     timestamp: int
     fetched_at: float
+
+
+class Upcoming(NamedTuple):
+    """The next record of a partition, fetched and not handed over yet: its timestamp, and
+    the offset of the last record handed over before it since the partition was assigned
+    or sought (None: none). Once every record handed over has been handled, the partition
+    is read through just short of that timestamp: a broker stamps the records it appends
+    (`LogAppendTime`) in order, so no later record of the partition is older."""
+
+    handed: int | None
+    timestamp: int
+
+
+def upcoming(consumer: Any, tp: TP) -> Upcoming | None:
+    """`TimestampMerge.upcoming` of the consumer's merge (None without one)."""
+    scheduler = getattr(consumer, "scheduler", None)
+    return scheduler.upcoming(tp) if isinstance(scheduler, TimestampMerge) else None
 
 
 class _Frontier(NamedTuple):
@@ -120,6 +147,32 @@ class TimestampMerge(SchedulingStrategyT):
         self.merged_topics: frozenset[str] | None = None
         """The topics whose records are merged (None: all); others are delivered as
         fetched. Set by `patches.merge_seeks.attach`."""
+        self.holding = False
+        """Whether every merged record is held (`hold`)."""
+        self._handed: dict[TP, int] = {}
+        """Per merged partition, the offset of the last record handed over since it was
+        assigned or sought."""
+
+    def upcoming(self, tp: TP) -> Upcoming | None:
+        """What the merge knows of the next record of a merged partition not handed over
+        yet: held here, its timestamp; None if it holds none."""
+        queue = self._held.get(tp)
+        if not queue:
+            return None
+        return Upcoming(self._handed.get(tp), queue[0][1].timestamp)
+
+    def hold(self, holding: bool) -> None:
+        """Hold every merged record, or hand them over again (`ingest_throttle`, which
+        also stops their fetching meanwhile). Going on, each partition and each record
+        held counts as fetched just now: the partitions behind hold the others back until
+        they are fetched again, as if there had been no pause."""
+        if self.holding and not holding:
+            now = self._clock()
+            self._newest = {tp: n._replace(fetched_at=now) for tp, n in self._newest.items()}
+            self._held = {
+                tp: deque((now, record) for _, record in queue) for tp, queue in self._held.items()
+            }
+        self.holding = holding
 
     def iterate(self, records: Mapping[TP, list[Any]]) -> Iterator[tuple[TP, Any]]:
         """Records of this fetch and those held from earlier ones, oldest first, as far as
@@ -139,6 +192,8 @@ class TimestampMerge(SchedulingStrategyT):
                 yield from self._as_fetched(tp)
             records = {tp: batch for tp, batch in records.items() if tp.topic in merged}
         frontier = self._take(records, now)
+        if self.holding:
+            return
         heads = [
             (q[0][1].timestamp, i, tp)
             for i, (tp, q) in enumerate(self._held.items())
@@ -164,6 +219,7 @@ class TimestampMerge(SchedulingStrategyT):
             heapq.heappop(heads)
             record = queue.popleft()[1]
             self._restart(tp)
+            self._handed[tp] = record.offset
             yield tp, record
             if queue:
                 heapq.heappush(heads, (queue[0][1].timestamp, order[tp], tp))
@@ -220,6 +276,7 @@ class TimestampMerge(SchedulingStrategyT):
         self._held.pop(tp, None)
         self._unmerged.pop(tp, None)
         self._fetched_up_to.pop(tp, None)
+        self._handed.pop(tp, None)
 
     def _take(self, records: Mapping[TP, list[Any]], now: float) -> _Frontier:
         """Add a fetch to what is held; returns the frontier (the live one infinite for an

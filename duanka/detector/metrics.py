@@ -38,6 +38,9 @@ class Metrics:
     expiry_requests: Counter
     watchlisted: Gauge
     held: Gauge
+    input_paused: Gauge
+    """1 while ingest's input is not fetched (`ingest_throttle`)."""
+    input_pauses: Counter
     released: Counter
     """`reason`: why held events were let go (`core.ordering.Reason`), or given_up when
     their partition was given up first (they are read again by its next holder)."""
@@ -117,6 +120,16 @@ def create_metrics() -> Metrics:
         held=Gauge(
             "duanka_held_events",
             "Subject events waiting for their turn in event-time order.",
+            registry=registry,
+        ),
+        input_paused=Gauge(
+            "duanka_input_paused",
+            "1 while the input is not fetched: the worker's own stages have much left to read.",
+            registry=registry,
+        ),
+        input_pauses=Counter(
+            "duanka_input_pauses",
+            "Times the input stopped being fetched for the worker's own stages to catch up.",
             registry=registry,
         ),
         released=Counter(

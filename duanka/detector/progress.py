@@ -50,6 +50,7 @@ from duanka.detector.core.watermark import (
     origin_of,
 )
 from duanka.detector.headers import MARKER, PROGRESS, STREAM_HEADER
+from duanka.detector.merge import Upcoming
 from duanka.detector.patches.consumer_state import committed
 from duanka.schemas.alerts import SubjectKind
 
@@ -103,6 +104,9 @@ class InputProgress:
     the consumer has learnt."""
     frontiers: dict[TP, ReadFrontier] = field(default_factory=dict)
     """Per partition, how far it has been read with nothing missing."""
+    upcoming: Callable[[TP], Upcoming | None] = lambda tp: None
+    """The next record of a partition not handed over yet, as the record merge holds it
+    (`merge.upcoming`)."""
 
     def read(self, tp: TP, offset: int) -> bool:
         """Note the message at `offset` of `tp` read; whether it is to be handled: every
@@ -131,6 +135,21 @@ class InputProgress:
             _advance(self.recorded, tp, written)
             self.busy_at[tp] = self.clock()
 
+    def written_through(self, tp: TP) -> int | None:
+        """The write time `tp` is read through: the timestamp of the last message handled;
+        or, when every message the merge handed over has been handled and it holds the
+        next one, just short of that one's timestamp (`merge.Upcoming`). A partition whose
+        messages are few (`dispositions`) is read in the merge's order, and its next one
+        may be far ahead: what it has not brought yet is known not to be older."""
+        written = self.written.get(tp)
+        upcoming = self.upcoming(tp)
+        if upcoming is None:
+            return written
+        done = self.done.get(tp)
+        if upcoming.handed is not None and (done is None or done <= upcoming.handed):
+            return written  # handed over, not handled yet
+        return max(written if written is not None else -1, upcoming.timestamp - 1)
+
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions handed to another worker start afresh if they come back."""
         for tp in tps:
@@ -149,7 +168,7 @@ class InputProgress:
         """The progress of every partition of `topics` assigned to `consumer`, by origin."""
         return {
             origin_of(topic_kinds[tp.topic], tp.partition): OriginProgress(
-                self.newest.get(tp), self.written.get(tp)
+                self.newest.get(tp), self.written_through(tp)
             )
             for tp in _reported(consumer, topic_kinds)
             if topic_kinds[tp.topic] in topics

@@ -7,10 +7,11 @@ import functools
 import itertools
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import orjson
@@ -189,15 +190,19 @@ class Published(NamedTuple):
 class Group:
     """The workers of one run: started on a prefix, each with its own data directory."""
 
-    def __init__(self, prefix: str, root: Path) -> None:
+    def __init__(self, prefix: str, root: Path, env: Mapping[str, str]) -> None:
         self.prefix = prefix
         self.root = root
+        self.env = env
+        """Settings of every worker, as environment variables."""
         self.running: list[RunningWorker] = []
 
     async def start(self, n: int) -> RunningWorker:
         """Start worker `n` (again, on its own data directory), ready when this returns."""
         log = self.root / f"worker-{n}-{len(self.running)}.log"
-        worker = await asyncio.to_thread(start_worker, self.prefix, self.root / f"{n}", log)
+        worker = await asyncio.to_thread(
+            start_worker, self.prefix, self.root / f"{n}", log, **self.env
+        )
         self.running.append(worker)
         return worker
 
@@ -209,17 +214,18 @@ async def publish(
     paced: bool,
     workers: int,
     beside: Callable[[Group], Awaitable[None]] | None = None,
+    env: Mapping[str, str] = MappingProxyType({}),
 ) -> Published:
     """Write `history` to fresh topics (before the workers start, or at `PACED_RATE`
     while they run), run `workers` workers until their group has drained it, and return
     what they published. `beside`, given the group, runs from the workers' start until
-    the group has drained (to disrupt it), then is cancelled; the topics are deleted
-    afterwards."""
+    the group has drained (to disrupt it), then is cancelled; `env` sets the workers'
+    settings. The topics are deleted afterwards."""
     prefix = new_prefix()
     await ensure_topics(Settings(broker=f"kafka://{BOOTSTRAP}", topic_prefix=prefix))
     if not paced:
         await loader(prefix, history, None)
-    group = Group(prefix, root)
+    group = Group(prefix, root, env)
     disrupting = None
     try:
         for n in range(workers):

@@ -388,3 +388,18 @@ def test_a_partition_sought_to_a_transaction_marker_is_read_on_after_it() -> Non
     merge.seek(A, 5)  # offset 5 is a transaction's marker: the first record is at 6
     faust.consume({A: fetch(6, 10)})
     assert faust.processed == [3, 4, 6]
+
+
+def test_while_held_nothing_merged_is_handed_over_and_after_it_the_order_holds() -> None:
+    clock = Clock()
+    merge = behind_merge(clock, {A: 3, B: 10, C: 1})
+    merge.merged_topics = frozenset({A.topic, B.topic})
+    assert delivered(merge, {A: fetch(0, 100), B: fetch(0, 90)}) == [("t", 90)]
+    merge.hold(True)  # input paused: B is not fetched while it lasts
+    assert delivered(merge, {C: fetch(0, 500)}) == [("a", 500)]  # not merged: as fetched
+    clock.now = 60.0  # long past the behind wait
+    assert delivered(merge, {}) == []
+    merge.hold(False)  # B counts as fetched just now, behind: A's 100 still waits for it
+    assert delivered(merge, {}) == []
+    clock.now = 61.0
+    assert delivered(merge, {B: fetch(1, 95, 105)}) == [("t", 95), ("s", 100)]  # A behind

@@ -3,12 +3,13 @@ write time read through, the write time of the last record), where it writes mar
 it writes a report, and the report's wire form."""
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from faust.types import TP
 
 from duanka.detector.core.ordering import EventOrder, OriginProgress
+from duanka.detector.merge import TimestampMerge
 from duanka.detector.progress import (
     IDLE_MARKER_S,
     MARKER_AGAIN_S,
@@ -200,3 +201,40 @@ def test_a_hole_in_the_topic_is_passed() -> None:
     assert unknown.report(consumer(7), TOPIC_KINDS, REPORTED_TOPICS)["transfers/2"] == (
         OriginProgress(710, 4_100)
     )
+
+
+class Record(NamedTuple):
+    offset: int
+    timestamp: int
+
+
+def test_a_partition_is_read_through_just_short_of_its_next_record_once_all_before_is_handled() -> (
+    None
+):
+    merge = TimestampMerge(clock=lambda: 0.0)
+    merge.highwater = {DISPOSITIONS: 2, TRANSFERS: 10}.get
+    reads = InputProgress(clock=lambda: 0.0, upcoming=merge.upcoming)
+    assert reads.written_through(DISPOSITIONS) is None  # nothing fetched: nothing known
+    fetched = {DISPOSITIONS: [Record(0, 5_000), Record(1, 9_000)], TRANSFERS: [Record(0, 1_000)]}
+    handed = list(merge.iterate(fetched))  # the transfer; the dispositions wait for it
+    assert [tp for tp, _ in handed] == [TRANSFERS]
+    assert reads.written_through(DISPOSITIONS) == 4_999  # its first record is that far ahead
+    merge.highwater = {DISPOSITIONS: 2, TRANSFERS: 1}.get  # the transfers caught up
+    handed = list(merge.iterate({}))
+    assert [r.offset for tp, r in handed if tp == DISPOSITIONS] == [0, 1]
+    assert reads.written_through(DISPOSITIONS) is None  # handed over, not handled yet
+    reads.handled(DISPOSITIONS, 0, 5_000)
+    assert reads.written_through(DISPOSITIONS) == 5_000  # the merge holds nothing further
+
+
+def test_nothing_is_claimed_past_a_record_handed_over_and_not_handled() -> None:
+    merge = TimestampMerge(clock=lambda: 0.0)
+    merge.highwater = {DISPOSITIONS: 3, TRANSFERS: 10}.get
+    reads = InputProgress(clock=lambda: 0.0, upcoming=merge.upcoming)
+    fetched = {DISPOSITIONS: [Record(0, 1_000), Record(1, 5_000)], TRANSFERS: [Record(0, 2_000)]}
+    list(merge.iterate(fetched))  # the disposition at 1,000 goes; the one at 5,000 waits
+    assert reads.written_through(DISPOSITIONS) is None  # 1,000 not handled: nothing known
+    reads.handled(DISPOSITIONS, 0, 1_000)
+    assert reads.written_through(DISPOSITIONS) == 4_999
+    merge.seek(DISPOSITIONS, 0)  # read again from the start: nothing held, nothing claimed
+    assert reads.written_through(DISPOSITIONS) == 1_000

@@ -22,7 +22,8 @@ The order. Every item has a key; items are applied by key.
 How far each origin has come. Per origin the partition knows, from the events it brought
 and from its reader's progress reports (`progress`), its newest event time, and the write
 time it has been read through: the timestamp of the last record its reader handled, an
-event, a rejected message, or a *marker*. A reader writes markers into the input
+event, a rejected message, or a *marker*; or just short of the next record, once its
+reader holds it with everything before it handled (records are stamped in order). A reader writes markers into the input
 partitions it holds when they are quiet (`progress`), so that the write time of a quiet
 origin moves on with the broker's clock, as a fact in the data.
 

@@ -13,6 +13,7 @@ on others (`pins.mismatches`).
 | `merge_seeks` | `Consumer.perform_seek`, and the consumer's partition bookkeeping, for the merge |
 | `producer_metadata` | the producer's client tracks every topic it sends to |
 | `rocksdb_budget` | `RocksDBOptions`: one memory budget for all databases |
+| `fetch_pause` | none: pauses and resumes fetching in aiokafka, in the consumer's thread |
 | `consumer_state` | reads the consumer's offsets and fetch times, which Faust keeps private |
 | `table_batches` | none: sends record batches through aiokafka, writes table stores per partition |
 """

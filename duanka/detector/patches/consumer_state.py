@@ -6,8 +6,9 @@
 - Upstream: none filed. Faust exposes none of these: the committed offset of a partition
   as it will next commit from, its acknowledged offsets, and when aiokafka last fetched a
   partition's high watermark.
-- Proof: `tests/unit/test_progress.py`, `tests/unit/test_commit_gaps.py` and
-  `tests/unit/test_stall_watch.py` read through these; the paced backlog runs of
+- Proof: `tests/unit/test_progress.py`, `tests/unit/test_commit_gaps.py`,
+  `tests/unit/test_stall_watch.py` and `tests/unit/test_ingest_throttle.py` read through
+  these; the paced backlog runs of
   `tests/integration/test_backlog.py` need `fetched_at` for event-time order.
 - Remove when: duanka reads its input with its own consumer, or Faust exposes them.
 """
@@ -27,6 +28,17 @@ def committed(consumer: Any, tp: TP) -> int | None:
     not known here)."""
     offset: int | None = consumer._committed_offset.get(tp)
     return offset
+
+
+def unread(consumer: Any, tp: TP) -> int:
+    """How many messages of `tp` are past the last one Faust handed to its agent, as of
+    aiokafka's last fetch of the partition's high watermark (0 before any)."""
+    highwater = consumer.highwater(tp)
+    if highwater is None:
+        return 0
+    read = consumer._read_offset.get(tp)
+    next_offset = read + 1 if read is not None else max(committed(consumer, tp) or 0, 0)
+    return max(0, int(highwater) - next_offset)
 
 
 def known_hole(consumer: Any, tp: TP, offset: int) -> bool:
