@@ -168,7 +168,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
     """Everything a worker runs, on one page: the two stages' agents, the loop sending held
     events back, the case linker, the timers, the rebalance hooks, the store's commit sensor
     and the web pages."""
-    app, settings = detector.app, detector.settings
+    app = detector.app
 
     @app.agent(detector.inputs, name="ingest")
     async def ingest_stage(stream: Any) -> None:
@@ -185,9 +185,7 @@ def _wire(detector: Detector, merged_topics: frozenset[str]) -> None:
     app.timer(progress.REPORT_INTERVAL_S, name="progress-report")(
         progress.reporter(detector, MARKER_REACH_MS)
     )
-    app.timer(settings.expiry_interval.total_seconds(), name="expiry-sweep")(
-        partial(sweeper.sweep, detector)
-    )
+    app.task(partial(sweeper.sweeping, detector))
     app.timer(commit_gaps.CHECK_INTERVAL, name="commit-gap-check")(commit_gaps.checker(detector))
     app.timer(stall_watch.CHECK_INTERVAL_S, name="stall-watch")(stall_watch.watcher(detector))
     app.timer(ingest_throttle.CHECK_INTERVAL_S, name="ingest-throttle")(

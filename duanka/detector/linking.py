@@ -115,8 +115,7 @@ async def _relay(detector: Detector) -> None:
     come, and which disposition it awaits, when that changed."""
     links = detector.case_links
     for kind, report in links.relay().items():
-        for partition in range(links.partitions):
-            await send_report(detector, kind, partition, report)
+        await send_report(detector, kind, range(links.partitions), report)
 
 
 async def _send(detector: Detector, work: LinkerWork) -> None:

@@ -26,6 +26,7 @@ Reports are written every `REPORT_INTERVAL_S` while what they say changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -251,8 +252,11 @@ def encode_report(report: Report) -> bytes:
     return orjson.dumps(value)
 
 
+@functools.lru_cache(maxsize=64)
 def decode_report(value: bytes) -> Report:
-    """A report as `encode_report` wrote it; raises ValueError if it is not one."""
+    """A report as `encode_report` wrote it; raises ValueError if it is not one. A worker
+    sends one report to every partition of a kind, so one holding several of them decodes
+    it once: the report returned is shared, to be read only."""
     report = orjson.loads(value)
     if not isinstance(report, dict) or not {"origins", "recorded"} <= set(report) <= {
         "origins",
@@ -417,8 +421,7 @@ def reporter(detector: Detector, reach_ms: int) -> Callable[[], Awaitable[None]]
             )
         if report is not None:
             for kind in SUBJECT_KINDS:
-                for partition in range(settings.partitions):
-                    await send_report(detector, kind, partition, report)
+                await send_report(detector, kind, range(settings.partitions), report)
 
     return send_reports
 
@@ -427,9 +430,10 @@ REPORT_HEADERS = {STREAM_HEADER: PROGRESS.encode()}
 
 
 async def send_report(
-    detector: Detector, kind: SubjectKind, partition: int, report: Report
+    detector: Detector, kind: SubjectKind, partitions: Iterable[int], report: Report
 ) -> None:
-    """Send a progress report to one partition of `kind`'s subject topic."""
-    await detector.subject_events[kind].send(
-        key=None, value=encode_report(report), partition=partition, headers=REPORT_HEADERS
-    )
+    """Send a progress report to partitions of `kind`'s subject topic, encoded once."""
+    value = encode_report(report)
+    topic = detector.subject_events[kind]
+    for partition in partitions:
+        await topic.send(key=None, value=value, partition=partition, headers=REPORT_HEADERS)

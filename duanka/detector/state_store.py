@@ -118,7 +118,7 @@ class SubjectStates:
         for key, value in unstored.items():
             if value is not None:
                 yield key, STATE_TYPES[self.kind].from_json(orjson.loads(value))
-        for key, stored in self.table.items():
+        for key, stored in table_batches.items(self.table):
             if key not in unstored:
                 yield key, STATE_TYPES[self.kind].from_json(stored)
 

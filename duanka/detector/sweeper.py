@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import orjson
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SWEEP_SHARE = 0.25
+"""The most of the worker's time sweeps take: after a sweep, the next waits three times as
+long as it took, or `expiry_interval` from its start, whichever is later. (Over hundreds of
+thousands of subjects a sweep takes longer than the interval, and sweeps back to back left
+the stages a fraction of the event loop.)"""
 CHUNK = 1000
 """Subjects read between two chances for the event loop to run other work."""
 KEYS_PER_REQUEST = 5000
@@ -37,8 +43,24 @@ KEYS_PER_REQUEST = 5000
 most one expiry batch applies."""
 
 
+async def sweeping(detector: Detector) -> None:
+    """Sweep every `expiry_interval`, and never more than `SWEEP_SHARE` of the time."""
+    interval = detector.settings.expiry_interval.total_seconds()
+    wait = interval
+    while True:
+        await asyncio.sleep(wait)
+        began = time.monotonic()
+        await sweep(detector)
+        wait = next_sweep_in(interval, time.monotonic() - began)
+
+
+def next_sweep_in(interval: float, took: float) -> float:
+    """Seconds from the end of a sweep that took `took` seconds to the start of the next."""
+    return max(interval - took, took * (1 - SWEEP_SHARE) / SWEEP_SHARE)
+
+
 async def sweep(detector: Detector) -> None:
-    """One sweep over every subject kind (a timer, every `expiry_interval`)."""
+    """One sweep over every subject kind."""
     for kind in SUBJECT_KINDS:
         sent = await sweep_kind(detector, kind)
         if sent:

@@ -14,7 +14,7 @@ PACKAGE = Path(patches.__file__).parent
 HEADER_FIELDS = ("- Patches:", "- Upstream:", "- Proof:", "- Remove when:")
 PRIVATE = re.compile(
     r"\._(committed_offset|acked|gap|read_offset|active_partitions|buffered_partitions"
-    r"|paused_partitions|thread|topics|wait_on_metadata|new_offset|producer|db_for_partition|key_partition)\b"
+    r"|paused_partitions|thread|topics|iteritems|wait_on_metadata|new_offset|producer|db_for_partition|key_partition)\b"
     r"|_current_event"
     r"|\.perform_seek\s*=|RocksDBOptions\s*="
 )

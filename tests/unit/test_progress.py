@@ -143,6 +143,13 @@ def test_reports_survive_their_wire_form_and_anything_else_is_refused() -> None:
     ):
         with pytest.raises(ValueError, match="progress"):
             decode_report(bad)
+        with pytest.raises(ValueError, match="progress"):  # refused again, not remembered
+            decode_report(bad)
+
+
+def test_one_report_sent_to_every_partition_of_a_kind_is_decoded_once() -> None:
+    value = encode_report(Report({"transfers/2": OriginProgress(700, 1_794_100)}, None))
+    assert decode_report(value) is decode_report(bytes(value))
 
 
 def test_the_latest_record_known_and_the_reach_of_markers() -> None:

@@ -23,9 +23,10 @@ How far each origin has come. Per origin the partition knows, from the events it
 and from its reader's progress reports (`progress`), its newest event time, and the write
 time it has been read through: the timestamp of the last record its reader handled, an
 event, a rejected message, or a *marker*; or just short of the next record, once its
-reader holds it with everything before it handled (records are stamped in order). A reader writes markers into the input
-partitions it holds when they are quiet (`progress`), so that the write time of a quiet
-origin moves on with the broker's clock, as a fact in the data.
+reader holds it with everything before it handled (records are stamped in order). A
+reader writes markers into the input partitions it holds when they are quiet
+(`progress`), so that the write time of a quiet origin moves on with the broker's clock,
+as a fact in the data.
 
 When an item can go. Producers write in event-time order within `slack` ms: an event
 written more than `slack` ms after another is not older than it. An origin has passed an

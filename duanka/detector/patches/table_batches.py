@@ -8,7 +8,8 @@ the table's own changelog topic and store, so that Faust still creates the chang
 recovers the store from it.
 
 - Patches: nothing; reads Faust's aiokafka producer (`Producer._producer`, private) and a
-  RocksDB table's database per partition (`Store._db_for_partition`, private).
+  RocksDB table's database per partition (`Store._db_for_partition`) and its items
+  (`Store._iteritems`, private).
 - Upstream: none filed (Faust tables take one key at a time, from inside a stream's
   iteration).
 - Proof: every worker test through the broker (`tests/integration/test_worker.py`; and
@@ -18,7 +19,7 @@ recovers the store from it.
 """
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import faust
@@ -69,6 +70,18 @@ def read(table: Any, partition: int, key: bytes) -> Any:
         value = store._db_for_partition(partition).get(key)
         return None if value is None else orjson.loads(value)
     return store.data.get(key)
+
+
+def items(table: Any) -> Iterator[tuple[bytes, Any]]:
+    """Every key of the partitions the store holds actively here, with its stored value
+    decoded from JSON (`read`): without Faust's per-item decoding through its codec
+    registry, which cost more than the rest of an expiry sweep."""
+    store = table.data
+    if isinstance(store, RocksDBStore):
+        for key, value in store._iteritems():
+            yield key, orjson.loads(value)
+    else:
+        yield from store.data.items()
 
 
 def write(table: Any, partition: int, values: Mapping[bytes, bytes | None], offset: int) -> None:
