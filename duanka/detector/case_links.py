@@ -298,8 +298,8 @@ class CaseLinks:
         something new."""
         reports = {}
         for kind in LINKED_TOPICS:
-            origins, awaited = self.gate().relay(kind)
-            report = Report(origins, None, awaited)
+            origins, awaited, held = self.gate().relay(kind)
+            report = Report(origins, None, awaited, held)
             if origins and report != self.relayed.get(kind):
                 self.relayed[kind] = reports[kind] = report
         return reports

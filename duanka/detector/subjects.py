@@ -152,7 +152,7 @@ async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) 
 
     async def take() -> None:
         report = decode_report(message.value)
-        arrival.order.report(report.origins, report.recorded)
+        arrival.order.report(report.origins, report.recorded, report.held)
         detector.partitions.await_answers(kind, message.partition, report.awaiting)
 
     await letters.guarded(detector, message, take())

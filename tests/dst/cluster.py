@@ -285,7 +285,7 @@ class Worker:
                 if record.kind == "report":
                     assert record.value is not None
                     report = decode_report(record.value)
-                    holding.order.report(report.origins, report.recorded)
+                    holding.order.report(report.origins, report.recorded, report.held)
                     if report.awaiting:
                         holding.awaited = dict(report.awaiting)
                 else:

@@ -24,6 +24,7 @@ def test_progress_is_relayed_as_ingest_reported_it_while_nothing_is_awaited() ->
     assert relay.relay("account") == (
         {ORIGIN: OriginProgress(900, 49_000), OTHER: OriginProgress(None, 49_500)},
         {},
+        {},
     )
 
 
@@ -32,12 +33,13 @@ def test_a_disposition_awaiting_its_alert_holds_its_partition_short_of_it() -> N
     relay = gate()
     relay.await_alert(ORIGIN, "a/icbc", FIRST, "account")
     relay.report({ORIGIN: OriginProgress(2_500, 60_000)})
-    origins, awaited = relay.relay("account")
+    origins, awaited, held = relay.relay("account")
     assert origins[ORIGIN] == OriginProgress(FIRST.at, FIRST.written)
     assert origins[OTHER] == OriginProgress(None, 49_500)
-    assert awaited == {ORIGIN: FIRST}
+    assert awaited == held == {ORIGIN: FIRST}
     assert relay.relay("identity") == (
         {ORIGIN: OriginProgress(2_500, 60_000), OTHER: OriginProgress(None, 49_500)},
+        {},
         {},
     )
     assert relay.taken(ORIGIN, "a/icbc")  # its alert was linked: it goes to its place
@@ -53,6 +55,7 @@ def test_a_disposition_acting_on_no_subject_holds_nothing_back_but_is_answered_f
         assert relay.relay(kind) == (
             {ORIGIN: OriginProgress(2_500, 60_000), OTHER: OriginProgress(None, 49_500)},
             {ORIGIN: FIRST},
+            {},  # asked, not held
         )
     for lane in sorted(LANES)[:-1]:
         relay.frontier(lane, ORIGIN, FIRST)
@@ -102,7 +105,11 @@ def test_a_restored_gate_awaits_again_in_the_order_they_were_read() -> None:
             (ORIGIN, "a/icbc", Awaited(FIRST, "account"), False),
         ]
     )
-    expected = ({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, {ORIGIN: FIRST})
+    expected = (
+        {ORIGIN: OriginProgress(FIRST.at, FIRST.written)},
+        {ORIGIN: FIRST},
+        {ORIGIN: FIRST},
+    )
     assert relay.relay("account") == expected
 
 
@@ -113,7 +120,7 @@ def test_a_disposition_to_be_taken_again_is_never_placed_without_its_alert() -> 
         relay.frontier(lane, ORIGIN, FIRST)
     assert relay.placed() == []
     assert relay.taken(ORIGIN, "a/icbc")
-    assert relay.relay("account") == ({ORIGIN: OriginProgress(None, None)}, {})
+    assert relay.relay("account") == ({ORIGIN: OriginProgress(None, None)}, {}, {})
 
 
 def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_come() -> None:
@@ -151,6 +158,24 @@ def test_an_event_of_a_relayed_origin_neither_moves_it_on_nor_passes_it_by_itsel
     events.add("earlier", ORIGIN, FIRST.offset, FIRST.at, FIRST.written)
     events.report({ORIGIN: OriginProgress(2_500, 52_000)})
     assert events.ready() == ["earlier", "payment", "later"]
+
+
+def test_an_event_of_the_awaited_dispositions_time_written_just_before_it_goes_first() -> None:
+    """Held short of a disposition, a relayed origin has relayed everything before it, also
+    an activation of the same millisecond written just before it, which neither the
+    origin's newest time nor the write slack passes. Without the held position the
+    partition waited for the disposition and the linker for the partition's answer: a
+    million simulated events stopped there."""
+    events: EventOrder[str] = EventOrder(("sim-activations/0", ORIGIN), 100, relayed=[ORIGIN])
+    events.add("activation", "sim-activations/0", 7, FIRST.at, FIRST.written - 1)
+    events.add("after", "sim-activations/0", 8, FIRST.at, FIRST.written + 1)
+    events.report({"sim-activations/0": OriginProgress(FIRST.at + 1, FIRST.written + 200)})
+    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)})  # held, position unsaid
+    assert events.ready() == []
+    assert not events.reached(ORIGIN, FIRST.at, FIRST.written, FIRST.offset)
+    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, held={ORIGIN: FIRST})
+    assert events.ready() == ["activation"]  # "after" comes after the disposition
+    assert events.reached(ORIGIN, FIRST.at, FIRST.written, FIRST.offset)
 
 
 def test_what_the_linker_derives_is_a_record_known_until_its_origin_is_read_past_it() -> None:

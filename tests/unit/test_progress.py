@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import pytest
 from faust.types import TP
 
+from duanka.detector.core.disposition_gate import Position
 from duanka.detector.core.ordering import EventOrder, OriginProgress
 from duanka.detector.merge import TimestampMerge
 from duanka.detector.progress import (
@@ -132,6 +133,10 @@ def test_reports_survive_their_wire_form_and_anything_else_is_refused() -> None:
         1_794_000,
     )
     assert decode_report(encode_report(report)) == report
+    relayed = report._replace(
+        awaiting={"dispositions/1": Position(5, 6, 7)}, held={"dispositions/1": Position(5, 6, 7)}
+    )
+    assert decode_report(encode_report(relayed)) == relayed
     for bad in (
         b"[]",
         b'{"origins": {}}',

@@ -133,22 +133,27 @@ class DispositionGate:
                 placed.append((origin, token))
         return placed
 
-    def relay(self, kind: SubjectKind) -> tuple[dict[str, OriginProgress], dict[str, Position]]:
+    def relay(
+        self, kind: SubjectKind
+    ) -> tuple[dict[str, OriginProgress], dict[str, Position], dict[str, Position]]:
         """What to tell the partitions of `kind`: per origin, its progress, short of the
-        first disposition awaited that can act on `kind`; and the first disposition
-        awaited they are to answer for."""
-        origins, asked = {}, {}
+        first disposition awaited that can act on `kind`; the first disposition awaited
+        they are to answer for; and where each origin is held (everything before that
+        disposition has been relayed: an event of the same time written just before it
+        goes first)."""
+        origins, asked, holds = {}, {}, {}
         for origin in sorted(set(self.reported) | set(self.awaiting)):
             newest, written = self.reported.get(origin, OriginProgress(None, None))
             awaiting = self.awaiting.get(origin, {}).values()
             held = next((a.position for a in awaiting if a.kind == kind), None)
             if held is not None:  # read, and all before it: nothing older is to come
                 newest, written = held.at, held.written
+                holds[origin] = held
             ask = next((a.position for a in awaiting if a.kind in (kind, None)), None)
             if ask is not None:
                 asked[origin] = ask
             origins[origin] = OriginProgress(newest, written)
-        return origins, asked
+        return origins, asked, holds
 
     def restore(self, awaiting: Iterable[tuple[str, str, Awaited, bool]]) -> None:
         """Await again the dispositions (origin, token, what it awaits, retaking) a

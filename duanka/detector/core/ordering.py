@@ -64,6 +64,7 @@ import bisect
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Generic, Literal, NamedTuple, TypeVar
 
 from duanka.detector.core.read_frontier import ReadFrontier
@@ -124,6 +125,7 @@ class EventOrder(Generic[T]):
         "_record_origins",
         "_recorded",
         "_relayed",
+        "_relayed_up_to",
         "_released",
         "_released_newest",
         "_seq",
@@ -153,6 +155,10 @@ class EventOrder(Generic[T]):
         `disposition_gate`): their events come in the order the linker learns about their
         alerts, not in their own order, so an event of one neither moves it on nor passes
         it by itself."""
+        self._relayed_up_to: dict[str, _Key] = {}
+        """Per relayed origin, the key of the disposition its progress was last held short
+        of: everything before it has been relayed, also what comes at the same time a
+        little earlier, which neither its newest time nor the write slack passes."""
         self._placing = tuple(o for o in self._origins if o not in self._relayed)
         """The event origins a record is placed among: a relayed origin's events (what a
         disposition does) are placed by their own decision time, and do not move a
@@ -218,10 +224,21 @@ class EventOrder(Generic[T]):
         a message before it is missing (`core.read_frontier`), nothing goes."""
         self._frontier.read(offset)
 
-    def report(self, origins: Mapping[str, OriginProgress], recorded: int | None = None) -> None:
+    def report(
+        self,
+        origins: Mapping[str, OriginProgress],
+        recorded: int | None = None,
+        held: Mapping[str, tuple[int, int, int]] = MappingProxyType({}),
+    ) -> None:
         """Take a reader's progress report, and the latest write time of a record (not a
-        marker) its worker knows of. What it says is a fact about what was written and
-        forwarded before it, whoever wrote it and when."""
+        marker) its worker knows of; and, of relayed origins, the disposition (its time,
+        write time and offset) each is held short of: everything before it in the order
+        has been relayed. What it says is a fact about what was written and forwarded
+        before it, whoever wrote it and when."""
+        for origin, (at, written, offset) in held.items():
+            if origin in self._relayed:
+                key = _Key(at, written, _EVENT, origin, offset)
+                self._relayed_up_to[origin] = max(key, self._relayed_up_to.get(origin, key))
         for origin, progress in origins.items():
             if progress.newest is not None:
                 _advance(self._newest, origin, progress.newest)
@@ -316,6 +333,8 @@ class EventOrder(Generic[T]):
         own = None if key.origin in self._relayed else key.origin
         for origin in self._origins:
             if origin in (own, passed) or self._newest.get(origin, -1) > key.at:
+                continue
+            if origin in self._relayed_up_to and key < self._relayed_up_to[origin]:
                 continue
             if self._written.get(origin, -1) <= key.written + self._slack:
                 return None
