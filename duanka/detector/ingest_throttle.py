@@ -16,15 +16,15 @@ handed to its agent, the input partitions stop being fetched (`patches.fetch_pau
 the record merge holds what it has of them (`merge.TimestampMerge.hold`); once none has
 more than a quarter of that, they go on. Were the merge to go on handing over what it
 holds, the partitions it had fetched whole (small ones: `dispositions`) would no longer
-wait for the paused ones, and would run ahead. The stages read
-whatever ingest does, so what they have left to read goes down and ingest resumes. A
-rebalance fetches every partition afresh; the check waits for it to end. Throttling
-delays input; it cannot change the order anything is applied in (`core.ordering`).
+wait for the paused ones, and would run ahead. The stages read whatever ingest does, so
+what they have left to read goes down and ingest resumes. A rebalance fetches every
+partition afresh; the check waits for it to end. Throttling delays input; it cannot
+change the order anything is applied in (`core.ordering`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +67,11 @@ class Throttle:
 
 def most_unread(consumer: Any, topics: set[str]) -> int:
     """The most messages any assigned partition of `topics` has not handed to its agent."""
-    return max(
-        (unread(consumer, tp) for tp in consumer.assignment() if tp.topic in topics),
-        default=0,
-    )
+    return max((unread(consumer, tp) for tp in _assigned(consumer, topics)), default=0)
 
 
-def _inputs(consumer: Any, topics: set[str]) -> Iterable[TP]:
+def _assigned(consumer: Any, topics: set[str]) -> list[TP]:
+    """The partitions of `topics` assigned to `consumer`."""
     return [tp for tp in consumer.assignment() if tp.topic in topics]
 
 
@@ -85,14 +83,15 @@ def governor(detector: Detector) -> Callable[[], Awaitable[None]]:
     }
     inputs = {settings.topic(t) for t in INPUT_TOPICS}
     throttle = Throttle(settings.ingest_lead)
-    generation: list[int] = [app.consumer_generation_id]
+    generation = app.consumer_generation_id
 
     async def check() -> None:
+        nonlocal generation
         if app.rebalancing or app.in_recovery:
             return
         consumer = app.consumer
-        if app.consumer_generation_id != generation[0]:  # every partition fetched afresh
-            generation[0] = app.consumer_generation_id
+        if app.consumer_generation_id != generation:  # every partition fetched afresh
+            generation = app.consumer_generation_id
             throttle.paused = False
             metrics.input_paused.set(0)
             if isinstance(consumer.scheduler, TimestampMerge):
@@ -106,7 +105,7 @@ def governor(detector: Detector) -> Callable[[], Awaitable[None]]:
         merge = consumer.scheduler
         if change and isinstance(merge, TimestampMerge):
             merge.hold(True)
-        await fetch_pause.fetching(consumer, _inputs(consumer, inputs), paused=change)
+        await fetch_pause.fetching(consumer, _assigned(consumer, inputs), paused=change)
         if not change and isinstance(merge, TimestampMerge):
             merge.hold(False)
         metrics.input_paused.set(1 if change else 0)

@@ -52,7 +52,7 @@ from duanka.detector.core.watermark import (
 )
 from duanka.detector.headers import MARKER, PROGRESS, STREAM_HEADER
 from duanka.detector.merge import Upcoming
-from duanka.detector.patches.consumer_state import committed
+from duanka.detector.patches.consumer_state import read_from
 from duanka.schemas.alerts import SubjectKind
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ class InputProgress:
                 highwater = consumer.highwater(tp)
             except AssertionError:  # no longer assigned: a rebalance began
                 continue
-            position = self.done.get(tp, max(committed(consumer, tp) or 0, 0))
+            position = self.done.get(tp, read_from(consumer, tp))
             if highwater is not None and position >= highwater:
                 due.append(tp)
         return due

@@ -334,7 +334,8 @@ class EventOrder(Generic[T]):
         for origin in self._origins:
             if origin in (own, passed) or self._newest.get(origin, -1) > key.at:
                 continue
-            if origin in self._relayed_up_to and key < self._relayed_up_to[origin]:
+            relayed_up_to = self._relayed_up_to.get(origin)
+            if relayed_up_to is not None and key < relayed_up_to:
                 continue
             if self._written.get(origin, -1) <= key.written + self._slack:
                 return None

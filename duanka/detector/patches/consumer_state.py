@@ -30,6 +30,12 @@ def committed(consumer: Any, tp: TP) -> int | None:
     return offset
 
 
+def read_from(consumer: Any, tp: TP) -> int:
+    """The offset reading `tp` begins at: the committed one, or 0 if its group never
+    committed (or it is not known here)."""
+    return max(committed(consumer, tp) or 0, 0)
+
+
 def unread(consumer: Any, tp: TP) -> int:
     """How many messages of `tp` are past the last one Faust handed to its agent, as of
     aiokafka's last fetch of the partition's high watermark (0 before any)."""
@@ -37,7 +43,7 @@ def unread(consumer: Any, tp: TP) -> int:
     if highwater is None:
         return 0
     read = consumer._read_offset.get(tp)
-    next_offset = read + 1 if read is not None else max(committed(consumer, tp) or 0, 0)
+    next_offset = read + 1 if read is not None else read_from(consumer, tp)
     return max(0, int(highwater) - next_offset)
 
 
