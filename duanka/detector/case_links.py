@@ -6,11 +6,12 @@ was read in `dispositions`: the linker's state and, through Faust, its changelog
 is restored from the table when the partition is assigned, at the first message read
 (`linking` describes the order of work).
 
-What a disposition derives is sent once, when it is taken; the table says so before the
-linker's offset is committed, but the sends may not have landed when a worker dies. So a
-disposition taken by a message at or after the offset reading resumes from is taken again
-when that message is read again: until then, it holds its `dispositions` partition's
-progress as if its alert were not linked (`core.disposition_gate`).
+The first disposition of an alert by an institution is offered, as it is read, to every
+partition of the kind of subject it can act on, and the one that raised the alert before
+its place applies what it derives (`core.disposal`). The table keeps which linker message
+offered it before the linker's offset is committed, but the sends may not have landed when
+a worker dies: that message, read again, offers it again, and a partition that applied it
+already finds its subject has it (a duplicate).
 """
 
 from collections.abc import Mapping
@@ -19,16 +20,15 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from duanka.detector.bundle import Forward, partition_of
-from duanka.detector.core.cases import ACTS_ON, CaseLinker, Disposal
+from duanka.detector.core.cases import CaseLinker, Disposal
 from duanka.detector.core.clock import to_ms
+from duanka.detector.core.disposal import ACTS_ON
 from duanka.detector.core.disposition_gate import Awaited, DispositionGate, Position
-from duanka.detector.core.intake import Admitted
 from duanka.detector.core.policy import Policy
-from duanka.detector.core.routing import SUBJECT_KINDS
+from duanka.detector.core.routing import SUBJECT_KINDS, Stream
 from duanka.detector.core.state import Entity
 from duanka.detector.core.ties import Tie, decode_ties
 from duanka.detector.core.watermark import LINKED_TOPICS, origin_of
-from duanka.detector.ingest import forwards_of
 from duanka.detector.progress import Report
 from duanka.schemas.alerts import Alert, SubjectKind
 from duanka.schemas.cases import Case
@@ -38,8 +38,8 @@ from duanka.schemas.dispositions import Disposition
 class Stored(NamedTuple):
     """A disposition as the table holds it: where it was read in `dispositions` and when it
     was written there, whether it was placed without its alert (`disposition_gate`), the
-    offset of the linker's message that sent what it derives (-1: none did), and its value
-    as read."""
+    offset of the linker's message that offered it to subjects (-1: none did), and its
+    value as read."""
 
     partition: int
     offset: int
@@ -115,8 +115,9 @@ def token(disposition: Disposition) -> str:
 
 @dataclass
 class LinkerWork:
-    """What one message makes the linker send: case records, what dispositions taken derive
-    (per subject-topic partition), and the dispositions whose alerts are not coming."""
+    """What one message makes the linker send: case records, dispositions offered to
+    subjects (per subject-topic partition), and the dispositions whose alerts are not
+    coming."""
 
     cases: list[Case] = field(default_factory=list)
     forwards: dict[tuple[SubjectKind, int], list[Forward]] = field(default_factory=dict)
@@ -124,30 +125,33 @@ class LinkerWork:
     taken: list[Disposal] = field(default_factory=list)
     """The dispositions taken that are new (counted once each)."""
 
-    def send(self, events: list[Admitted], stored: Stored, partitions: int) -> None:
-        """What a disposition read at `stored` derives goes, in `partitions` subject-topic
-        partitions, to its subjects' order by when it was decided and written."""
-        for event in events:
-            for kind, to, forward in forwards_of(
-                partitions, event, "dispositions", stored.partition, stored.offset, stored.written
-            ):
-                self.forwards.setdefault((kind, to), []).append(forward)
+    def offer(self, disposition: Disposition, stored: Stored, partitions: int) -> None:
+        """Offer a disposition read at `stored` to each of the `partitions` partitions of
+        the kind of subject it can act on (none: it acts on none), at its place in their
+        order by when it was decided and written."""
+        kind = ACTS_ON.get(disposition.outcome)
+        if kind is None:
+            return
+        stream: Stream = "flag" if kind == "account" else "appeal"
+        key = disposition.alert_id.encode()
+        offered = Forward(
+            key,
+            stream,
+            "dispositions",
+            stored.partition,
+            stored.offset,
+            stored.written,
+            disposition,
+        )
+        for to in range(partitions):
+            self.forwards.setdefault((kind, to), []).append(offered)
 
 
 class CaseLinks:
     """The linker of the worker holding the `case-alerts` partition, restored when it is
     assigned."""
 
-    __slots__ = (
-        "_gate",
-        "_linker",
-        "_resumed",
-        "_retaking",
-        "partitions",
-        "policy",
-        "relayed",
-        "table",
-    )
+    __slots__ = ("_gate", "_linker", "partitions", "policy", "relayed", "table")
 
     def __init__(self, table: Any, policy: Policy, partitions: int) -> None:
         self.table = table
@@ -158,38 +162,27 @@ class CaseLinks:
         """How many partitions each subject topic has: an alert's lane is its subject's."""
         self._linker: CaseLinker | None = None
         self._gate: DispositionGate | None = None
-        self._resumed: int | None = None
-        """The offset reading resumed from after the partition was assigned."""
-        self._retaking: set[str] = set()
-        """The dispositions taken by a message that will be read again (`token`)."""
         self.relayed: dict[SubjectKind, Report] = {}
         """Per subject kind, the progress report last relayed to its partitions
         (`linking`)."""
 
-    def resume(self, offset: int) -> None:
-        """The linker's message at `offset` is read: the first since the partition was
-        assigned restores the linker, reading resumes there."""
-        if self._resumed is None:
-            self._resumed = offset
-            self._restore(offset)
-
     def linker(self) -> CaseLinker:
         """The linker, restored from the table if the partition was (re)assigned since."""
         if self._linker is None:
-            self._restore(None)
+            self._restore()
         assert self._linker is not None
         return self._linker
 
     def gate(self) -> DispositionGate:
-        """Where what dispositions do goes in subjects' order, restored with the linker."""
+        """What is relayed to subjects, and which dispositions await their alerts,
+        restored with the linker."""
         if self._gate is None:
-            self._restore(None)
+            self._restore()
         assert self._gate is not None
         return self._gate
 
-    def _restore(self, resumed: int | None) -> None:
-        """Restore from the table; `resumed`: the offset reading resumes from (None: not
-        reading, answering a query)."""
+    def _restore(self) -> None:
+        """Restore from the table."""
         alerts, dispositions, kept = [], [], []
         for key, value in self.table.items():
             if b"/" in key:
@@ -204,19 +197,16 @@ class CaseLinks:
         linker.restore(alerts)
         placed = {token(d) for d, stored in kept if stored.placed}
         linker.restore_dispositions(dispositions, lambda d: token(d) in placed)
-        self._retaking = {
-            token(d) for d, stored in kept if resumed is not None and stored.sent_at >= resumed
-        }
         gate = DispositionGate(self.lanes())
         gate.restore(
-            (stored.origin(), token(d), stored.awaited(d), token(d) in self._retaking)
+            (stored.origin(), token(d), stored.awaited(d))
             for d, stored in kept
-            if (d.alert_id, d.institution) in linker.unplaced or token(d) in self._retaking
+            if (d.alert_id, d.institution) in linker.unplaced
         )
         self._linker, self._gate = linker, gate
 
     def lanes(self) -> frozenset[tuple[SubjectKind, int]]:
-        """Every partition of the subject topics that what dispositions do reaches."""
+        """Every partition of the subject topics that dispositions are offered to."""
         return frozenset(
             (kind, partition)
             for kind in SUBJECT_KINDS
@@ -233,22 +223,18 @@ class CaseLinks:
         kind, id = subject
         return kind, partition_of(id.encode(), self.partitions)
 
-    def link(self, alert: Alert, stored: "StoredAlert", now: datetime, at: int) -> LinkerWork:
-        """Link an alert (read as `stored` at offset `at`), taking the dispositions held for
-        it: what those derive is sent only if they were awaiting it, not placed without
-        it. An alert linked already, read again, takes again those it took."""
-        linker = self.linker()
-        again = [
-            disposition
-            for disposition in linker.dispositions.get(alert.alert_id, {}).values()
-            if token(disposition) in self._retaking
-        ]
-        linking = linker.link(alert, now)
+    def link(self, alert: Alert, stored: "StoredAlert", now: datetime) -> LinkerWork:
+        """Link an alert (read as `stored`), taking the dispositions held for it: they set
+        its case's status; what they do to its subject its partition decided when it had
+        them (`core.disposal`)."""
+        linking = self.linker().link(alert, now)
         work = LinkerWork(linking.cases)
         for disposal in linking.disposals:
-            self._took(work, disposal, self.stored(disposal.disposition), at)
-        for disposition in again:
-            self._sent(work, disposition, self.stored(disposition), at)
+            self.gate().taken(
+                self.stored(disposal.disposition).origin(), token(disposal.disposition)
+            )
+            if disposal.new:
+                work.taken.append(disposal)
         self._unknown(work, linking.expired)
         self.table[alert.alert_id.encode()] = stored.encode()
         return work
@@ -262,22 +248,26 @@ class CaseLinks:
         self, disposition: Disposition, stored: Stored, now: datetime, at: int
     ) -> LinkerWork:
         """Take a disposition read at `stored` (by the linker's message at offset `at`), or
-        hold it awaiting its alert. Raises `DecodeError` for one the linker rejects."""
-        self.gate().read(stored.origin(), stored.position(disposition))
+        hold it awaiting its alert. The first of its alert by its institution is offered to
+        subjects (`LinkerWork.offer`), and again when the message that offered it is read
+        again. Raises `DecodeError` for one the linker rejects."""
+        gate = self.gate()
+        gate.read(stored.origin(), stored.position(disposition))
         disposal = self.linker().dispose(disposition, now)
-        stored = self.kept(disposition) or stored  # read again: as it was
+        kept = self.kept(disposition)
+        offered = kept is None or kept.sent_at == at
+        stored = kept or stored  # read again, or a copy of the first: as the first was
         work = LinkerWork()
         if disposal is not None:
             work.cases += disposal.cases
             if disposal.new:
-                self._sent(work, disposition, stored, at)
                 work.taken.append(disposal)
-            elif token(disposition) in self._retaking:
-                self._sent(work, disposition, stored, at)
         elif not stored.placed:
-            position, kind = stored.awaited(disposition)
-            self.gate().await_alert(stored.origin(), token(disposition), position, kind)
-            self.store(disposition, stored)
+            gate.await_alert(stored.origin(), token(disposition), *stored.awaited(disposition))
+        if offered:
+            work.offer(disposition, stored, self.partitions)
+            stored = stored._replace(sent_at=at)
+        self.store(disposition, stored)
         return work
 
     def frontier(
@@ -303,24 +293,6 @@ class CaseLinks:
             if origins and report != self.relayed.get(kind):
                 self.relayed[kind] = reports[kind] = report
         return reports
-
-    def _took(self, work: LinkerWork, disposal: Disposal, stored: Stored, at: int) -> None:
-        """A disposition held was taken as its alert was linked: what it derives is sent
-        if it was awaiting the alert, not if it was placed without it."""
-        disposition = disposal.disposition
-        if self.gate().taken(stored.origin(), token(disposition)):
-            self._sent(work, disposition, stored, at)
-        if disposal.new:
-            work.taken.append(disposal)
-
-    def _sent(self, work: LinkerWork, disposition: Disposition, stored: Stored, at: int) -> None:
-        """Send what a disposition taken derives, by the linker's message at offset `at`,
-        and keep that it did."""
-        events = self.linker().derived(disposition)
-        work.send(events, stored, self.partitions)
-        self.gate().taken(stored.origin(), token(disposition))
-        self._retaking.discard(token(disposition))
-        self.store(disposition, stored._replace(sent_at=at if events else -1))
 
     def _unknown(self, work: LinkerWork, dispositions: list[Disposition]) -> None:
         for disposition in dispositions:
@@ -362,6 +334,4 @@ class CaseLinks:
         have linked alerts meanwhile)."""
         self._linker = None
         self._gate = None
-        self._resumed = None
-        self._retaking = set()
         self.relayed = {}

@@ -5,10 +5,8 @@ topics; the subject agents and the case linker read those, and what the stages t
 other (progress reports, the linker's relayed progress, the subject partitions' answers to
 it, `core.disposition_gate`), through the same consumer. Unchecked, on a backlog, ingest
 ran ahead of them by hundreds of thousands of events: every message between the stages
-waited behind the bundles written before it, and a disposition read before its alert,
-which holds its subjects' partitions for one round trip through the linker, held them for
-seconds; a million events with a few thousand dispositions never drained, and every event
-forwarded meanwhile was held in memory.
+waited behind the bundles written before it (the account and identity partitions wait for
+the linker's relayed progress), and every event forwarded meanwhile was held in memory.
 
 So every `CHECK_INTERVAL_S`, on every worker: once some partition of the subject topics or
 the case linker's topic held here has more than `Settings.ingest_lead` messages not yet

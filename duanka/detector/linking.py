@@ -10,23 +10,25 @@ join is made in one place. The worker holding that partition takes each message 
    on a fresh disk too): cases depend only on which alerts there are, and their status on
    the dispositions, so that is the linker as it was.
 2. It links the alert, or takes the disposition, and queues the case records that makes on
-   `cases` (keyed by case id, compacted), and what a new disposition sends to subjects on
-   their topics (a confirmation of an alert about an account flags the account). An alert
+   `cases` (keyed by case id, compacted), and offers a new disposition to every partition
+   of the kind of subject it can act on (`case_links`: the partition that raised its
+   alert before it applies what it derives, `core.disposal`). An alert
    or disposition taken already queues its case's record again: the first may have been
    lost in a crash. A second, different disposition of an alert by the same institution
    is dead-lettered at its place in `dispositions`. A disposition of an alert the linker
    has not linked is held (the alert may still be on its way from its subject's agent),
    and taken when the alert is linked; one whose alert has not come when the alerts
    linked reach the policy's `disposition_grace` past its decision is dead-lettered
-   (`unknown_alert`).
+   (`unknown_alert`), once every partition of its kind has passed it.
 3. It stores the alert, or the disposition, in its table (one changelog record).
 4. Faust acknowledges the message; its next commit flushes the producer first, so the
    records and the changelog record are delivered before the offset is committed.
 
 What a disposition does reaches its subject in order (`core.disposition_gate`): ingest's
 progress reports of the `dispositions` partitions come here too, between the dispositions,
-and the linker relays them to every account and identity partition, held short of a
-disposition whose alert is not linked yet; those partitions answer with their frontiers.
+and the linker relays them to every account and identity partition after the offers before
+them; those partitions answer with their frontiers, so that the linker knows when one whose
+alert has not come may be given up on.
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ async def run(detector: Detector, stream: Any) -> None:
         message = event.message
         headers = {name: value.decode() for name, value in (message.headers or ())}
         kind = headers.get(STREAM_HEADER)
-        detector.case_links.resume(message.offset)
         if kind == DISPOSITION:
             work = _dispose(detector, message, headers)
         elif kind == PROGRESS:
@@ -82,7 +83,7 @@ async def _link(detector: Detector, message: Any, headers: dict[str, str]) -> No
     alert = Alert.model_validate_json(message.value)
     stored = StoredAlert(message.value, headers.get(TIES_HEADER, "[]").encode())
     links = detector.case_links
-    await _send(detector, links.link(alert, stored, datetime.now(UTC), message.offset))
+    await _send(detector, links.link(alert, stored, datetime.now(UTC)))
 
 
 async def _dispose(detector: Detector, message: Any, headers: dict[str, str]) -> None:

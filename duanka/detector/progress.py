@@ -223,13 +223,13 @@ class Report(NamedTuple):
     come; and the latest write time of a record (not a marker) it knows of, read by itself
     or held or reported anywhere it holds a subject partition (None: none), so that every
     worker learns how far markers must reach. As the case linker relays it
-    (`core.disposition_gate`), per `dispositions` partition the disposition it awaits, and
-    the disposition its progress is held short of."""
+    (`core.disposition_gate`), per `dispositions` partition the disposition it awaits an
+    answer about, and the last disposition read (everything before it has been offered)."""
 
     origins: dict[str, OriginProgress]
     recorded: int | None
     awaiting: Mapping[str, Position] = MappingProxyType({})
-    held: Mapping[str, Position] = MappingProxyType({})
+    through: Mapping[str, Position] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -251,8 +251,8 @@ def encode_report(report: Report) -> bytes:
     value: dict[str, Any] = {"origins": origins, "recorded": report.recorded}
     if report.awaiting:
         value["awaiting"] = {origin: list(at) for origin, at in report.awaiting.items()}
-    if report.held:
-        value["held"] = {origin: list(at) for origin, at in report.held.items()}
+    if report.through:
+        value["through"] = {origin: list(at) for origin, at in report.through.items()}
     return orjson.dumps(value)
 
 
@@ -266,7 +266,7 @@ def decode_report(value: bytes) -> Report:
         "origins",
         "recorded",
         "awaiting",
-        "held",
+        "through",
     }:
         raise ValueError("a progress report is an object of origins and recorded")
     origins, recorded = report["origins"], report["recorded"]
@@ -276,7 +276,7 @@ def decode_report(value: bytes) -> Report:
         {origin: _progress(progress) for origin, progress in origins.items()},
         recorded,
         _positions(report.get("awaiting", {})),
-        _positions(report.get("held", {})),
+        _positions(report.get("through", {})),
     )
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import faust
 import orjson
 
+from duanka.detector.core.disposal import Raised
 from duanka.detector.core.engine import STATE_TYPES
 from duanka.detector.core.state import SubjectState
 from duanka.detector.patches import table_batches
@@ -58,13 +59,14 @@ class Batch:
     """One batch's subjects of one partition: each read once, and the state the batch
     leaves it in."""
 
-    __slots__ = ("_changed", "_states", "partition", "read")
+    __slots__ = ("_changed", "_raised", "_states", "partition", "read")
 
     def __init__(self, states: SubjectStates, partition: int) -> None:
         self._states = states
         self.partition = partition
         self.read: dict[bytes, SubjectState | None] = {}
         self._changed: set[bytes] = set()
+        self._raised: dict[bytes, Raised] = {}
 
     def state(self, key: bytes) -> SubjectState | None:
         """The subject's state as the batch has left it so far."""
@@ -80,9 +82,27 @@ class Batch:
         if changed:
             self._changed.add(key)
 
+    def raised(self, alert_id: str) -> Raised | None:
+        """An alert the partition raised, as kept (`core.disposal`); None if it raised none
+        by that id that a disposition can act on."""
+        key = raised_key(alert_id)
+        if key in self._raised:
+            return self._raised[key]
+        return self._states.raised(self.partition, key)
+
+    def keep_raised(self, alert_id: str, raised: Raised) -> None:
+        """Keep an alert raised, written with the batch's states; the first place it was
+        raised at stands (one raised again was read again)."""
+        if self.raised(alert_id) is None:
+            self._raised[raised_key(alert_id)] = raised
+
     def changes(self) -> dict[bytes, bytes | None]:
-        """Each changed subject's state as the table stores it (None: delete the key)."""
-        return {key: _encode(self.read[key]) for key in self._changed}
+        """Each changed subject's state as the table stores it (None: delete the key), and
+        each alert raised."""
+        changes = {key: _encode(self.read[key]) for key in self._changed}
+        for key, raised in self._raised.items():
+            changes[key] = orjson.dumps(raised.to_json())
+        return changes
 
 
 class SubjectStates:
@@ -112,14 +132,24 @@ class SubjectStates:
         stored = table_batches.read(self.table, partition, key)
         return None if stored is None else STATE_TYPES[self.kind].from_json(stored)
 
+    def raised(self, partition: int, key: bytes) -> Raised | None:
+        """An alert raised on `partition`, by its key (`raised_key`): sent and not stored
+        yet, else stored."""
+        unstored = self._unstored.get(partition)
+        if unstored is not None and key in unstored:
+            value = unstored[key]
+            return None if value is None else Raised.from_json(orjson.loads(value))
+        stored = table_batches.read(self.table, partition, key)
+        return None if stored is None else Raised.from_json(stored)
+
     def items(self) -> Iterator[tuple[bytes, SubjectState]]:
-        """Every subject held here and its latest written state."""
+        """Every subject held here and its latest written state (not the alerts raised)."""
         unstored = {k: v for values in self._unstored.values() for k, v in values.items()}
         for key, value in unstored.items():
-            if value is not None:
+            if value is not None and not key.startswith(RAISED):
                 yield key, STATE_TYPES[self.kind].from_json(orjson.loads(value))
         for key, stored in table_batches.items(self.table):
-            if key not in unstored:
+            if key not in unstored and not key.startswith(RAISED):
                 yield key, STATE_TYPES[self.kind].from_json(stored)
 
     async def write(self, batch: Batch) -> None:
@@ -177,6 +207,16 @@ class SubjectStates:
             return
         log.critical("a %s changelog batch was not delivered: %r; stopping", self.kind, error)
         self._crashing = asyncio.ensure_future(self.app.crash(error))
+
+
+RAISED = b"\x00raised/"
+"""The prefix of the table keys of the alerts a partition raised (`core.disposal`), kept
+with its subjects' states: no subject id holds a control character."""
+
+
+def raised_key(alert_id: str) -> bytes:
+    """The table key of an alert raised."""
+    return RAISED + alert_id.encode()
 
 
 def _succeeded(delivery: asyncio.Future[Any]) -> bool:

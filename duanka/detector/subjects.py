@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +23,10 @@ from faust.types import TP
 
 from duanka.detector import letters
 from duanka.detector.bundle import BUNDLE, Forward, decode_bundle, legacy_forward, written_ms
+from duanka.detector.core.disposal import Place, Raised, derive, raised
 from duanka.detector.core.engine import Engine, Outcome
-from duanka.detector.core.ordering import EventOrder
-from duanka.detector.core.routing import Address
+from duanka.detector.core.ordering import EventOrder, Key
+from duanka.detector.core.routing import Address, Stream
 from duanka.detector.core.state import SubjectState
 from duanka.detector.core.ties import encode_ties, ties_of
 from duanka.detector.core.watermark import CommittedWatermark, origin_of
@@ -44,6 +45,7 @@ from duanka.detector.progress import decode_report, encode_frontier
 from duanka.detector.state_store import Batch, SubjectStates
 from duanka.schemas.alerts import Alert, SubjectKind
 from duanka.schemas.codec import DecodeError, encode
+from duanka.schemas.dispositions import Disposition
 from duanka.topics import subject_events_topic
 
 if TYPE_CHECKING:
@@ -131,7 +133,7 @@ async def _receive(detector: Detector, kind: SubjectKind, received: Any) -> None
     handler = HANDLERS.get(headers.get(STREAM_HEADER), _take_legacy)
     await handler(detector, kind, Arrival(received, headers, order))
     if not detector.partitions.giving_up():  # else `give_up_held` drops them
-        await release(detector, kind, message.partition, order.ready())
+        await release(detector, kind, message.partition, order.ready_placed())
         await _answer(detector, kind, message.partition)
 
 
@@ -152,7 +154,7 @@ async def _take_report(detector: Detector, kind: SubjectKind, arrival: Arrival) 
 
     async def take() -> None:
         report = decode_report(message.value)
-        arrival.order.report(report.origins, report.recorded, report.held)
+        arrival.order.report(report.origins, report.recorded, report.through)
         detector.partitions.await_answers(kind, message.partition, report.awaiting)
 
     await letters.guarded(detector, message, take())
@@ -224,13 +226,13 @@ async def _hold(
 
 
 async def release(
-    detector: Detector, kind: SubjectKind, partition: int, due: list[Pending]
+    detector: Detector, kind: SubjectKind, partition: int, due: list[tuple[Key, Pending]]
 ) -> None:
-    """Apply events of one subject-topic partition in the order given, as one batch of
-    state (`state_store`); publish what they caused, queue the states they changed on the
-    changelog, and acknowledge them. The batch holds its kind's lock until its changelog
-    records are queued, so that the agent and the release loop, releasing events at the
-    same time, queue them in the order the events were applied."""
+    """Apply events of one subject-topic partition in the order given, each at its place
+    in the order, as one batch of state (`state_store`); publish what they caused, queue
+    the states they changed on the changelog, and acknowledge them. The batch holds its
+    kind's lock until its changelog records are queued, so that the agent and the release
+    loop, releasing events at the same time, queue them in the order they were applied."""
     if not due:
         return
     states = detector.states[kind]
@@ -238,7 +240,8 @@ async def release(
         batch = states.batch(partition)
         watermark = detector.partitions.watermark(kind, partition)
         outcomes = [
-            (pending, _applied(detector, kind, batch, watermark, pending)) for pending in due
+            (pending, _applied(detector, kind, batch, watermark, place, pending))
+            for place, pending in due
         ]
         for pending, outcome in outcomes:
             message = pending.delivery.event.message
@@ -248,7 +251,7 @@ async def release(
                 work = _publish_outcome(detector, pending, outcome)
                 await letters.guarded(detector, message, work, pending.forward)
         await _write(detector, states, batch)
-    for pending in due:
+    for _, pending in due:
         pending.delivery.done()
 
 
@@ -268,10 +271,11 @@ def _applied(
     kind: SubjectKind,
     batch: Batch,
     watermark: CommittedWatermark,
+    place: Key,
     pending: Pending,
 ) -> Outcome | DecodeError:
     try:
-        return _apply(detector, kind, batch, watermark, pending)
+        return _apply(detector, kind, batch, watermark, place, pending)
     except Exception as exc:
         return letters.internal_error(pending.delivery.event.message, exc)
 
@@ -281,10 +285,15 @@ def _apply(
     kind: SubjectKind,
     batch: Batch,
     watermark: CommittedWatermark,
+    place: Key,
     pending: Pending,
 ) -> Outcome:
-    """Apply one re-keyed event to its subject's state in the batch."""
-    forward = pending.forward
+    """Apply one re-keyed event, at `place` in the partition's order, to its subject's
+    state in the batch; a disposition offered, to its alert's subject if this partition
+    raised the alert before (`offered`). Every alert it raises is kept (`core.disposal`)."""
+    forward = offered(batch.raised, pending.forward, place)
+    if forward is None:
+        return Outcome(None)
     key = forward.key
     state = batch.state(key)
     offset = pending.delivery.event.message.offset
@@ -295,7 +304,32 @@ def _apply(
         detector.metrics.events.labels(forward.topic, label).inc()
     changed = not outcome.duplicate and (outcome.state is not None or state is not None)
     batch.keep(key, outcome.state, changed)
+    for alert in outcome.alerts:
+        kept = raised(alert, place)
+        if kept is not None:
+            batch.keep_raised(alert.alert_id, kept)
     return outcome
+
+
+def offered(
+    raised_here: Callable[[str], Raised | None], forward: Forward, place: Place
+) -> Forward | None:
+    """The event `forward` brings to a subject at `place` in the partition's order. A
+    disposition the case linker offers to every partition of the kind it can act on
+    (`case_links`) brings what it derives to its alert's subject, from where it was read,
+    if this partition raised the alert (`raised_here`) before that place, and nothing
+    otherwise: replay's linker decides the same at the disposition's line."""
+    disposition = forward.event
+    if not isinstance(disposition, Disposition):
+        return forward
+    alert = raised_here(disposition.alert_id)
+    if alert is None or alert.place is None or not alert.place < place:
+        return None
+    events = derive(alert, disposition)
+    if not events:
+        return None
+    stream: Stream = "flag" if alert.kind == "account" else "appeal"
+    return replace(forward, key=alert.subject.encode(), stream=stream, event=events[0])
 
 
 def apply_forward(

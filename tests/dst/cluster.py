@@ -37,10 +37,11 @@ from faust.types import TP
 from duanka.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
 from duanka.detector.case_links import CaseLinks, LinkerWork, Stored, StoredAlert
 from duanka.detector.core.clock import to_ms
+from duanka.detector.core.disposal import Raised, raised
 from duanka.detector.core.disposition_gate import Position
 from duanka.detector.core.engine import STATE_TYPES
 from duanka.detector.core.intake import InputTopic, admit
-from duanka.detector.core.ordering import EventOrder
+from duanka.detector.core.ordering import EventOrder, Key
 from duanka.detector.core.policy import Policy
 from duanka.detector.core.routing import SUBJECT_KINDS
 from duanka.detector.core.state import SubjectState
@@ -59,7 +60,8 @@ from duanka.detector.progress import (
     encode_frontier,
     encode_report,
 )
-from duanka.detector.subjects import apply_forward, expiry_of
+from duanka.detector.state_store import RAISED, raised_key
+from duanka.detector.subjects import apply_forward, expiry_of, offered
 from duanka.schemas.alerts import Alert, SubjectKind
 from duanka.schemas.cases import Case
 from duanka.schemas.codec import DecodeError, encode
@@ -125,6 +127,9 @@ class Holding:
     watermark: CommittedWatermark
     states: dict[str, SubjectState]
     """The subjects' states as this holder has them: restored from the changelog."""
+    raised: dict[str, Raised]
+    """The alerts the partition raised that a disposition can act on, by alert id: kept
+    in the changelog with the states (`state_store.raised_key`)."""
     left: dict[int, int] = field(default_factory=dict)
     """Per offset read, how many of its events are not applied yet."""
     delivered_at: list[tuple[int, int]] = field(default_factory=list)
@@ -285,7 +290,7 @@ class Worker:
                 if record.kind == "report":
                     assert record.value is not None
                     report = decode_report(record.value)
-                    holding.order.report(report.origins, report.recorded, report.held)
+                    holding.order.report(report.origins, report.recorded, report.through)
                     if report.awaiting:
                         holding.awaited = dict(report.awaiting)
                 else:
@@ -294,11 +299,16 @@ class Worker:
                     for forward in forwards:
                         hold(holding.order, (offset, forward), forward)
                 changed: set[str] = set()
+                raised: set[str] = set()
                 holding.watermark.committed(
                     cluster.committed[(cluster.subject_topic(holding.kind), holding.partition)]
                 )
-                for offset_of, forward in holding.order.ready():
-                    changed.add(self.apply(holding, offset_of, forward))
+                for place, (offset_of, forward) in holding.order.ready_placed():
+                    applied = self.apply(holding, offset_of, place, forward)
+                    if applied is not None:
+                        key, alerts = applied
+                        changed.add(key)
+                        raised.update(alerts)
                     holding.left[offset_of] -= 1
                 if cluster.rng.random() < cluster.expiry_odds:
                     changed |= self.expire(holding)
@@ -307,6 +317,9 @@ class Worker:
                     state = holding.states.get(key)
                     value = None if state is None else orjson.dumps(state.to_json())
                     self.send(changelog, key.encode(), value, "changelog")
+                for alert_id in sorted(raised):
+                    value = orjson.dumps(holding.raised[alert_id].to_json())
+                    self.send(changelog, raised_key(alert_id), value, "changelog")
                 holding.delivered_at.append((holding.committable(), cluster.sends_made - 1))
                 reached = answers(holding.order, holding.awaited)
                 if reached:
@@ -359,11 +372,10 @@ class Worker:
         log = cluster.logs[LINKER_LOG]
         links = linking.links
         for at, record in self.taken(log, linking):
-            links.resume(at)
             assert record.value is not None
             if record.kind == "alert":
                 alert = Alert.model_validate_json(record.value)
-                self.linked(links.link(alert, StoredAlert(record.value, b"[]"), NOW, at))
+                self.linked(links.link(alert, StoredAlert(record.value, b"[]"), NOW))
             elif record.kind == "disposition":
                 partition, offset, written, value = orjson.loads(record.value)
                 disposition = Disposition.model_validate_json(value)
@@ -389,11 +401,18 @@ class Worker:
             for value in encode_bundles(forwards):
                 self.send((self.cluster.subject_topic(kind), partition), None, value, "bundle")
 
-    def apply(self, holding: Holding, offset: int, forward: Forward) -> str:
-        """Apply one event, brought by the message at `offset`, to its subject's state; the
-        subject's key."""
+    def apply(
+        self, holding: Holding, offset: int, place: Key, offered_forward: Forward
+    ) -> tuple[str, list[str]] | None:
+        """Apply one event, brought by the message at `offset` and at `place` in the
+        partition's order, to its subject's state (a disposition offered, as `offered`
+        decides); the subject's key and the alerts raised kept, or None if it did
+        nothing."""
         cluster = self.cluster
         states = holding.states
+        forward = offered(holding.raised.get, offered_forward, place)
+        if forward is None:
+            return None
         key = forward.key.decode()
         state = states.get(key)
         outcome = apply_forward(
@@ -404,15 +423,20 @@ class Worker:
         else:
             states[key] = outcome.state
         cluster.applied.append((holding.kind, key, forward.event))
+        kept = []
         for alert in outcome.alerts:
             value = encode(alert.model_copy(update={"detected_at": NOW}))
             self.send(ALERTS_LOG, alert.alert_id.encode(), value, "alert")
             self.send(LINKER_LOG, alert.alert_id.encode(), value, "alert")
-        for entry in outcome.listings:
-            self.listing(entry.identity, encode(entry))
+            entry = raised(alert, place)
+            if entry is not None and alert.alert_id not in holding.raised:
+                holding.raised[alert.alert_id] = entry
+                kept.append(alert.alert_id)
+        for listing in outcome.listings:
+            self.listing(listing.identity, encode(listing))
         for identity in outcome.lifts:
             self.listing(identity, None)
-        return key
+        return key, kept
 
     def expire(self, holding: Holding) -> set[str]:
         """An expiry request read in the partition (`sweeper`): every subject is trimmed
@@ -532,17 +556,25 @@ class Cluster:
     def changelog_topic(kind: SubjectKind) -> str:
         return f"duanka-{kind}-changelog"
 
-    def restored(self, kind: SubjectKind, partition: int) -> dict[str, SubjectState]:
-        """A subject partition's states as its changelog holds them (what has landed)."""
-        values: dict[str, bytes | None] = {}
+    def restored(
+        self, kind: SubjectKind, partition: int
+    ) -> tuple[dict[str, SubjectState], dict[str, Raised]]:
+        """A subject partition's states, and the alerts it raised, as its changelog holds
+        them (what has landed)."""
+        values: dict[bytes, bytes] = {}
         for record in self.logs[(self.changelog_topic(kind), partition)]:
             assert record.key is not None
-            values[record.key.decode()] = record.value
-        return {
-            key: STATE_TYPES[kind].from_json(orjson.loads(value))
-            for key, value in values.items()
-            if value is not None
-        }
+            if record.value is None:
+                values.pop(record.key, None)
+            else:
+                values[record.key] = record.value
+        states, raised = {}, {}
+        for key, value in values.items():
+            if key.startswith(RAISED):
+                raised[key.removeprefix(RAISED).decode()] = Raised.from_json(orjson.loads(value))
+            else:
+                states[key.decode()] = STATE_TYPES[kind].from_json(orjson.loads(value))
+        return states, raised
 
     def at(self, when: int, action: Callable[[], None], worker: Worker | None = None) -> None:
         epoch = worker.epoch if worker else 0
@@ -611,7 +643,7 @@ class Cluster:
                 self.committed[log],
                 order,
                 CommittedWatermark(input_partitions),
-                self.restored(kind, partition),
+                *self.restored(kind, partition),
             )
 
     def rebalance(self) -> None:

@@ -1,6 +1,6 @@
-"""The worker's case linker restored from its table: alerts linked, dispositions taken and
-held, each disposition with where it was read, and what it sent taken again when the
-message that sent it is read again."""
+"""The worker's case linker: dispositions offered to subjects, and restored from its table
+(alerts linked, dispositions taken and held, each with where it was read and which message
+offered it), offering again what a message read again offered."""
 
 from duanka.detector.bundle import partition_of
 from duanka.detector.case_links import CaseLinks, Stored, StoredAlert, token
@@ -22,19 +22,17 @@ def read_at(offset: int, given: object) -> Stored:
 def test_a_linker_restored_from_its_table_holds_and_takes_what_it_did() -> None:
     table: dict[bytes, bytes] = {}
     links = CaseLinks(table, Policy(), partitions=8)
-    links.resume(0)
-    links.link(DEVICE_ALERT, StoredAlert(encode(DEVICE_ALERT), b"[]"), NOW, 0)
+    links.link(DEVICE_ALERT, StoredAlert(encode(DEVICE_ALERT), b"[]"), NOW)
     taken, held = disposition(DEVICE_ALERT), disposition(LONE_ALERT, "false_positive")
     placed = disposition(LONE_ALERT, "confirmed", institution="ccb")
     for offset, given in enumerate((taken, held, placed), start=1):
         links.dispose(given, read_at(offset, given), NOW, offset)
     links.place(token(placed))
     links.forget()  # the partition was revoked, and comes back
-    links.resume(10)
     restored = links.linker()
     assert restored.outcome(DEVICE_ALERT.alert_id) == "confirmed"
     assert list(restored.held) == [LONE_ALERT.alert_id]
-    assert links.stored(held) == read_at(2, held)
+    assert links.stored(held) == read_at(2, held)._replace(sent_at=2)
     assert links.stored(placed).placed
     decided = to_ms(held.decided_at)
     awaited = Awaited(Position(decided, 5_002, 2), "identity")
@@ -45,42 +43,47 @@ def test_a_linker_restored_from_its_table_holds_and_takes_what_it_did() -> None:
     assert links.gate().awaiting == {"dispositions/3": {}}
 
 
-def test_what_a_message_read_again_sent_is_sent_again_in_its_place() -> None:
-    """A confirmation sent as its disposition was read may not have landed when the worker
-    died: the table says it was taken, and the disposition is read again. Until then its
-    partition's progress is held at it, and no frontier places it without its alert."""
+def test_a_disposition_is_offered_to_every_partition_of_the_kind_it_acts_on() -> None:
+    """Whether its alert is linked or not: the partition that raised the alert before it
+    decides (`subjects.offered`)."""
     links = CaseLinks({}, Policy(), partitions=8)
-    links.resume(0)
-    links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW, 0)
+    links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW)
+    confirmed, appeal = disposition(ACCOUNT_ALERT), disposition(LONE_ALERT, "false_positive")
+    taken = links.dispose(confirmed, read_at(4, confirmed), NOW, 1)
+    held = links.dispose(appeal, read_at(5, appeal), NOW, 2)
+    assert sorted(taken.forwards) == [("account", p) for p in range(8)] and taken.taken
+    assert sorted(held.forwards) == [("identity", p) for p in range(8)] and not held.taken
+    [offer] = taken.forwards[("account", 0)]
+    assert (offer.key, offer.event, offer.offset) == (ACCOUNT_ALERT.alert_id.encode(), confirmed, 4)
+    actioned = disposition(DEVICE_ALERT, "actioned")
+    assert not links.dispose(actioned, read_at(6, actioned), NOW, 3).forwards
+
+
+def test_what_a_message_read_again_offered_is_offered_again() -> None:
+    """The offers sent as a disposition was read may not have landed when the worker died:
+    the message read again offers it again; a copy of it written again offers nothing (it
+    is not new)."""
+    links = CaseLinks({}, Policy(), partitions=8)
     confirmed = disposition(ACCOUNT_ALERT)
     first = links.dispose(confirmed, read_at(4, confirmed), NOW, 1)
-    assert [len(f) for f in first.forwards.values()] == [1] and first.taken
+    assert len(first.forwards) == 8
     links.forget()
-    links.resume(1)  # the commit had not passed it
-    position = links.stored(confirmed).position(confirmed)
-    assert links.relay()["account"].awaiting == {"dispositions/3": position}
-    for lane in links.lanes():
-        links.frontier(lane, {"dispositions/3": position})
-    assert links.gate().awaiting["dispositions/3"]  # not placed: it is taken again
     again = links.dispose(confirmed, read_at(4, confirmed), NOW, 1)
-    assert again.forwards == first.forwards and not again.taken  # counted once
-    assert links.gate().relay("account")[1] == {}
-    links.forget()
-    links.resume(2)  # committed past it: delivered
-    assert links.gate().relay("account")[1] == {}
+    assert again.forwards == first.forwards
+    assert not links.dispose(confirmed, read_at(9, confirmed), NOW, 2).forwards
+    assert links.stored(confirmed) == read_at(4, confirmed)._replace(sent_at=1)
 
 
-def test_an_alert_read_again_sends_again_what_the_dispositions_it_took_derive() -> None:
+def test_a_disposition_held_and_taken_by_its_alert_sends_nothing_more() -> None:
+    """What it does to the alert's subject the subject's partition decided when it was
+    offered; taken, it is counted and no longer awaited."""
     links = CaseLinks({}, Policy(), partitions=8)
-    links.resume(0)
     confirmed = disposition(ACCOUNT_ALERT)
-    links.dispose(confirmed, read_at(4, confirmed), NOW, 0)  # held: the alert is on its way
-    first = links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW, 1)
-    assert first.forwards and first.taken
-    links.forget()
-    links.resume(1)
-    again = links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW, 1)
-    assert again.forwards == first.forwards and not again.taken
+    links.dispose(confirmed, read_at(4, confirmed), NOW, 0)
+    assert links.gate().awaiting["dispositions/3"]
+    linked = links.link(ACCOUNT_ALERT, StoredAlert(encode(ACCOUNT_ALERT), b"[]"), NOW)
+    assert not linked.forwards and linked.taken
+    assert links.gate().awaiting["dispositions/3"] == {}
 
 
 def test_an_alert_s_lane_is_its_subject_s_partition() -> None:

@@ -79,12 +79,20 @@ def test_a_confirmation_comes_back_as_the_case_linker_made_it() -> None:
     )
 
 
-def test_a_disposition_is_not_forwarded_to_subjects() -> None:
+def test_a_disposition_offered_comes_back_without_its_note() -> None:
+    """The case linker offers dispositions to subjects (`case_links`): what a subject needs
+    of one travels, its note does not."""
     disposition = Disposition(
-        alert_id="a" * 32, institution="boc", outcome="confirmed", decided_at=T0
+        alert_id="a" * 32,
+        institution="boc",
+        outcome="false_positive",
+        note="called the customer",
+        decided_at=T0.astimezone(SHANGHAI),
     )
-    with pytest.raises(TypeError, match="case linker"):
-        compact("dispositions", disposition)
+    values = orjson.loads(orjson.dumps(compact("dispositions", disposition)))
+    assert expand("dispositions", values) == disposition.model_copy(update={"note": None})
+    with pytest.raises(ValueError, match="disposition"):
+        expand("dispositions", [*values[:3], "approved", values[4]])
 
 
 def test_duanka_s_own_tombstone_keeps_its_mark() -> None:

@@ -1,6 +1,6 @@
-"""The case linker's gate: what a disposition does goes to its place in subjects' order,
-whether its alert was linked before it was read or after, and however long the subject
-partitions take to answer."""
+"""The case linker's gate: progress relayed as ingest reported it, with the last
+disposition read; a disposition awaiting its alert is placed without it once every subject
+partition of its kind has answered that it got there, however long they take."""
 
 from duanka.detector.core.disposition_gate import Awaited, DispositionGate, Position
 from duanka.detector.core.ordering import EventOrder, OriginProgress
@@ -28,23 +28,26 @@ def test_progress_is_relayed_as_ingest_reported_it_while_nothing_is_awaited() ->
     )
 
 
-def test_a_disposition_awaiting_its_alert_holds_its_partition_short_of_it() -> None:
-    """A confirmation holds back the account partitions only: it acts on no identity."""
+def test_the_first_disposition_awaited_is_asked_of_its_kind_and_holds_nothing_back() -> None:
+    """A confirmation is asked of the account partitions only: it acts on no identity."""
     relay = gate()
     relay.await_alert(ORIGIN, "a/icbc", FIRST, "account")
+    relay.await_alert(ORIGIN, "b/icbc", SECOND, "account")
     relay.report({ORIGIN: OriginProgress(2_500, 60_000)})
-    origins, awaited, held = relay.relay("account")
-    assert origins[ORIGIN] == OriginProgress(FIRST.at, FIRST.written)
-    assert origins[OTHER] == OriginProgress(None, 49_500)
-    assert awaited == held == {ORIGIN: FIRST}
-    assert relay.relay("identity") == (
-        {ORIGIN: OriginProgress(2_500, 60_000), OTHER: OriginProgress(None, 49_500)},
-        {},
-        {},
-    )
-    assert relay.taken(ORIGIN, "a/icbc")  # its alert was linked: it goes to its place
-    assert relay.relay("account")[0][ORIGIN] == OriginProgress(2_500, 60_000)
-    assert not relay.taken(ORIGIN, "a/icbc")
+    reported = {ORIGIN: OriginProgress(2_500, 60_000), OTHER: OriginProgress(None, 49_500)}
+    assert relay.relay("account") == (reported, {ORIGIN: FIRST}, {})
+    assert relay.relay("identity") == (reported, {}, {})
+    relay.taken(ORIGIN, "a/icbc")  # its alert was linked
+    assert relay.relay("account")[1] == {ORIGIN: SECOND}
+
+
+def test_the_last_disposition_read_is_relayed_as_where_everything_before_was_offered() -> None:
+    relay = gate()
+    relay.read(ORIGIN, FIRST)
+    relay.read(ORIGIN, SECOND)
+    origins, _, through = relay.relay("identity")
+    assert through == {ORIGIN: SECOND}
+    assert origins[ORIGIN] == OriginProgress(SECOND.at, SECOND.written)
 
 
 def test_a_disposition_acting_on_no_subject_holds_nothing_back_but_is_answered_for() -> None:
@@ -74,7 +77,6 @@ def test_a_disposition_is_placed_without_its_alert_once_every_lane_has_reached_i
     relay.frontier(("account", 1), ORIGIN, FIRST)
     assert relay.placed() == [(ORIGIN, "a/icbc")]  # identity partitions need not answer
     assert relay.relay("account")[1] == {ORIGIN: SECOND}  # asked of every lane again
-    assert not relay.taken(ORIGIN, "a/icbc")  # its alert comes later: placed already
     relay.frontier(("account", 0), ORIGIN, SECOND)
     relay.frontier(("account", 1), ORIGIN, SECOND)
     assert relay.placed() == [(ORIGIN, "b/icbc")]
@@ -101,26 +103,11 @@ def test_a_restored_gate_awaits_again_in_the_order_they_were_read() -> None:
     relay = DispositionGate(LANES)
     relay.restore(
         [
-            (ORIGIN, "b/icbc", Awaited(SECOND, "account"), False),
-            (ORIGIN, "a/icbc", Awaited(FIRST, "account"), False),
+            (ORIGIN, "b/icbc", Awaited(SECOND, "account")),
+            (ORIGIN, "a/icbc", Awaited(FIRST, "account")),
         ]
     )
-    expected = (
-        {ORIGIN: OriginProgress(FIRST.at, FIRST.written)},
-        {ORIGIN: FIRST},
-        {ORIGIN: FIRST},
-    )
-    assert relay.relay("account") == expected
-
-
-def test_a_disposition_to_be_taken_again_is_never_placed_without_its_alert() -> None:
-    relay = DispositionGate(LANES)
-    relay.restore([(ORIGIN, "a/icbc", Awaited(FIRST, "account"), True)])
-    for lane in LANES:
-        relay.frontier(lane, ORIGIN, FIRST)
-    assert relay.placed() == []
-    assert relay.taken(ORIGIN, "a/icbc")
-    assert relay.relay("account") == ({ORIGIN: OriginProgress(None, None)}, {}, {})
+    assert relay.relay("account") == ({}, {ORIGIN: FIRST}, {})
 
 
 def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_come() -> None:
@@ -146,8 +133,8 @@ def test_a_subject_partition_reaches_a_disposition_once_nothing_before_it_can_co
 
 
 def test_an_event_of_a_relayed_origin_neither_moves_it_on_nor_passes_it_by_itself() -> None:
-    """What the linker derives comes in the order alerts are linked: a later disposition's
-    may come before an earlier one's, so only the relay says how far the origin has come."""
+    """A linker that took over offers again what it offered before: a later disposition
+    may come before an earlier one, so only the relay says how far the origin has come."""
     events: EventOrder[str] = EventOrder(("transfers/0", ORIGIN), 100, relayed=[ORIGIN])
     events.add("later", ORIGIN, 9, 2_000, 51_000)
     events.add("payment", "transfers/0", 1, 1_500, 50_500)
@@ -160,20 +147,20 @@ def test_an_event_of_a_relayed_origin_neither_moves_it_on_nor_passes_it_by_itsel
     assert events.ready() == ["earlier", "payment", "later"]
 
 
-def test_an_event_of_the_awaited_dispositions_time_written_just_before_it_goes_first() -> None:
-    """Held short of a disposition, a relayed origin has relayed everything before it, also
-    an activation of the same millisecond written just before it, which neither the
-    origin's newest time nor the write slack passes. Without the held position the
-    partition waited for the disposition and the linker for the partition's answer: a
-    million simulated events stopped there."""
+def test_an_event_of_the_last_disposition_s_time_written_just_before_it_goes_first() -> None:
+    """A relayed origin has relayed everything before the last disposition read, also an
+    activation of the same millisecond written just before it, which neither the origin's
+    newest time nor the write slack passes. (When the relay held an origin short of a
+    disposition awaited, without that position the partition waited for the disposition
+    and the linker for the partition's answer: a million simulated events stopped there.)"""
     events: EventOrder[str] = EventOrder(("sim-activations/0", ORIGIN), 100, relayed=[ORIGIN])
     events.add("activation", "sim-activations/0", 7, FIRST.at, FIRST.written - 1)
     events.add("after", "sim-activations/0", 8, FIRST.at, FIRST.written + 1)
     events.report({"sim-activations/0": OriginProgress(FIRST.at + 1, FIRST.written + 200)})
-    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)})  # held, position unsaid
+    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)})  # position unsaid
     assert events.ready() == []
     assert not events.reached(ORIGIN, FIRST.at, FIRST.written, FIRST.offset)
-    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, held={ORIGIN: FIRST})
+    events.report({ORIGIN: OriginProgress(FIRST.at, FIRST.written)}, through={ORIGIN: FIRST})
     assert events.ready() == ["activation"]  # "after" comes after the disposition
     assert events.reached(ORIGIN, FIRST.at, FIRST.written, FIRST.offset)
 

@@ -134,7 +134,8 @@ def test_reports_survive_their_wire_form_and_anything_else_is_refused() -> None:
     )
     assert decode_report(encode_report(report)) == report
     relayed = report._replace(
-        awaiting={"dispositions/1": Position(5, 6, 7)}, held={"dispositions/1": Position(5, 6, 7)}
+        awaiting={"dispositions/1": Position(5, 6, 7)},
+        through={"dispositions/1": Position(5, 6, 7)},
     )
     assert decode_report(encode_report(relayed)) == relayed
     for bad in (

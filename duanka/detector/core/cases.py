@@ -34,7 +34,8 @@ from typing import Final, Literal, NamedTuple
 
 from duanka.detector.core.alerting import plural, yuan
 from duanka.detector.core.clock import duration_ms, from_ms, to_ms
-from duanka.detector.core.intake import Admitted, Appeal, Confirmation
+from duanka.detector.core.disposal import Raised, derive
+from duanka.detector.core.intake import Appeal, Confirmation
 from duanka.detector.core.policy import Policy
 from duanka.detector.core.rules.payment_to_flagged import FLAGGING
 from duanka.detector.core.state import Entity
@@ -45,7 +46,6 @@ from duanka.schemas.alerts import (
     EntityKind,
     RuleName,
     Severity,
-    SubjectKind,
 )
 from duanka.schemas.cases import MAX_MEMBERS, Case, CaseStatus, Members
 from duanka.schemas.codec import DecodeError
@@ -69,7 +69,7 @@ class Disposal(NamedTuple):
     new: bool
     rule: RuleName
     """The rule of the alert disposed of."""
-    derived: list[Admitted]
+    derived: list[Confirmation | Appeal]
     """A confirmation of an alert about an account, to the account (it flags it); a false
     positive found of an alert about an identity, to the identity (an appeal: it lifts the
     listing the alert made)."""
@@ -145,11 +145,6 @@ def linked(alert: Alert) -> Linked:
 def case_id(earliest_alert_id: str) -> str:
     """The id of a case whose earliest alert has this id."""
     return hashlib.sha256(earliest_alert_id.encode()).hexdigest()[:32]
-
-
-ACTS_ON: dict[str, SubjectKind] = {"confirmed": "account", "false_positive": "identity"}
-"""The kind of subject a disposition of each outcome can act on, when its alert is about one
-(`CaseLinker.derived`); `actioned` acts on none."""
 
 
 @dataclass
@@ -275,22 +270,13 @@ class CaseLinker:
         cases = [self.record(self._case_of[alert_id], now)] if with_record else []
         return Disposal(disposition, cases, new, self.alerts[alert_id].rule, derived)
 
-    def derived(self, disposition: Disposition) -> list[Admitted]:
-        """What a disposition of a linked alert sends to subjects: a confirmation of an
-        alert about an account to the account, a false positive found of an alert about an
-        identity (an appeal) to the identity."""
+    def derived(self, disposition: Disposition) -> list[Confirmation | Appeal]:
+        """What a disposition of a linked alert sends to its subject (`disposal`)."""
         alert = self.alerts[disposition.alert_id]
         kind, subject = alert.subject
-        if ACTS_ON.get(disposition.outcome) != kind:
+        if kind != "account" and kind != "identity":
             return []
-        alert_id, institution = disposition.alert_id, disposition.institution
-        decided_at = disposition.decided_at
-        if kind == "account":
-            return [
-                Confirmation(subject, alert_id, alert.rule, institution, decided_at, alert.holder)
-            ]
-        listed_at = from_ms(alert.at)
-        return [Appeal(subject, alert_id, alert.rule, listed_at, institution, decided_at)]
+        return derive(Raised(kind, subject, alert.rule, alert.at, alert.holder), disposition)
 
     def _decided(self, alert_id: str) -> dict[str, Disposition]:
         """The dispositions of an alert by institution, to add to."""

@@ -25,10 +25,12 @@ from duanka.schemas.events import Message, WatchlistEntry
 
 
 def compact(topic: InputTopic, event: Admitted) -> list[Any]:
-    """The compact form of an event admitted from `topic` (from `dispositions`, only what
-    the case linker derives travels to subjects: `["confirmation", account, alert id, rule,
-    institution, decided_at, holder]` or `["appeal", identity, alert id, rule, listed_at,
-    institution, decided_at]`)."""
+    """The compact form of an event admitted from `topic` (from `dispositions`, what the
+    case linker sends to subjects: a disposition offered to the partitions of the kind it
+    can act on, `["disposition", alert id, institution, outcome, decided_at]` without its
+    note, or what it derives, `["confirmation", account, alert id, rule, institution,
+    decided_at, holder]` or `["appeal", identity, alert id, rule, listed_at, institution,
+    decided_at]`)."""
     if isinstance(event, WatchlistUpdate):
         entry = None if event.entry is None else _values("watchlist", event.entry)
         return [event.identity, entry, *([True] if event.lifted_own else [])]
@@ -39,7 +41,8 @@ def compact(topic: InputTopic, event: Admitted) -> list[Any]:
         fields = (event.identity, event.alert_id, event.rule, event.listed_at.isoformat())
         return ["appeal", *fields, event.institution, event.decided_at.isoformat()]
     if isinstance(event, Disposition):
-        raise TypeError("a disposition goes to the case linker, not to a subject")
+        decided_at = event.decided_at.isoformat()
+        return ["disposition", event.alert_id, event.institution, event.outcome, decided_at]
     return _values(topic, event)
 
 
@@ -62,9 +65,18 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
     return cast(Admitted, build(topic, values))
 
 
-def _derived(values: Any) -> Confirmation | Appeal:
-    """A message the case linker derived, from its compact form."""
+def _derived(values: Any) -> Disposition | Confirmation | Appeal:
+    """A message the case linker sent to subjects, from its compact form."""
     match values:
+        case [
+            "disposition",
+            str(alert_id),
+            str(by),
+            "confirmed" | "false_positive" | "actioned" as outcome,
+            str(decided),
+        ]:
+            at = datetime.fromisoformat(decided)
+            return Disposition(alert_id=alert_id, institution=by, outcome=outcome, decided_at=at)
         case [
             "confirmation",
             str(account),
@@ -79,7 +91,7 @@ def _derived(values: Any) -> Confirmation | Appeal:
         case ["appeal", str(who), str(alert_id), str(rule), str(listed), str(by), str(decided)]:
             at, decided_at = datetime.fromisoformat(listed), datetime.fromisoformat(decided)
             return Appeal(who, alert_id, rule, at, by, decided_at)
-    raise ValueError(f"not a compact confirmation or appeal: {values!r:.200}")
+    raise ValueError(f"not a compact disposition, confirmation or appeal: {values!r:.200}")
 
 
 def _values(topic: InputTopic, model: Message) -> list[Any]:

@@ -38,16 +38,15 @@ been read through the time it counts as written; it goes once every event origin
 passed its (T, counts-as time) as above, and every other watchlist origin has been read
 through its write time.
 
-What the case linker derives from a disposition (`disposition_gate`) comes from *relayed*
-origins, one per `dispositions` partition: events keyed by when the disposition was decided
-and written, whose origin's progress only the linker's relayed reports tell. They reach a
-partition in the order the linker learns of their alerts, not in their own order, so one
-neither moves its origin on nor passes its own origin; and a record is placed among the
-input events alone. One held is still a record known (`recorded`): markers go to the
-`dispositions` partitions until they are read past it, which is how a linker that moved
-and forgot their progress learns it again. `reached` answers the linker: whether
-everything before a disposition it holds back has gone, and nothing before it can still
-arrive.
+The dispositions the case linker offers (`disposition_gate`) come from *relayed* origins,
+one per `dispositions` partition: events keyed by when the disposition was decided and
+written, whose origin's progress only the linker's relayed reports tell. A linker that took
+over offers again what it offered before, so one neither moves its origin on nor passes its
+own origin; and a record is placed among the input events alone. One held is still a
+record known (`recorded`): markers go to the `dispositions` partitions until they are read
+past it, which is how a linker that moved and forgot their progress learns it again.
+`reached` answers the linker: whether everything before a disposition it awaits an answer
+about has gone, and nothing before it can still arrive.
 
 So the order is replay's for input written in order, and the same after a pause, a
 rebalance or a crash for any input. Input that breaks the assumptions (an origin out of
@@ -90,7 +89,9 @@ class OriginProgress(NamedTuple):
     written: int | None
 
 
-class _Key(NamedTuple):
+class Key(NamedTuple):
+    """An item's place in the order (`disposal.Place`)."""
+
     at: int
     """An event's time; a placed record's T."""
     written: int
@@ -101,7 +102,7 @@ class _Key(NamedTuple):
 
 
 class _Held(NamedTuple, Generic[T]):
-    key: _Key
+    key: Key
     seq: int
     """Arrival, for two copies of one item (sent again after a crash)."""
     written: int
@@ -155,10 +156,10 @@ class EventOrder(Generic[T]):
         `disposition_gate`): their events come in the order the linker learns about their
         alerts, not in their own order, so an event of one neither moves it on nor passes
         it by itself."""
-        self._relayed_up_to: dict[str, _Key] = {}
-        """Per relayed origin, the key of the disposition its progress was last held short
-        of: everything before it has been relayed, also what comes at the same time a
-        little earlier, which neither its newest time nor the write slack passes."""
+        self._relayed_up_to: dict[str, Key] = {}
+        """Per relayed origin, the key of the last disposition the linker read of it:
+        everything before it has been relayed, also what comes at the same time a little
+        earlier, which neither its newest time nor the write slack passes."""
         self._placing = tuple(o for o in self._origins if o not in self._relayed)
         """The event origins a record is placed among: a relayed origin's events (what a
         disposition does) are placed by their own decision time, and do not move a
@@ -206,7 +207,7 @@ class EventOrder(Generic[T]):
         if origin not in self._relayed:
             _advance(self._newest, origin, at)
             _advance(self._written, origin, written)
-        key = _Key(at, written, _EVENT, origin, offset)
+        key = Key(at, written, _EVENT, origin, offset)
         seq = next(self._seq)
         heapq.heappush(self._held, _Held(key, seq, written, item))
         if origin not in self._relayed:
@@ -216,7 +217,7 @@ class EventOrder(Generic[T]):
         """Hold a watchlist record read at `offset` of `origin`, written at `written`."""
         _advance(self._written, origin, written)
         self._recorded = max(self._recorded, written)
-        key = _Key(-1, written - self._lead, _RECORD, origin, offset)
+        key = Key(-1, written - self._lead, _RECORD, origin, offset)
         heapq.heappush(self._unplaced, _Held(key, next(self._seq), written, item))
 
     def read(self, offset: int) -> None:
@@ -228,16 +229,16 @@ class EventOrder(Generic[T]):
         self,
         origins: Mapping[str, OriginProgress],
         recorded: int | None = None,
-        held: Mapping[str, tuple[int, int, int]] = MappingProxyType({}),
+        through: Mapping[str, tuple[int, int, int]] = MappingProxyType({}),
     ) -> None:
         """Take a reader's progress report, and the latest write time of a record (not a
-        marker) its worker knows of; and, of relayed origins, the disposition (its time,
-        write time and offset) each is held short of: everything before it in the order
-        has been relayed. What it says is a fact about what was written and forwarded
-        before it, whoever wrote it and when."""
-        for origin, (at, written, offset) in held.items():
+        marker) its worker knows of; and, of relayed origins, the last disposition (its
+        time, write time and offset) the case linker read of each: everything before it in
+        the order has been relayed. What it says is a fact about what was written and
+        forwarded before it, whoever wrote it and when."""
+        for origin, (at, written, offset) in through.items():
             if origin in self._relayed:
-                key = _Key(at, written, _EVENT, origin, offset)
+                key = Key(at, written, _EVENT, origin, offset)
                 self._relayed_up_to[origin] = max(key, self._relayed_up_to.get(origin, key))
         for origin, progress in origins.items():
             if progress.newest is not None:
@@ -257,7 +258,7 @@ class EventOrder(Generic[T]):
         `written` and read at `offset`, has been let go, and nothing that goes before it can
         still arrive but from `origin` itself: the case linker, holding such an event back,
         learns that no alert can be raised before it here."""
-        key = _Key(at, written, _EVENT, origin, offset)
+        key = Key(at, written, _EVENT, origin, offset)
         if self._frontier.missing:
             return False
         self._place()
@@ -267,6 +268,10 @@ class EventOrder(Generic[T]):
 
     def ready(self) -> list[T]:
         """The held items that can be applied now, in order."""
+        return [item for _, item in self.ready_placed()]
+
+    def ready_placed(self) -> list[tuple[Key, T]]:
+        """The held items that can be applied now, in order, each with its key."""
         if self._frontier.missing:
             return []
         self._place()
@@ -280,7 +285,7 @@ class EventOrder(Generic[T]):
             if head.key.kind == _EVENT and head.key.origin not in self._relayed:
                 self._released_newest = max(self._released_newest, head.key.at)
                 self._gone.add(head.seq)
-            released.append(head.item)
+            released.append((head.key, head.item))
             self._released(reason)
         if released:
             for written in self._by_write.values():
@@ -315,7 +320,7 @@ class EventOrder(Generic[T]):
             key = record.key._replace(at=max(newest, self._released_newest))
             heapq.heappush(self._held, record._replace(key=key))
 
-    def _passing(self, key: _Key, written: int, passed: str | None = None) -> Reason | None:
+    def _passing(self, key: Key, written: int, passed: str | None = None) -> Reason | None:
         """Whether nothing that goes before the item at `key`, written at `written`, can
         still arrive but from origin `passed`: if so, how surely; None if something can.
         An item's own origin passes it, unless its progress is relayed."""

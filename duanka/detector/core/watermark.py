@@ -79,9 +79,9 @@ def event_time(event: Admitted) -> int | None:
 
 def order_time(event: Admitted) -> int | None:
     """The time an event takes its place by in a subject's order (epoch ms): its event time,
-    or for what the case linker derives from a disposition, when it was decided; None for
-    a watchlist record, placed by when it was written."""
-    if isinstance(event, Confirmation | Appeal):
+    or for what the case linker sends of a disposition, when it was decided; None for a
+    watchlist record, placed by when it was written."""
+    if isinstance(event, Disposition | Confirmation | Appeal):
         return to_ms(event.decided_at)
     return event_time(event)
 
