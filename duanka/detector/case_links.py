@@ -314,9 +314,10 @@ class CaseLinks:
         return None if value is None else Stored.decode(value)
 
     def place(self, token: str) -> list[Disposition]:
-        """A disposition held is placed without its alert (`disposition_gate`): what it
-        derives will never be sent, also by a linker restored from the table. Returned if
-        its alert is not coming: the alerts linked reach the grace past it already."""
+        """A disposition held is placed without its alert (`disposition_gate`): no partition
+        raised its alert before it, and from now on it may be rejected, also by a linker
+        restored from the table. Returned if its alert is not coming: the alerts linked
+        reach the grace past it already."""
         key = token.encode()
         stored = Stored.decode(self.table[key])._replace(placed=True)
         self.table[key] = stored.encode()

@@ -215,9 +215,9 @@ def new_order(
 
 
 def hold(order: EventOrder[T], item: T, forward: Forward) -> None:
-    """Hold `item`, which brings `forward`, in `order`: an event by its event time, what
-    the case linker derives from a disposition by when it was decided, a watchlist record
-    by when it was written."""
+    """Hold `item`, which brings `forward`, in `order`: an event by its event time, a
+    disposition the case linker offers by when it was decided, a watchlist record by when
+    it was written."""
     origin = origin_of(forward.topic, forward.partition)
     at = order_time(forward.event)
     if at is None:

@@ -28,9 +28,9 @@ def compact(topic: InputTopic, event: Admitted) -> list[Any]:
     """The compact form of an event admitted from `topic` (from `dispositions`, what the
     case linker sends to subjects: a disposition offered to the partitions of the kind it
     can act on, `["disposition", alert id, institution, outcome, decided_at]` without its
-    note, or what it derives, `["confirmation", account, alert id, rule, institution,
-    decided_at, holder]` or `["appeal", identity, alert id, rule, listed_at, institution,
-    decided_at]`)."""
+    note; or, as versions before offers sent it, what it derives, `["confirmation",
+    account, alert id, rule, institution, decided_at, holder]` or `["appeal", identity,
+    alert id, rule, listed_at, institution, decided_at]`)."""
     if isinstance(event, WatchlistUpdate):
         entry = None if event.entry is None else _values("watchlist", event.entry)
         return [event.identity, entry, *([True] if event.lifted_own else [])]

@@ -44,7 +44,8 @@ class Raised(NamedTuple):
 
     @classmethod
     def from_json(cls, value: Any) -> "Raised":
-        """A `Raised` as `to_json` wrote it; raises ValueError if it is not one."""
+        """A `Raised` as a partition stores it (with its place); raises ValueError if it is
+        not one."""
         match value:
             case [
                 "account" | "identity" as kind,
@@ -55,15 +56,12 @@ class Raised(NamedTuple):
                 [int(a), int(w), int(k), str(o), int(n)],
             ]:
                 return cls(kind, subject, rule, at, holder, (a, w, k, o, n))
-            case ["account" | "identity" as kind, str(subject), str(rule), int(at), holder, None]:
-                if holder is None or isinstance(holder, str):
-                    return cls(kind, subject, rule, at, holder)
         raise ValueError(f"not an alert raised: {value!r:.200}")
 
 
-def raised(alert: Alert, place: Place | None = None) -> Raised | None:
-    """What a disposition of `alert` needs of it; None if no disposition can act on its
-    subject."""
+def raised(alert: Alert, place: Place) -> Raised | None:
+    """What a disposition of `alert`, raised by the item at `place` in its partition's
+    order, needs of it; None if no disposition can act on its subject."""
     kind, subject = alert.subject.kind, alert.subject.id
     if kind != "account" and kind != "identity":
         return None

@@ -53,8 +53,8 @@ class WatchlistUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Confirmation:
-    """An institution confirmed an alert about an account as fraud: a message the case
-    linker derives from a disposition, to the account, which it flags as a mule rule would
+    """An institution confirmed an alert about an account as fraud: what the disposition
+    derives for the account (`disposal`), which it flags as a mule rule would
     (`payment_to_flagged`) from when it was decided."""
 
     account: str
@@ -69,8 +69,8 @@ class Confirmation:
 
 @dataclass(frozen=True, slots=True)
 class Appeal:
-    """An institution found an alert about an identity a false positive: a message the case
-    linker derives from a disposition, to the identity, which lifts duanka's own listing of
+    """An institution found an alert about an identity a false positive: what the
+    disposition derives for the identity (`disposal`), which lifts duanka's own listing of
     it if that alert made it (`engine`)."""
 
     identity: str

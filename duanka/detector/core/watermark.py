@@ -70,8 +70,8 @@ Far more than pass between two fetches of a partition that still has a backlog."
 
 
 def event_time(event: Admitted) -> int | None:
-    """An event's time (epoch ms); None for a watchlist record and the messages the case
-    linker derives, which a subject puts in order by when they were written."""
+    """An event's time (epoch ms); None for a watchlist record, a disposition and what it
+    derives, which do not move a watermark."""
     if isinstance(event, SimActivation | AccountOpen | Transfer):
         return to_ms(event.occurred_at)
     return None
