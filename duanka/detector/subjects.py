@@ -318,16 +318,13 @@ def offered(
     disposition the case linker offers to every partition of the kind it can act on
     (`case_links`) brings what it derives to its alert's subject, from where it was read,
     if this partition raised the alert (`raised_here`) before that place, and nothing
-    otherwise: replay's linker decides the same at the disposition's line. One decided
-    before the events that raised its alert, and written after them, comes late, after
-    them: raised by an item written before it, the alert was raised before its line."""
+    otherwise: replay's linker decides the same at the disposition's line (one decided
+    before the events that raised its alert does nothing: `docs/limitations.md`)."""
     disposition = forward.event
     if not isinstance(disposition, Disposition):
         return forward
     alert = raised_here(disposition.alert_id)
-    if alert is None or alert.place is None:
-        return None
-    if not (alert.place < place or alert.place[1] < place[1]):
+    if alert is None or alert.place is None or not alert.place < place:
         return None
     events = derive(alert, disposition)
     if not events:

@@ -367,8 +367,9 @@ async def test_a_false_positive_on_a_self_listing_alert_puts_a_tombstone_on_the_
     await produce(kafka, api_worker, burst(who, 6))
     found = await kafka.alerts(api_worker, lambda a: bool(opener_of(who, a)))
     [opener] = {a.alert_id: a for a in opener_of(who, found)}.values()
+    decided = opener.window.end + timedelta(hours=1)  # a decision comes after its alert
     cleared = Disposition(
-        alert_id=opener.alert_id, institution="cmcc", outcome="false_positive", decided_at=START
+        alert_id=opener.alert_id, institution="cmcc", outcome="false_positive", decided_at=decided
     )
     await kafka.send(api_worker.topic("dispositions"), encode(cleared), key=opener.alert_id)
     key = identity(who).encode()

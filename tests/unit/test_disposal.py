@@ -90,11 +90,14 @@ def test_an_offer_does_nothing_where_the_alert_was_not_raised_before_it() -> Non
     assert offered(kept(ACCOUNT_ALERT).get, wrong, OFFERED_AT) is None
 
 
-def test_an_offer_decided_before_the_events_that_raised_its_alert_comes_late() -> None:
-    """Written after them, it is applied when it comes: the alert was raised by an item
-    written before it (replay reads it after that item's line)."""
+def test_an_offer_decided_before_the_events_that_raised_its_alert_does_nothing() -> None:
+    """Its decision time puts it before them, wherever it was written: it cannot have
+    decided on that alert."""
     written_before = Key(3_000, 50_500, 1, "sim-activations/0", 2)
-    assert offered(kept(ACCOUNT_ALERT, place=written_before).get, offer(ACCOUNT_ALERT), OFFERED_AT)
+    assert (
+        offered(kept(ACCOUNT_ALERT, place=written_before).get, offer(ACCOUNT_ALERT), OFFERED_AT)
+        is None
+    )
 
 
 def test_any_other_event_goes_as_it_came() -> None:
