@@ -267,7 +267,8 @@ class CaseLinks:
         if offered:
             work.offer(disposition, stored, self.partitions)
             stored = stored._replace(sent_at=at)
-        self.store(disposition, stored)
+        if stored != kept:  # a copy of the first changes nothing
+            self.store(disposition, stored)
         return work
 
     def frontier(
@@ -288,8 +289,8 @@ class CaseLinks:
         something new."""
         reports = {}
         for kind in LINKED_TOPICS:
-            origins, awaited, held = self.gate().relay(kind)
-            report = Report(origins, None, awaited, held)
+            origins, awaited, through = self.gate().relay(kind)
+            report = Report(origins, None, awaited, through)
             if origins and report != self.relayed.get(kind):
                 self.relayed[kind] = reports[kind] = report
         return reports

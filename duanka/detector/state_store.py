@@ -125,22 +125,23 @@ class SubjectStates:
 
     def get(self, partition: int, key: bytes) -> SubjectState | None:
         """A subject's latest written state: sent and not stored yet, else stored."""
-        unstored = self._unstored.get(partition)
-        if unstored is not None and key in unstored:
-            value = unstored[key]
-            return None if value is None else STATE_TYPES[self.kind].from_json(orjson.loads(value))
-        stored = table_batches.read(self.table, partition, key)
-        return None if stored is None else STATE_TYPES[self.kind].from_json(stored)
+        value = self._latest(partition, key)
+        return None if value is None else STATE_TYPES[self.kind].from_json(value)
 
     def raised(self, partition: int, key: bytes) -> Raised | None:
         """An alert raised on `partition`, by its key (`raised_key`): sent and not stored
         yet, else stored."""
+        value = self._latest(partition, key)
+        return None if value is None else Raised.from_json(value)
+
+    def _latest(self, partition: int, key: bytes) -> Any:
+        """The JSON value last written under `key` on `partition`: sent and not stored yet,
+        else stored; None if there is none."""
         unstored = self._unstored.get(partition)
         if unstored is not None and key in unstored:
             value = unstored[key]
-            return None if value is None else Raised.from_json(orjson.loads(value))
-        stored = table_batches.read(self.table, partition, key)
-        return None if stored is None else Raised.from_json(stored)
+            return None if value is None else orjson.loads(value)
+        return table_batches.read(self.table, partition, key)
 
     def items(self) -> Iterator[tuple[bytes, SubjectState]]:
         """Every subject held here and its latest written state (not the alerts raised)."""

@@ -23,10 +23,10 @@ from faust.types import TP
 
 from duanka.detector import letters
 from duanka.detector.bundle import BUNDLE, Forward, decode_bundle, legacy_forward, written_ms
-from duanka.detector.core.disposal import Place, Raised, derive, raised
+from duanka.detector.core.disposal import Raised, derive, raised
 from duanka.detector.core.engine import Engine, Outcome
 from duanka.detector.core.ordering import EventOrder, Key
-from duanka.detector.core.routing import Address, Stream
+from duanka.detector.core.routing import Address
 from duanka.detector.core.state import SubjectState
 from duanka.detector.core.ties import encode_ties, ties_of
 from duanka.detector.core.watermark import CommittedWatermark, origin_of
@@ -312,7 +312,7 @@ def _apply(
 
 
 def offered(
-    raised_here: Callable[[str], Raised | None], forward: Forward, place: Place
+    raised_here: Callable[[str], Raised | None], forward: Forward, place: Key
 ) -> Forward | None:
     """The event `forward` brings to a subject at `place` in the partition's order. A
     disposition the case linker offers to every partition of the kind it can act on
@@ -329,8 +329,7 @@ def offered(
     events = derive(alert, disposition)
     if not events:
         return None
-    stream: Stream = "flag" if alert.kind == "account" else "appeal"
-    return replace(forward, key=alert.subject.encode(), stream=stream, event=events[0])
+    return replace(forward, key=alert.subject.encode(), event=events[0])  # its stream, as offered
 
 
 def apply_forward(

@@ -14,15 +14,13 @@ from typing import Any, NamedTuple
 
 from duanka.detector.core.clock import from_ms, to_ms
 from duanka.detector.core.intake import Appeal, Confirmation
+from duanka.detector.core.ordering import Key
 from duanka.schemas.alerts import Alert, SubjectKind
 from duanka.schemas.dispositions import Disposition
 
 ACTS_ON: dict[str, SubjectKind] = {"confirmed": "account", "false_positive": "identity"}
 """The kind of subject a disposition of each outcome can act on, when its alert is about one;
 `actioned` acts on none."""
-
-Place = tuple[int, int, int, str, int]
-"""An item's key in a subject partition's order (`ordering.Key`)."""
 
 
 class Raised(NamedTuple):
@@ -36,7 +34,7 @@ class Raised(NamedTuple):
     at: int
     """The alert's window end (epoch ms)."""
     holder: str | None
-    place: Place | None = None
+    place: Key | None = None
 
     def to_json(self) -> list[Any]:
         place = None if self.place is None else list(self.place)
@@ -55,11 +53,11 @@ class Raised(NamedTuple):
                 str() | None as holder,
                 [int(a), int(w), int(k), str(o), int(n)],
             ]:
-                return cls(kind, subject, rule, at, holder, (a, w, k, o, n))
+                return cls(kind, subject, rule, at, holder, Key(a, w, k, o, n))
         raise ValueError(f"not an alert raised: {value!r:.200}")
 
 
-def raised(alert: Alert, place: Place) -> Raised | None:
+def raised(alert: Alert, place: Key) -> Raised | None:
     """What a disposition of `alert`, raised by the item at `place` in its partition's
     order, needs of it; None if no disposition can act on its subject."""
     kind, subject = alert.subject.kind, alert.subject.id

@@ -90,7 +90,7 @@ class OriginProgress(NamedTuple):
 
 
 class Key(NamedTuple):
-    """An item's place in the order (`disposal.Place`)."""
+    """An item's place in the order (also where a partition raised an alert: `disposal`)."""
 
     at: int
     """An event's time; a placed record's T."""
