@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any, cast
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
 
 from duanka.console import pages as console
 from duanka.detector import (
@@ -20,6 +19,7 @@ from duanka.detector import (
     ingest_throttle,
     linking,
     merge,
+    monitor,
     patches,
     progress,
     stall_watch,
@@ -103,9 +103,7 @@ def create_detector(settings: Settings) -> Detector:
     rocksdb = settings.store.startswith("rocksdb")
     patches.install(app, ROCKSDB_MEMORY if rocksdb else None)
     metrics = create_metrics()
-    setup_prometheus_sensors(
-        app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
-    )
+    monitor.install(app, metrics.registry, FAUST_PREFIX)
     options = ROCKSDB_OPTIONS if rocksdb else None
     detector = Detector(
         settings=settings,

@@ -1,9 +1,9 @@
 """HTTP views on the worker's Faust web server: health, readiness and the query API.
 
-`/metrics` is registered with Faust's Prometheus sensor (`app.create_detector`). Health,
-readiness and metrics stay open; the query API needs `Authorization: Bearer <token>` with
-the token from `DUANKA_API_TOKEN`, and answers from whichever worker holds the key: Faust
-proxies the request there, headers included. Cases are all on the case linker's one
+`/metrics` is served by the monitor (`monitor`). Health, readiness and metrics stay open;
+the query API needs `Authorization: Bearer <token>` with the token from
+`DUANKA_API_TOKEN`, and answers from whichever worker holds the key: Faust proxies the
+request there, headers included. Cases are all on the case linker's one
 partition, so their views go to the worker holding it.
 """
 
