@@ -40,3 +40,5 @@ class Subjects:
         """The subject's state as the changelog stores it; None if it has none."""
     def load(self, key: str, value: bytes) -> None:
         """Take the subject's state from its changelog value."""
+    def clear(self) -> None:
+        """Drop every subject held."""

@@ -29,7 +29,6 @@ from duanka.detector import (
 )
 from duanka.detector.case_links import CaseLinks
 from duanka.detector.context import Detector, raw_topic
-from duanka.detector.core.engine import Engine
 from duanka.detector.core.intake import INPUT_TOPICS
 from duanka.detector.core.routing import SUBJECT_KINDS
 from duanka.detector.metrics import FAUST_PREFIX, create_metrics
@@ -108,7 +107,6 @@ def create_detector(settings: Settings) -> Detector:
     detector = Detector(
         settings=settings,
         app=app,
-        engine=Engine(settings.policy),
         inputs=raw_topic(app, *(settings.topic(t) for t in INPUT_TOPICS)),
         subject_events={
             kind: raw_topic(
@@ -129,6 +127,7 @@ def create_detector(settings: Settings) -> Detector:
                     key_type=bytes,
                     options=options,
                 ),
+                settings.policy.in_ms(),
             )
             for kind in SUBJECT_KINDS
         },

@@ -8,18 +8,27 @@ holding every event of the batch bound for it, in input order. The partition is 
 the subject id by Kafka's default partitioner, as a message keyed by the subject would
 have been, so a subject's events and state stay on the partition the query API looks in.
 Each event goes in the compact form ingest validated it into (`core.compact`), and comes
-out of the bundle as the event itself: a subject agent does not parse or validate it again.
+out of the bundle in that form: a subject agent orders and applies it so, without parsing
+or validating it again, and builds it only where it needs it as a Python object
+(`Forward.event`).
 """
 
 import struct
-from dataclasses import dataclass
 from typing import Any, cast, get_args
 
 import orjson
 
 from duanka.detector.core.compact import compact, expand
-from duanka.detector.core.intake import INPUT_TOPICS, Admitted, InputTopic, decode_admitted
+from duanka.detector.core.compact import order_time as compact_order_time
+from duanka.detector.core.intake import (
+    EVENT_MODELS,
+    INPUT_TOPICS,
+    Admitted,
+    InputTopic,
+    decode_admitted,
+)
 from duanka.detector.core.routing import Stream
+from duanka.detector.core.watermark import order_time
 from duanka.detector.headers import (
     PARTITION_HEADER,
     RECEIVED_HEADER,
@@ -36,22 +45,81 @@ size limit is 1 MiB."""
 STREAMS: frozenset[str] = frozenset(get_args(Stream))
 
 
-@dataclass(frozen=True, slots=True)
 class Forward:
-    """One input event forwarded to one subject: the event and where it came from."""
+    """One input event forwarded to one subject: the event and where it came from.
 
-    key: bytes
-    """The subject id."""
-    stream: Stream
-    topic: InputTopic
-    partition: int
-    """The input partition it was read from."""
-    offset: int
-    """Its offset there."""
-    written: int
-    """When it was written to its input topic (epoch ms)."""
-    event: Admitted
-    """The event as ingest admitted it."""
+    The event is kept in the form it came in, as ingest admitted it or as a bundle carries
+    it (`core.compact`), and made in the other form only when asked for: a subject agent
+    applies an event in its compact form (the native engine) and orders it by the time
+    that form holds, so most events it receives never become Python objects there."""
+
+    __slots__ = (
+        "_event",
+        "_values",
+        "at",
+        "key",
+        "offset",
+        "partition",
+        "stream",
+        "topic",
+        "written",
+    )
+
+    def __init__(
+        self,
+        key: bytes,
+        stream: Stream,
+        topic: InputTopic,
+        partition: int,
+        offset: int,
+        written: int,
+        event: Admitted | None = None,
+        *,
+        values: Any = None,
+    ) -> None:
+        """A forward of `event`, or of the event whose compact form `values` is (then
+        raises ValueError if that holds no time to order it by)."""
+        self.key = key
+        """The subject id."""
+        self.stream = stream
+        self.topic = topic
+        self.partition = partition
+        """The input partition it was read from."""
+        self.offset = offset
+        """Its offset there."""
+        self.written = written
+        """When it was written to its input topic (epoch ms)."""
+        self._event = event
+        self._values = values
+        self.at = order_time(event) if event is not None else compact_order_time(topic, values)
+        """The time it takes its place by in its subject's order (`watermark.order_time`)."""
+
+    @property
+    def event(self) -> Admitted:
+        """The event as ingest admitted it; raises ValueError if its compact form is not
+        an event's."""
+        if self._event is None:
+            self._event = expand(self.topic, self._values)
+        return self._event
+
+    @property
+    def values(self) -> Any:
+        """The event's compact form (`core.compact`)."""
+        if self._values is None:
+            self._values = compact(self.topic, self.event)
+        return self._values
+
+    @property
+    def event_time(self) -> int | None:
+        """The event's time (`watermark.event_time`): None but for the event topics."""
+        return self.at if self.topic in EVENT_MODELS else None
+
+    def to(self, key: bytes, event: Admitted) -> "Forward":
+        """What this forward brings to the subject `key` instead: `event`, from where it
+        was read."""
+        return Forward(
+            key, self.stream, self.topic, self.partition, self.offset, self.written, event
+        )
 
     def as_json(self) -> list[Any]:
         return [
@@ -60,9 +128,18 @@ class Forward:
             self.topic,
             self.partition,
             self.written,
-            compact(self.topic, self.event),
+            self.values,
             self.offset,
         ]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Forward) and self.as_json() == other.as_json()
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.topic, self.partition, self.offset))
+
+    def __repr__(self) -> str:
+        return f"Forward({self.as_json()!r:.300})"
 
 
 _M = 0x5BD1E995
@@ -165,9 +242,10 @@ def _forward(entry: Any) -> Forward:
     input_topic = cast(InputTopic, topic)
     subject = key.encode()
     if isinstance(event, list):
-        admitted = expand(input_topic, event)
-    else:
-        admitted = decode_admitted(input_topic, subject, None if event is None else event.encode())
+        return Forward(
+            subject, cast(Stream, stream), input_topic, partition, offset, written, values=event
+        )
+    admitted = decode_admitted(input_topic, subject, None if event is None else event.encode())
     return Forward(subject, cast(Stream, stream), input_topic, partition, offset, written, admitted)
 
 

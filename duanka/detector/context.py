@@ -1,4 +1,4 @@
-"""The worker's context: its settings, app, engine, topics and states, handed to every
+"""The worker's context: its settings, app, topics and states, handed to every
 stage, timer and hook. A leaf: it imports none of them (`app` wires them all)."""
 
 import asyncio
@@ -8,7 +8,6 @@ from typing import Any
 import faust
 
 from duanka.detector.case_links import CaseLinks
-from duanka.detector.core.engine import Engine
 from duanka.detector.metrics import Metrics
 from duanka.detector.partitions import SubjectPartitions
 from duanka.detector.progress import InputProgress
@@ -24,7 +23,6 @@ class Detector:
 
     settings: Settings
     app: faust.App
-    engine: Engine
     inputs: Any
     subject_events: dict[SubjectKind, Any]
     states: dict[SubjectKind, SubjectStates]

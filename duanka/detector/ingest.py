@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from duanka.detector import letters
 from duanka.detector.bundle import BUNDLE, Forward, encode_bundles, partition_of, written_ms
 from duanka.detector.core.clock import to_ms
+from duanka.detector.core.compact import compact
 from duanka.detector.core.intake import (
     INPUT_TOPICS,
     Admitted,
@@ -156,9 +157,12 @@ def forwards_of(
     as forwarded to each subject it concerns, with the partition of its `partitions`
     subject-topic partitions it goes to."""
     forwards = []
+    values = compact(topic, event)
     for address in route(event):
         key = address.id.encode()
-        forward = Forward(key, address.stream, topic, partition, offset, written, event)
+        forward = Forward(
+            key, address.stream, topic, partition, offset, written, event, values=values
+        )
         forwards.append((address.kind, partition_of(key, partitions), forward))
     return forwards
 

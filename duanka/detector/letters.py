@@ -9,6 +9,8 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from duanka.detector.bundle import Forward
 from duanka.detector.core.compact import document
 from duanka.detector.core.intake import dead_letter
@@ -60,8 +62,17 @@ async def send(
     if forward is None:
         key, raw = message.key, message.value
     else:
-        key, raw = forward.key, document(forward.event)
+        key, raw = forward.key, _document(forward)
     await send_from(detector, (message.topic, message.partition, message.offset), key, raw, error)
+
+
+def _document(forward: Forward) -> bytes | None:
+    """A forwarded event as JSON; its compact form as it came, if that is not an event's
+    (a bundle is decoded only as far as its events' times, `bundle.Forward`)."""
+    try:
+        return document(forward.event)
+    except ValueError:
+        return orjson.dumps(forward.values)
 
 
 async def send_from(

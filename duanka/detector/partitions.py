@@ -23,7 +23,6 @@ from duanka.detector.core.watermark import (
     LINKED_TOPICS,
     UNTIMED_TOPICS,
     CommittedWatermark,
-    order_time,
     origin_of,
 )
 from duanka.detector.patches.consumer_state import committed, known_hole
@@ -219,7 +218,7 @@ def hold(order: EventOrder[T], item: T, forward: Forward) -> None:
     disposition the case linker offers by when it was decided, a watchlist record by when
     it was written."""
     origin = origin_of(forward.topic, forward.partition)
-    at = order_time(forward.event)
+    at = forward.at
     if at is None:
         order.add_record(item, origin, forward.offset, forward.written)
     else:

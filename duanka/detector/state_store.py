@@ -34,6 +34,7 @@ from typing import Any
 import faust
 import orjson
 
+from duanka._native import Subjects
 from duanka.detector.core.disposal import Raised
 from duanka.detector.core.engine import STATE_TYPES
 from duanka.detector.core.state import SubjectState
@@ -56,31 +57,44 @@ class _Sent:
 
 
 class Batch:
-    """One batch's subjects of one partition: each read once, and the state the batch
-    leaves it in."""
+    """One batch's subjects of one partition, in the kind's native subjects
+    (`SubjectStates.subjects`): each read into them once, every event of the batch applied
+    there, and each changed one written when the batch ends."""
 
-    __slots__ = ("_changed", "_raised", "_states", "partition", "read")
+    __slots__ = ("_changed", "_loaded", "_raised", "_states", "partition", "subjects")
 
     def __init__(self, states: SubjectStates, partition: int) -> None:
         self._states = states
         self.partition = partition
-        self.read: dict[bytes, SubjectState | None] = {}
+        self.subjects = states.subjects
+        """The native subjects the batch applies events to: only its own."""
+        self.subjects.clear()
+        self._loaded: set[bytes] = set()
         self._changed: set[bytes] = set()
         self._raised: dict[bytes, Raised] = {}
 
-    def state(self, key: bytes) -> SubjectState | None:
-        """The subject's state as the batch has left it so far."""
-        if key in self.read:
-            return self.read[key]
-        state = self.read[key] = self._states.get(self.partition, key)
-        return state
+    def load(self, key: bytes) -> bool:
+        """Bring the subject's latest written state into `subjects`, once a batch; whether
+        the subject has a state now."""
+        id = key.decode()
+        if key not in self._loaded:
+            self._loaded.add(key)
+            value = self._states.value(self.partition, key)
+            if value is not None:
+                self.subjects.load(id, value)
+        return id in self.subjects
 
-    def keep(self, key: bytes, state: SubjectState | None, changed: bool) -> None:
-        """The subject's state after one event; written at the end of the batch if
-        `changed`."""
-        self.read[key] = state
-        if changed:
-            self._changed.add(key)
+    def state(self, key: bytes) -> SubjectState | None:
+        """The subject's state as the batch has left it so far, as a Python object."""
+        self.load(key)
+        value = self.subjects.state(key.decode())
+        return (
+            None if value is None else STATE_TYPES[self._states.kind].from_json(orjson.loads(value))
+        )
+
+    def changed(self, key: bytes) -> None:
+        """The subject's state is to be written at the end of the batch."""
+        self._changed.add(key)
 
     def raised(self, alert_id: str) -> Raised | None:
         """An alert the partition raised, as kept (`core.disposal`); None if it raised none
@@ -99,7 +113,7 @@ class Batch:
     def changes(self) -> dict[bytes, bytes | None]:
         """Each changed subject's state as the table stores it (None: delete the key), and
         each alert raised."""
-        changes = {key: _encode(self.read[key]) for key in self._changed}
+        changes = {key: self.subjects.state(key.decode()) for key in self._changed}
         for key, raised in self._raised.items():
             changes[key] = orjson.dumps(raised.to_json())
         return changes
@@ -108,10 +122,13 @@ class Batch:
 class SubjectStates:
     """The states of one subject kind held by this worker, over its Faust table."""
 
-    def __init__(self, app: faust.App, kind: SubjectKind, table: Any) -> None:
+    def __init__(self, app: faust.App, kind: SubjectKind, table: Any, policy: bytes) -> None:
         self.app = app
         self.kind = kind
         self.table = table
+        self.subjects = Subjects(kind, policy)
+        """The native core's subjects of the kind (`policy` as `Policy.in_ms` writes it),
+        holding one batch's subjects at a time (`Batch`)."""
         self.lock = asyncio.Lock()
         """Held from a batch's first read to its changelog records being queued, so that
         the records of one subject are queued in the order its events were applied."""
@@ -135,23 +152,29 @@ class SubjectStates:
         return None if value is None else Raised.from_json(value)
 
     def _latest(self, partition: int, key: bytes) -> Any:
-        """The JSON value last written under `key` on `partition`: sent and not stored yet,
-        else stored; None if there is none."""
+        """The JSON value last written under `key` on `partition`, decoded; None if there
+        is none."""
+        value = self.value(partition, key)
+        return None if value is None else orjson.loads(value)
+
+    def value(self, partition: int, key: bytes) -> bytes | None:
+        """The value last written under `key` on `partition`, as the table stores it: sent
+        and not stored yet, else stored; None if there is none."""
         unstored = self._unstored.get(partition)
         if unstored is not None and key in unstored:
-            value = unstored[key]
-            return None if value is None else orjson.loads(value)
-        return table_batches.read(self.table, partition, key)
+            return unstored[key]
+        return table_batches.read_value(self.table, partition, key)
 
-    def items(self) -> Iterator[tuple[bytes, SubjectState]]:
-        """Every subject held here and its latest written state (not the alerts raised)."""
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every subject held here and its latest written state, as the table stores it
+        (not the alerts raised)."""
         unstored = {k: v for values in self._unstored.values() for k, v in values.items()}
         for key, value in unstored.items():
             if value is not None and not key.startswith(RAISED):
-                yield key, STATE_TYPES[self.kind].from_json(orjson.loads(value))
-        for key, stored in table_batches.items(self.table):
+                yield key, value
+        for key, stored in table_batches.values(self.table):
             if key not in unstored and not key.startswith(RAISED):
-                yield key, STATE_TYPES[self.kind].from_json(stored)
+                yield key, stored
 
     async def write(self, batch: Batch) -> None:
         """Queue the batch's changed states on the changelog (step 2)."""
@@ -222,10 +245,6 @@ def raised_key(alert_id: str) -> bytes:
 
 def _succeeded(delivery: asyncio.Future[Any]) -> bool:
     return delivery.done() and not delivery.cancelled() and delivery.exception() is None
-
-
-def _encode(state: SubjectState | None) -> bytes | None:
-    return None if state is None else orjson.dumps(state.to_json())
 
 
 class StoreOnCommit(faust.Sensor):

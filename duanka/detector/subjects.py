@@ -14,20 +14,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust.types import TP
 
+from duanka._native import Subjects
 from duanka.detector import letters
 from duanka.detector.bundle import BUNDLE, Forward, decode_bundle, legacy_forward, written_ms
+from duanka.detector.core.clock import to_us
 from duanka.detector.core.disposal import Raised, derive, raised
-from duanka.detector.core.engine import Engine, Outcome
 from duanka.detector.core.ordering import EventOrder, Key
-from duanka.detector.core.routing import Address
-from duanka.detector.core.state import SubjectState
+from duanka.detector.core.subject_memory import Applied, expire_held, native_apply
 from duanka.detector.core.ties import encode_ties, ties_of
 from duanka.detector.core.watermark import CommittedWatermark, origin_of
 from duanka.detector.headers import (
@@ -239,16 +239,16 @@ async def release(
     async with states.lock:
         batch = states.batch(partition)
         watermark = detector.partitions.watermark(kind, partition)
-        outcomes = [
+        caused = [
             (pending, _applied(detector, kind, batch, watermark, place, pending))
             for place, pending in due
         ]
-        for pending, outcome in outcomes:
+        for pending, outcome in caused:
             message = pending.delivery.event.message
             if isinstance(outcome, DecodeError):
                 await letters.send(detector, message, outcome, pending.forward)
-            else:
-                work = _publish_outcome(detector, pending, outcome)
+            elif outcome is not None:
+                work = _publish_caused(detector, pending, outcome)
                 await letters.guarded(detector, message, work, pending.forward)
         await _write(detector, states, batch)
     for _, pending in due:
@@ -266,6 +266,16 @@ async def _write(detector: Detector, states: SubjectStates, batch: Batch) -> Non
         raise
 
 
+@dataclass(frozen=True, slots=True)
+class Caused:
+    """What one event applied at its subject has to publish."""
+
+    applied: Applied
+    ties: list[bytes]
+    """Per alert, what its evidence ties together (`core.ties`), read from the subject's
+    state right after the event."""
+
+
 def _applied(
     detector: Detector,
     kind: SubjectKind,
@@ -273,7 +283,7 @@ def _applied(
     watermark: CommittedWatermark,
     place: Key,
     pending: Pending,
-) -> Outcome | DecodeError:
+) -> Caused | DecodeError | None:
     try:
         return _apply(detector, kind, batch, watermark, place, pending)
     except Exception as exc:
@@ -287,28 +297,32 @@ def _apply(
     watermark: CommittedWatermark,
     place: Key,
     pending: Pending,
-) -> Outcome:
+) -> Caused | None:
     """Apply one re-keyed event, at `place` in the partition's order, to its subject's
     state in the batch; a disposition offered, to its alert's subject if this partition
-    raised the alert before (`offered`). Every alert it raises is kept (`core.disposal`)."""
+    raised the alert before (`offered`); None if it does nothing. Every alert it raises
+    is kept (`core.disposal`)."""
     forward = offered(batch.raised, pending.forward, place)
     if forward is None:
-        return Outcome(None)
+        return None
     key = forward.key
-    state = batch.state(key)
+    held = batch.load(key)
     offset = pending.delivery.event.message.offset
-    now = datetime.now(UTC)
-    outcome = apply_forward(detector.engine, kind, state, forward, offset, watermark, now)
-    if outcome.duplicate or outcome.late:
-        label = "duplicate" if outcome.duplicate else "late"
+    applied = apply_forward(batch.subjects, kind, forward, offset, watermark, datetime.now(UTC))
+    if applied.duplicate or applied.late:
+        label = "duplicate" if applied.duplicate else "late"
         detector.metrics.events.labels(forward.topic, label).inc()
-    changed = not outcome.duplicate and (outcome.state is not None or state is not None)
-    batch.keep(key, outcome.state, changed)
-    for alert in outcome.alerts:
+    if not applied.duplicate and (held or key.decode() in batch.subjects):
+        batch.changed(key)
+    ties = []
+    if applied.alerts:
+        state = batch.state(key)
+        ties = [encode_ties(ties_of(alert, state)) for alert in applied.alerts]
+    for alert in applied.alerts:
         kept = raised(alert, place)
         if kept is not None:
             batch.keep_raised(alert.alert_id, kept)
-    return outcome
+    return Caused(applied, ties)
 
 
 def offered(
@@ -320,6 +334,8 @@ def offered(
     if this partition raised the alert (`raised_here`) before that place, and nothing
     otherwise: replay's linker decides the same at the disposition's line (one decided
     before the events that raised its alert does nothing: `docs/limitations.md`)."""
+    if forward.topic != "dispositions":
+        return forward
     disposition = forward.event
     if not isinstance(disposition, Disposition):
         return forward
@@ -329,42 +345,44 @@ def offered(
     events = derive(alert, disposition)
     if not events:
         return None
-    return replace(forward, key=alert.subject.encode(), event=events[0])  # its stream, as offered
+    return forward.to(alert.subject.encode(), events[0])  # its stream, as offered
 
 
 def apply_forward(
-    engine: Engine,
+    subjects: Subjects,
     kind: SubjectKind,
-    state: SubjectState | None,
     forward: Forward,
     offset: int,
     watermark: CommittedWatermark,
     now: datetime,
-) -> Outcome:
+) -> Applied:
     """Apply a forwarded event, brought by the message at `offset` of its subject
-    partition, to its subject's `state`, the partition's `watermark` counting it: where it
-    was read (its input partition and offset) goes with it."""
-    watermark.observe(forward.event, forward.partition, offset)
-    return engine.apply(
-        Address(kind, forward.key.decode(), forward.stream),
-        state,
-        forward.event,
-        now,
-        origin=origin_of(forward.topic, forward.partition),
-        offset=None if forward.offset < 0 else forward.offset,
-        watermark=watermark.value(kind),
+    partition, to its subject's state held in the native `subjects`, the partition's
+    `watermark` counting it: where it was read (its input partition and offset) goes
+    with it."""
+    watermark.observe(forward.topic, forward.event_time, forward.partition, offset)
+    return native_apply(
+        subjects,
+        forward.key.decode(),
+        forward.stream,
+        orjson.dumps(forward.values),
+        origin_of(forward.topic, forward.partition),
+        None if forward.offset < 0 else forward.offset,
+        watermark.value(kind),
+        to_us(now),
     )
 
 
-async def _publish_outcome(detector: Detector, pending: Pending, outcome: Outcome) -> None:
+async def _publish_caused(detector: Detector, pending: Pending, caused: Caused) -> None:
     """Publish the alerts, watchlist entries and tombstones an event caused."""
     received = pending.forward.written / 1000
-    for alert in outcome.alerts:
-        await _publish(detector, alert, outcome.state)
+    applied = caused.applied
+    for alert, ties in zip(applied.alerts, caused.ties, strict=True):
+        await _publish(detector, alert, ties)
         detector.metrics.latency.observe(max(0.0, time.time() - received))
-    for listing in outcome.listings:
+    for listing in applied.listings:
         await detector.watchlist.send(key=listing.identity.encode(), value=encode(listing))
-    for identity in outcome.lifts:
+    for identity in applied.lifts:
         await detector.watchlist.send(
             key=identity.encode(), value=None, headers={LIFTED_OWN_HEADER: LIFTED_OWN}
         )
@@ -377,31 +395,19 @@ async def _expire(detector: Detector, kind: SubjectKind, message: Any) -> None:
     async with states.lock:
         batch = states.batch(message.partition)
         watermark = detector.partitions.watermark(kind, message.partition).value(kind)
-        for key in keys:
-            quiet = batch.state(key)
-            if quiet is not None:
-                changed, left = expiry_of(detector.engine, kind, quiet, watermark)
-                batch.keep(key, left, changed)
+        if watermark is not None:
+            for key in keys:
+                if batch.load(key) and expire_held(batch.subjects, key.decode(), watermark):
+                    batch.changed(key)
         await _write(detector, states, batch)
 
 
-def expiry_of(
-    engine: Engine, kind: SubjectKind, state: SubjectState, watermark: int | None
-) -> tuple[bool, SubjectState | None]:
-    """Expire a state, in place, against a watermark: whether that changes it, and the
-    state left (None: nothing, the key can go)."""
-    before = state.to_json()
-    left = engine.expire(kind, state, watermark)
-    return left is None or left.to_json() != before, left
-
-
-async def _publish(detector: Detector, alert: Alert, state: SubjectState | None) -> None:
+async def _publish(detector: Detector, alert: Alert, ties: bytes) -> None:
     """To `alerts`, to `alerts.<institution>` for every institution in its actions, and to
     the case linker (`linking`) with what its evidence ties together (`core.ties`)."""
     value = encode(alert)
     key = alert.subject.id.encode()
     await detector.alerts.send(key=key, value=value)
-    ties = encode_ties(ties_of(alert, state))
     await detector.case_alerts.send(
         key=alert.alert_id.encode(), value=value, headers={TIES_HEADER: ties}
     )

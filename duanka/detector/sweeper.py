@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from duanka._native import Subjects
 from duanka.detector.bundle import partition_of
 from duanka.detector.core.routing import SUBJECT_KINDS
 from duanka.detector.core.state import IdentityState
+from duanka.detector.core.subject_memory import expire_held
 from duanka.detector.headers import EXPIRE, STREAM_HEADER
-from duanka.detector.subjects import expiry_of
 from duanka.schemas.alerts import SubjectKind
 
 if TYPE_CHECKING:
@@ -77,12 +78,14 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
     watermark = detector.partitions.oldest_watermark(kind)
     pause = detector.settings.store.startswith("rocksdb")
     partitions = detector.settings.partitions
+    scratch = Subjects(kind, detector.settings.policy.in_ms())
     quiet: dict[int, list[str]] = {}
     sent = held = listed = 0
-    for held, (key, state) in enumerate(detector.states[kind].items(), start=1):
-        listed += isinstance(state, IdentityState) and state.listing is not None
+    for held, (key, value) in enumerate(detector.states[kind].items(), start=1):
+        if kind == "identity":
+            listed += IdentityState.from_json(orjson.loads(value)).listing is not None
         # with no watermark yet nothing can expire: the walk only counts
-        if watermark is not None and expiry_of(detector.engine, kind, state, watermark)[0]:
+        if watermark is not None and _expires(scratch, key.decode(), value, watermark):
             partition = partition_of(key, partitions)
             keys = quiet.setdefault(partition, [])
             keys.append(key.decode())
@@ -90,8 +93,10 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
             if len(keys) == KEYS_PER_REQUEST:
                 await _request(detector, kind, partition, keys)
                 keys.clear()
-        if pause and held % CHUNK == 0:
-            await asyncio.sleep(0)
+        if held % CHUNK == 0:
+            scratch.clear()
+            if pause:
+                await asyncio.sleep(0)
     for partition, keys in quiet.items():
         if keys:
             await _request(detector, kind, partition, keys)
@@ -101,6 +106,13 @@ async def sweep_kind(detector: Detector, kind: SubjectKind) -> int:
     if kind == "identity":
         metrics.watchlisted.set(listed)
     return sent
+
+
+def _expires(scratch: Subjects, id: str, value: bytes, watermark: int) -> bool:
+    """Whether expiring the subject `id`, whose state is `value`, against `watermark`
+    changes it; `scratch` holds it meanwhile."""
+    scratch.load(id, value)
+    return expire_held(scratch, id, watermark)
 
 
 async def _request(detector: Detector, kind: SubjectKind, partition: int, keys: list[str]) -> None:

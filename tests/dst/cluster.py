@@ -4,7 +4,7 @@ What is real: admission (`core.intake.admit`), forwarding to subjects and their 
 (`ingest.forwards_of`), bundles and their wire form, progress reports and their wire form,
 the input progress and what the progress timer sends (`progress.due`), the order of a
 subject partition (`partitions.new_order`, `hold`, `answers`), applying what it lets go
-(`subjects.apply_forward`: watermarks and the engine), and the case linker's steps
+(`subjects.apply_forward`: watermarks and the native engine), and the case linker's steps
 (`case_links.CaseLinks`: linking, dispositions, the relay and frontiers).
 
 What is modelled: the broker (partition logs, append times from its clock, as
@@ -34,17 +34,18 @@ from typing import Any
 import orjson
 from faust.types import TP
 
+from duanka._native import Subjects
 from duanka.detector.bundle import Forward, decode_bundle, encode_bundles, partition_of
 from duanka.detector.case_links import CaseLinks, LinkerWork, Stored, StoredAlert
 from duanka.detector.core.clock import to_ms
 from duanka.detector.core.disposal import Raised, raised
 from duanka.detector.core.disposition_gate import Position
-from duanka.detector.core.engine import STATE_TYPES
+from duanka.detector.core.engine import delivery_key
 from duanka.detector.core.intake import InputTopic, admit
 from duanka.detector.core.ordering import EventOrder, Key
 from duanka.detector.core.policy import Policy
 from duanka.detector.core.routing import SUBJECT_KINDS
-from duanka.detector.core.state import SubjectState
+from duanka.detector.core.subject_memory import expire_held
 from duanka.detector.core.watermark import CommittedWatermark, event_time
 from duanka.detector.headers import LIFTED_OWN, LIFTED_OWN_HEADER
 from duanka.detector.ingest import as_written, forwards_of
@@ -61,12 +62,12 @@ from duanka.detector.progress import (
     encode_report,
 )
 from duanka.detector.state_store import RAISED, raised_key
-from duanka.detector.subjects import apply_forward, expiry_of, offered
+from duanka.detector.subjects import apply_forward, offered
 from duanka.schemas.alerts import Alert, SubjectKind
 from duanka.schemas.cases import Case
 from duanka.schemas.codec import DecodeError, encode
 from duanka.schemas.dispositions import Disposition
-from tests.dst.ledger import Ledger
+from tests.dst.ledger import Entry
 from tests.dst.world import History
 
 PARTITIONS = 2
@@ -125,7 +126,7 @@ class Holding:
     position: int
     order: EventOrder[tuple[int, Forward]]
     watermark: CommittedWatermark
-    states: dict[str, SubjectState]
+    states: Subjects
     """The subjects' states as this holder has them: restored from the changelog."""
     raised: dict[str, Raised]
     """The alerts the partition raised that a disposition can act on, by alert id: kept
@@ -314,8 +315,7 @@ class Worker:
                     changed |= self.expire(holding)
                 changelog = (cluster.changelog_topic(holding.kind), holding.partition)
                 for key in sorted(changed):
-                    state = holding.states.get(key)
-                    value = None if state is None else orjson.dumps(state.to_json())
+                    value = holding.states.state(key)
                     self.send(changelog, key.encode(), value, "changelog")
                 for alert_id in sorted(raised):
                     value = orjson.dumps(holding.raised[alert_id].to_json())
@@ -409,19 +409,16 @@ class Worker:
         decides); the subject's key and the alerts raised kept, or None if it did
         nothing."""
         cluster = self.cluster
-        states = holding.states
         forward = offered(holding.raised.get, offered_forward, place)
         if forward is None:
             return None
         key = forward.key.decode()
-        state = states.get(key)
         outcome = apply_forward(
-            cluster.engine, holding.kind, state, forward, offset, holding.watermark, NOW
+            holding.states, holding.kind, forward, offset, holding.watermark, NOW
         )
-        if outcome.state is None:
-            states.pop(key, None)
-        else:
-            states[key] = outcome.state
+        if not outcome.duplicate:
+            entry = (holding.kind, key, delivery_key(forward.event))
+            (cluster.late if outcome.late else cluster.counted).add(entry)
         cluster.applied.append((holding.kind, key, forward.event))
         kept = []
         for alert in outcome.alerts:
@@ -442,15 +439,10 @@ class Worker:
         """An expiry request read in the partition (`sweeper`): every subject is trimmed
         against the partition's watermark, and deleted if nothing is left; the subjects
         changed."""
-        changed = set()
         watermark = holding.watermark.value(holding.kind)
-        for key, state in list(holding.states.items()):
-            touched, left = expiry_of(self.cluster.engine, holding.kind, state, watermark)
-            if touched:
-                changed.add(key)
-            if left is None:
-                del holding.states[key]
-        return changed
+        if watermark is None:
+            return set()
+        return {key for key in holding.states.ids() if expire_held(holding.states, key, watermark)}
 
     def listing(self, identity: str, value: bytes | None) -> None:
         key = identity.encode()
@@ -521,7 +513,10 @@ class Cluster:
         self._seq = itertools.count()
         self.logs: dict[tuple[str, int], list[Record]] = defaultdict(list)
         self.committed: dict[tuple[str, int], int] = defaultdict(int)
-        self.engine = Ledger(policy)
+        self.policy = policy
+        self.counted: set[Entry] = set()
+        """What the workers' subjects counted (as `Ledger` notes replay's)."""
+        self.late: set[Entry] = set()
         self.alerts: dict[str, bytes] = {}
         self.cases: dict[str, Case] = {}
         """The latest record of each case."""
@@ -556,9 +551,7 @@ class Cluster:
     def changelog_topic(kind: SubjectKind) -> str:
         return f"duanka-{kind}-changelog"
 
-    def restored(
-        self, kind: SubjectKind, partition: int
-    ) -> tuple[dict[str, SubjectState], dict[str, Raised]]:
+    def restored(self, kind: SubjectKind, partition: int) -> tuple[Subjects, dict[str, Raised]]:
         """A subject partition's states, and the alerts it raised, as its changelog holds
         them (what has landed)."""
         values: dict[bytes, bytes] = {}
@@ -568,12 +561,12 @@ class Cluster:
                 values.pop(record.key, None)
             else:
                 values[record.key] = record.value
-        states, raised = {}, {}
+        states, raised = Subjects(kind, self.policy.in_ms()), {}
         for key, value in values.items():
             if key.startswith(RAISED):
                 raised[key.removeprefix(RAISED).decode()] = Raised.from_json(orjson.loads(value))
             else:
-                states[key.decode()] = STATE_TYPES[kind].from_json(orjson.loads(value))
+                states.load(key.decode(), value)
         return states, raised
 
     def at(self, when: int, action: Callable[[], None], worker: Worker | None = None) -> None:
@@ -621,7 +614,7 @@ class Cluster:
         self.rng.shuffle(inputs)
         self.rng.shuffle(subjects)
         input_partitions = {t: PARTITIONS for t in READ_TOPICS}
-        links = CaseLinks(self.linker_table, self.engine.policy, PARTITIONS)
+        links = CaseLinks(self.linker_table, self.policy, PARTITIONS)
         self.rng.choice(live).linking = Linking(self.committed[LINKER_LOG], links)
         for worker in live:
             worker.recovering_until = self.now + RECOVERY_MS

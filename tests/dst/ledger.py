@@ -3,9 +3,9 @@
 Comparing alerts with replay's misses a lost event that happens to change no alert; the
 loss that once silenced every mule alert of a few accounts (a recovering worker's seek past
 records it had dropped, docs/history.md) would have shown here first as events a subject
-never counted. So replay and the simulated workers apply events through a `Ledger`, and a
-seed passes only if the workers' subjects counted exactly the events replay's did, and
-found the same ones late.
+never counted. So replay applies events through a `Ledger` (the simulated workers note the
+same from the native engine's verdicts), and a seed passes only if the workers' subjects
+counted exactly the events replay's did, and found the same ones late.
 """
 
 from datetime import datetime

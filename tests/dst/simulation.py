@@ -108,8 +108,9 @@ class Replayed:
 
 def replay(world: History, policy: Policy) -> Replayed:
     """Replay a history; only dispositions are rejected (repeated, or of an alert never
-    raised). The simulated workers apply events through the Python engine, and so does
-    this replay, so that the ledger notes both sides alike."""
+    raised). The simulated workers apply events through the native engine, as workers do,
+    and this replay through the Python engine, the reference: the ledger notes what it
+    counted and found late, and the cluster what the workers did."""
     ledger = Ledger(policy)
     replayer = Replayer(ledger, memory=PythonMemory(ledger))
     raised = []
@@ -137,7 +138,7 @@ def simulate(seed: int) -> Verdict:
     replayed = replay(world, policy)
     expected = replayed.alerts()
     found = cluster.alerts
-    counted, late = cluster.engine.counted, cluster.engine.late
+    counted, late = cluster.counted, cluster.late
     changed = [i for i in sorted(set(found) & set(expected)) if found[i] != expected[i]]
     return Verdict(
         seed,

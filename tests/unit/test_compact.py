@@ -7,17 +7,21 @@ import orjson
 import pytest
 
 from duanka.detector.core.compact import compact, expand
+from duanka.detector.core.compact import order_time as compact_order_time
 from duanka.detector.core.intake import (
     Admitted,
+    Appeal,
     Confirmation,
     InputTopic,
     WatchlistUpdate,
     decode_admitted,
 )
+from duanka.detector.core.watermark import order_time
 from duanka.schemas.dispositions import Disposition
 from tests.factories import T0, account_open, activation, listing, transfer
 
 SHANGHAI = timezone(timedelta(hours=8))
+HOUR = timedelta(hours=1)
 LISTED = listing("cy", T0, T0 + timedelta(days=9))
 
 
@@ -98,3 +102,43 @@ def test_a_disposition_offered_comes_back_without_its_note() -> None:
 def test_duanka_s_own_tombstone_keeps_its_mark() -> None:
     own = WatchlistUpdate(listing("cy", T0).identity, None, lifted_own=True)
     assert expand("watchlist", orjson.loads(orjson.dumps(compact("watchlist", own)))) == own
+
+
+LINKED: list[tuple[InputTopic, Admitted]] = [
+    ("dispositions", Confirmation("icbc:m", "a" * 32, "mule_fan_in", "boc", T0, "ann")),
+    ("dispositions", Appeal("ann", "b" * 32, "bulk_sim_opener", T0, "mps", T0 + HOUR)),
+    (
+        "dispositions",
+        Disposition(
+            alert_id="c" * 32,
+            institution="boc",
+            outcome="confirmed",
+            decided_at=(T0 + 2 * HOUR).astimezone(SHANGHAI),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("topic", "event"), EVENTS + LINKED)
+def test_the_time_an_event_is_ordered_by_reads_from_its_compact_form(
+    topic: InputTopic, event: Admitted
+) -> None:
+    """A subject agent orders what a bundle brings by its compact form, without building
+    the event (`bundle.Forward`)."""
+    values = orjson.loads(orjson.dumps(compact(topic, event)))
+    assert compact_order_time(topic, values) == order_time(event)
+
+
+@pytest.mark.parametrize(
+    ("topic", "values"),
+    [
+        ("transfers", ["e"]),
+        ("transfers", {"occurred_at": "2026-01-01T00:00:00Z"}),
+        ("sim-activations", [None] * 12),
+        ("dispositions", ["approval", "a", "boc", "confirmed", "2026-01-01T00:00:00Z"]),
+        ("dispositions", ["disposition", "a", "boc", "confirmed", "yesterday"]),
+    ],
+)
+def test_a_compact_form_without_its_time_is_refused(topic: InputTopic, values: object) -> None:
+    with pytest.raises(ValueError, match=f"no {topic} time in"):
+        compact_order_time(topic, values)

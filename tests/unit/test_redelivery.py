@@ -3,12 +3,14 @@ is not counted twice, and sends again exactly what it sent the first time."""
 
 from datetime import timedelta
 
+from duanka._native import Subjects
 from duanka.detector.core.clock import to_ms
 from duanka.detector.core.engine import Engine, Outcome
 from duanka.detector.core.intake import WatchlistUpdate
 from duanka.detector.core.policy import Policy
 from duanka.detector.core.routing import Address
 from duanka.detector.core.state import IdentityState, SubjectState
+from duanka.detector.core.subject_memory import Applied, expire_held
 from duanka.detector.core.watermark import TOPIC_OF, CommittedWatermark
 from duanka.detector.ingest import forwards_of
 from duanka.detector.subjects import apply_forward
@@ -152,7 +154,7 @@ def test_an_event_read_again_after_a_long_hold_is_recognised() -> None:
     forgotten against the watermark of what the commit has passed (`CommittedWatermark`),
     not of everything applied."""
     watermark = CommittedWatermark({"account-opens": 1, "transfers": 1})
-    states: dict[str, SubjectState] = {}
+    states = Subjects("account", Policy().in_ms())  # as a worker's batch holds them
     into = transfer("s1", "ccb:a", 100, T0 + timedelta(hours=1), n=1)
     later: list[Transfer | AccountOpen] = [
         transfer(f"s{n}", "ccb:b", 100, T0 + n * timedelta(hours=2), n=n)
@@ -161,25 +163,19 @@ def test_an_event_read_again_after_a_long_hold_is_recognised() -> None:
         for n in range(2, 26)
     ]
 
-    def read(offset: int, event: Transfer | AccountOpen, committed: int = 1) -> list[Outcome]:
+    def read(offset: int, event: Transfer | AccountOpen, committed: int = 1) -> list[Applied]:
         """Apply a message; the commit waits at the transfer into ccb:a (held, say)."""
         watermark.committed(committed)  # as each batch learns it (`SubjectPartitions`)
         outcomes = []
         for kind, _, forward in forwards_of(1, event, TOPIC_OF[type(event)], 0, offset, 0):
             if kind == "account" and forward.stream != "out":
-                key = forward.key.decode()
-                outcome = apply_forward(
-                    ENGINE, kind, states.get(key), forward, offset, watermark, NOW
-                )
-                if outcome.state is not None:
-                    states[key] = outcome.state
-                outcomes.append(outcome)
+                outcomes.append(apply_forward(states, kind, forward, offset, watermark, NOW))
         return outcomes
 
     def sweep() -> None:
-        for key, state in list(states.items()):
-            if ENGINE.expire("account", state, watermark.value("account")) is None:
-                del states[key]
+        settled = watermark.value("account")
+        for key in states.ids() if settled is not None else ():
+            expire_held(states, key, settled)
 
     for offset, event in enumerate([account_open("mallory", T0), into, *later]):
         read(offset, event)

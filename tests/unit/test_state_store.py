@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+import orjson
 import pytest
 
 from duanka.detector.app import create_detector
 from duanka.detector.core.state import IdentityState, Listing
 from duanka.detector.patches import table_batches
-from duanka.detector.state_store import SubjectStates
+from duanka.detector.state_store import Batch, SubjectStates
 from duanka.settings import Settings
 
 
@@ -60,13 +61,22 @@ def listed(source: str) -> IdentityState:
 async def write(states: SubjectStates, partition: int, **subjects: IdentityState | None) -> None:
     batch = states.batch(partition)
     for key, state in subjects.items():
-        batch.state(key.encode())
-        batch.keep(key.encode(), state, changed=True)
+        keep(batch, key, state)
     await states.write(batch)
 
 
+def keep(batch: Batch, key: str, state: IdentityState | None) -> None:
+    """Leave `state` to the subject `key` in the batch (None: none), as applying an event
+    would."""
+    if state is not None:
+        batch.load(key.encode())
+        batch.subjects.load(key, orjson.dumps(state.to_json()))
+    batch.changed(key.encode())  # not loaded, a subject has no state in the batch
+
+
 def stored(states: SubjectStates, partition: int, key: str) -> Any:
-    return table_batches.read(states.table, partition, key.encode())
+    value = table_batches.read_value(states.table, partition, key.encode())
+    return None if value is None else orjson.loads(value)
 
 
 async def test_a_state_is_read_back_at_once_and_stored_once_delivered(
@@ -125,19 +135,19 @@ async def test_a_batch_reads_each_subject_once_and_writes_only_what_changed(
     states: SubjectStates, changelog: Changelog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[bytes] = []
-    read = table_batches.read
+    read = table_batches.read_value
 
-    def counted(table: Any, partition: int, key: bytes) -> Any:
+    def counted(table: Any, partition: int, key: bytes) -> bytes | None:
         reads.append(key)
         return read(table, partition, key)
 
-    monkeypatch.setattr(table_batches, "read", counted)
+    monkeypatch.setattr(table_batches, "read_value", counted)
     batch = states.batch(0)
     for _ in range(3):
         state = batch.state(b"a") or IdentityState()
         state.lifted.append(Listing(1, 2, "x", "test"))
-        batch.keep(b"a", state, changed=True)
-        batch.keep(b"b", batch.state(b"b"), changed=False)
+        keep(batch, "a", state)
+        batch.load(b"b")
     await states.write(batch)
     assert reads == [b"a", b"b"]
     [(partition, records)] = changelog.sent

@@ -128,16 +128,16 @@ def test_values_kept_between_messages_equal_the_definition(
 
 def test_a_committed_watermark_counts_what_the_commit_has_passed() -> None:
     watermark = CommittedWatermark({"sim-activations": 1, "account-opens": 1})
-    watermark.observe(account_open(at=T0), partition=0, offset=5)
-    watermark.observe(activation(at=T0 + HOUR), partition=0, offset=3)  # applied out of order
-    watermark.observe(activation(at=T0 + 9 * HOUR), partition=0, offset=7)
+    watermark.observe("account-opens", to_ms(T0), 0, 5)
+    watermark.observe("sim-activations", to_ms(T0 + HOUR), 0, 3)  # applied out of order
+    watermark.observe("sim-activations", to_ms(T0 + 9 * HOUR), 0, 7)
     watermark.committed(None)  # not known yet
     assert watermark.value("identity") is None
     watermark.committed(5)  # passed offset 3 only
     assert watermark.value("identity") is None  # account-opens has not delivered yet
     watermark.committed(6)
     assert watermark.value("identity") == to_ms(T0)
-    watermark.observe(account_open(at=T0 + 10 * HOUR), partition=0, offset=8)
+    watermark.observe("account-opens", to_ms(T0 + 10 * HOUR), 0, 8)
     watermark.committed(8)
     assert watermark.value("identity") == to_ms(T0)  # the opening at offset 8 is not passed
     watermark.committed(9)

@@ -12,7 +12,9 @@ from typing import Any, cast
 
 import orjson
 
+from duanka.detector.core.clock import to_ms
 from duanka.detector.core.intake import (
+    EVENT_MODELS,
     Admitted,
     Appeal,
     Confirmation,
@@ -63,6 +65,31 @@ def expand(topic: InputTopic, values: Any) -> Admitted:
     if topic == "dispositions":
         return _derived(values)
     return cast(Admitted, build(topic, values))
+
+
+def order_time(topic: InputTopic, values: Any) -> int | None:
+    """`watermark.order_time` of the event whose compact form, from `topic`, `values` is,
+    read from that form alone (epoch ms): an event's time, when a disposition or what it
+    derives was decided, None for a watchlist record. Raises ValueError if `values` holds
+    no such time; what else it holds is checked when the event is built (`expand`) or
+    applied."""
+    try:
+        if topic == "watchlist":
+            return None
+        if topic == "dispositions":
+            decided = values[_DECIDED_AT[values[0]]]
+        else:
+            decided = values[_OCCURRED_AT[topic]]
+        return to_ms(datetime.fromisoformat(decided))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"no {topic} time in {values!r:.200}: {exc!r}") from None
+
+
+_OCCURRED_AT = {topic: FIELDS[topic].index("occurred_at") for topic in EVENT_MODELS}
+"""Per event topic, where its compact form holds the event's time."""
+_DECIDED_AT = {"disposition": 4, "confirmation": 5, "appeal": 6}
+"""Per kind of message the case linker sends subjects, where its compact form holds when
+it was decided (`compact`)."""
 
 
 def _derived(values: Any) -> Disposition | Confirmation | Appeal:

@@ -42,6 +42,40 @@ class Applied(NamedTuple):
     duplicate: bool
 
 
+def native_apply(
+    subjects: Subjects,
+    id: str,
+    stream: str,
+    values: bytes,
+    origin: str,
+    offset: int | None,
+    watermark: int | None,
+    now_us: int,
+) -> Applied:
+    """Apply an event, in its compact form as JSON (`core.compact`), to the subject `id`
+    the native `subjects` hold (`Subjects.apply`), what it raises made Python objects."""
+    alerts, listings, lifts, duplicate, late = subjects.apply(
+        id, stream, values, origin, offset, watermark, now_us
+    )
+    return Applied(
+        [Alert.model_validate_json(alert) for alert in alerts],
+        [WatchlistEntry.model_validate_json(entry) for entry in listings],
+        lifts,
+        late,
+        duplicate,
+    )
+
+
+def expire_held(subjects: Subjects, id: str, watermark: int) -> bool:
+    """Expire the subject `id` the native `subjects` hold against `watermark`
+    (`Subjects.expire`); whether that changed it (or dropped it)."""
+    before = subjects.state(id)
+    if before is None:
+        return False
+    subjects.expire(id, watermark)
+    return subjects.state(id) != before
+
+
 class SubjectMemory(Mapping[Slot, SubjectState]):
     """Every subject's state, and the engine applying events to them."""
 
@@ -160,15 +194,15 @@ class NativeMemory(SubjectMemory):
     ) -> Applied:
         values = self._compact(event)
         now_us = to_us(now)
-        alerts, listings, lifts, duplicate, late = self._subjects[address.kind].apply(
-            address.id, address.stream, values, origin, offset, watermark, now_us
-        )
-        return Applied(
-            [Alert.model_validate_json(alert) for alert in alerts],
-            [WatchlistEntry.model_validate_json(entry) for entry in listings],
-            lifts,
-            late,
-            duplicate,
+        return native_apply(
+            self._subjects[address.kind],
+            address.id,
+            address.stream,
+            values,
+            origin,
+            offset,
+            watermark,
+            now_us,
         )
 
     def expire(self, kind: SubjectKind, id: str, watermark: int) -> bool:

@@ -40,12 +40,13 @@ TIMESTAMPS = {
 
 
 def build(topic: str, values: Any) -> Message:
-    """The model of `topic` whose field values, in order, `values` is (a list, changed in
-    place: its timestamps are parsed); raises ValueError if it has not as many values as
-    the model has fields."""
+    """The model of `topic` whose field values, in order, `values` is (a list, left as it
+    is: its timestamps are parsed in a copy); raises ValueError if it has not as many
+    values as the model has fields."""
     names = FIELDS[topic]
     if not isinstance(values, list) or len(values) != len(names):
         raise ValueError(f"not a compact {topic} event: {values!r:.200}")
+    values = list(values)
     for index in TIMESTAMPS[topic]:
         if values[index] is not None:
             values[index] = datetime.fromisoformat(values[index])

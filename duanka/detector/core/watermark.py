@@ -213,13 +213,13 @@ class CommittedWatermark:
         applied and not committed yet, by offset."""
         self._seq = 0
 
-    def observe(self, event: Admitted, partition: int, offset: int) -> None:
-        """An event read from `partition` of its topic, brought by the message at `offset`
-        of the subject partition, is applied."""
-        at = event_time(event)
+    def observe(self, topic: InputTopic, at: int | None, partition: int, offset: int) -> None:
+        """An event of time `at` (`event_time`: None for what moves no watermark) read from
+        `partition` of `topic`, brought by the message at `offset` of the subject
+        partition, is applied."""
         if at is not None:
             self._seq += 1
-            item = (offset, self._seq, TOPIC_OF[type(event)], partition, at)
+            item = (offset, self._seq, topic, partition, at)
             heapq.heappush(self._waiting, item)
 
     def committed(self, offset: int | None) -> None:

@@ -61,27 +61,28 @@ async def send_records(
     return deliveries, count
 
 
-def read(table: Any, partition: int, key: bytes) -> Any:
-    """The stored value of `key`, decoded from JSON as the table's serializer writes it,
-    on the store's database of `partition`; None if there is none. (A RocksDB store holds
-    the JSON; a memory store, what it decodes to.)"""
+def read_value(table: Any, partition: int, key: bytes) -> bytes | None:
+    """The stored value of `key`, the JSON the table's serializer writes, on the store's
+    database of `partition`; None if there is none. (A RocksDB store holds the JSON; a
+    memory store, what it decodes to, encoded again here.)"""
     store = table.data
     if isinstance(store, RocksDBStore):
-        value = store._db_for_partition(partition).get(key)
-        return None if value is None else orjson.loads(value)
-    return store.data.get(key)
+        value: bytes | None = store._db_for_partition(partition).get(key)
+        return value
+    held = store.data.get(key)
+    return None if held is None else orjson.dumps(held)
 
 
-def items(table: Any) -> Iterator[tuple[bytes, Any]]:
+def values(table: Any) -> Iterator[tuple[bytes, bytes]]:
     """Every key of the partitions the store holds actively here, with its stored value
-    decoded from JSON (`read`): without Faust's per-item decoding through its codec
-    registry, which cost more than the rest of an expiry sweep."""
+    (`read_value`): without Faust's per-item decoding through its codec registry, which
+    cost more than the rest of an expiry sweep."""
     store = table.data
     if isinstance(store, RocksDBStore):
-        for key, value in store._iteritems():
-            yield key, orjson.loads(value)
+        yield from store._iteritems()
     else:
-        yield from store.data.items()
+        for key, held in store.data.items():
+            yield key, orjson.dumps(held)
 
 
 def write(table: Any, partition: int, values: Mapping[bytes, bytes | None], offset: int) -> None:

@@ -170,6 +170,12 @@ impl Subjects {
         self.states.insert(key.to_owned(), state);
         Ok(())
     }
+
+    /// Drop every subject held (a worker holds a batch's subjects only while it applies
+    /// the batch).
+    fn clear(&mut self) {
+        self.states.clear();
+    }
 }
 
 /// The module.
