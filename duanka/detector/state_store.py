@@ -88,9 +88,7 @@ class Batch:
         """The subject's state as the batch has left it so far, as a Python object."""
         self.load(key)
         value = self.subjects.state(key.decode())
-        return (
-            None if value is None else STATE_TYPES[self._states.kind].from_json(orjson.loads(value))
-        )
+        return None if value is None else self._states.decoded(value)
 
     def changed(self, key: bytes) -> None:
         """The subject's state is to be written at the end of the batch."""
@@ -142,20 +140,18 @@ class SubjectStates:
 
     def get(self, partition: int, key: bytes) -> SubjectState | None:
         """A subject's latest written state: sent and not stored yet, else stored."""
-        value = self._latest(partition, key)
-        return None if value is None else STATE_TYPES[self.kind].from_json(value)
+        value = self.value(partition, key)
+        return None if value is None else self.decoded(value)
+
+    def decoded(self, value: bytes) -> SubjectState:
+        """A state of the kind from the bytes the table stores."""
+        return STATE_TYPES[self.kind].from_json(orjson.loads(value))
 
     def raised(self, partition: int, key: bytes) -> Raised | None:
         """An alert raised on `partition`, by its key (`raised_key`): sent and not stored
         yet, else stored."""
-        value = self._latest(partition, key)
-        return None if value is None else Raised.from_json(value)
-
-    def _latest(self, partition: int, key: bytes) -> Any:
-        """The JSON value last written under `key` on `partition`, decoded; None if there
-        is none."""
         value = self.value(partition, key)
-        return None if value is None else orjson.loads(value)
+        return None if value is None else Raised.from_json(orjson.loads(value))
 
     def value(self, partition: int, key: bytes) -> bytes | None:
         """The value last written under `key` on `partition`, as the table stores it: sent
